@@ -1,0 +1,416 @@
+# Row kernels for entropy, cross-entropy, KL and Jensen-Shannon divergence
+# and total variation (module kl_ext._divergence).
+#
+# Contract (checked by kl_ext/measures.py before any call here):
+#   * p and q are ndarrays of the same dtype, float32 or float64, aligned,
+#     with element strides that are multiples of the item size;
+#   * 1-D calls (`one`) take two arrays of equal length n >= 1;
+#   * 2-D calls (`rows`) take (nrows, n) views; a broadcast reference row has
+#     row stride 0 and is read in place, never copied;
+#   * out is a C-contiguous float64 array of nrows, status an int8 array.
+# The kernels never raise and never write to p or q.  Every result is in
+# nats, before any `base`; problems are reported per row in `status`:
+#   0 OK, 1 negative entry in p, 2 negative entry in q, 3 p sums to 0,
+#   4 q sums to 0 (normalize only), 5 non-finite (+inf entry or a sum that
+#   overflows): the caller recomputes that row by the slow, exact path.
+# All accumulation is in double, in blocks of BLOCK elements folded into a
+# compensated (Neumaier) total, so long rows keep ~1e-16 relative accuracy.
+
+cimport cython
+from cython cimport floating
+from libc.math cimport log, sqrt, fabs, frexp, ldexp, isnan, isinf, NAN, INFINITY
+cimport numpy as cnp
+
+from _scalar cimport (kahan_add, log_ratio, kl_term, js_term, log1pmx,
+                      DBL_MAX, DBL_MIN)
+
+cnp.import_array()
+
+cdef enum:
+    BLOCK = 64  # the literal 64 in range() below (Cython needs a literal step)
+
+cdef enum:
+    ENTROPY = 0
+    CROSS_ENTROPY = 1
+    KL = 2
+    JS = 3
+    TV = 4
+
+cdef enum:
+    ST_OK = 0
+    ST_NEG_P = 1
+    ST_NEG_Q = 2
+    ST_ZERO_P = 3
+    ST_ZERO_Q = 4
+    ST_NONFINITE = 5
+
+cdef double LN2 = 0.6931471805599453
+# a cancellation in one-pass normalisation worse than this factor triggers an
+# exact second pass over the row
+cdef double CANCEL = 8.0
+
+
+cdef inline int check_sums(double sp, double sq, bint normalize,
+                           double* res) noexcept nogil:
+    # Shared end-of-row checks: NaN anywhere gives NaN; +inf or overflow goes
+    # to the exact slow path; a zero sum is an error when normalising.
+    if isnan(sp) or isnan(sq):
+        res[0] = NAN
+        return -1
+    if isinf(sp) or isinf(sq):
+        return ST_NONFINITE
+    if normalize:
+        if sp == 0.0:
+            return ST_ZERO_P
+        if sq == 0.0:
+            return ST_ZERO_Q
+    return ST_OK
+
+
+cdef int row_entropy(const floating* p, Py_ssize_t ps, Py_ssize_t n,
+                     bint normalize, double* res) noexcept nogil:
+    # H(p) = -sum p log p;  normalised: H(p/s) = log s - (1/s) sum p log p.
+    cdef double s = 0.0, sc = 0.0, e = 0.0, ec = 0.0, bs, be, x, h, ls
+    cdef Py_ssize_t i, start, stop
+    cdef bint neg = False
+    for start in range(0, n, 64):
+        stop = min(start + BLOCK, n)
+        bs = 0.0
+        be = 0.0
+        for i in range(start, stop):
+            x = p[i * ps]
+            neg |= x < 0.0
+            bs += x
+            if x > 0.0:
+                be += x * log(x)
+        kahan_add(&s, &sc, bs)
+        kahan_add(&e, &ec, be)
+    if neg:
+        return ST_NEG_P
+    s += sc
+    e += ec
+    i = check_sums(s, s, normalize, res)
+    if i != ST_OK:
+        return 0 if i < 0 else i
+    if not normalize:
+        res[0] = -e
+        return ST_OK
+    ls = log(s)
+    h = ls - e / s
+    if fabs(ls) > CANCEL * h:
+        # ill-conditioned (a dominant entry or huge counts): sum the
+        # non-negative terms (p/s) log(s/p) instead
+        e = 0.0
+        ec = 0.0
+        for start in range(0, n, 64):
+            stop = min(start + BLOCK, n)
+            be = 0.0
+            for i in range(start, stop):
+                x = p[i * ps]
+                if x > 0.0:
+                    be += x * log_ratio(s, x)
+            kahan_add(&e, &ec, be)
+        h = (e + ec) / s
+    res[0] = h if h > 0.0 else 0.0
+    return ST_OK
+
+
+cdef int row_cross_entropy(const floating* p, Py_ssize_t ps,
+                           const floating* q, Py_ssize_t qs, Py_ssize_t n,
+                           bint normalize, double* res) noexcept nogil:
+    # H(p, q) = -sum p log q; 0 log q = 0; p > 0 with q = 0 gives +inf.
+    # Normalised: H(p/sp, q/sq) = log sq - (1/sp) sum p log q.
+    cdef double sp = 0.0, spc = 0.0, sq = 0.0, sqc = 0.0, l = 0.0, lc = 0.0
+    cdef double bp, bq, bl, x, y, h, lq
+    cdef Py_ssize_t i, start, stop
+    cdef bint negp = False, negq = False
+    for start in range(0, n, 64):
+        stop = min(start + BLOCK, n)
+        bp = 0.0
+        bq = 0.0
+        bl = 0.0
+        for i in range(start, stop):
+            x = p[i * ps]
+            y = q[i * qs]
+            negp |= x < 0.0
+            negq |= y < 0.0
+            bp += x
+            bq += y
+            if x > 0.0:
+                bl += x * log(y)
+        kahan_add(&sp, &spc, bp)
+        kahan_add(&sq, &sqc, bq)
+        kahan_add(&l, &lc, bl)
+    if negp:
+        return ST_NEG_P
+    if negq:
+        return ST_NEG_Q
+    sp += spc
+    sq += sqc
+    l += lc
+    i = check_sums(sp, sq, normalize, res)
+    if i != ST_OK:
+        return 0 if i < 0 else i
+    if not normalize:
+        res[0] = -l
+        return ST_OK
+    lq = log(sq)
+    h = lq - l / sp
+    if isinf(h) or isnan(h):
+        res[0] = h
+        return ST_OK
+    if fabs(lq) > CANCEL * h:
+        # sum the non-negative terms (p/sp) log(sq/q) instead
+        l = 0.0
+        lc = 0.0
+        for start in range(0, n, 64):
+            stop = min(start + BLOCK, n)
+            bl = 0.0
+            for i in range(start, stop):
+                x = p[i * ps]
+                if x > 0.0:
+                    bl += x * log_ratio(sq, q[i * qs])
+            kahan_add(&l, &lc, bl)
+        h = (l + lc) / sp
+    res[0] = h if h > 0.0 else 0.0
+    return ST_OK
+
+
+cdef int row_kl(const floating* p, Py_ssize_t ps,
+                const floating* q, Py_ssize_t qs, Py_ssize_t n,
+                bint normalize, double* res) noexcept nogil:
+    # T = sum kl_div(p, q) = sum [p log(p/q) - p + q], every term >= 0.
+    # Unnormalised: D = T + sp - sq.
+    # Normalised:   D(p/sp || q/sq) = T/sp + log1p(d) - d,  d = (sq - sp)/sp.
+    cdef double sp = 0.0, spc = 0.0, sq = 0.0, sqc = 0.0, t = 0.0, tc = 0.0
+    cdef double bp, bq, bt, x, y, g, d, scale
+    cdef Py_ssize_t i, start, stop
+    cdef bint negp = False, negq = False
+    for start in range(0, n, 64):
+        stop = min(start + BLOCK, n)
+        bp = 0.0
+        bq = 0.0
+        bt = 0.0
+        for i in range(start, stop):
+            x = p[i * ps]
+            y = q[i * qs]
+            negp |= x < 0.0
+            negq |= y < 0.0
+            bp += x
+            bq += y
+            bt += kl_term(x, y)
+        kahan_add(&sp, &spc, bp)
+        kahan_add(&sq, &sqc, bq)
+        kahan_add(&t, &tc, bt)
+    if negp:
+        return ST_NEG_P
+    if negq:
+        return ST_NEG_Q
+    i = check_sums(sp + spc, sq + sqc, normalize, res)
+    if i != ST_OK:
+        return 0 if i < 0 else i
+    t += tc
+    if not normalize:
+        res[0] = t + ((sp - sq) + (spc - sqc))
+        return ST_OK
+    d = ((sq - sp) + (sqc - spc)) / (sp + spc)
+    sp += spc
+    sq += sqc
+    g = log1pmx(d)
+    x = t / sp + g
+    if isinf(t):
+        res[0] = INFINITY
+        return ST_OK
+    if fabs(g) > CANCEL * x:
+        # the sums differ and the divergence is small: scale q to p's total
+        # and sum non-negative terms only (a second pass, exact to rounding)
+        scale = sp / sq
+        t = 0.0
+        tc = 0.0
+        for start in range(0, n, 64):
+            stop = min(start + BLOCK, n)
+            bt = 0.0
+            for i in range(start, stop):
+                bt += kl_term(p[i * ps], scale * q[i * qs])
+            kahan_add(&t, &tc, bt)
+        x = (t + tc) / sp
+    res[0] = x if x > 0.0 else 0.0
+    return ST_OK
+
+
+cdef inline int scan_sums(const floating* p, Py_ssize_t ps,
+                          const floating* q, Py_ssize_t qs, Py_ssize_t n,
+                          double* sp_out, double* sq_out) noexcept nogil:
+    # First pass of the two-pass measures: compensated sums and sign checks.
+    cdef double sp = 0.0, spc = 0.0, sq = 0.0, sqc = 0.0, bp, bq, x, y
+    cdef Py_ssize_t i, start, stop
+    cdef bint negp = False, negq = False
+    for start in range(0, n, 64):
+        stop = min(start + BLOCK, n)
+        bp = 0.0
+        bq = 0.0
+        for i in range(start, stop):
+            x = p[i * ps]
+            y = q[i * qs]
+            negp |= x < 0.0
+            negq |= y < 0.0
+            bp += x
+            bq += y
+        kahan_add(&sp, &spc, bp)
+        kahan_add(&sq, &sqc, bq)
+    sp_out[0] = sp + spc
+    sq_out[0] = sq + sqc
+    if negp:
+        return ST_NEG_P
+    if negq:
+        return ST_NEG_Q
+    return ST_OK
+
+
+cdef inline void pair_scales(double sp, double sq, double* mp, double* mq,
+                             double* k) noexcept nogil:
+    # p/sp and q/sq are evaluated as x = p*mq and y = q*mp, both equal to
+    # K*(p/sp) and K*(q/sq) with K = sp*mq.  mp, mq are sp, sq scaled by the
+    # same power of two (exact), so nothing overflows and no division by the
+    # sums rounds each element separately.
+    cdef int e
+    frexp(sp if sp > sq else sq, &e)
+    mp[0] = ldexp(sp, -e)
+    mq[0] = ldexp(sq, -e)
+    k[0] = sp * mq[0]
+
+
+cdef int row_js(const floating* p, Py_ssize_t ps,
+                const floating* q, Py_ssize_t qs, Py_ssize_t n,
+                bint normalize, double* res) noexcept nogil:
+    # JS = 1/2 sum J(a, b), J(a, b) = a log(2a/(a+b)) + b log(2b/(a+b)) >= 0,
+    # with a = p/sp, b = q/sq (or p, q when not normalising).
+    cdef double sp, sq, mp = 1.0, mq = 1.0, k = 1.0, t = 0.0, tc = 0.0, bt, js
+    cdef Py_ssize_t i, start, stop
+    i = scan_sums(p, ps, q, qs, n, &sp, &sq)
+    if i != ST_OK:
+        return i
+    i = check_sums(sp, sq, normalize, res)
+    if i != ST_OK:
+        return 0 if i < 0 else i
+    if normalize:
+        pair_scales(sp, sq, &mp, &mq, &k)
+    for start in range(0, n, 64):
+        stop = min(start + BLOCK, n)
+        bt = 0.0
+        for i in range(start, stop):
+            bt += js_term(p[i * ps] * mq, q[i * qs] * mp)
+        kahan_add(&t, &tc, bt)
+    js = (t + tc) / (2.0 * k)
+    if normalize:
+        js = js if js < LN2 else LN2
+    res[0] = js if js > 0.0 else 0.0
+    return ST_OK
+
+
+cdef int row_tv(const floating* p, Py_ssize_t ps,
+                const floating* q, Py_ssize_t qs, Py_ssize_t n,
+                bint normalize, double* res) noexcept nogil:
+    # TV = 1/2 sum |a - b|, a = p/sp, b = q/sq (or p, q when not normalising).
+    cdef double sp, sq, mp = 1.0, mq = 1.0, k = 1.0, t = 0.0, tc = 0.0, bt, tv
+    cdef Py_ssize_t i, start, stop
+    i = scan_sums(p, ps, q, qs, n, &sp, &sq)
+    if i != ST_OK:
+        return i
+    i = check_sums(sp, sq, normalize, res)
+    if i != ST_OK:
+        return 0 if i < 0 else i
+    if normalize:
+        pair_scales(sp, sq, &mp, &mq, &k)
+    for start in range(0, n, 64):
+        stop = min(start + BLOCK, n)
+        bt = 0.0
+        for i in range(start, stop):
+            bt += fabs(p[i * ps] * mq - q[i * qs] * mp)
+        kahan_add(&t, &tc, bt)
+    tv = (t + tc) / (2.0 * k)
+    if normalize:
+        tv = tv if tv < 1.0 else 1.0
+    res[0] = tv
+    return ST_OK
+
+
+cdef int row_dispatch(int measure, const floating* p, Py_ssize_t ps,
+                      const floating* q, Py_ssize_t qs, Py_ssize_t n,
+                      bint normalize, double* res) noexcept nogil:
+    if measure == ENTROPY:
+        return row_entropy(p, ps, n, normalize, res)
+    if measure == CROSS_ENTROPY:
+        return row_cross_entropy(p, ps, q, qs, n, normalize, res)
+    if measure == KL:
+        return row_kl(p, ps, q, qs, n, normalize, res)
+    if measure == JS:
+        return row_js(p, ps, q, qs, n, normalize, res)
+    return row_tv(p, ps, q, qs, n, normalize, res)
+
+
+cdef Py_ssize_t rows_typed(int measure, const floating* p, Py_ssize_t prs,
+                           Py_ssize_t ps, const floating* q, Py_ssize_t qrs,
+                           Py_ssize_t qs, Py_ssize_t nrows, Py_ssize_t n,
+                           bint normalize, double* out,
+                           cnp.npy_int8* status) noexcept nogil:
+    # IN: nrows rows of n elements, row/element strides in elements.
+    # OUT: out[r] (nats), status[r]; returns the number of flagged rows.
+    cdef Py_ssize_t r, flagged = 0
+    cdef int st
+    for r in range(nrows):
+        st = row_dispatch(measure, p + r * prs, ps, q + r * qrs, qs, n,
+                          normalize, out + r)
+        status[r] = <cnp.npy_int8>st
+        flagged += st != 0
+    return flagged
+
+
+def one(int measure, cnp.ndarray p, cnp.ndarray q, bint normalize):
+    """Measure of one pair of 1-D arrays -> (value in nats, status)."""
+    cdef double res = NAN
+    cdef int st
+    cdef Py_ssize_t n = cnp.PyArray_DIM(p, 0)
+    cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(p)
+    cdef Py_ssize_t ps = cnp.PyArray_STRIDE(p, 0) // isz
+    cdef Py_ssize_t qs = cnp.PyArray_STRIDE(q, 0) // isz
+    if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
+        with nogil:
+            st = row_dispatch(measure, <const double*>cnp.PyArray_DATA(p), ps,
+                              <const double*>cnp.PyArray_DATA(q), qs, n,
+                              normalize, &res)
+    else:
+        with nogil:
+            st = row_dispatch(measure, <const float*>cnp.PyArray_DATA(p), ps,
+                              <const float*>cnp.PyArray_DATA(q), qs, n,
+                              normalize, &res)
+    return res, st
+
+
+def rows(int measure, cnp.ndarray p, cnp.ndarray q, bint normalize,
+         cnp.ndarray out, cnp.ndarray status):
+    """Measure of each row of 2-D views p, q (nrows, n) into out and status.
+
+    Returns the number of rows whose status is not 0.
+    """
+    cdef Py_ssize_t nrows = cnp.PyArray_DIM(p, 0)
+    cdef Py_ssize_t n = cnp.PyArray_DIM(p, 1)
+    cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(p)
+    cdef Py_ssize_t prs = cnp.PyArray_STRIDE(p, 0) // isz
+    cdef Py_ssize_t ps = cnp.PyArray_STRIDE(p, 1) // isz
+    cdef Py_ssize_t qrs = cnp.PyArray_STRIDE(q, 0) // isz
+    cdef Py_ssize_t qs = cnp.PyArray_STRIDE(q, 1) // isz
+    cdef double* o = <double*>cnp.PyArray_DATA(out)
+    cdef cnp.npy_int8* s = <cnp.npy_int8*>cnp.PyArray_DATA(status)
+    cdef Py_ssize_t flagged
+    if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
+        with nogil:
+            flagged = rows_typed(measure, <const double*>cnp.PyArray_DATA(p),
+                                 prs, ps, <const double*>cnp.PyArray_DATA(q),
+                                 qrs, qs, nrows, n, normalize, o, s)
+    else:
+        with nogil:
+            flagged = rows_typed(measure, <const float*>cnp.PyArray_DATA(p),
+                                 prs, ps, <const float*>cnp.PyArray_DATA(q),
+                                 qrs, qs, nrows, n, normalize, o, s)
+    return flagged
