@@ -366,14 +366,35 @@ cdef Py_ssize_t rows_typed(int measure, const floating* p, Py_ssize_t prs,
     return flagged
 
 
+cdef inline bint layout_ok(cnp.ndarray a, int ndim):
+    # the kernels index in elements: data must be aligned and every stride a
+    # multiple of the item size; dtype must be float32 or float64
+    cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(a)
+    cdef int d, t = cnp.PyArray_TYPE(a)
+    if cnp.PyArray_NDIM(a) != ndim or not cnp.PyArray_ISALIGNED(a):
+        return False
+    if t != cnp.NPY_DOUBLE and t != cnp.NPY_FLOAT:
+        return False
+    for d in range(ndim):
+        if cnp.PyArray_STRIDE(a, d) % isz != 0:
+            return False
+    return True
+
+
 def one(int measure, cnp.ndarray p, cnp.ndarray q, bint normalize):
-    """Measure of one pair of 1-D arrays -> (value in nats, status)."""
+    """Measure of one pair of 1-D arrays -> (value in nats, status).
+
+    Status 6 (nothing computed): unaligned data or a stride that is not a
+    whole number of elements.
+    """
     cdef double res = NAN
     cdef int st
     cdef Py_ssize_t n = cnp.PyArray_DIM(p, 0)
     cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(p)
     cdef Py_ssize_t ps = cnp.PyArray_STRIDE(p, 0) // isz
     cdef Py_ssize_t qs = cnp.PyArray_STRIDE(q, 0) // isz
+    if not (layout_ok(p, 1) and layout_ok(q, 1)):
+        return NAN, 6
     if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
         with nogil:
             st = row_dispatch(measure, <const double*>cnp.PyArray_DATA(p), ps,
@@ -391,7 +412,9 @@ def rows(int measure, cnp.ndarray p, cnp.ndarray q, bint normalize,
          cnp.ndarray out, cnp.ndarray status):
     """Measure of each row of 2-D views p, q (nrows, n) into out and status.
 
-    Returns the number of rows whose status is not 0.
+    Returns the number of rows whose status is not 0, or -1 (nothing done)
+    if an array is unaligned or has a stride that is not a whole number of
+    elements.
     """
     cdef Py_ssize_t nrows = cnp.PyArray_DIM(p, 0)
     cdef Py_ssize_t n = cnp.PyArray_DIM(p, 1)
@@ -403,6 +426,8 @@ def rows(int measure, cnp.ndarray p, cnp.ndarray q, bint normalize,
     cdef double* o = <double*>cnp.PyArray_DATA(out)
     cdef cnp.npy_int8* s = <cnp.npy_int8*>cnp.PyArray_DATA(status)
     cdef Py_ssize_t flagged
+    if not (layout_ok(p, 2) and layout_ok(q, 2)):
+        return -1
     if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
         with nogil:
             flagged = rows_typed(measure, <const double*>cnp.PyArray_DATA(p),

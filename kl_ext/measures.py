@@ -1,0 +1,613 @@
+"""Entropy, cross-entropy, KL and Jensen-Shannon divergence, total variation.
+
+This file is the whole contract of the divergence measures: argument
+validation, dtype coercion, broadcasting, the move of ``axis`` to the end,
+dispatch to the float32/float64 Cython kernels in ``src/_divergence.pyx``,
+and the handling of the rows that the kernels flag (errors, and the rare
+rows with ``+inf`` entries or overflowing sums, which take an exact slow
+path).  The kernels only see validated, typed memory.
+"""
+
+import math
+
+import numpy as np
+from numpy.exceptions import AxisError
+
+from . import _divergence as _k
+
+__all__ = ["entropy", "cross_entropy", "kl_divergence", "js_divergence",
+           "js_distance", "total_variation"]
+
+_F64 = np.dtype(np.float64)
+_F32 = np.dtype(np.float32)
+
+# measure codes shared with src/_divergence.pyx
+_ENTROPY, _CROSS_ENTROPY, _KL, _JS, _TV = range(5)
+# row status codes returned by the kernels
+_ST_NEG_P, _ST_NEG_Q, _ST_ZERO_P, _ST_ZERO_Q, _ST_NONFINITE, _ST_LAYOUT = 1, 2, 3, 4, 5, 6
+
+
+class _AxisTypeError(TypeError, ValueError):
+    """A non-integer `axis` (both a TypeError and a ValueError)."""
+
+
+def _coerce(x, name):
+    """Return `x` as an ndarray of dtype float32 or float64 (no copy if it is one).
+
+    Integers and bools become float64, float16 becomes float32, long double
+    becomes float64.  Complex, object, string, datetime and void raise
+    TypeError.
+    """
+    a = x if type(x) is np.ndarray else np.asarray(x)
+    dt = a.dtype
+    if dt is _F64 or dt is _F32:
+        return a
+    kind = dt.kind
+    if kind == "f":
+        if dt.itemsize <= 4:
+            return a.astype(_F32)
+        return a.astype(_F64)
+    if kind in "biu":
+        return a.astype(_F64)
+    if kind == "c":
+        raise TypeError(f"{name} must be real-valued, got complex dtype {dt}")
+    raise TypeError(f"{name} must be a real numeric array, got dtype {dt}")
+
+
+def _log_base(base):
+    """log(base), or None for nats.  base must be a finite real > 0, != 1."""
+    if base is None:
+        return None
+    try:
+        b = float(base)
+    except (TypeError, ValueError):
+        raise TypeError(f"base must be a real number, got {base!r}") from None
+    if not (b > 0.0 and b != 1.0 and math.isfinite(b)):
+        raise ValueError(f"base must be a finite number > 0 and != 1, got {base!r}")
+    return math.log(b)
+
+
+def _axis(axis, ndim):
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise _AxisTypeError(f"axis must be an integer, got {axis!r}")
+    axis = int(axis)
+    if not -ndim <= axis < ndim:
+        raise AxisError(axis, ndim)
+    return axis % ndim
+
+
+def _as_rows(a):
+    """View an (..., n) array as (rows, n) without copying, or None."""
+    if a.ndim == 2:
+        return a
+    if a.ndim == 1:
+        return a[np.newaxis]
+    n = a.shape[-1]
+    lead, strides = a.shape[:-1], a.strides[:-1]
+    dims = [(s, st) for s, st in zip(lead, strides) if s != 1]
+    if any(s == 0 for s, _ in dims):
+        return a.reshape(0, n)
+    for (s0, st0), (s1, st1) in zip(dims, dims[1:]):
+        if st0 != st1 * s1:
+            return None
+    rows = math.prod(lead)
+    return a.reshape(rows, n)  # a view: the leading strides merge
+
+
+def _run(measure, pb, qb, normalize, out, status):
+    """Call the row kernel on (..., n) views; recurse where rows don't merge."""
+    p2 = _as_rows(pb)
+    q2 = _as_rows(qb)
+    if p2 is None or q2 is None:
+        return sum(_run(measure, pb[i], qb[i], normalize, out[i], status[i])
+                   for i in range(pb.shape[0]))
+    o = out.reshape(-1)
+    s = status.reshape(-1)
+    flagged = _k.rows(measure, p2, q2, normalize, o, s)
+    if flagged < 0:  # unaligned or odd strides: copy and try again
+        flagged = _k.rows(measure, np.ascontiguousarray(p2),
+                          np.ascontiguousarray(q2), normalize, o, s)
+    return flagged
+
+
+def _row_text(idx, lead):
+    if not lead:
+        return ""
+    pos = np.unravel_index(idx, lead)
+    pos = pos[0] if len(pos) == 1 else tuple(int(i) for i in pos)
+    return f" in row {int(pos)}" if not isinstance(pos, tuple) else f" in row {pos}"
+
+
+def _resolve(measure, name_q, pb, qb, normalize, out, status):
+    """Raise for rows flagged as errors; recompute non-finite rows exactly."""
+    lead = out.shape
+    flat_status = status.reshape(-1)
+    flat_out = out.reshape(-1)
+    flagged = np.flatnonzero(flat_status)
+    errors = flagged[flat_status[flagged] != _ST_NONFINITE]
+    if errors.size:
+        i = int(errors[0])
+        st = int(flat_status[i])
+        where = _row_text(i, lead)
+        pos = np.unravel_index(i, lead) if lead else ()
+        if st in (_ST_NEG_P, _ST_NEG_Q):
+            row, name = (pb, "p") if st == _ST_NEG_P else (qb, name_q)
+            row = row[pos]
+            v = row[np.flatnonzero(row < 0)[0]]
+            raise ValueError(f"{name} must be non-negative, found {v!r}{where}")
+        name = "p" if st == _ST_ZERO_P else name_q
+        raise ValueError(f"{name} sums to 0{where}, so it cannot be normalized "
+                         "to a probability distribution")
+    for i in flagged:
+        pos = np.unravel_index(int(i), lead) if lead else ()
+        flat_out[i] = _nonfinite_row(measure, pb[pos], qb[pos], normalize)
+
+
+def _nonfinite_row(measure, p, q, normalize):
+    """Exact value for a row with a +inf entry or a sum that overflows."""
+    if normalize:
+        if measure == _ENTROPY:
+            q = p
+        if np.isinf(p).any() or np.isinf(q).any():
+            return math.nan  # p / sum(p) is inf/inf: NaN, as in SciPy
+        # every entry is finite but a sum overflows: rescale by a power of
+        # two (exact, and normalisation is scale-free)
+        p = np.ldexp(p.astype(np.float64), -math.frexp(float(p.max()))[1])
+        q = np.ldexp(q.astype(np.float64), -math.frexp(float(q.max()))[1])
+        value, st = _k.one(measure, p, q, True)
+        return value if st == 0 else math.nan
+    from . import reference
+    fn = {_ENTROPY: lambda p, q: reference.entropy(p, normalize=False),
+          _CROSS_ENTROPY: reference.cross_entropy, _KL: reference.kl_divergence,
+          _JS: reference.js_divergence, _TV: reference.total_variation}[measure]
+    with np.errstate(all="ignore"):
+        if measure == _ENTROPY:
+            return float(fn(p.astype(np.float64), None))
+        return float(fn(p.astype(np.float64), q.astype(np.float64), normalize=False))
+
+
+def _compute(measure, p, q, axis, normalize, name_q="q"):
+    """Validated measure in nats: float64 ndarray (or float) and result dtype."""
+    p = _coerce(p, "p")
+    q = p if q is None else _coerce(q, name_q)
+    if p.dtype is not q.dtype:
+        p = p.astype(_F64)
+        q = q.astype(_F64)
+    dtype = p.dtype
+    # fast path: one pair of 1-D arrays
+    if (p.ndim == 1 and q.ndim == 1 and (axis == -1 or axis == 0)
+            and type(axis) is int):
+        n = p.shape[0]
+        if n == q.shape[0] and n:
+            value, st = _k.one(measure, p, q, normalize)
+            if st == 0:
+                return value, dtype
+    if p.shape == q.shape:
+        shape = p.shape
+    else:
+        try:
+            shape = np.broadcast_shapes(p.shape, q.shape)
+        except ValueError:
+            raise ValueError(f"p with shape {p.shape} and {name_q} with shape "
+                             f"{q.shape} do not broadcast together") from None
+    ax = _axis(axis, len(shape))
+    if shape[ax] == 0:
+        raise ValueError(f"cannot reduce over an empty axis (axis {axis} has length 0)")
+    pb = np.moveaxis(np.broadcast_to(p, shape), ax, -1)
+    qb = np.moveaxis(np.broadcast_to(q, shape), ax, -1)
+    lead = pb.shape[:-1]
+    out = np.empty(lead, dtype=_F64)
+    status = np.zeros(lead, dtype=np.int8)
+    if _run(measure, pb, qb, normalize, out, status):
+        _resolve(measure, name_q, pb, qb, normalize, out, status)
+    return (out if lead else float(out)), dtype
+
+
+def _finish(value, dtype, log_base):
+    if log_base is not None:
+        value = value / log_base
+    if type(value) is float:
+        return dtype.type(value)
+    return value.astype(dtype, copy=False)
+
+
+def entropy(p, *, base=None, axis=-1, normalize=True):
+    r"""Shannon entropy of each distribution along `axis`.
+
+    Parameters
+    ----------
+    p : array_like of shape (..., n, ...)
+        Non-negative weights (probabilities, or counts when `normalize` is
+        True).  Integer and bool input is treated as float64.
+    base : float, optional
+        Logarithm base; any finite ``base > 0`` other than 1.  Default: nats
+        (natural log); ``base=2`` gives bits.
+    axis : int, default -1
+        Axis of `p` along which each distribution lies.
+    normalize : bool, default True
+        Divide each distribution by its sum first, as ``scipy.stats.entropy``
+        does.  With False the values are used as given.
+
+    Returns
+    -------
+    h : numpy.float64/float32 or ndarray
+        The entropies, with `axis` removed from the shape (a NumPy scalar for
+        1-D input).  float32 input gives float32 (accumulated in float64);
+        everything else float64.
+
+    Raises
+    ------
+    ValueError
+        If `p` has a negative entry, `axis` is out of range, the reduction
+        axis is empty, `base` is not > 0 and != 1, or (with `normalize`) a
+        distribution sums to 0.  The message names the row.
+    TypeError
+        If `p` is complex, object, string or another non-numeric dtype.
+
+    See Also
+    --------
+    scipy.stats.entropy : the SciPy function this mirrors (with ``qk=None``).
+    cross_entropy, kl_divergence
+
+    Notes
+    -----
+    .. math:: H(p) = -\sum_i p_i \log p_i
+
+    with :math:`0 \log 0 = 0`.  With ``normalize=True`` this is computed in
+    one pass as :math:`H(p/s) = \log s - \frac{1}{s}\sum_i p_i \log p_i`,
+    :math:`s = \sum_i p_i`; when that form would cancel (one dominant
+    entry), a second pass sums the non-negative terms
+    :math:`\frac{p_i}{s}\log\frac{s}{p_i}`.  A NaN anywhere in a row gives
+    NaN; an ``+inf`` entry gives NaN when normalising (inf/inf, as SciPy) and
+    ``-inf`` otherwise (``scipy.special.entr``).  Normalised results are
+    never below 0.
+
+    References
+    ----------
+    .. [1] T. M. Cover and J. A. Thomas, *Elements of Information Theory*,
+       2nd ed., Wiley, 2006, eq. (2.1).
+
+    Examples
+    --------
+    >>> import kl_ext
+    >>> kl_ext.entropy([1, 1, 1, 1], base=2)
+    np.float64(2.0)
+    >>> kl_ext.entropy([[0.5, 0.5], [1.0, 0.0]])
+    array([0.69314718, 0.        ])
+    """
+    lb = _log_base(base)
+    value, dtype = _compute(_ENTROPY, p, None, axis, normalize)
+    return _finish(value, dtype, lb)
+
+
+def cross_entropy(p, q, *, base=None, axis=-1, normalize=True):
+    r"""Cross-entropy of `q` relative to `p`, along `axis`.
+
+    Parameters
+    ----------
+    p, q : array_like
+        Non-negative weights; they broadcast against each other with NumPy
+        rules (e.g. one reference row `q` of shape (n,) against `p` of shape
+        (m, n), read in place without copying).  Integer and bool input is
+        treated as float64.
+    base : float, optional
+        Logarithm base; any finite ``base > 0`` other than 1.  Default nats.
+    axis : int, default -1
+        Axis along which the distributions lie (of the broadcast shape).
+    normalize : bool, default True
+        Divide each row of `p` and of `q` by its sum first.
+
+    Returns
+    -------
+    h : numpy.float64/float32 or ndarray
+        Broadcast shape without `axis`; float32 only if both inputs are
+        float32 (accumulated in float64), else float64.
+
+    Raises
+    ------
+    ValueError
+        For a negative entry, shapes that don't broadcast, an empty or
+        out-of-range axis, an invalid `base`, or (with `normalize`) a row
+        that sums to 0; the message names the argument and the row.
+    TypeError
+        For complex, object, string or other non-numeric input.
+
+    See Also
+    --------
+    entropy, kl_divergence : H(p, q) = H(p) + D(p‖q).
+
+    Notes
+    -----
+    .. math:: H(p, q) = -\sum_i p_i \log q_i
+
+    with :math:`0 \log q = 0` for every q (also 0 and +inf) and
+    :math:`+\infty` wherever :math:`p_i > 0 = q_i`.  NaN anywhere in a row
+    gives NaN.  Normalised in one pass:
+    :math:`H(p/s_p, q/s_q) = \log s_q - \frac{1}{s_p}\sum_i p_i\log q_i`,
+    with an exact second pass when that form cancels.
+
+    References
+    ----------
+    .. [1] T. M. Cover and J. A. Thomas, *Elements of Information Theory*,
+       2nd ed., Wiley, 2006, sec. 2.3 and 5.4.
+
+    Examples
+    --------
+    >>> import kl_ext
+    >>> kl_ext.cross_entropy([0.5, 0.5], [0.25, 0.75], base=2)
+    np.float64(1.207518749639422)
+    >>> kl_ext.cross_entropy([1, 0], [0, 1])
+    np.float64(inf)
+    """
+    lb = _log_base(base)
+    value, dtype = _compute(_CROSS_ENTROPY, p, q, axis, normalize)
+    return _finish(value, dtype, lb)
+
+
+def kl_divergence(p, q, *, base=None, axis=-1, normalize=True):
+    r"""Kullback-Leibler divergence D(p‖q) along `axis`.
+
+    Parameters
+    ----------
+    p, q : array_like
+        Non-negative weights that broadcast against each other (one
+        reference row `q` of shape (n,) against `p` of shape (m, n) is read
+        in place, never copied).  Integer and bool input is treated as
+        float64.
+    base : float, optional
+        Logarithm base; any finite ``base > 0`` other than 1.  Default nats.
+    axis : int, default -1
+        Axis along which the distributions lie (of the broadcast shape).
+    normalize : bool, default True
+        Divide each row of `p` and `q` by its sum first, as
+        ``scipy.stats.entropy(p, q)`` does.  With False the result is
+        ``sum(scipy.special.rel_entr(p, q))`` of the values as given (which
+        can be negative when they are not normalised).
+
+    Returns
+    -------
+    d : numpy.float64/float32 or ndarray
+        Broadcast shape without `axis`; float32 only if both inputs are
+        float32 (accumulated in float64), else float64.  Normalised results
+        are >= 0.
+
+    Raises
+    ------
+    ValueError
+        For a negative entry, shapes that don't broadcast, an empty or
+        out-of-range axis, an invalid `base`, or (with `normalize`) a row
+        that sums to 0; the message names the argument and the row.
+    TypeError
+        For complex, object, string or other non-numeric input.
+
+    See Also
+    --------
+    scipy.stats.entropy : ``entropy(p, q)`` is the same quantity.
+    scipy.special.rel_entr : the element-wise terms.
+    js_divergence
+
+    Notes
+    -----
+    .. math:: D(p \,\|\, q) = \sum_i p_i \log \frac{p_i}{q_i}
+
+    with :math:`0 \log(0/q) = 0` and :math:`+\infty` where
+    :math:`p_i > 0 = q_i` (disjoint supports).  NaN anywhere in a row gives
+    NaN.  The kernel sums the non-negative terms
+    :math:`p_i \log(p_i/q_i) - p_i + q_i` (``scipy.special.kl_div``), each
+    evaluated by a series when :math:`p_i \approx q_i`, so the result keeps
+    its relative accuracy even when D is ~1e-15 (drift monitoring), where
+    summing :math:`p\log(p/q)` cancels.  Normalisation costs no extra pass:
+    :math:`D(p/s_p\|q/s_q) = T/s_p + \log(1 + d) - d`,
+    :math:`d = (s_q - s_p)/s_p`, with an exact second pass when the two
+    parts cancel.
+
+    References
+    ----------
+    .. [1] S. Kullback and R. A. Leibler, "On information and sufficiency",
+       Ann. Math. Statist. 22(1), 79-86, 1951.
+    .. [2] scipy.special.rel_entr and kl_div; SciPy issue 20710 on accuracy
+       near p = q.
+
+    Examples
+    --------
+    >>> import kl_ext
+    >>> kl_ext.kl_divergence([0.5, 0.5], [0.9, 0.1])
+    np.float64(0.5108256237659906)
+    >>> kl_ext.kl_divergence([[1, 1], [1, 3]], [1, 1], base=2)
+    array([0.        , 0.18872188])
+    >>> kl_ext.kl_divergence([1, 1], [1, 0])
+    np.float64(inf)
+    """
+    lb = _log_base(base)
+    value, dtype = _compute(_KL, p, q, axis, normalize)
+    return _finish(value, dtype, lb)
+
+
+def js_divergence(p, q, *, base=None, axis=-1, normalize=True):
+    r"""Jensen-Shannon divergence between `p` and `q` along `axis`.
+
+    Parameters
+    ----------
+    p, q : array_like
+        Non-negative weights that broadcast against each other (a reference
+        row is read in place).  Integer and bool input is treated as float64.
+    base : float, optional
+        Logarithm base; any finite ``base > 0`` other than 1.  Default nats.
+    axis : int, default -1
+        Axis along which the distributions lie (of the broadcast shape).
+    normalize : bool, default True
+        Divide each row of `p` and `q` by its sum first (as
+        ``scipy.spatial.distance.jensenshannon`` always does).
+
+    Returns
+    -------
+    js : numpy.float64/float32 or ndarray
+        Broadcast shape without `axis`; float32 only if both inputs are
+        float32.  Always >= 0; normalised results are <= log 2 (1 bit).
+
+    Raises
+    ------
+    ValueError
+        For a negative entry, shapes that don't broadcast, an empty or
+        out-of-range axis, an invalid `base`, or (with `normalize`) a row
+        that sums to 0; the message names the argument and the row.
+    TypeError
+        For complex, object, string or other non-numeric input.
+
+    See Also
+    --------
+    js_distance : its square root, ``scipy.spatial.distance.jensenshannon``.
+    kl_divergence
+
+    Notes
+    -----
+    .. math::
+
+        JS(p, q) = \tfrac12 D(p\|m) + \tfrac12 D(q\|m), \qquad m = \tfrac12(p + q)
+
+    Each element contributes
+    :math:`\frac12[p\log\frac{2p}{p+q} + q\log\frac{2q}{p+q}] \ge 0`,
+    formed from :math:`p + q` (never from :math:`m`, which can underflow
+    for subnormal inputs) and evaluated by a series when :math:`p \approx q`.
+    Zeros contribute nothing; NaN anywhere gives NaN; ``+inf`` gives NaN.
+    Normalising takes two passes over each row (the sums first).
+
+    References
+    ----------
+    .. [1] J. Lin, "Divergence measures based on the Shannon entropy",
+       IEEE Trans. Inf. Theory 37(1), 145-151, 1991.
+
+    Examples
+    --------
+    >>> import kl_ext
+    >>> kl_ext.js_divergence([1, 0], [0, 1], base=2)
+    np.float64(1.0)
+    >>> kl_ext.js_divergence([0.5, 0.5], [0.9, 0.1])
+    np.float64(0.10174922507919676)
+    """
+    lb = _log_base(base)
+    value, dtype = _compute(_JS, p, q, axis, normalize)
+    return _finish(value, dtype, lb)
+
+
+def js_distance(p, q, *, base=None, axis=-1, normalize=True):
+    r"""Jensen-Shannon distance, the square root of :func:`js_divergence`.
+
+    Equal to ``scipy.spatial.distance.jensenshannon(p, q, base, axis=axis)``
+    (which always normalises) but never NaN for valid input
+    (scipy/scipy#20083: SciPy's rounding can make the radicand negative).
+
+    Parameters
+    ----------
+    p, q : array_like
+        Non-negative weights that broadcast against each other.
+    base : float, optional
+        Logarithm base of the divergence under the root; must be > 1 here
+        (the divergence is negative for bases below 1).  Default nats.
+    axis : int, default -1
+        Axis along which the distributions lie (of the broadcast shape).
+    normalize : bool, default True
+        Divide each row of `p` and `q` by its sum first.
+
+    Returns
+    -------
+    d : numpy.float64/float32 or ndarray
+        Broadcast shape without `axis`; in [0, sqrt(log 2)] nats, [0, 1]
+        with ``base=2``, when normalised.  float32 only if both inputs are
+        float32.
+
+    Raises
+    ------
+    ValueError
+        As :func:`js_divergence`, and for ``0 < base < 1``.
+    TypeError
+        For complex, object, string or other non-numeric input.
+
+    See Also
+    --------
+    scipy.spatial.distance.jensenshannon, js_divergence
+
+    Notes
+    -----
+    .. math:: d_{JS}(p, q) = \sqrt{JS(p, q)}
+
+    A metric on probability distributions (Endres and Schindelin).
+
+    References
+    ----------
+    .. [1] D. M. Endres and J. E. Schindelin, "A new metric for probability
+       distributions", IEEE Trans. Inf. Theory 49(7), 1858-1860, 2003.
+
+    Examples
+    --------
+    >>> import kl_ext
+    >>> kl_ext.js_distance([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], base=2)
+    np.float64(1.0)
+    >>> kl_ext.js_distance([1.0, 0.0], [0.5, 0.5])
+    np.float64(0.46450140402245893)
+    """
+    lb = _log_base(base)
+    if lb is not None and lb < 0:
+        raise ValueError(f"js_distance needs base > 1 (the divergence is negative "
+                         f"in base {base!r}, so it has no real square root)")
+    value, dtype = _compute(_JS, p, q, axis, normalize)
+    if lb is not None:
+        value = value / lb
+    value = np.sqrt(value)
+    return dtype.type(value) if type(value) is not np.ndarray or value.ndim == 0 \
+        else value.astype(dtype, copy=False)
+
+
+def total_variation(p, q, *, axis=-1, normalize=True):
+    r"""Total variation distance between `p` and `q` along `axis`.
+
+    Parameters
+    ----------
+    p, q : array_like
+        Non-negative weights that broadcast against each other (a reference
+        row is read in place).  Integer and bool input is treated as float64.
+    axis : int, default -1
+        Axis along which the distributions lie (of the broadcast shape).
+    normalize : bool, default True
+        Divide each row of `p` and `q` by its sum first.
+
+    Returns
+    -------
+    tv : numpy.float64/float32 or ndarray
+        Broadcast shape without `axis`; in [0, 1] when normalised.  float32
+        only if both inputs are float32 (accumulated in float64).
+
+    Raises
+    ------
+    ValueError
+        For a negative entry, shapes that don't broadcast, an empty or
+        out-of-range axis, or (with `normalize`) a row that sums to 0.
+    TypeError
+        For complex, object, string or other non-numeric input.
+
+    See Also
+    --------
+    js_distance, kl_divergence : Pinsker: TV <= sqrt(D/2) (nats).
+
+    Notes
+    -----
+    .. math:: TV(p, q) = \tfrac12 \sum_i |p_i - q_i| = \max_A |P(A) - Q(A)|
+
+    NaN anywhere in a row gives NaN; ``+inf`` gives NaN when normalising.
+    Unitless (no `base`).
+
+    References
+    ----------
+    .. [1] A. B. Tsybakov, *Introduction to Nonparametric Estimation*,
+       Springer, 2009, sec. 2.4.
+
+    Examples
+    --------
+    >>> import kl_ext
+    >>> kl_ext.total_variation([0.5, 0.5], [0.9, 0.1])
+    np.float64(0.4)
+    >>> kl_ext.total_variation([[1, 0], [1, 1]], [0, 1])
+    array([1. , 0.5])
+    """
+    value, dtype = _compute(_TV, p, q, axis, normalize)
+    return _finish(value, dtype, None)
