@@ -21,7 +21,7 @@ from cython cimport floating
 from libc.math cimport log, sqrt, fabs, frexp, ldexp, isnan, isinf, NAN, INFINITY
 cimport numpy as cnp
 
-from _scalar cimport (kahan_add, log_ratio, kl_term, js_term, log1pmx,
+from _scalar cimport (kahan_add, kahan_total, log_ratio, kl_term, js_term, log1pmx,
                       DBL_MAX, DBL_MIN)
 
 cnp.import_array()
@@ -87,8 +87,8 @@ cdef int row_entropy(const floating* p, Py_ssize_t ps, Py_ssize_t n,
         kahan_add(&e, &ec, be)
     if neg:
         return ST_NEG_P
-    s += sc
-    e += ec
+    s = kahan_total(s, sc)
+    e = kahan_total(e, ec)
     i = check_sums(s, s, normalize, res)
     if i != ST_OK:
         return 0 if i < 0 else i
@@ -110,8 +110,8 @@ cdef int row_entropy(const floating* p, Py_ssize_t ps, Py_ssize_t n,
                 if x > 0.0:
                     be += x * log_ratio(s, x)
             kahan_add(&e, &ec, be)
-        h = (e + ec) / s
-    res[0] = h if h > 0.0 else 0.0
+        h = kahan_total(e, ec) / s
+    res[0] = 0.0 if h < 0.0 else h
     return ST_OK
 
 
@@ -145,9 +145,9 @@ cdef int row_cross_entropy(const floating* p, Py_ssize_t ps,
         return ST_NEG_P
     if negq:
         return ST_NEG_Q
-    sp += spc
-    sq += sqc
-    l += lc
+    sp = kahan_total(sp, spc)
+    sq = kahan_total(sq, sqc)
+    l = kahan_total(l, lc)
     i = check_sums(sp, sq, normalize, res)
     if i != ST_OK:
         return 0 if i < 0 else i
@@ -171,8 +171,8 @@ cdef int row_cross_entropy(const floating* p, Py_ssize_t ps,
                 if x > 0.0:
                     bl += x * log_ratio(sq, q[i * qs])
             kahan_add(&l, &lc, bl)
-        h = (l + lc) / sp
-    res[0] = h if h > 0.0 else 0.0
+        h = kahan_total(l, lc) / sp
+    res[0] = 0.0 if h < 0.0 else h
     return ST_OK
 
 
@@ -206,10 +206,10 @@ cdef int row_kl(const floating* p, Py_ssize_t ps,
         return ST_NEG_P
     if negq:
         return ST_NEG_Q
-    i = check_sums(sp + spc, sq + sqc, normalize, res)
+    i = check_sums(kahan_total(sp, spc), kahan_total(sq, sqc), normalize, res)
     if i != ST_OK:
         return 0 if i < 0 else i
-    t += tc
+    t = kahan_total(t, tc)
     if not normalize:
         res[0] = t + ((sp - sq) + (spc - sqc))
         return ST_OK
@@ -233,8 +233,8 @@ cdef int row_kl(const floating* p, Py_ssize_t ps,
             for i in range(start, stop):
                 bt += kl_term(p[i * ps], scale * q[i * qs])
             kahan_add(&t, &tc, bt)
-        x = (t + tc) / sp
-    res[0] = x if x > 0.0 else 0.0
+        x = kahan_total(t, tc) / sp
+    res[0] = 0.0 if x < 0.0 else x
     return ST_OK
 
 
@@ -258,8 +258,8 @@ cdef inline int scan_sums(const floating* p, Py_ssize_t ps,
             bq += y
         kahan_add(&sp, &spc, bp)
         kahan_add(&sq, &sqc, bq)
-    sp_out[0] = sp + spc
-    sq_out[0] = sq + sqc
+    sp_out[0] = kahan_total(sp, spc)
+    sq_out[0] = kahan_total(sq, sqc)
     if negp:
         return ST_NEG_P
     if negq:
@@ -301,10 +301,10 @@ cdef int row_js(const floating* p, Py_ssize_t ps,
         for i in range(start, stop):
             bt += js_term(p[i * ps] * mq, q[i * qs] * mp)
         kahan_add(&t, &tc, bt)
-    js = (t + tc) / (2.0 * k)
-    if normalize:
-        js = js if js < LN2 else LN2
-    res[0] = js if js > 0.0 else 0.0
+    js = kahan_total(t, tc) / (2.0 * k)
+    if normalize and js > LN2:
+        js = LN2
+    res[0] = 0.0 if js < 0.0 else js
     return ST_OK
 
 
@@ -328,9 +328,9 @@ cdef int row_tv(const floating* p, Py_ssize_t ps,
         for i in range(start, stop):
             bt += fabs(p[i * ps] * mq - q[i * qs] * mp)
         kahan_add(&t, &tc, bt)
-    tv = (t + tc) / (2.0 * k)
-    if normalize:
-        tv = tv if tv < 1.0 else 1.0
+    tv = kahan_total(t, tc) / (2.0 * k)
+    if normalize and tv > 1.0:
+        tv = 1.0
     res[0] = tv
     return ST_OK
 

@@ -24,6 +24,14 @@ cdef inline double kahan_add(double* s, double* c, double x) noexcept nogil:
     return t
 
 
+cdef inline double kahan_total(double s, double c) noexcept nogil:
+    # The compensated total; an infinite or NaN running sum makes the
+    # compensation meaningless (inf - inf), so it is returned as it is.
+    if s - s != 0.0:
+        return s
+    return s + c
+
+
 cdef inline double log_ratio(double a, double b) noexcept nogil:
     # log(a / b) for a, b > 0, exact in range even when a / b over- or
     # underflows (then log(a) - log(b)).
