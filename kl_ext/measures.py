@@ -144,14 +144,16 @@ def _resolve(measure, name_q, pb, qb, normalize, out, status):
 
 
 def _nonfinite_row(measure, p, q, normalize):
-    """Exact value for a row with a +inf entry or a sum that overflows."""
+    """Exact value for a row with a +inf entry, a sum that overflows, or
+    (normalize) sums so small, large or unequal that the kernel's one-pass
+    forms would under- or overflow."""
     if normalize:
         if measure == _ENTROPY:
             q = p
         if np.isinf(p).any() or np.isinf(q).any():
             return math.nan  # p / sum(p) is inf/inf: NaN, as in SciPy
-        # every entry is finite but a sum overflows: rescale by a power of
-        # two (exact, and normalisation is scale-free)
+        # every entry is finite but a sum overflows or is far from 1:
+        # rescale by a power of two (exact, and normalisation is scale-free)
         p = np.ldexp(p.astype(np.float64), -math.frexp(float(p.max()))[1])
         q = np.ldexp(q.astype(np.float64), -math.frexp(float(q.max()))[1])
         value, st = _k.one(measure, p, q, True)

@@ -12,7 +12,8 @@
 # nats, before any `base`; problems are reported per row in `status`:
 #   0 OK, 1 negative entry in p, 2 negative entry in q, 3 p sums to 0,
 #   4 q sums to 0 (normalize only), 5 non-finite (+inf entry or a sum that
-#   overflows): the caller recomputes that row by the slow, exact path.
+#   overflows, or with normalize a sum outside [2**-500, 2**500]): the caller
+#   recomputes that row by the slow, exact path.
 # All accumulation is in double, in blocks of BLOCK elements folded into a
 # compensated (Neumaier) total, so long rows keep ~1e-16 relative accuracy.
 
@@ -48,6 +49,10 @@ cdef double LN2 = 0.6931471805599453
 # a cancellation in one-pass normalisation worse than this factor triggers an
 # exact second pass over the row
 cdef double CANCEL = 8.0
+# normalised rows whose sums lie outside [SUM_MIN, SUM_MAX] take the slow,
+# rescaling path (never reached by float32 input)
+cdef double SUM_MIN = 3.054936363499605e-151  # 2**-500
+cdef double SUM_MAX = 3.273390607896142e+150  # 2**500
 
 
 cdef inline int check_sums(double sp, double sq, bint normalize,
@@ -64,6 +69,13 @@ cdef inline int check_sums(double sp, double sq, bint normalize,
             return ST_ZERO_P
         if sq == 0.0:
             return ST_ZERO_Q
+        # sums far from 1 break the one-pass forms: terms p log p underflow
+        # to subnormals (tiny sums), p log(p/q) overflows (huge sums), and
+        # the pair scales of JS/TV and KL's second-pass sp/sq under- or
+        # overflow (sums of very different size).  Such rows go to the
+        # exact slow path, which rescales p and q by powers of two first.
+        if not (SUM_MIN <= sp <= SUM_MAX and SUM_MIN <= sq <= SUM_MAX):
+            return ST_NONFINITE
     return ST_OK
 
 
