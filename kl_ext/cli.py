@@ -16,6 +16,7 @@ traceback is shown.  Run as ``kl-ext ...`` or ``python -m kl_ext.cli ...``.
 import argparse
 import os
 import sys
+import warnings
 
 PROG = "kl-ext"
 
@@ -82,7 +83,8 @@ def _load(path, name):
         if ext == ".npy":
             a = np.load(path, allow_pickle=False)
         else:
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # e.g. "input contained no data"
                 a = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
     except Exception as exc:  # any reader failure becomes one line
         raise CLIError(f"cannot read {name} file {path!r} as {ext}: "
