@@ -105,8 +105,10 @@ def _run(measure, pb, qb, normalize, out, status):
     s = status.reshape(-1)
     flagged = _k.rows(measure, p2, q2, normalize, o, s)
     if flagged < 0:  # unaligned or odd strides: copy and try again
-        flagged = _k.rows(measure, np.ascontiguousarray(p2),
-                          np.ascontiguousarray(q2), normalize, o, s)
+        # (np.ascontiguousarray keeps an unaligned C-contiguous array as it
+        # is; np.require with "A" copies it to aligned memory)
+        flagged = _k.rows(measure, np.require(p2, requirements="CA"),
+                          np.require(q2, requirements="CA"), normalize, o, s)
     return flagged
 
 
