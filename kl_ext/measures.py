@@ -136,7 +136,7 @@ def _resolve(measure, name_q, pb, qb, normalize, out, status):
             row, name = (pb, "p") if st == _ST_NEG_P else (qb, name_q)
             row = row[pos]
             v = row[np.flatnonzero(row < 0)[0]]
-            raise ValueError(f"{name} must be non-negative, found {v!r}{where}")
+            raise ValueError(f"{name} must be non-negative, found {float(v)!r}{where}")
         name = "p" if st == _ST_ZERO_P else name_q
         raise ValueError(f"{name} sums to 0{where}, so it cannot be normalized "
                          "to a probability distribution")
