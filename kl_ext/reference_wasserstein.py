@@ -37,8 +37,10 @@ def wasserstein_1d(u_values, v_values, u_weights=None, v_weights=None, order=1):
     """
     u, uw = _sorted_with_weights(u_values, u_weights)
     v, vw = _sorted_with_weights(v_values, v_weights)
-    cu = np.cumsum(uw) / uw.sum()
-    cv = np.cumsum(vw) / vw.sum()
+    cu = np.cumsum(uw)
+    cv = np.cumsum(vw)
+    cu /= cu[-1]  # (not uw.sum(): pairwise, so the last step might not be 1)
+    cv /= cv[-1]
     t = np.sort(np.concatenate(([0.0], cu, cv)))
     dt = np.diff(t)
     keep = dt > 0

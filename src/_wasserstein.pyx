@@ -1,0 +1,475 @@
+# Merge-walk kernels for 1-D Wasserstein distances (module kl_ext._wasserstein).
+#
+# Contract (checked by kl_ext/wasserstein.py before any call here):
+#   * u and v are ndarrays of one dtype, float32 or float64, 1-D (one
+#     problem) or 2-D (nrows, n) / (nrows, m) with the same number of rows;
+#     a broadcast row has row stride 0 and is read in place;
+#   * every row is sorted ascending (NaN, if any, last: np.sort's order);
+#   * n, m >= 1;
+#   * weights are None (each sample weighs 1) or float64 arrays of their
+#     values' shape, non-negative with a positive finite sum per row;
+#   * out is a C-contiguous float64 array with one slot per row.
+# If an array is unaligned or has a stride that is not a whole number of
+# elements the entry points do nothing and return -1 (the caller copies).
+# The kernels never raise, never write to their inputs, never touch a Python
+# object inside the loops, and always advance an index in every step of a
+# walk, so an unsorted row (a broken assume_sorted promise) gives a wrong
+# number, never a hang or an out-of-bounds read.
+#
+# Two walks:
+#   QUANTILE  W_p^p = int_0^1 |F_u^-1(t) - F_v^-1(t)|^p dt: the quantile
+#             functions are steps, constant between the merged cumulative
+#             weights t; each step adds (t_next - t) * |u_i - v_j|^p.  Unit
+#             weights use exact integer breakpoints (units of 1/(n m)); equal
+#             sizes reduce to mean |u_i - v_i|^p.  Order inf: the largest
+#             |u_i - v_j| over steps of positive mass.
+#   CDF       (int |U - V|^p dx)^(1/p), U, V the right-continuous CDFs, on
+#             the merged sorted samples: SciPy's _cdf_distance, with its
+#             edge values (NaN anywhere -> NaN; a repeated +-inf value -> NaN,
+#             SciPy's inf - inf in a zero-width step).
+# Accumulation is in double (also for float32 values), in blocks of 64 terms
+# folded into a compensated (Neumaier) total.
+
+cimport cython
+from cython cimport floating
+from libc.math cimport fabs, pow, sqrt, isnan, isinf, NAN, INFINITY
+cimport numpy as cnp
+
+from _scalar cimport kahan_add, kahan_total
+
+cnp.import_array()
+
+cdef enum:
+    QUANTILE = 0
+    CDF = 1
+
+cdef enum:
+    P_ONE = 1
+    P_TWO = 2
+    P_GENERAL = 3
+    P_INF = 4
+
+
+cdef inline double powp(double d, int mode, double p) noexcept nogil:
+    # |.|^p for d >= 0 (or NaN) with the two common orders special-cased
+    if mode == P_ONE:
+        return d
+    if mode == P_TWO:
+        return d * d
+    return pow(d, p)
+
+
+cdef inline double root(double s, int mode, double p) noexcept nogil:
+    if mode == P_ONE:
+        return s
+    if mode == P_TWO:
+        return sqrt(s)
+    return pow(s, 1.0 / p)
+
+
+cdef inline double row_total(const double* w, Py_ssize_t ws, Py_ssize_t n) noexcept nogil:
+    # plain left-to-right sum: the same operations as the running cumulative
+    # sums of the walks, so the last cumulative weight equals it bit for bit
+    cdef double s = 0.0
+    cdef Py_ssize_t i
+    for i in range(n):
+        s += w[i * ws]
+    return s
+
+
+cdef double quantile_equal(const floating* u, Py_ssize_t us,
+                           const floating* v, Py_ssize_t vs, Py_ssize_t n,
+                           int mode, double p) noexcept nogil:
+    # unit weights, n == m: W_p^p = (1/n) sum |u_(i) - v_(i)|^p
+    cdef double t = 0.0, tc = 0.0, b, d, mx = 0.0
+    cdef Py_ssize_t i, start, stop
+    if mode == P_INF:
+        for i in range(n):
+            d = fabs(<double>u[i * us] - <double>v[i * vs])
+            if not d <= mx:   # also takes NaN
+                mx = d
+                if isnan(d):
+                    return NAN
+        return mx
+    for start in range(0, n, 64):
+        stop = min(start + 64, n)
+        b = 0.0
+        if mode == P_ONE:
+            for i in range(start, stop):
+                b += fabs(<double>u[i * us] - <double>v[i * vs])
+        elif mode == P_TWO:
+            for i in range(start, stop):
+                d = <double>u[i * us] - <double>v[i * vs]
+                b += d * d
+        else:
+            for i in range(start, stop):
+                b += pow(fabs(<double>u[i * us] - <double>v[i * vs]), p)
+        kahan_add(&t, &tc, b)
+    return root(kahan_total(t, tc) / <double>n, mode, p)
+
+
+cdef double quantile_unit(const floating* u, Py_ssize_t us, Py_ssize_t n,
+                          const floating* v, Py_ssize_t vs, Py_ssize_t m,
+                          int mode, double p) noexcept nogil:
+    # unit weights, n != m: breakpoints (i+1) m and (j+1) n in units of
+    # 1/(n m), exact in integers
+    cdef long long eu = m, ev = n, e, prev = 0
+    cdef Py_ssize_t i = 0, j = 0, k
+    cdef double t = 0.0, tc = 0.0, b, d, mx = 0.0
+    while i < n and j < m:
+        b = 0.0
+        for k in range(64):
+            e = eu if eu < ev else ev
+            d = fabs(<double>u[i * us] - <double>v[j * vs])
+            if mode == P_INF:
+                if not d <= mx:
+                    mx = d
+                    if isnan(d):
+                        return NAN
+            else:
+                b += <double>(e - prev) * powp(d, mode, p)
+            prev = e
+            if eu == e:
+                i += 1
+                eu += m
+            if ev == e:
+                j += 1
+                ev += n
+            if i >= n or j >= m:
+                break
+        kahan_add(&t, &tc, b)
+    if mode == P_INF:
+        return mx
+    return root(kahan_total(t, tc) / (<double>n * <double>m), mode, p)
+
+
+cdef double quantile_weighted(const floating* u, Py_ssize_t us,
+                              const double* uw, Py_ssize_t uws, Py_ssize_t n,
+                              const floating* v, Py_ssize_t vs,
+                              const double* vw, Py_ssize_t vws, Py_ssize_t m,
+                              int mode, double p) noexcept nogil:
+    # general weights (NULL: unit weights).  Breakpoints cu/Su, cv/Sv with
+    # running sums cu, cv; divisions (not products with 1/S) so that equal
+    # fractions give equal breakpoints and a side's last one is exactly 1.
+    cdef double su = row_total(uw, uws, n) if uw != NULL else <double>n
+    cdef double sv = row_total(vw, vws, m) if vw != NULL else <double>m
+    cdef double cu = uw[0] if uw != NULL else 1.0
+    cdef double cv = vw[0] if vw != NULL else 1.0
+    cdef double tu = cu / su, tv = cv / sv, e, prev = 0.0, mass
+    cdef double t = 0.0, tc = 0.0, b, d, mx = 0.0
+    cdef Py_ssize_t i = 0, j = 0, k
+    while i < n and j < m:
+        b = 0.0
+        for k in range(64):
+            e = tu if tu < tv else tv
+            mass = e - prev
+            if mass > 0.0:
+                d = fabs(<double>u[i * us] - <double>v[j * vs])
+                if mode == P_INF:
+                    if not d <= mx:
+                        mx = d
+                        if isnan(d):
+                            return NAN
+                else:
+                    b += mass * powp(d, mode, p)
+                prev = e
+            if not (tu <= e or tv <= e):
+                return NAN          # unreachable for validated weights
+            if tu <= e:
+                i += 1
+                if i < n:
+                    cu += uw[i * uws] if uw != NULL else 1.0
+                    tu = cu / su
+            if tv <= e:
+                j += 1
+                if j < m:
+                    cv += vw[j * vws] if vw != NULL else 1.0
+                    tv = cv / sv
+            if i >= n or j >= m:
+                break
+        kahan_add(&t, &tc, b)
+    if mode == P_INF:
+        return mx
+    return root(kahan_total(t, tc), mode, p)
+
+
+cdef double cdf_walk(const floating* u, Py_ssize_t us,
+                     const double* uw, Py_ssize_t uws, Py_ssize_t n,
+                     const floating* v, Py_ssize_t vs,
+                     const double* vw, Py_ssize_t vws, Py_ssize_t m,
+                     int mode, double p) noexcept nogil:
+    # (int |U - V|^p dx)^(1/p) over the merged sorted samples
+    cdef double su = row_total(uw, uws, n) if uw != NULL else <double>n
+    cdef double sv = row_total(vw, vws, m) if vw != NULL else <double>m
+    cdef double cu = 0.0, cv = 0.0, x, xn, a, c, d
+    cdef double t = 0.0, tc = 0.0, b
+    cdef Py_ssize_t i = 0, j = 0, k, cnt
+    if isnan(<double>u[(n - 1) * us]) or isnan(<double>v[(m - 1) * vs]):
+        return NAN
+    a = u[0]
+    c = v[0]
+    x = a if a < c else c
+    while True:
+        b = 0.0
+        for k in range(64):
+            cnt = 0
+            while i < n and <double>u[i * us] <= x:
+                cu += uw[i * uws] if uw != NULL else 1.0
+                i += 1
+                cnt += 1
+            while j < m and <double>v[j * vs] <= x:
+                cv += vw[j * vws] if vw != NULL else 1.0
+                j += 1
+                cnt += 1
+            if cnt > 1 and isinf(x):
+                return NAN          # SciPy: inf - inf in a zero-width step
+            if cnt == 0 or (i >= n and j >= m):
+                break               # done (cnt == 0 only for unsorted rows)
+            if i < n and j < m:
+                a = u[i * us]
+                c = v[j * vs]
+                xn = a if a < c else c
+            elif i < n:
+                xn = u[i * us]
+            else:
+                xn = v[j * vs]
+            d = fabs(cu / su - cv / sv)
+            b += powp(d, mode, p) * (xn - x)
+            x = xn
+        kahan_add(&t, &tc, b)
+        if cnt == 0 or (i >= n and j >= m):
+            break
+    return root(kahan_total(t, tc), mode, p)
+
+
+cdef double row(int kind, const floating* u, Py_ssize_t us,
+                const double* uw, Py_ssize_t uws, Py_ssize_t n,
+                const floating* v, Py_ssize_t vs,
+                const double* vw, Py_ssize_t vws, Py_ssize_t m,
+                int mode, double p) noexcept nogil:
+    if kind == CDF:
+        return cdf_walk(u, us, uw, uws, n, v, vs, vw, vws, m, mode, p)
+    if uw == NULL and vw == NULL:
+        if n == m:
+            return quantile_equal(u, us, v, vs, n, mode, p)
+        return quantile_unit(u, us, n, v, vs, m, mode, p)
+    return quantile_weighted(u, us, uw, uws, n, v, vs, vw, vws, m, mode, p)
+
+
+cdef void rows_typed(int kind, const floating* u, Py_ssize_t urs, Py_ssize_t us,
+                     const double* uw, Py_ssize_t uwrs, Py_ssize_t uws, Py_ssize_t n,
+                     const floating* v, Py_ssize_t vrs, Py_ssize_t vs,
+                     const double* vw, Py_ssize_t vwrs, Py_ssize_t vws, Py_ssize_t m,
+                     Py_ssize_t nrows, int mode, double p, double* out) noexcept nogil:
+    # IN: nrows problems; row/element strides in elements (weights: float64).
+    # OUT: out[r].
+    cdef Py_ssize_t r
+    for r in range(nrows):
+        out[r] = row(kind, u + r * urs, us,
+                     uw + r * uwrs if uw != NULL else NULL, uws, n,
+                     v + r * vrs, vs,
+                     vw + r * vwrs if vw != NULL else NULL, vws, m, mode, p)
+
+
+cdef inline bint layout_ok(cnp.ndarray a, int ndim):
+    cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(a)
+    cdef int d
+    if cnp.PyArray_NDIM(a) != ndim or not cnp.PyArray_ISALIGNED(a):
+        return False
+    for d in range(ndim):
+        if cnp.PyArray_STRIDE(a, d) % isz != 0:
+            return False
+    return True
+
+
+cdef inline void strides(cnp.ndarray a, int ndim, Py_ssize_t* rs, Py_ssize_t* es):
+    cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(a)
+    if ndim == 1:
+        rs[0] = 0
+        es[0] = cnp.PyArray_STRIDE(a, 0) // isz
+    else:
+        rs[0] = cnp.PyArray_STRIDE(a, 0) // isz
+        es[0] = cnp.PyArray_STRIDE(a, 1) // isz
+
+
+def rows(int kind, cnp.ndarray u, object uw, cnp.ndarray v, object vw,
+         int mode, double p, cnp.ndarray out):
+    """Distances of the sorted rows of u, v (1-D: one problem) into out.
+
+    kind: 0 quantile walk (W_p), 1 CDF walk (SciPy's _cdf_distance).
+    mode: 1 (p = 1), 2 (p = 2), 3 (any p >= 1), 4 (p = inf).
+    Returns 0, or -1 (nothing done) for an unsupported layout or dtype.
+    """
+    cdef int ndim = cnp.PyArray_NDIM(u)
+    cdef int t = cnp.PyArray_TYPE(u)
+    cdef Py_ssize_t n = cnp.PyArray_DIM(u, ndim - 1)
+    cdef Py_ssize_t m = cnp.PyArray_DIM(v, ndim - 1)
+    cdef Py_ssize_t nrows = 1 if ndim == 1 else cnp.PyArray_DIM(u, 0)
+    cdef Py_ssize_t urs, us, vrs, vs, uwrs = 0, uws = 0, vwrs = 0, vws = 0
+    cdef const double* uwp = NULL
+    cdef const double* vwp = NULL
+    cdef cnp.ndarray a
+    cdef double* o = <double*>cnp.PyArray_DATA(out)
+    if not (layout_ok(u, ndim) and layout_ok(v, ndim)) or cnp.PyArray_TYPE(v) != t:
+        return -1
+    if t != cnp.NPY_DOUBLE and t != cnp.NPY_FLOAT:
+        return -1
+    strides(u, ndim, &urs, &us)
+    strides(v, ndim, &vrs, &vs)
+    if uw is not None:
+        a = <cnp.ndarray>uw
+        if not layout_ok(a, ndim) or cnp.PyArray_TYPE(a) != cnp.NPY_DOUBLE:
+            return -1
+        strides(a, ndim, &uwrs, &uws)
+        uwp = <const double*>cnp.PyArray_DATA(a)
+    if vw is not None:
+        a = <cnp.ndarray>vw
+        if not layout_ok(a, ndim) or cnp.PyArray_TYPE(a) != cnp.NPY_DOUBLE:
+            return -1
+        strides(a, ndim, &vwrs, &vws)
+        vwp = <const double*>cnp.PyArray_DATA(a)
+    if t == cnp.NPY_DOUBLE:
+        with nogil:
+            rows_typed(kind, <const double*>cnp.PyArray_DATA(u), urs, us,
+                       uwp, uwrs, uws, n,
+                       <const double*>cnp.PyArray_DATA(v), vrs, vs,
+                       vwp, vwrs, vws, m, nrows, mode, p, o)
+    else:
+        with nogil:
+            rows_typed(kind, <const float*>cnp.PyArray_DATA(u), urs, us,
+                       uwp, uwrs, uws, n,
+                       <const float*>cnp.PyArray_DATA(v), vrs, vs,
+                       vwp, vwrs, vws, m, nrows, mode, p, o)
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# Histograms on a common sorted support, order 1:
+#   W_1 = sum_k |P_k - Q_k| (x_{k+1} - x_k),  P, Q the normalised cumsums.
+# The difference is accumulated element by element, D_k = sum_{i<=k} d_i with
+# d_i = p_i/sp - q_i/sq formed as (p_i mq - q_i mp)/K (pair scales as in
+# _divergence.pyx: mp, mq are sp, sq times one power of two, K = sp mq), so
+# nearly equal histograms keep their relative accuracy.
+# Status per row: 0 OK, 1 negative entry in p, 2 negative entry in q,
+# 3 p sums to 0, 4 q sums to 0 (normalize only).
+
+from libc.math cimport frexp, ldexp
+
+cdef enum:
+    ST_OK = 0
+    ST_NEG_P = 1
+    ST_NEG_Q = 2
+    ST_ZERO_P = 3
+    ST_ZERO_Q = 4
+
+
+cdef int hist_row(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
+                  const double* x, Py_ssize_t n, bint normalize,
+                  double* res) noexcept nogil:
+    cdef double sp = 0.0, sq = 0.0, mp = 1.0, mq = 1.0, k = 1.0
+    cdef double dcum = 0.0, t = 0.0, tc = 0.0, b, a, c
+    cdef Py_ssize_t i, start, stop
+    cdef bint negp = False, negq = False
+    cdef int e
+    if normalize:
+        for i in range(n):
+            a = p[i * ps]
+            c = q[i * qs]
+            negp |= a < 0.0
+            negq |= c < 0.0
+            sp += a
+            sq += c
+        if negp:
+            return ST_NEG_P
+        if negq:
+            return ST_NEG_Q
+        if isnan(sp) or isnan(sq) or isinf(sp) or isinf(sq):
+            res[0] = NAN
+            return ST_OK
+        if sp == 0.0:
+            return ST_ZERO_P
+        if sq == 0.0:
+            return ST_ZERO_Q
+        frexp(sp if sp > sq else sq, &e)
+        mp = ldexp(sp, -e)
+        mq = ldexp(sq, -e)
+        k = sp * mq
+    else:
+        for i in range(n):
+            negp |= p[i * ps] < 0.0
+            negq |= q[i * qs] < 0.0
+        if negp:
+            return ST_NEG_P
+        if negq:
+            return ST_NEG_Q
+    for start in range(0, n - 1, 64):
+        stop = min(start + 64, n - 1)
+        b = 0.0
+        if x == NULL:
+            for i in range(start, stop):
+                dcum += <double>p[i * ps] * mq - <double>q[i * qs] * mp
+                b += fabs(dcum)
+        else:
+            for i in range(start, stop):
+                dcum += <double>p[i * ps] * mq - <double>q[i * qs] * mp
+                b += fabs(dcum) * (x[i + 1] - x[i])
+        kahan_add(&t, &tc, b)
+    # a NaN or inf entry in the last bin does not enter the sum above
+    a = <double>p[(n - 1) * ps] * mq - <double>q[(n - 1) * qs] * mp
+    if isnan(a) or isinf(a):
+        res[0] = NAN
+        return ST_OK
+    res[0] = kahan_total(t, tc) / k
+    return ST_OK
+
+
+cdef Py_ssize_t hist_rows_typed(const floating* p, Py_ssize_t prs, Py_ssize_t ps,
+                                const floating* q, Py_ssize_t qrs, Py_ssize_t qs,
+                                const double* x, Py_ssize_t nrows, Py_ssize_t n,
+                                bint normalize, double* out,
+                                cnp.npy_int8* status) noexcept nogil:
+    # IN: nrows rows of n bins (strides in elements), support x (or NULL:
+    # 0, 1, ..., n-1).  OUT: out[r], status[r]; returns the flagged count.
+    cdef Py_ssize_t r, flagged = 0
+    cdef int st
+    for r in range(nrows):
+        st = hist_row(p + r * prs, ps, q + r * qrs, qs, x, n, normalize, out + r)
+        status[r] = <cnp.npy_int8>st
+        flagged += st != 0
+    return flagged
+
+
+def hist_rows(cnp.ndarray p, cnp.ndarray q, object support, bint normalize,
+              cnp.ndarray out, cnp.ndarray status):
+    """Order-1 W between the rows of 2-D views p, q (nrows, n), n >= 1.
+
+    support: None (0..n-1) or a C-contiguous float64 array of n sorted
+    positions.  Returns the number of flagged rows, or -1 (nothing done) for
+    an unsupported layout or dtype.
+    """
+    cdef int t = cnp.PyArray_TYPE(p)
+    cdef Py_ssize_t nrows = cnp.PyArray_DIM(p, 0)
+    cdef Py_ssize_t n = cnp.PyArray_DIM(p, 1)
+    cdef Py_ssize_t prs, ps, qrs, qs, flagged
+    cdef const double* x = NULL
+    cdef double* o = <double*>cnp.PyArray_DATA(out)
+    cdef cnp.npy_int8* s = <cnp.npy_int8*>cnp.PyArray_DATA(status)
+    if not (layout_ok(p, 2) and layout_ok(q, 2)) or cnp.PyArray_TYPE(q) != t:
+        return -1
+    if t != cnp.NPY_DOUBLE and t != cnp.NPY_FLOAT:
+        return -1
+    if support is not None:
+        x = <const double*>cnp.PyArray_DATA(<cnp.ndarray>support)
+    strides(p, 2, &prs, &ps)
+    strides(q, 2, &qrs, &qs)
+    if t == cnp.NPY_DOUBLE:
+        with nogil:
+            flagged = hist_rows_typed(<const double*>cnp.PyArray_DATA(p), prs, ps,
+                                      <const double*>cnp.PyArray_DATA(q), qrs, qs,
+                                      x, nrows, n, normalize, o, s)
+    else:
+        with nogil:
+            flagged = hist_rows_typed(<const float*>cnp.PyArray_DATA(p), prs, ps,
+                                      <const float*>cnp.PyArray_DATA(q), qrs, qs,
+                                      x, nrows, n, normalize, o, s)
+    return flagged
