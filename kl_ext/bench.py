@@ -49,10 +49,17 @@ SIZES = {
     "1e5x10": ((100_000, 10), "1e5×10 rows [a]"),
 }
 _SEED = 20240229
+#: seconds of repeated timing per table cell (the whole default table: ~1 min)
+DEFAULT_BUDGET = 0.4
 
 FOOTNOTES = {
     "a": ("[a] one call over 1e5 rows of 10 (reduction along the last axis; SciPy "
           "via axis=1); the time is for the whole call, not per row."),
+    "b": ("[b] inputs already sorted; kl_ext is told so (assume_sorted=True) and skips "
+          "the sort, the reference and SciPy sort anyway."),
+    "c": ("[c] one call over 1e4 pairs of histograms with 100 bins at 0, 1, ..., 99; "
+          "the reference and SciPy (wasserstein_distance(x, x, p_i, q_i)) have no "
+          "batched form, so their columns are a Python loop over the rows."),
 }
 
 
@@ -99,6 +106,7 @@ class Timing:
     kl_ext: float
     reference: Optional[float]
     scipy: Optional[float]
+    mismatch: tuple = ()   # competitors whose result differs from kl_ext's
 
 
 _REGISTRY = []
@@ -176,20 +184,20 @@ def _wasserstein_workloads():
         from kl_ext import wasserstein as w
     except ImportError:
         return []
-    out = []
     fn_1d = getattr(w, "wasserstein_1d", None)
     fn_hist = getattr(w, "wasserstein_hist", None)
     try:
         from kl_ext import reference_wasserstein as rw
     except ImportError:
         rw = None
-    ref_1d = getattr(rw, "wasserstein_1d", None) if rw is not None else None
-    ref_hist = getattr(rw, "wasserstein_hist", None) if rw is not None else None
+    ref_1d = getattr(rw, "wasserstein_1d", None)
+    ref_hist = getattr(rw, "wasserstein_hist", None)
 
     def scipy_w1():
         from scipy.stats import wasserstein_distance
         return wasserstein_distance
 
+    out = []
     if fn_1d is not None:
         for size, n in (("1e3", 1000), ("1e6", 1_000_000)):
             for kind in ("unweighted", "weighted", "pre-sorted"):
@@ -202,34 +210,40 @@ def _wasserstein_workloads():
                     if kind == "weighted":
                         return (u, v, rng.random(n) + 1e-3, rng.random(n) + 1e-3)
                     return (u, v)
-                exp = size[-1]
+                mine = fn_1d
+                if kind == "pre-sorted":
+                    def mine(u, v, _f=fn_1d):
+                        return _f(u, v, assume_sorted=True)
                 out.append(Workload(
                     measure="wasserstein_1d", size=size,
-                    label=f"n=m=1e{exp} {kind}", make_inputs=make,
-                    kl_ext=_const(fn_1d),
+                    label=f"n=m={size} {kind}" + (" [b]" if kind == "pre-sorted" else ""),
+                    make_inputs=make, kl_ext=_const(mine),
                     reference=_const(ref_1d) if ref_1d is not None else None,
-                    scipy=scipy_w1))
+                    scipy=scipy_w1,
+                    footnotes={"b": FOOTNOTES["b"]} if kind == "pre-sorted" else {}))
     if fn_hist is not None:
+        centers = np.arange(100.0)
+
         def make_hist(rng):
-            return (rng.random((10_000, 100)), rng.random((10_000, 100)))
+            return (rng.random((10_000, 100)) + 1e-3, rng.random((10_000, 100)) + 1e-3)
 
         def scipy_hist():
             from scipy.stats import wasserstein_distance
-            centers = np.arange(100.0)
 
             def loop(a, b):
                 return np.array([wasserstein_distance(centers, centers, x, y)
                                  for x, y in zip(a, b)])
             return loop
+
+        def ref_loop(a, b):
+            return np.array([ref_hist(x, y) for x, y in zip(a, b)])
+
         out.append(Workload(
             measure="wasserstein_hist", size="1e4x100",
-            label="1e4×100 bins [b]", make_inputs=make_hist,
+            label="1e4×100 bins [c]", make_inputs=make_hist,
             kl_ext=_const(fn_hist),
-            reference=_const(ref_hist) if ref_hist is not None else None,
-            scipy=scipy_hist,
-            footnotes={"b": "[b] one call over 1e4 histograms of 100 unit-spaced "
-                            "bins; SciPy has no batched form, so its column "
-                            "is a Python loop of wasserstein_distance per row."}))
+            reference=_const(ref_loop) if ref_hist is not None else None,
+            scipy=scipy_hist, footnotes={"c": FOOTNOTES["c"]}))
     return out
 
 
@@ -297,21 +311,28 @@ def _resolve(factory):
 def run(selected, *, quick=False, budget=None, seed=_SEED, progress=None):
     """Time every workload in `selected`; return a list of :class:`Timing`."""
     if budget is None:
-        budget = 0.02 if quick else 0.25
+        budget = 0.02 if quick else DEFAULT_BUDGET
     opts = dict(budget=budget, target=0.001 if quick else 0.005,
                 min_repeats=3, max_repeats=5 if quick else 40)
     results = []
     for w in selected:
         args = w.make_inputs(np.random.default_rng(seed))
         times = {}
+        values = {}
         for name in ("kl_ext", "reference", "scipy"):
             fn = _resolve(getattr(w, name))
             if fn is None:
                 times[name] = None
                 continue
             with np.errstate(all="ignore"):
+                values[name] = np.asarray(fn(*args), dtype=np.float64)
                 times[name] = time_call(fn, args, **opts)
-        results.append(Timing(w, times["kl_ext"], times["reference"], times["scipy"]))
+        # a benchmark of a wrong answer is worthless: flag disagreements
+        mismatch = tuple(name for name in ("reference", "scipy") if name in values
+                         and not np.allclose(values[name], values["kl_ext"],
+                                             rtol=1e-6, atol=1e-12, equal_nan=True))
+        results.append(Timing(w, times["kl_ext"], times["reference"], times["scipy"],
+                              mismatch))
         if progress is not None:
             progress(results[-1])
     return results
@@ -370,9 +391,13 @@ def format_table(results):
     notes = {}
     for r in results:
         w = r.workload
-        rows.append([w.measure, w.label, human_time(r.kl_ext), human_time(r.reference),
-                     human_time(r.scipy), _ratio(r.reference, r.kl_ext),
-                     _ratio(r.scipy, r.kl_ext)])
+        ref = human_time(r.reference) + (" !" if "reference" in r.mismatch else "")
+        sci = human_time(r.scipy) + (" !" if "scipy" in r.mismatch else "")
+        if r.mismatch:
+            notes["!"] = ("! this competitor's result differs from kl_ext's by more "
+                          "than rtol 1e-6 on this input")
+        rows.append([w.measure, w.label, human_time(r.kl_ext), ref, sci,
+                     _ratio(r.reference, r.kl_ext), _ratio(r.scipy, r.kl_ext)])
         notes.update(w.footnotes)
     widths = [max(len(c), *(len(row[i]) for row in rows)) if rows else len(c)
               for i, c in enumerate(cols)]
@@ -390,12 +415,16 @@ def format_table(results):
         prev = row[0]
         out.append(line(row))
     out.append("")
-    out.extend(textwrap.wrap("Median time per call (same seeded inputs for every competitor); "
-               "×reference = reference time / kl_ext time, ×SciPy = SciPy time / "
-               "kl_ext time (higher is better for kl_ext). "
-               "SciPy: stats.entropy (entropy, KL), entropy(p) + entropy(p, q) "
-               "(cross-entropy), spatial.distance.jensenshannon (JS distance; "
-               "squared for JS divergence); none for total variation.", 88))
+    text = ("Median time per call (same seeded inputs for every competitor); "
+            "×reference = reference time / kl_ext time, ×SciPy = SciPy time / "
+            "kl_ext time (higher is better for kl_ext). "
+            "SciPy: stats.entropy (entropy, KL), entropy(p) + entropy(p, q) "
+            "(cross-entropy), spatial.distance.jensenshannon (JS distance; "
+            "squared for JS divergence); none for total variation.")
+    if any(r.workload.measure.startswith("wasserstein") for r in results):
+        text += (" Wasserstein: reference = kl_ext.reference_wasserstein, SciPy = "
+                 "stats.wasserstein_distance.")
+    out.extend(textwrap.wrap(text, 88))
     for key in sorted(notes):
         out.extend(textwrap.wrap(notes[key], 88, subsequent_indent="    "))
     return out
@@ -408,10 +437,22 @@ def main_bench(measures=None, sizes=None, quick=False, budget=None, file=None):
     for line in header():
         print(line, file=file)
     mode = "quick (few repeats, rough numbers)" if quick else (
-        f"~{budget if budget is not None else 0.25:g} s per cell")
+        f"~{budget if budget is not None else DEFAULT_BUDGET:g} s per cell")
     print(f"{len(selected)} workloads, timing: {mode}", file=file, flush=True)
     print(file=file)
-    results = run(selected, quick=quick, budget=budget)
+    progress = None
+    if sys.stderr.isatty():  # a live "[i/n] measure case" line, erased at the end
+        done = 0
+
+        def progress(r):
+            nonlocal done
+            done += 1
+            text = f"[{done}/{len(selected)}] {r.workload.measure} {r.workload.label}"
+            sys.stderr.write("\r" + text[:70].ljust(70))
+            if done == len(selected):
+                sys.stderr.write("\r" + " " * 70 + "\r")
+            sys.stderr.flush()
+    results = run(selected, quick=quick, budget=budget, progress=progress)
     for line in format_table(results):
         print(line, file=file)
     return 0

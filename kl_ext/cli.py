@@ -224,7 +224,7 @@ def build_parser():
                    help="only these size tags, space or comma separated: "
                         "10, 1e3, 1e6, 1e5x10 (and 1e4x100 for wasserstein_hist)")
     b.add_argument("--budget", type=float, metavar="SECONDS",
-                   help="time budget per table cell (default 0.25, or 0.02 with --quick)")
+                   help="time budget per table cell (default 0.4, or 0.02 with --quick)")
 
     s = sub.add_parser("score", help="score distributions read from .npy/.csv files",
                        description="Score each distribution (row) of P against the same row "

@@ -100,10 +100,40 @@ def test_bench_runner_registry():
         assert "toy" in bench.known_measures()
         (res,) = bench.run(bench.workloads(["toy"], ["3"]), quick=True, budget=0.001)
         assert res.kl_ext > 0 and res.reference > 0 and res.scipy is None
+        assert res.mismatch == ()
         table = "\n".join(bench.format_table([res]))
-        assert "toy" in table and "n=3" in table
+        assert "toy" in table and "n=3" in table and " !" not in table
     finally:
         bench._REGISTRY.remove(w)
+
+
+def test_bench_flags_a_competitor_that_disagrees():
+    from kl_ext import bench
+    w = bench.register(bench.Workload(
+        measure="toy", size="3", label="n=3", make_inputs=lambda rng: (rng.random(3),),
+        kl_ext=lambda: kl_ext.entropy, reference=lambda: (lambda p: 1.0)))
+    try:
+        (res,) = bench.run([w], quick=True, budget=0.001)
+        assert res.mismatch == ("reference",)
+        table = "\n".join(bench.format_table([res]))
+        assert " !" in table and "differs from kl_ext" in table
+    finally:
+        bench._REGISTRY.remove(w)
+
+
+def test_bench_has_wasserstein_workloads_when_available():
+    pytest.importorskip("kl_ext.wasserstein")
+    from kl_ext import bench
+    ws = bench.workloads(["wasserstein_1d", "wasserstein_hist"])
+    labels = {(w.measure, w.label.split(" [")[0]) for w in ws}
+    for size in ("1e3", "1e6"):
+        for kind in ("unweighted", "weighted", "pre-sorted"):
+            assert ("wasserstein_1d", f"n=m={size} {kind}") in labels
+    assert ("wasserstein_hist", "1e4×100 bins") in labels
+    # the small ones run, and every competitor agrees with kl_ext
+    small = [w for w in ws if w.size == "1e3"]
+    for res in bench.run(small, quick=True, budget=0.001):
+        assert res.mismatch == (), res.workload.label
 
 
 def test_human_time():
