@@ -34,8 +34,13 @@ cdef inline double kahan_total(double s, double c) noexcept nogil:
 
 cdef inline double log_ratio(double a, double b) noexcept nogil:
     # log(a / b) for a, b > 0, exact in range even when a / b over- or
-    # underflows (then log(a) - log(b)).
+    # underflows (then log(a) - log(b)).  Near a ratio of 1, log(a / b)
+    # would take the rounding of a / b as a relative error of
+    # eps / |a/b - 1|; there a - b is exact (Sterbenz) and log1p is used,
+    # as in scipy.special.rel_entr (scipy/scipy#20710).
     cdef double r = a / b
+    if r > 0.5 and r < 2.0:
+        return log1p((a - b) / b)
     if r > DBL_MAX or r < DBL_MIN:
         return log(a) - log(b)
     return log(r)
