@@ -53,11 +53,11 @@ def _validate_distribution(values, weights, name):
                          f"has shape {values.shape}, {name}_weights {weights.shape}.")
     if np.any(weights < 0):
         raise ValueError(f"All weights must be non-negative: {name}_weights has "
-                         f"{weights[np.flatnonzero(weights < 0)[0]]!r}.")
+                         f"{float(weights[np.flatnonzero(weights < 0)[0]])!r}.")
     s = weights.sum()
     if not 0 < s < np.inf:
         raise ValueError(f"Weight array-like sum must be positive and finite: "
-                         f"{name}_weights sums to {s!r}. Set as None for an equal "
+                         f"{name}_weights sums to {float(s)!r}. Set as None for an equal "
                          "distribution of weight.")
     return values, weights
 
@@ -102,12 +102,10 @@ def _cdf_distance(order, u_values, v_values, u_weights=None, v_weights=None):
 
 def _order(order):
     """(kernel mode, p) for a Wasserstein order: a real >= 1 or inf."""
-    if isinstance(order, (bool, np.bool_)):
+    if (isinstance(order, (bool, np.bool_))
+            or not isinstance(order, (int, float, np.integer, np.floating))):
         raise TypeError(f"order must be a real number >= 1, got {order!r}")
-    try:
-        p = float(order)
-    except (TypeError, ValueError):
-        raise TypeError(f"order must be a real number >= 1, got {order!r}") from None
+    p = float(order)
     if not p >= 1.0:  # also NaN
         raise ValueError(f"order must be >= 1 (or np.inf), got {order!r}")
     if p == 1.0:
@@ -141,7 +139,7 @@ def _weights(w, shape, name):
     ok = a >= 0.0
     if not ok.all():
         v = a[~ok].flat[0]
-        raise ValueError(f"All weights must be non-negative: {name} has {v!r}")
+        raise ValueError(f"All weights must be non-negative: {name} has {float(v)!r}")
     if not np.isfinite(a).all():
         raise ValueError(f"{name} must be finite, found inf")
     return a
@@ -156,7 +154,7 @@ def _check_sums(w, name, axis_last):
         i = int(np.flatnonzero(bad.reshape(-1))[0])
         where = _row_text(i, s.shape)
         raise ValueError(f"Weight array-like sum must be positive and finite: "
-                         f"{name} sums to {s.reshape(-1)[i]!r}{where}")
+                         f"{name} sums to {float(s.reshape(-1)[i])!r}{where}")
 
 
 def _rows2(a, batch):
@@ -539,7 +537,7 @@ def _hist_error(status, lead, p2, q2):
         row, name = (p2, "p") if st == 1 else (q2, "q")
         r = row[i]
         v = r[np.flatnonzero(r < 0)[0]]
-        raise ValueError(f"{name} must be non-negative, found {v!r}{where}")
+        raise ValueError(f"{name} must be non-negative, found {float(v)!r}{where}")
     name = "p" if st == 3 else "q"
     raise ValueError(f"{name} sums to 0{where}, so it cannot be normalized to a "
                      "probability distribution")

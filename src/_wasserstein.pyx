@@ -32,7 +32,7 @@
 
 cimport cython
 from cython cimport floating
-from libc.math cimport fabs, pow, sqrt, isnan, isinf, NAN, INFINITY
+from libc.math cimport fabs, pow, sqrt, isnan, isinf, frexp, ldexp, NAN, INFINITY
 cimport numpy as cnp
 
 from _scalar cimport kahan_add, kahan_total
@@ -79,8 +79,9 @@ cdef inline double row_total(const double* w, Py_ssize_t ws, Py_ssize_t n) noexc
 
 cdef double quantile_equal(const floating* u, Py_ssize_t us,
                            const floating* v, Py_ssize_t vs, Py_ssize_t n,
-                           int mode, double p) noexcept nogil:
+                           int mode, double p, double sc) noexcept nogil:
     # unit weights, n == m: W_p^p = (1/n) sum |u_(i) - v_(i)|^p
+    # (returned before the root, with every distance multiplied by sc)
     cdef double t = 0.0, tc = 0.0, b, d, mx = 0.0
     cdef Py_ssize_t i, start, stop
     if mode == P_INF:
@@ -99,18 +100,18 @@ cdef double quantile_equal(const floating* u, Py_ssize_t us,
                 b += fabs(<double>u[i * us] - <double>v[i * vs])
         elif mode == P_TWO:
             for i in range(start, stop):
-                d = <double>u[i * us] - <double>v[i * vs]
+                d = (<double>u[i * us] - <double>v[i * vs]) * sc
                 b += d * d
         else:
             for i in range(start, stop):
-                b += pow(fabs(<double>u[i * us] - <double>v[i * vs]), p)
+                b += pow(fabs(<double>u[i * us] - <double>v[i * vs]) * sc, p)
         kahan_add(&t, &tc, b)
-    return root(kahan_total(t, tc) / <double>n, mode, p)
+    return kahan_total(t, tc) / <double>n
 
 
 cdef double quantile_unit(const floating* u, Py_ssize_t us, Py_ssize_t n,
                           const floating* v, Py_ssize_t vs, Py_ssize_t m,
-                          int mode, double p) noexcept nogil:
+                          int mode, double p, double sc) noexcept nogil:
     # unit weights, n != m: breakpoints (i+1) m and (j+1) n in units of
     # 1/(n m), exact in integers
     cdef long long eu = m, ev = n, e, prev = 0
@@ -127,7 +128,7 @@ cdef double quantile_unit(const floating* u, Py_ssize_t us, Py_ssize_t n,
                     if isnan(d):
                         return NAN
             else:
-                b += <double>(e - prev) * powp(d, mode, p)
+                b += <double>(e - prev) * powp(d * sc, mode, p)
             prev = e
             if eu == e:
                 i += 1
@@ -140,14 +141,14 @@ cdef double quantile_unit(const floating* u, Py_ssize_t us, Py_ssize_t n,
         kahan_add(&t, &tc, b)
     if mode == P_INF:
         return mx
-    return root(kahan_total(t, tc) / (<double>n * <double>m), mode, p)
+    return kahan_total(t, tc) / (<double>n * <double>m)
 
 
 cdef double quantile_weighted(const floating* u, Py_ssize_t us,
                               const double* uw, Py_ssize_t uws, Py_ssize_t n,
                               const floating* v, Py_ssize_t vs,
                               const double* vw, Py_ssize_t vws, Py_ssize_t m,
-                              int mode, double p) noexcept nogil:
+                              int mode, double p, double sc) noexcept nogil:
     # general weights (NULL: unit weights).  Breakpoints cu/Su, cv/Sv with
     # running sums cu, cv; divisions (not products with 1/S) so that equal
     # fractions give equal breakpoints and a side's last one is exactly 1.
@@ -171,7 +172,7 @@ cdef double quantile_weighted(const floating* u, Py_ssize_t us,
                         if isnan(d):
                             return NAN
                 else:
-                    b += mass * powp(d, mode, p)
+                    b += mass * powp(d * sc, mode, p)
                 prev = e
             if not (tu <= e or tv <= e):
                 return NAN          # unreachable for validated weights
@@ -190,7 +191,7 @@ cdef double quantile_weighted(const floating* u, Py_ssize_t us,
         kahan_add(&t, &tc, b)
     if mode == P_INF:
         return mx
-    return root(kahan_total(t, tc), mode, p)
+    return kahan_total(t, tc)
 
 
 cdef double cdf_walk(const floating* u, Py_ssize_t us,
@@ -242,18 +243,42 @@ cdef double cdf_walk(const floating* u, Py_ssize_t us,
     return root(kahan_total(t, tc), mode, p)
 
 
+cdef double quantile(const floating* u, Py_ssize_t us,
+                     const double* uw, Py_ssize_t uws, Py_ssize_t n,
+                     const floating* v, Py_ssize_t vs,
+                     const double* vw, Py_ssize_t vws, Py_ssize_t m,
+                     int mode, double p, double sc) noexcept nogil:
+    # W_p^p with distances times sc (order inf: the largest distance)
+    if uw == NULL and vw == NULL:
+        if n == m:
+            return quantile_equal(u, us, v, vs, n, mode, p, sc)
+        return quantile_unit(u, us, n, v, vs, m, mode, p, sc)
+    return quantile_weighted(u, us, uw, uws, n, v, vs, vw, vws, m, mode, p, sc)
+
+
 cdef double row(int kind, const floating* u, Py_ssize_t us,
                 const double* uw, Py_ssize_t uws, Py_ssize_t n,
                 const floating* v, Py_ssize_t vs,
                 const double* vw, Py_ssize_t vws, Py_ssize_t m,
                 int mode, double p) noexcept nogil:
+    cdef double s, mx
+    cdef int e
     if kind == CDF:
         return cdf_walk(u, us, uw, uws, n, v, vs, vw, vws, m, mode, p)
-    if uw == NULL and vw == NULL:
-        if n == m:
-            return quantile_equal(u, us, v, vs, n, mode, p)
-        return quantile_unit(u, us, n, v, vs, m, mode, p)
-    return quantile_weighted(u, us, uw, uws, n, v, vs, vw, vws, m, mode, p)
+    s = quantile(u, us, uw, uws, n, v, vs, vw, vws, m, mode, p, 1.0)
+    if mode == P_INF or mode == P_ONE:
+        return s
+    if not (s < 1e290 and s > 1e-280) and not isnan(s):
+        # |d|^p overflowed or underflowed (or the distance is 0): scale the
+        # distances by a power of two near the largest one and walk again
+        mx = quantile(u, us, uw, uws, n, v, vs, vw, vws, m, P_INF, p, 1.0)
+        if mx > 0.0 and not isinf(mx):
+            frexp(mx, &e)
+            if e < -1000:
+                e = -1000   # 2**1000 is as far up as a factor can go
+            s = quantile(u, us, uw, uws, n, v, vs, vw, vws, m, mode, p, ldexp(1.0, -e))
+            return ldexp(root(s, mode, p), e)
+    return root(s, mode, p)
 
 
 cdef void rows_typed(int kind, const floating* u, Py_ssize_t urs, Py_ssize_t us,
@@ -353,7 +378,6 @@ def rows(int kind, cnp.ndarray u, object uw, cnp.ndarray v, object vw,
 # Status per row: 0 OK, 1 negative entry in p, 2 negative entry in q,
 # 3 p sums to 0, 4 q sums to 0 (normalize only).
 
-from libc.math cimport frexp, ldexp
 
 cdef enum:
     ST_OK = 0
