@@ -166,7 +166,8 @@ def _score(args):
         return 0
     try:
         if _ext(args.out) == ".npy":
-            np.save(args.out, scores)
+            with open(args.out, "wb") as f:  # np.save(name) would append ".npy" to ".NPY"
+                np.save(f, scores)
         else:
             with open(args.out, "w", encoding="ascii") as f:
                 f.write("".join(repr(float(s)) + "\n" for s in scores))

@@ -187,6 +187,14 @@ def test_score_npy_out_and_broadcast_reference_row(files):
                                          for row in a["p"]], rtol=1e-12)
 
 
+def test_score_out_upper_case_extension(files):
+    d, a = files
+    res = run_cli("score", d / "p.npy", "--measure", "entropy", "--out", d / "H.NPY")
+    assert res.returncode == 0, res.stderr
+    assert not (d / "H.NPY.npy").exists()
+    np.testing.assert_array_equal(np.load(d / "H.NPY"), kl_ext.entropy(a["p"]))
+
+
 def test_score_one_row_and_columns(files):
     d, a = files
     res = run_cli("score", d / "r.npy", "--measure", "entropy")
