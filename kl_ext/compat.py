@@ -54,8 +54,6 @@ Deliberate deviations (SciPy bugs that are not reproduced)
    cancels: ``kl_div(1, 1 + 1e-10)`` is 0.0 there, 5.0e-21 here) and where
    ``x/y`` overflows or underflows (SciPy returns +inf or even -inf for
    ``kl_div(1, 5e-324)`` and ``kl_div(5e-324, 2)``; here 743.44... and 2.0).
-5. Masked arrays are not special-cased: ``entropy`` uses their data
-   (SciPy drops masked elements).
 
 Examples
 --------
@@ -147,6 +145,14 @@ def _contains_nan(a, nan_policy):
     if nan_policy == "raise" and found:
         raise ValueError("The input contains nan values")
     return found
+
+
+def _masks(*args):
+    """Boolean masks of masked-array arguments, or None if nothing is masked."""
+    if not any(np.ma.isMaskedArray(a) and np.ma.getmask(a) is not np.ma.nomask
+               and np.ma.getmask(a).any() for a in args):
+        return None
+    return [np.ma.getmaskarray(a) for a in args if a is not None]
 
 
 def _keep(res, reduced_axes, keepdims):
@@ -242,6 +248,8 @@ def entropy(pk, qk=None, base=None, axis=0, *, nan_policy="propagate",
     nan_policy : {'propagate', 'omit', 'raise'}, default 'propagate'
         'propagate': a slice containing NaN gives NaN; 'omit': NaN elements
         (and their partners in `qk`) are dropped; 'raise': ValueError.
+        Masked elements of masked arrays are always dropped (with their
+        partners), as in SciPy.
     keepdims : bool, default False
         Keep the reduced axes with length 1.
 
@@ -298,58 +306,75 @@ def entropy(pk, qk=None, base=None, axis=0, *, nan_policy="propagate",
     >>> entropy([])
     np.float64(0.0)
     """
+    masks = _masks(pk, qk)
     samples = _promote(pk, qk)
-    samples = [s[np.newaxis] if s.ndim == 0 else s for s in samples]
+    if masks is not None:
+        # masked elements are dropped (pairwise); until then they hold 0,
+        # so they never count as NaN
+        masks = [np.broadcast_to(m, s.shape) for m, s in zip(masks, samples)]
+        samples = [np.where(m, s.dtype.type(0), s) for m, s in zip(masks, samples)]
+    k = len(samples)
+    arrs = samples + (masks or [])
+    arrs = [a[np.newaxis] if a.ndim == 0 else a for a in arrs]
     if axis is None:
-        reduced_axes = tuple(range(max(s.ndim for s in samples)))
-        samples = [s.ravel() for s in samples]
+        reduced_axes = tuple(range(max(a.ndim for a in arrs[:k])))
+        arrs = [a.ravel() for a in arrs]
     else:
-        if len(samples) == 2 and samples[0].shape != samples[1].shape:
+        if k == 2 and arrs[0].shape != arrs[1].shape:
             try:
-                shape = np.broadcast_shapes(samples[0].shape, samples[1].shape)
+                shape = np.broadcast_shapes(arrs[0].shape, arrs[1].shape)
             except ValueError:
                 raise ValueError("Array shapes are incompatible for "
                                  "broadcasting.") from None
-            samples = [np.broadcast_to(s, shape) for s in samples]
+            arrs = [np.broadcast_to(a, shape) for a in arrs]
         reduced_axes = axis
         axes = (axis,) if np.isscalar(axis) else axis
         n = len(axes)
-        samples = [np.moveaxis(s, axes, tuple(range(-n, 0))) for s in samples]
-        samples = [s.reshape(s.shape[:-n] + (math.prod(s.shape[-n:]),))
-                   for s in samples]
+        arrs = [np.moveaxis(a, axes, tuple(range(-n, 0))) for a in arrs]
+        arrs = [a.reshape(a.shape[:-n] + (math.prod(a.shape[-n:]),)) for a in arrs]
+    samples, masks = arrs[:k], (arrs[k:] or None)
     pk = samples[0]
-    qk = samples[1] if len(samples) == 2 else None
+    qk = samples[1] if k == 2 else None
+    nan_dtype = np.result_type(*samples, 1.0)
+
+    def one_slice(idx, found):
+        """SciPy's per-slice evaluation (NaN policy, masked elements)."""
+        parts = [s[idx] for s in samples]
+        if not found and masks is None:
+            return _entropy_body(parts[0], parts[1] if k == 2 else None, base, 0)
+        nans = [np.isnan(p) for p in parts] if found else []
+        if nan_policy == "propagate" and any(m.any() for m in nans):
+            return np.full(1, np.nan, dtype=nan_dtype)[0]
+        keep = np.ones(np.broadcast_shapes(*(p.shape for p in parts)), dtype=bool)
+        if found:
+            if nan_policy == "omit":
+                for m in nans:
+                    keep &= ~m
+        if masks is not None:
+            for m in masks:
+                keep &= ~m[idx]
+        parts = [p[keep] for p in parts]
+        return _entropy_body(parts[0], parts[1] if k == 2 else None, base, 0)
 
     if all(s.ndim <= 1 for s in samples):
-        found = [_contains_nan(s, nan_policy) for s in samples]
-        if any(found):
-            if nan_policy == "propagate":
-                nan = np.full(1, np.nan, dtype=np.result_type(*samples, 1.0))[0]
-                return _keep(nan, reduced_axes, keepdims)
-            # omit: drop the pairs with a NaN in either sample
-            keep = ~np.isnan(pk)
-            if qk is not None:
-                keep = keep & ~np.isnan(qk)
-                qk = qk[keep]
-            pk = pk[keep]
-        return _keep(_entropy_body(pk, qk, base, 0), reduced_axes, keepdims)
+        found = any([_contains_nan(s, nan_policy) for s in samples])
+        return _keep(one_slice((), found), reduced_axes, keepdims)
 
     # n-D: one slice per row of the last axis
     lead = pk.shape[:-1]
     if any(s.size == 0 for s in samples) and math.prod(lead) == 0:
-        out = np.full(lead, np.nan, dtype=np.result_type(*samples, 1.0))
-        return _keep(out, reduced_axes, keepdims)
+        return _keep(np.full(lead, np.nan, dtype=nan_dtype), reduced_axes, keepdims)
     found = False
     for s in samples:  # every sample, so an invalid nan_policy always raises
         found = _contains_nan(s, nan_policy) or found
-    if not found:
+    if not found and masks is None:
         return _keep(_entropy_body(pk, qk, base, -1), reduced_axes, keepdims)
 
-    nan_rows = np.isnan(pk).any(axis=-1)
-    if qk is not None:
-        nan_rows |= np.isnan(qk).any(axis=-1)
-    if nan_policy == "propagate":
-        nan_dtype = np.result_type(*samples, 1.0)
+    if nan_policy == "propagate" and masks is None:
+        # vectorised: the kernels give NaN for NaN rows anyway
+        nan_rows = np.isnan(pk).any(axis=-1)
+        if qk is not None:
+            nan_rows |= np.isnan(qk).any(axis=-1)
         if nan_rows.all():
             out = np.full(lead, np.nan, dtype=nan_dtype)
         else:
@@ -359,19 +384,9 @@ def entropy(pk, qk=None, base=None, axis=0, *, nan_policy="propagate",
             out = out.astype(first, copy=True)
             out[nan_rows] = np.nan
         return _keep(out, reduced_axes, keepdims)
-    # omit: slice by slice, dropping NaN pairs
-    results = []
-    for idx in np.ndindex(*lead):
-        p = pk[idx]
-        keep = ~np.isnan(p)
-        q = None
-        if qk is not None:
-            q = qk[idx]
-            keep &= ~np.isnan(q)
-            q = q[keep]
-        results.append(_entropy_body(p[keep], q, base, 0))
-    dtype = np.asarray(results[0]).dtype
-    out = np.array(results, dtype=dtype).reshape(lead)
+    # omit, or masked elements: slice by slice, as SciPy
+    results = [one_slice(idx, found) for idx in np.ndindex(*lead)]
+    out = np.array(results, dtype=np.asarray(results[0]).dtype).reshape(lead)
     return _keep(out, reduced_axes, keepdims)
 
 
