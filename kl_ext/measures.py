@@ -13,7 +13,10 @@ import math
 import numpy as np
 from numpy.exceptions import AxisError
 
-from . import _divergence as _k
+from . import _cpu
+
+# the kernels for the best CPU tier built and supported here (see _cpu.py)
+_k, CPU_TIER = _cpu.load("kl_ext._divergence")
 
 __all__ = ["entropy", "cross_entropy", "kl_divergence", "js_divergence",
            "js_distance", "total_variation"]

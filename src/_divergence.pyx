@@ -22,6 +22,16 @@ from cython cimport floating
 from libc.math cimport log, sqrt, fabs, frexp, ldexp, isnan, isinf, NAN, INFINITY
 cimport numpy as cnp
 
+cdef extern from "_vmath.h" nogil:
+    # KL_EXT_VECTOR is 1 in the SIMD builds (kl_ext._divergence_v3/_v4),
+    # 0 in the baseline build; the branch-free element terms live there.
+    const int KL_EXT_VECTOR
+    int kl_vdomain(double v)
+    double kl_vterm_kl(double p, double q)
+    double kl_vterm_xlogx(double x)
+    double kl_vterm_xlogy(double p, double q)
+    double kl_vterm_js(double x, double y)
+
 from _scalar cimport (kahan_add, kahan_total, log_ratio, kl_term, js_term, log1pmx,
                       DBL_MAX, DBL_MIN)
 
@@ -79,28 +89,162 @@ cdef inline int check_sums(double sp, double sq, bint normalize,
     return ST_OK
 
 
+cdef inline double scalar_term(int measure, double x, double y) noexcept nogil:
+    # the element term of each one-pass measure (NaN-propagating, any x, y)
+    if measure == KL:
+        return kl_term(x, y)
+    if measure == CROSS_ENTROPY:
+        return x * log(y) if x > 0.0 else 0.0
+    if measure == ENTROPY:
+        return x * log(x) if x > 0.0 else 0.0
+    return 0.0
+
+
+cdef int first_pass(int measure, const floating* p, Py_ssize_t ps,
+                    const floating* q, Py_ssize_t qs, Py_ssize_t n,
+                    double* sums) noexcept nogil:
+    # One pass over a row: sums[0] = sum p, sums[1] = sum q and
+    # sums[2] = sum of the measure's element term (KL: kl_div(p, q);
+    # cross-entropy: p log q; entropy: p log p; JS/TV: nothing), all
+    # compensated.  Returns ST_NEG_P/ST_NEG_Q for a negative entry.
+    #
+    # Contiguous rows in a vector build (KL_EXT_VECTOR) run 8 independent
+    # lanes per accumulator, which GCC turns into SIMD code: groups of 8
+    # elements inside the vector terms' domain (0 or [2^-500, 2^500]) use the
+    # branch-free terms of _vmath.h, any other group (NaN, inf, negative,
+    # subnormal) the scalar terms.  Lanes are folded into the compensated
+    # totals every 512 elements.
+    cdef double sp = 0.0, spc = 0.0, sq = 0.0, sqc = 0.0, t = 0.0, tc = 0.0
+    cdef double bp, bq, bt, x, y
+    cdef double ap[8]
+    cdef double aq[8]
+    cdef double at[8]
+    cdef Py_ssize_t i, j, start, stop, n8 = 0
+    cdef bint negp = False, negq = False
+    cdef int ok
+    if KL_EXT_VECTOR and ps == 1 and qs == 1:
+        n8 = n - n % 8
+        for start in range(0, n8, 512):
+            stop = min(start + 512, n8)
+            for j in range(8):
+                ap[j] = 0.0
+                aq[j] = 0.0
+                at[j] = 0.0
+            for i in range(start, stop, 8):
+                ok = 1
+                for j in range(8):
+                    ok &= kl_vdomain(p[i + j]) & kl_vdomain(q[i + j])
+                if ok:
+                    if measure == KL:
+                        for j in range(8):
+                            at[j] += kl_vterm_kl(p[i + j], q[i + j])
+                    elif measure == CROSS_ENTROPY:
+                        for j in range(8):
+                            at[j] += kl_vterm_xlogy(p[i + j], q[i + j])
+                    elif measure == ENTROPY:
+                        for j in range(8):
+                            at[j] += kl_vterm_xlogx(p[i + j])
+                    for j in range(8):
+                        ap[j] += p[i + j]
+                        aq[j] += q[i + j]
+                else:
+                    for j in range(8):
+                        x = p[i + j]
+                        y = q[i + j]
+                        negp |= x < 0.0
+                        negq |= y < 0.0
+                        ap[j] += x
+                        aq[j] += y
+                        at[j] += scalar_term(measure, x, y)
+            kahan_add(&sp, &spc, lanes_total(ap))
+            kahan_add(&sq, &sqc, lanes_total(aq))
+            kahan_add(&t, &tc, lanes_total(at))
+    for start in range(n8, n, 64):
+        stop = min(start + BLOCK, n)
+        bp = 0.0
+        bq = 0.0
+        bt = 0.0
+        for i in range(start, stop):
+            x = p[i * ps]
+            y = q[i * qs]
+            negp |= x < 0.0
+            negq |= y < 0.0
+            bp += x
+            bq += y
+            bt += scalar_term(measure, x, y)
+        kahan_add(&sp, &spc, bp)
+        kahan_add(&sq, &sqc, bq)
+        kahan_add(&t, &tc, bt)
+    sums[0] = kahan_total(sp, spc)
+    sums[1] = kahan_total(sq, sqc)
+    sums[2] = kahan_total(t, tc)
+    if negp:
+        return ST_NEG_P
+    if negq:
+        return ST_NEG_Q
+    return ST_OK
+
+
+cdef inline double lanes_total(double* a) noexcept nogil:
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
+
+
+cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
+                      const floating* q, Py_ssize_t qs, Py_ssize_t n,
+                      double mp, double mq) noexcept nogil:
+    # Second pass of JS and TV over validated rows (no negatives, sums
+    # finite): compensated sum of J(p*mq, q*mp) (JS) or |p*mq - q*mp| (TV).
+    # Vector builds use 8 lanes on contiguous rows, as in first_pass.
+    cdef double t = 0.0, tc = 0.0, bt, x, y
+    cdef double at[8]
+    cdef Py_ssize_t i, j, start, stop, n8 = 0
+    cdef int ok
+    if KL_EXT_VECTOR and ps == 1 and qs == 1:
+        n8 = n - n % 8
+        for start in range(0, n8, 512):
+            stop = min(start + 512, n8)
+            for j in range(8):
+                at[j] = 0.0
+            if measure == TV:
+                for i in range(start, stop, 8):
+                    for j in range(8):
+                        at[j] += fabs(p[i + j] * mq - q[i + j] * mp)
+            else:
+                for i in range(start, stop, 8):
+                    ok = 1
+                    for j in range(8):
+                        ok &= kl_vdomain(p[i + j] * mq) & kl_vdomain(q[i + j] * mp)
+                    if ok:
+                        for j in range(8):
+                            at[j] += kl_vterm_js(p[i + j] * mq, q[i + j] * mp)
+                    else:
+                        for j in range(8):
+                            at[j] += js_term(p[i + j] * mq, q[i + j] * mp)
+            kahan_add(&t, &tc, lanes_total(at))
+    for start in range(n8, n, 64):
+        stop = min(start + BLOCK, n)
+        bt = 0.0
+        if measure == TV:
+            for i in range(start, stop):
+                bt += fabs(p[i * ps] * mq - q[i * qs] * mp)
+        else:
+            for i in range(start, stop):
+                bt += js_term(p[i * ps] * mq, q[i * qs] * mp)
+        kahan_add(&t, &tc, bt)
+    return kahan_total(t, tc)
+
+
 cdef int row_entropy(const floating* p, Py_ssize_t ps, Py_ssize_t n,
                      bint normalize, double* res) noexcept nogil:
     # H(p) = -sum p log p;  normalised: H(p/s) = log s - (1/s) sum p log p.
-    cdef double s = 0.0, sc = 0.0, e = 0.0, ec = 0.0, bs, be, x, h, ls
+    cdef double sums[3]
+    cdef double s, e, ec, be, x, h, ls
     cdef Py_ssize_t i, start, stop
-    cdef bint neg = False
-    for start in range(0, n, 64):
-        stop = min(start + BLOCK, n)
-        bs = 0.0
-        be = 0.0
-        for i in range(start, stop):
-            x = p[i * ps]
-            neg |= x < 0.0
-            bs += x
-            if x > 0.0:
-                be += x * log(x)
-        kahan_add(&s, &sc, bs)
-        kahan_add(&e, &ec, be)
-    if neg:
-        return ST_NEG_P
-    s = kahan_total(s, sc)
-    e = kahan_total(e, ec)
+    i = first_pass(ENTROPY, p, ps, p, ps, n, sums)
+    if i != ST_OK:
+        return i
+    s = sums[0]
+    e = sums[2]
     i = check_sums(s, s, normalize, res)
     if i != ST_OK:
         return 0 if i < 0 else i
@@ -132,34 +276,15 @@ cdef int row_cross_entropy(const floating* p, Py_ssize_t ps,
                            bint normalize, double* res) noexcept nogil:
     # H(p, q) = -sum p log q; 0 log q = 0; p > 0 with q = 0 gives +inf.
     # Normalised: H(p/sp, q/sq) = log sq - (1/sp) sum p log q.
-    cdef double sp = 0.0, spc = 0.0, sq = 0.0, sqc = 0.0, l = 0.0, lc = 0.0
-    cdef double bp, bq, bl, x, y, h, lq
+    cdef double sums[3]
+    cdef double sp, sq, l, lc, bl, x, h, lq
     cdef Py_ssize_t i, start, stop
-    cdef bint negp = False, negq = False
-    for start in range(0, n, 64):
-        stop = min(start + BLOCK, n)
-        bp = 0.0
-        bq = 0.0
-        bl = 0.0
-        for i in range(start, stop):
-            x = p[i * ps]
-            y = q[i * qs]
-            negp |= x < 0.0
-            negq |= y < 0.0
-            bp += x
-            bq += y
-            if x > 0.0:
-                bl += x * log(y)
-        kahan_add(&sp, &spc, bp)
-        kahan_add(&sq, &sqc, bq)
-        kahan_add(&l, &lc, bl)
-    if negp:
-        return ST_NEG_P
-    if negq:
-        return ST_NEG_Q
-    sp = kahan_total(sp, spc)
-    sq = kahan_total(sq, sqc)
-    l = kahan_total(l, lc)
+    i = first_pass(CROSS_ENTROPY, p, ps, q, qs, n, sums)
+    if i != ST_OK:
+        return i
+    sp = sums[0]
+    sq = sums[1]
+    l = sums[2]
     i = check_sums(sp, sq, normalize, res)
     if i != ST_OK:
         return 0 if i < 0 else i
@@ -194,45 +319,27 @@ cdef int row_kl(const floating* p, Py_ssize_t ps,
     # T = sum kl_div(p, q) = sum [p log(p/q) - p + q], every term >= 0.
     # Unnormalised: D = T + sp - sq.
     # Normalised:   D(p/sp || q/sq) = T/sp + log1p(d) - d,  d = (sq - sp)/sp.
-    cdef double sp = 0.0, spc = 0.0, sq = 0.0, sqc = 0.0, t = 0.0, tc = 0.0
-    cdef double bp, bq, bt, x, y, g, d, scale
+    cdef double sums[3]
+    cdef double sp, sq, t, tc, bt, x, g, d, scale
     cdef Py_ssize_t i, start, stop
-    cdef bint negp = False, negq = False
-    for start in range(0, n, 64):
-        stop = min(start + BLOCK, n)
-        bp = 0.0
-        bq = 0.0
-        bt = 0.0
-        for i in range(start, stop):
-            x = p[i * ps]
-            y = q[i * qs]
-            negp |= x < 0.0
-            negq |= y < 0.0
-            bp += x
-            bq += y
-            bt += kl_term(x, y)
-        kahan_add(&sp, &spc, bp)
-        kahan_add(&sq, &sqc, bq)
-        kahan_add(&t, &tc, bt)
-    if negp:
-        return ST_NEG_P
-    if negq:
-        return ST_NEG_Q
-    i = check_sums(kahan_total(sp, spc), kahan_total(sq, sqc), normalize, res)
+    i = first_pass(KL, p, ps, q, qs, n, sums)
+    if i != ST_OK:
+        return i
+    sp = sums[0]
+    sq = sums[1]
+    t = sums[2]
+    i = check_sums(sp, sq, normalize, res)
     if i != ST_OK:
         return 0 if i < 0 else i
-    t = kahan_total(t, tc)
     if not normalize:
-        res[0] = t + ((sp - sq) + (spc - sqc))
+        res[0] = t + (sp - sq)
         return ST_OK
-    d = ((sq - sp) + (sqc - spc)) / (sp + spc)
-    sp += spc
-    sq += sqc
-    g = log1pmx(d)
-    x = t / sp + g
     if isinf(t):
         res[0] = INFINITY
         return ST_OK
+    d = (sq - sp) / sp
+    g = log1pmx(d)
+    x = t / sp + g
     if fabs(g) > CANCEL * x:
         # the sums differ and the divergence is small: scale q to p's total
         # and sum non-negative terms only (a second pass, exact to rounding)
@@ -250,35 +357,6 @@ cdef int row_kl(const floating* p, Py_ssize_t ps,
     return ST_OK
 
 
-cdef inline int scan_sums(const floating* p, Py_ssize_t ps,
-                          const floating* q, Py_ssize_t qs, Py_ssize_t n,
-                          double* sp_out, double* sq_out) noexcept nogil:
-    # First pass of the two-pass measures: compensated sums and sign checks.
-    cdef double sp = 0.0, spc = 0.0, sq = 0.0, sqc = 0.0, bp, bq, x, y
-    cdef Py_ssize_t i, start, stop
-    cdef bint negp = False, negq = False
-    for start in range(0, n, 64):
-        stop = min(start + BLOCK, n)
-        bp = 0.0
-        bq = 0.0
-        for i in range(start, stop):
-            x = p[i * ps]
-            y = q[i * qs]
-            negp |= x < 0.0
-            negq |= y < 0.0
-            bp += x
-            bq += y
-        kahan_add(&sp, &spc, bp)
-        kahan_add(&sq, &sqc, bq)
-    sp_out[0] = kahan_total(sp, spc)
-    sq_out[0] = kahan_total(sq, sqc)
-    if negp:
-        return ST_NEG_P
-    if negq:
-        return ST_NEG_Q
-    return ST_OK
-
-
 cdef inline void pair_scales(double sp, double sq, double* mp, double* mq,
                              double* k) noexcept nogil:
     # p/sp and q/sq are evaluated as x = p*mq and y = q*mp, both equal to
@@ -292,58 +370,30 @@ cdef inline void pair_scales(double sp, double sq, double* mp, double* mq,
     k[0] = sp * mq[0]
 
 
-cdef int row_js(const floating* p, Py_ssize_t ps,
-                const floating* q, Py_ssize_t qs, Py_ssize_t n,
-                bint normalize, double* res) noexcept nogil:
-    # JS = 1/2 sum J(a, b), J(a, b) = a log(2a/(a+b)) + b log(2b/(a+b)) >= 0,
-    # with a = p/sp, b = q/sq (or p, q when not normalising).
-    cdef double sp, sq, mp = 1.0, mq = 1.0, k = 1.0, t = 0.0, tc = 0.0, bt, js
-    cdef Py_ssize_t i, start, stop
-    i = scan_sums(p, ps, q, qs, n, &sp, &sq)
-    if i != ST_OK:
-        return i
-    i = check_sums(sp, sq, normalize, res)
-    if i != ST_OK:
-        return 0 if i < 0 else i
+cdef int row_pair(int measure, const floating* p, Py_ssize_t ps,
+                  const floating* q, Py_ssize_t qs, Py_ssize_t n,
+                  bint normalize, double* res) noexcept nogil:
+    # Two-pass measures, with a = p/sp, b = q/sq (or p, q unnormalised):
+    #   JS = 1/2 sum J(a, b), J(a, b) = a log(2a/(a+b)) + b log(2b/(a+b)) >= 0
+    #   TV = 1/2 sum |a - b|
+    cdef double sums[3]
+    cdef double mp = 1.0, mq = 1.0, k = 1.0, v
+    cdef int st
+    st = first_pass(measure, p, ps, q, qs, n, sums)
+    if st != ST_OK:
+        return st
+    st = check_sums(sums[0], sums[1], normalize, res)
+    if st != ST_OK:
+        return 0 if st < 0 else st
     if normalize:
-        pair_scales(sp, sq, &mp, &mq, &k)
-    for start in range(0, n, 64):
-        stop = min(start + BLOCK, n)
-        bt = 0.0
-        for i in range(start, stop):
-            bt += js_term(p[i * ps] * mq, q[i * qs] * mp)
-        kahan_add(&t, &tc, bt)
-    js = kahan_total(t, tc) / (2.0 * k)
-    if normalize and js > LN2:
-        js = LN2
-    res[0] = 0.0 if js < 0.0 else js
-    return ST_OK
-
-
-cdef int row_tv(const floating* p, Py_ssize_t ps,
-                const floating* q, Py_ssize_t qs, Py_ssize_t n,
-                bint normalize, double* res) noexcept nogil:
-    # TV = 1/2 sum |a - b|, a = p/sp, b = q/sq (or p, q when not normalising).
-    cdef double sp, sq, mp = 1.0, mq = 1.0, k = 1.0, t = 0.0, tc = 0.0, bt, tv
-    cdef Py_ssize_t i, start, stop
-    i = scan_sums(p, ps, q, qs, n, &sp, &sq)
-    if i != ST_OK:
-        return i
-    i = check_sums(sp, sq, normalize, res)
-    if i != ST_OK:
-        return 0 if i < 0 else i
+        pair_scales(sums[0], sums[1], &mp, &mq, &k)
+    v = pair_pass(measure, p, ps, q, qs, n, mp, mq) / (2.0 * k)
     if normalize:
-        pair_scales(sp, sq, &mp, &mq, &k)
-    for start in range(0, n, 64):
-        stop = min(start + BLOCK, n)
-        bt = 0.0
-        for i in range(start, stop):
-            bt += fabs(p[i * ps] * mq - q[i * qs] * mp)
-        kahan_add(&t, &tc, bt)
-    tv = kahan_total(t, tc) / (2.0 * k)
-    if normalize and tv > 1.0:
-        tv = 1.0
-    res[0] = tv
+        if measure == JS and v > LN2:
+            v = LN2
+        elif measure == TV and v > 1.0:
+            v = 1.0
+    res[0] = 0.0 if v < 0.0 else v
     return ST_OK
 
 
@@ -356,9 +406,7 @@ cdef int row_dispatch(int measure, const floating* p, Py_ssize_t ps,
         return row_cross_entropy(p, ps, q, qs, n, normalize, res)
     if measure == KL:
         return row_kl(p, ps, q, qs, n, normalize, res)
-    if measure == JS:
-        return row_js(p, ps, q, qs, n, normalize, res)
-    return row_tv(p, ps, q, qs, n, normalize, res)
+    return row_pair(measure, p, ps, q, qs, n, normalize, res)
 
 
 cdef Py_ssize_t rows_typed(int measure, const floating* p, Py_ssize_t prs,
