@@ -404,7 +404,7 @@ def header():
         import scipy
         scipy_v = scipy.__version__
     except ImportError:
-        scipy_v = "not installed (no SciPy column)"
+        scipy_v = "not installed (SciPy columns left empty)"
     ncpu = os.cpu_count()
     return [f"kl_ext {kl_ext.__version__} · NumPy {np.__version__} · SciPy {scipy_v} "
             f"· Python {platform.python_version()}",

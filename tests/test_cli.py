@@ -317,3 +317,22 @@ def test_main_in_process_returns_status(files, capsys):
     assert [float(s) for s in out] == list(kl_ext.entropy(a["p"]))
     assert main(["score", str(d / "nope.npy"), "--measure", "entropy"]) == 1
     assert capsys.readouterr().err.startswith("kl-ext: error: P file")
+
+
+def test_bench_without_scipy():
+    code = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "scipy" or name.startswith("scipy."):
+            raise ImportError("scipy blocked for this test")
+sys.meta_path.insert(0, Block())
+from kl_ext.cli import main
+sys.exit(main(["bench", "--quick", "--sizes", "10", "--measure", "entropy"]))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "SciPy not installed" in res.stdout
+    row = next(line for line in res.stdout.splitlines() if line.startswith("entropy"))
+    assert row.split()[-1] == "—" and "×" in row
