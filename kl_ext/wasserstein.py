@@ -145,6 +145,21 @@ def _weights(w, shape, name):
     return a
 
 
+def _weights_1d(w, shape, name):
+    """Checked float64 weights of exactly `shape`, None, or False (take the
+    general path: another shape, or an error to report there)."""
+    if w is None:
+        return None
+    a = w if type(w) is np.ndarray else np.asarray(w)
+    if a.shape != shape or a.dtype.kind not in "biuf":
+        return False
+    a = a.astype(_F64, copy=False)
+    s = a.sum()
+    if not (0.0 < s < math.inf) or a.min() < 0.0:
+        return False
+    return a
+
+
 def _check_sums(w, name, axis_last):
     """ValueError if a row of weights (last axis) does not sum to a positive
     finite number."""
@@ -303,16 +318,28 @@ def wasserstein_1d(u_values, v_values, u_weights=None, v_weights=None, *,
         u = u.astype(_F64)
         v = v.astype(_F64)
     dtype = u.dtype
-    # fast path: two unweighted 1-D samples
-    if (u_weights is None and v_weights is None and u.ndim == 1 and v.ndim == 1
-            and (axis == -1 or axis == 0) and type(axis) is int
-            and u.shape[0] and v.shape[0]):
-        if not assume_sorted:
-            u = np.sort(u)
-            v = np.sort(v)
-        out = np.empty(1)
-        _call_rows(_QUANTILE, u, None, v, None, mode, p, out)
-        return dtype.type(out[0])
+    # fast path: two 1-D samples (weights, if any, 1-D of the same length)
+    if (u.ndim == 1 and v.ndim == 1 and (axis == -1 or axis == 0)
+            and type(axis) is int and u.shape[0] and v.shape[0]):
+        uw = _weights_1d(u_weights, u.shape, "u_weights")
+        vw = _weights_1d(v_weights, v.shape, "v_weights")
+        if uw is not False and vw is not False:
+            if not assume_sorted:
+                if uw is None:
+                    u = np.sort(u)
+                else:
+                    i = np.argsort(u)
+                    u = u[i]
+                    uw = uw[i]
+                if vw is None:
+                    v = np.sort(v)
+                else:
+                    i = np.argsort(v)
+                    v = v[i]
+                    vw = vw[i]
+            out = np.empty(1)
+            _call_rows(_QUANTILE, u, uw, v, vw, mode, p, out)
+            return dtype.type(out[0])
     if u.ndim == 0 or v.ndim == 0:
         name = "u_values" if u.ndim == 0 else "v_values"
         raise ValueError(f"{name} must have at least one dimension (the samples)")

@@ -447,6 +447,114 @@ cdef int hist_row(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_
     return ST_OK
 
 
+cdef inline void scales(double sp, double sq, double* mp, double* mq,
+                        double* k) noexcept nogil:
+    # p/sp - q/sq == (p mq - q mp)/k, mp and mq being sp and sq times one
+    # power of two (exact), k = sp mq
+    cdef int e
+    frexp(sp if sp > sq else sq, &e)
+    mp[0] = ldexp(sp, -e)
+    mq[0] = ldexp(sq, -e)
+    k[0] = sp * mq[0]
+
+
+cdef bint hist_block4(const floating* p, Py_ssize_t prs, Py_ssize_t ps,
+                      const floating* q, Py_ssize_t qrs, Py_ssize_t qs,
+                      const double* x, Py_ssize_t n, double* out) noexcept nogil:
+    # Four normalised rows at once: four independent dependency chains keep
+    # the adders busy (one row alone is bound by the latency of its running
+    # sums).  Returns False, with nothing written, if a row has a negative
+    # entry or a sum that is 0, NaN or inf: the caller then takes the
+    # single-row path for these rows, which reports them.
+    cdef const floating* p0 = p
+    cdef const floating* p1 = p + prs
+    cdef const floating* p2 = p + 2 * prs
+    cdef const floating* p3 = p + 3 * prs
+    cdef const floating* q0 = q
+    cdef const floating* q1 = q + qrs
+    cdef const floating* q2 = q + 2 * qrs
+    cdef const floating* q3 = q + 3 * qrs
+    cdef double sp0 = 0.0, sp1 = 0.0, sp2 = 0.0, sp3 = 0.0
+    cdef double sq0 = 0.0, sq1 = 0.0, sq2 = 0.0, sq3 = 0.0
+    cdef double mp0, mp1, mp2, mp3, mq0, mq1, mq2, mq3, k0, k1, k2, k3
+    cdef double d0 = 0.0, d1 = 0.0, d2 = 0.0, d3 = 0.0
+    cdef double b0, b1, b2, b3, dx
+    cdef double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0
+    cdef double c0 = 0.0, c1 = 0.0, c2 = 0.0, c3 = 0.0
+    cdef double a0, a1, a2, a3, e0, e1, e2, e3
+    cdef double lo0 = 0.0, lo1 = 0.0, lo2 = 0.0, lo3 = 0.0
+    cdef Py_ssize_t i, j, k, start, stop
+    for i in range(n):
+        j = i * ps
+        k = i * qs
+        a0 = p0[j]
+        a1 = p1[j]
+        a2 = p2[j]
+        a3 = p3[j]
+        e0 = q0[k]
+        e1 = q1[k]
+        e2 = q2[k]
+        e3 = q3[k]
+        sp0 += a0
+        sp1 += a1
+        sp2 += a2
+        sp3 += a3
+        sq0 += e0
+        sq1 += e1
+        sq2 += e2
+        sq3 += e3
+        lo0 = min(lo0, min(a0, e0))
+        lo1 = min(lo1, min(a1, e1))
+        lo2 = min(lo2, min(a2, e2))
+        lo3 = min(lo3, min(a3, e3))
+    if not (lo0 >= 0.0 and lo1 >= 0.0 and lo2 >= 0.0 and lo3 >= 0.0):
+        return False
+    # every sum finite (so no NaN or inf entry) and positive
+    if not (sp0 > 0.0 and sp0 < INFINITY and sp1 > 0.0 and sp1 < INFINITY
+            and sp2 > 0.0 and sp2 < INFINITY and sp3 > 0.0 and sp3 < INFINITY
+            and sq0 > 0.0 and sq0 < INFINITY and sq1 > 0.0 and sq1 < INFINITY
+            and sq2 > 0.0 and sq2 < INFINITY and sq3 > 0.0 and sq3 < INFINITY):
+        return False
+    scales(sp0, sq0, &mp0, &mq0, &k0)
+    scales(sp1, sq1, &mp1, &mq1, &k1)
+    scales(sp2, sq2, &mp2, &mq2, &k2)
+    scales(sp3, sq3, &mp3, &mq3, &k3)
+    for start in range(0, n - 1, 64):
+        stop = min(start + 64, n - 1)
+        b0 = 0.0
+        b1 = 0.0
+        b2 = 0.0
+        b3 = 0.0
+        for i in range(start, stop):
+            j = i * ps
+            k = i * qs
+            # the difference first, then one add on each running sum
+            d0 += <double>p0[j] * mq0 - <double>q0[k] * mp0
+            d1 += <double>p1[j] * mq1 - <double>q1[k] * mp1
+            d2 += <double>p2[j] * mq2 - <double>q2[k] * mp2
+            d3 += <double>p3[j] * mq3 - <double>q3[k] * mp3
+            if x == NULL:
+                b0 += fabs(d0)
+                b1 += fabs(d1)
+                b2 += fabs(d2)
+                b3 += fabs(d3)
+            else:
+                dx = x[i + 1] - x[i]
+                b0 += fabs(d0) * dx
+                b1 += fabs(d1) * dx
+                b2 += fabs(d2) * dx
+                b3 += fabs(d3) * dx
+        kahan_add(&t0, &c0, b0)
+        kahan_add(&t1, &c1, b1)
+        kahan_add(&t2, &c2, b2)
+        kahan_add(&t3, &c3, b3)
+    out[0] = kahan_total(t0, c0) / k0
+    out[1] = kahan_total(t1, c1) / k1
+    out[2] = kahan_total(t2, c2) / k2
+    out[3] = kahan_total(t3, c3) / k3
+    return True
+
+
 cdef Py_ssize_t hist_rows_typed(const floating* p, Py_ssize_t prs, Py_ssize_t ps,
                                 const floating* q, Py_ssize_t qrs, Py_ssize_t qs,
                                 const double* x, Py_ssize_t nrows, Py_ssize_t n,
@@ -454,12 +562,22 @@ cdef Py_ssize_t hist_rows_typed(const floating* p, Py_ssize_t prs, Py_ssize_t ps
                                 cnp.npy_int8* status) noexcept nogil:
     # IN: nrows rows of n bins (strides in elements), support x (or NULL:
     # 0, 1, ..., n-1).  OUT: out[r], status[r]; returns the flagged count.
-    cdef Py_ssize_t r, flagged = 0
+    cdef Py_ssize_t r = 0, flagged = 0, stop
     cdef int st
-    for r in range(nrows):
-        st = hist_row(p + r * prs, ps, q + r * qrs, qs, x, n, normalize, out + r)
-        status[r] = <cnp.npy_int8>st
-        flagged += st != 0
+    while r < nrows:
+        if normalize and r + 4 <= nrows:
+            if hist_block4(p + r * prs, prs, ps, q + r * qrs, qrs, qs, x, n,
+                           out + r):
+                r += 4
+                continue
+            stop = r + 4
+        else:
+            stop = nrows
+        while r < stop:
+            st = hist_row(p + r * prs, ps, q + r * qrs, qs, x, n, normalize, out + r)
+            status[r] = <cnp.npy_int8>st
+            flagged += st != 0
+            r += 1
     return flagged
 
 
