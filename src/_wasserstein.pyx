@@ -34,6 +34,7 @@ cimport cython
 from cython cimport floating
 from libc.math cimport fabs, pow, sqrt, isnan, isinf, frexp, ldexp, NAN, INFINITY
 cimport numpy as cnp
+from libc.stdlib cimport malloc, free
 
 from _scalar cimport kahan_add, kahan_total
 
@@ -65,16 +66,6 @@ cdef inline double root(double s, int mode, double p) noexcept nogil:
     if mode == P_TWO:
         return sqrt(s)
     return pow(s, 1.0 / p)
-
-
-cdef inline double row_total(const double* w, Py_ssize_t ws, Py_ssize_t n) noexcept nogil:
-    # plain left-to-right sum: the same operations as the running cumulative
-    # sums of the walks, so the last cumulative weight equals it bit for bit
-    cdef double s = 0.0
-    cdef Py_ssize_t i
-    for i in range(n):
-        s += w[i * ws]
-    return s
 
 
 cdef double quantile_equal(const floating* u, Py_ssize_t us,
@@ -130,6 +121,8 @@ cdef double quantile_unit(const floating* u, Py_ssize_t us, Py_ssize_t n,
             else:
                 b += <double>(e - prev) * powp(d * sc, mode, p)
             prev = e
+            # (branches: the breakpoints do not depend on the data, so the
+            # predictor learns their periodic pattern)
             if eu == e:
                 i += 1
                 eu += m
@@ -144,25 +137,47 @@ cdef double quantile_unit(const floating* u, Py_ssize_t us, Py_ssize_t n,
     return kahan_total(t, tc) / (<double>n * <double>m)
 
 
-cdef double quantile_weighted(const floating* u, Py_ssize_t us,
-                              const double* uw, Py_ssize_t uws, Py_ssize_t n,
-                              const floating* v, Py_ssize_t vs,
-                              const double* vw, Py_ssize_t vws, Py_ssize_t m,
+cdef void fill_cum(const double* w, Py_ssize_t ws, Py_ssize_t n, bint lead_zero,
+                   double* t) noexcept nogil:
+    # Normalised cumulative weights: t[i] = (w_0 + ... + w_i) / S, or, with
+    # lead_zero, t[0] = 0 and t[i + 1] = that (SciPy's cumulative array).
+    # The running sum is plain left to right (as numpy.cumsum) and S is its
+    # last value, so the last entry is exactly 1 and equal fractions give
+    # equal entries (divisions, not products with 1/S).  w NULL: unit
+    # weights, t[i] = (i + 1) / n.
+    cdef Py_ssize_t i, o = 1 if lead_zero else 0
+    cdef double s = 0.0, dn = <double>n
+    if lead_zero:
+        t[0] = 0.0
+    if w == NULL:
+        for i in range(n):
+            t[i + o] = <double>(i + 1) / dn
+        return
+    for i in range(n):
+        s += w[i * ws]
+        t[i + o] = s
+    for i in range(n):
+        t[i + o] = t[i + o] / s
+
+
+cdef double quantile_weighted(const floating* u, Py_ssize_t us, Py_ssize_t n,
+                              const floating* v, Py_ssize_t vs, Py_ssize_t m,
+                              const double* tu, const double* tv,
                               int mode, double p, double sc) noexcept nogil:
-    # general weights (NULL: unit weights).  Breakpoints cu/Su, cv/Sv with
-    # running sums cu, cv; divisions (not products with 1/S) so that equal
-    # fractions give equal breakpoints and a side's last one is exactly 1.
-    cdef double su = row_total(uw, uws, n) if uw != NULL else <double>n
-    cdef double sv = row_total(vw, vws, m) if vw != NULL else <double>m
-    cdef double cu = uw[0] if uw != NULL else 1.0
-    cdef double cv = vw[0] if vw != NULL else 1.0
-    cdef double tu = cu / su, tv = cv / sv, e, prev = 0.0, mass
-    cdef double t = 0.0, tc = 0.0, b, d, mx = 0.0
+    # General weights, given as normalised cumulative weights tu (n), tv (m),
+    # both ending at exactly 1.  A branch-free merge of the breakpoints: the
+    # sample pair (i, j) is matched on [prev, min(tu_i, tv_j)); steps of zero
+    # mass (zero weights, equal breakpoints) are skipped, so a weight-0
+    # sample never contributes, not even a NaN from inf - inf.
+    cdef double prev = 0.0, e, a, c, mass, d, mx = 0.0
+    cdef double t = 0.0, tc = 0.0, b
     cdef Py_ssize_t i = 0, j = 0, k
     while i < n and j < m:
         b = 0.0
         for k in range(64):
-            e = tu if tu < tv else tv
+            a = tu[i]
+            c = tv[j]
+            e = a if a < c else c
             mass = e - prev
             if mass > 0.0:
                 d = fabs(<double>u[i * us] - <double>v[j * vs])
@@ -174,18 +189,8 @@ cdef double quantile_weighted(const floating* u, Py_ssize_t us,
                 else:
                     b += mass * powp(d * sc, mode, p)
                 prev = e
-            if not (tu <= e or tv <= e):
-                return NAN          # unreachable for validated weights
-            if tu <= e:
-                i += 1
-                if i < n:
-                    cu += uw[i * uws] if uw != NULL else 1.0
-                    tu = cu / su
-            if tv <= e:
-                j += 1
-                if j < m:
-                    cv += vw[j * vws] if vw != NULL else 1.0
-                    tv = cv / sv
+            i += a <= c
+            j += c <= a
             if i >= n or j >= m:
                 break
         kahan_add(&t, &tc, b)
@@ -194,89 +199,98 @@ cdef double quantile_weighted(const floating* u, Py_ssize_t us,
     return kahan_total(t, tc)
 
 
-cdef double cdf_walk(const floating* u, Py_ssize_t us,
-                     const double* uw, Py_ssize_t uws, Py_ssize_t n,
-                     const floating* v, Py_ssize_t vs,
-                     const double* vw, Py_ssize_t vws, Py_ssize_t m,
+cdef double cdf_walk(const floating* u, Py_ssize_t us, Py_ssize_t n,
+                     const floating* v, Py_ssize_t vs, Py_ssize_t m,
+                     const double* cu, const double* cv,
                      int mode, double p) noexcept nogil:
-    # (int |U - V|^p dx)^(1/p) over the merged sorted samples
-    cdef double su = row_total(uw, uws, n) if uw != NULL else <double>n
-    cdef double sv = row_total(vw, vws, m) if vw != NULL else <double>m
-    cdef double cu = 0.0, cv = 0.0, x, xn, a, c, d
-    cdef double t = 0.0, tc = 0.0, b
-    cdef Py_ssize_t i = 0, j = 0, k, cnt
+    # (int |U - V|^p dx)^(1/p) over the merged sorted samples, one step per
+    # sample as in SciPy: U = cu[i], V = cv[j] (cumulative arrays with a
+    # leading 0) after i samples of u and j of v, times the gap to the next
+    # sample.  Ties give zero-width steps (0 * |U - V|^p = 0), except at
+    # +-inf where the gap is inf - inf = NaN, exactly SciPy's values.
+    cdef double x, xn, a, c, t = 0.0, tc = 0.0, b
+    cdef Py_ssize_t i = 0, j = 0, k
+    cdef bint tk
     if isnan(<double>u[(n - 1) * us]) or isnan(<double>v[(m - 1) * vs]):
         return NAN
     a = u[0]
     c = v[0]
-    x = a if a < c else c
-    while True:
+    if a <= c:
+        x = a
+        i = 1
+    else:
+        x = c
+        j = 1
+    while i < n and j < m:
         b = 0.0
         for k in range(64):
-            cnt = 0
-            while i < n and <double>u[i * us] <= x:
-                cu += uw[i * uws] if uw != NULL else 1.0
-                i += 1
-                cnt += 1
-            while j < m and <double>v[j * vs] <= x:
-                cv += vw[j * vws] if vw != NULL else 1.0
-                j += 1
-                cnt += 1
-            if cnt > 1 and isinf(x):
-                return NAN          # SciPy: inf - inf in a zero-width step
-            if cnt == 0 or (i >= n and j >= m):
-                break               # done (cnt == 0 only for unsorted rows)
-            if i < n and j < m:
-                a = u[i * us]
-                c = v[j * vs]
-                xn = a if a < c else c
-            elif i < n:
-                xn = u[i * us]
-            else:
-                xn = v[j * vs]
-            d = fabs(cu / su - cv / sv)
-            b += powp(d, mode, p) * (xn - x)
+            a = u[i * us]
+            c = v[j * vs]
+            tk = a <= c
+            xn = c if c < a else a      # min, branch-free (no NaN here)
+            b += powp(fabs(cu[i] - cv[j]), mode, p) * (xn - x)
             x = xn
+            i += tk
+            j += not tk
+            if i >= n or j >= m:
+                break
         kahan_add(&t, &tc, b)
-        if cnt == 0 or (i >= n and j >= m):
-            break
+    b = 0.0
+    while i < n:
+        xn = u[i * us]
+        b += powp(fabs(cu[i] - cv[j]), mode, p) * (xn - x)
+        x = xn
+        i += 1
+    while j < m:
+        xn = v[j * vs]
+        b += powp(fabs(cu[i] - cv[j]), mode, p) * (xn - x)
+        x = xn
+        j += 1
+    kahan_add(&t, &tc, b)
     return root(kahan_total(t, tc), mode, p)
 
 
-cdef double quantile(const floating* u, Py_ssize_t us,
-                     const double* uw, Py_ssize_t uws, Py_ssize_t n,
-                     const floating* v, Py_ssize_t vs,
-                     const double* vw, Py_ssize_t vws, Py_ssize_t m,
+cdef double quantile(const floating* u, Py_ssize_t us, Py_ssize_t n,
+                     const floating* v, Py_ssize_t vs, Py_ssize_t m,
+                     const double* tu, const double* tv, bint weighted,
                      int mode, double p, double sc) noexcept nogil:
     # W_p^p with distances times sc (order inf: the largest distance)
-    if uw == NULL and vw == NULL:
+    if not weighted:
         if n == m:
             return quantile_equal(u, us, v, vs, n, mode, p, sc)
         return quantile_unit(u, us, n, v, vs, m, mode, p, sc)
-    return quantile_weighted(u, us, uw, uws, n, v, vs, vw, vws, m, mode, p, sc)
+    return quantile_weighted(u, us, n, v, vs, m, tu, tv, mode, p, sc)
 
 
 cdef double row(int kind, const floating* u, Py_ssize_t us,
                 const double* uw, Py_ssize_t uws, Py_ssize_t n,
                 const floating* v, Py_ssize_t vs,
                 const double* vw, Py_ssize_t vws, Py_ssize_t m,
-                int mode, double p) noexcept nogil:
+                int mode, double p, double* tu, double* tv) noexcept nogil:
+    # tu, tv: scratch of n + 1 and m + 1 doubles
     cdef double s, mx
     cdef int e
+    cdef bint weighted = uw != NULL or vw != NULL
     if kind == CDF:
-        return cdf_walk(u, us, uw, uws, n, v, vs, vw, vws, m, mode, p)
-    s = quantile(u, us, uw, uws, n, v, vs, vw, vws, m, mode, p, 1.0)
+        fill_cum(uw, uws, n, True, tu)
+        fill_cum(vw, vws, m, True, tv)
+        return cdf_walk(u, us, n, v, vs, m, tu, tv, mode, p)
+    if weighted:
+        fill_cum(uw, uws, n, False, tu)
+        fill_cum(vw, vws, m, False, tv)
+    s = quantile(u, us, n, v, vs, m, tu, tv, weighted, mode, p, 1.0)
     if mode == P_INF or mode == P_ONE:
         return s
     if not (s < 1e290 and s > 1e-280) and not isnan(s):
         # |d|^p overflowed or underflowed (or the distance is 0): scale the
         # distances by a power of two near the largest one and walk again
-        mx = quantile(u, us, uw, uws, n, v, vs, vw, vws, m, P_INF, p, 1.0)
+        mx = quantile(u, us, n, v, vs, m, tu, tv, weighted, P_INF, p, 1.0)
         if mx > 0.0 and not isinf(mx):
             frexp(mx, &e)
             if e < -1000:
                 e = -1000   # 2**1000 is as far up as a factor can go
-            s = quantile(u, us, uw, uws, n, v, vs, vw, vws, m, mode, p, ldexp(1.0, -e))
+            s = quantile(u, us, n, v, vs, m, tu, tv, weighted, mode, p,
+                         ldexp(1.0, -e))
             return ldexp(root(s, mode, p), e)
     return root(s, mode, p)
 
@@ -285,15 +299,17 @@ cdef void rows_typed(int kind, const floating* u, Py_ssize_t urs, Py_ssize_t us,
                      const double* uw, Py_ssize_t uwrs, Py_ssize_t uws, Py_ssize_t n,
                      const floating* v, Py_ssize_t vrs, Py_ssize_t vs,
                      const double* vw, Py_ssize_t vwrs, Py_ssize_t vws, Py_ssize_t m,
-                     Py_ssize_t nrows, int mode, double p, double* out) noexcept nogil:
-    # IN: nrows problems; row/element strides in elements (weights: float64).
-    # OUT: out[r].
+                     Py_ssize_t nrows, int mode, double p, double* out,
+                     double* scratch) noexcept nogil:
+    # IN: nrows problems; row/element strides in elements (weights: float64);
+    # scratch: n + m + 2 doubles.  OUT: out[r].
     cdef Py_ssize_t r
     for r in range(nrows):
         out[r] = row(kind, u + r * urs, us,
                      uw + r * uwrs if uw != NULL else NULL, uws, n,
                      v + r * vrs, vs,
-                     vw + r * vwrs if vw != NULL else NULL, vws, m, mode, p)
+                     vw + r * vwrs if vw != NULL else NULL, vws, m, mode, p,
+                     scratch, scratch + n + 1)
 
 
 cdef inline bint layout_ok(cnp.ndarray a, int ndim):
@@ -353,18 +369,26 @@ def rows(int kind, cnp.ndarray u, object uw, cnp.ndarray v, object vw,
             return -1
         strides(a, ndim, &vwrs, &vws)
         vwp = <const double*>cnp.PyArray_DATA(a)
-    if t == cnp.NPY_DOUBLE:
-        with nogil:
-            rows_typed(kind, <const double*>cnp.PyArray_DATA(u), urs, us,
-                       uwp, uwrs, uws, n,
-                       <const double*>cnp.PyArray_DATA(v), vrs, vs,
-                       vwp, vwrs, vws, m, nrows, mode, p, o)
-    else:
-        with nogil:
-            rows_typed(kind, <const float*>cnp.PyArray_DATA(u), urs, us,
-                       uwp, uwrs, uws, n,
-                       <const float*>cnp.PyArray_DATA(v), vrs, vs,
-                       vwp, vwrs, vws, m, nrows, mode, p, o)
+    cdef double* scratch = NULL
+    if kind == CDF or uwp != NULL or vwp != NULL:
+        scratch = <double*>malloc((n + m + 2) * sizeof(double))
+        if scratch == NULL:
+            raise MemoryError()
+    try:
+        if t == cnp.NPY_DOUBLE:
+            with nogil:
+                rows_typed(kind, <const double*>cnp.PyArray_DATA(u), urs, us,
+                           uwp, uwrs, uws, n,
+                           <const double*>cnp.PyArray_DATA(v), vrs, vs,
+                           vwp, vwrs, vws, m, nrows, mode, p, o, scratch)
+        else:
+            with nogil:
+                rows_typed(kind, <const float*>cnp.PyArray_DATA(u), urs, us,
+                           uwp, uwrs, uws, n,
+                           <const float*>cnp.PyArray_DATA(v), vrs, vs,
+                           vwp, vwrs, vws, m, nrows, mode, p, o, scratch)
+    finally:
+        free(scratch)
     return 0
 
 
