@@ -293,7 +293,9 @@ def test_long_rows_summed_accurately(name):
     # values as given, against an exact sum of float64 terms
     want = _fsum_reference(name, p, q)
     got = call(name, p, q, normalize=False)
-    assert abs(got - want) <= 1e-14 * abs(want), (got, want)
+    # compensated block sums: measured <= 2.6e-16; plain left-to-right
+    # block totals (no Kahan) measured up to 1e-14 here
+    assert abs(got - want) <= 1e-15 * abs(want), (got, want)
     # float32 input is accumulated in float64 (a float32 accumulator is off
     # by ~1e-2 here)
     p32, q32 = p.astype(np.float32), q.astype(np.float32)
