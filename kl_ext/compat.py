@@ -186,6 +186,13 @@ def _entropy_values(pk, qk, axis):
     if nd is None or pk.size == 0:
         return _entropy_formula(pk, qk, axis)
     out_dtype = _loop_dtype(nd)
+    if pk.ndim >= 2 and pk.size >= 4096 and pk.strides[axis] != pk.itemsize:
+        # the kernels read rows with unit stride fastest: one contiguous copy
+        # of the (axis-last) data is cheaper than a strided walk
+        pk = np.ascontiguousarray(np.moveaxis(pk, axis, -1))
+        if qk is not None:
+            qk = np.ascontiguousarray(np.moveaxis(qk, axis, -1))
+        axis = -1
     try:
         return _cast(_entropy_kernel(pk, qk, axis), out_dtype)
     except ValueError:
@@ -306,6 +313,17 @@ def entropy(pk, qk=None, base=None, axis=0, *, nan_policy="propagate",
     >>> entropy([])
     np.float64(0.0)
     """
+    # fast path: one or two float64/float32 vectors of one dtype and length,
+    # default policies -- SciPy's wrapper reduces to its body there (a NaN
+    # gives NaN either way)
+    if (type(pk) is np.ndarray and pk.ndim == 1 and (qk is None or (
+            type(qk) is np.ndarray and qk.dtype is pk.dtype and qk.shape == pk.shape))
+            and (pk.dtype is _F64 or pk.dtype is _F32) and pk.shape[0]
+            and (axis == 0 or axis == -1) and type(axis) is int
+            and nan_policy == "propagate" and keepdims is False
+            and (base is None or (type(base) in (int, float) and base > 0))):
+        return _entropy_body(pk, qk, base, 0)
+
     masks = _masks(pk, qk)
     samples = _promote(pk, qk)
     if masks is not None:
@@ -426,6 +444,8 @@ def _js_kernel_axis(p, q, axis):
     ap, aq = axis % p.ndim, axis % q.ndim
     if p.ndim - ap != q.ndim - aq or p.shape[ap] != q.shape[aq] or p.shape[ap] == 0:
         return None
+    if p.shape == q.shape:
+        return ap
     try:
         nd = len(np.broadcast_shapes(p.shape, q.shape))
     except ValueError:
