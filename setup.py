@@ -11,7 +11,8 @@ KL_EXT_VECTOR=1; the plain module is the baseline x86-64 build that runs
 everywhere.  kl_ext picks the best tier the CPU supports at import time.  A
 tier whose flags the compiler rejects (or a non-x86-64 machine) is skipped.
 
-Set KL_EXT_DEBUG=1 to turn Cython's bounds/wraparound checks back on.
+OpenMP is used when a compile-link-run probe succeeds (KL_EXT_OPENMP=0
+turns it off).  Set KL_EXT_DEBUG=1 to turn Cython's bounds/wraparound checks back on.
 """
 import glob
 import os
@@ -46,21 +47,46 @@ TIER_ARGS = {
 }
 
 
-def compiler_accepts(args):
-    """True if the C compiler builds a trivial file with `args`."""
-    if sys.platform == "win32" or platform.machine().lower() not in ("x86_64", "amd64"):
+def compiler_accepts(args, code="int main(void) { return 0; }\n", run=False):
+    """True if the C compiler builds (links, and optionally runs) `code` with `args`."""
+    if sys.platform == "win32":
         return False
     cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "probe.c")
+        exe = os.path.join(tmp, "probe")
         with open(src, "w") as f:
-            f.write("int main(void) { return 0; }\n")
+            f.write(code)
         try:
-            res = subprocess.run(cc + args + ["-c", src, "-o", os.path.join(tmp, "probe.o")],
-                                 capture_output=True)
-        except OSError:
+            res = subprocess.run(cc + args + [src, "-o", exe], capture_output=True)
+            if res.returncode == 0 and run:
+                res = subprocess.run([exe], capture_output=True, timeout=60)
+        except (OSError, subprocess.SubprocessError):
             return False
         return res.returncode == 0
+
+
+IS_X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+
+# OpenMP (threads over rows and over chunks of long rows): compile, link and
+# run a probe; without it the kernels build single-threaded, with a warning
+# (as POT and scikit-learn do).  KL_EXT_OPENMP=0 turns it off.
+OPENMP_PROBE = """
+#include <omp.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel reduction(+:n) num_threads(2)
+    n += 1;
+    return omp_get_max_threads() >= 1 && n >= 1 ? 0 : 1;
+}
+"""
+openmp_args = []
+if os.environ.get("KL_EXT_OPENMP", "1") != "0":
+    if compiler_accepts(["-fopenmp"], OPENMP_PROBE, run=True):
+        openmp_args = ["-fopenmp"]
+    else:
+        print("kl_ext: WARNING: the C compiler has no working OpenMP; "
+              "building single-threaded kernels")
 
 
 directives = {
@@ -78,7 +104,7 @@ for path in sorted(glob.glob(os.path.join("src", "*.pyx"))):
     args = list(base_args)
     tier = next((t for t in TIER_ARGS if stem.endswith(t)), None)
     if tier is not None:
-        if not compiler_accepts(TIER_ARGS[tier]):
+        if not (IS_X86_64 and compiler_accepts(TIER_ARGS[tier])):
             print(f"kl_ext: skipping {stem}: the compiler does not accept {TIER_ARGS[tier]}")
             continue
         args += TIER_ARGS[tier]
@@ -87,7 +113,8 @@ for path in sorted(glob.glob(os.path.join("src", "*.pyx"))):
         [path],
         include_dirs=[np.get_include(), "src"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=args,
+        extra_compile_args=args + openmp_args,
+        extra_link_args=openmp_args,
         depends=glob.glob(os.path.join("src", "*.pxd")) + glob.glob(os.path.join("src", "*.h")),
     ))
 

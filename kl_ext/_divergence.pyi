@@ -16,3 +16,9 @@ def rows(measure: int, p: npt.NDArray[np.floating], q: npt.NDArray[np.floating],
          normalize: bool, out: npt.NDArray[np.float64],
          status: npt.NDArray[np.int8]) -> int:
     """(nrows, n) views p, q (row stride 0 for a broadcast row) -> flagged rows, or -1."""
+
+def openmp_enabled() -> bool:
+    """True if the kernels were built with OpenMP (threads for large calls)."""
+
+def max_threads() -> int:
+    """Threads a call of >= 131072 elements would use now (1 without OpenMP)."""

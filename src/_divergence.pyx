@@ -19,6 +19,8 @@
 
 cimport cython
 from cython cimport floating
+from cython.parallel cimport prange
+from libc.stdlib cimport malloc, free
 from libc.math cimport log, sqrt, fabs, frexp, ldexp, isnan, isinf, NAN, INFINITY
 cimport numpy as cnp
 
@@ -31,6 +33,8 @@ cdef extern from "_vmath.h" nogil:
     double kl_vterm_xlogx(double x)
     double kl_vterm_xlogy(double p, double q)
     double kl_vterm_js(double x, double y)
+    int kl_max_threads()
+    int kl_openmp_enabled()
 
 from _scalar cimport (kahan_add, kahan_total, log_ratio, kl_term, js_term, log1pmx,
                       DBL_MAX, DBL_MIN)
@@ -234,13 +238,87 @@ cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
     return kahan_total(t, tc)
 
 
+cdef enum:
+    # long rows are processed in chunks of CHUNK elements whose compensated
+    # partial sums are added in order, whatever the number of threads, so a
+    # result never depends on the thread count
+    CHUNK = 65536
+
+
+cdef int first_pass_par(int measure, const floating* p, Py_ssize_t ps,
+                        const floating* q, Py_ssize_t qs, Py_ssize_t n,
+                        double* sums, int nthreads) noexcept nogil:
+    # first_pass over a long row, chunk by chunk (on nthreads threads)
+    cdef Py_ssize_t c, nchunks = (n + CHUNK - 1) // CHUNK
+    cdef double* part
+    cdef int* stc
+    cdef int k, st = ST_OK
+    cdef double tot[3]
+    cdef double comp[3]
+    if nchunks <= 1:
+        return first_pass(measure, p, ps, q, qs, n, sums)
+    part = <double*>malloc(nchunks * 3 * sizeof(double))
+    stc = <int*>malloc(nchunks * sizeof(int))
+    if part == NULL or stc == NULL:
+        free(part)
+        free(stc)
+        return first_pass(measure, p, ps, q, qs, n, sums)
+    if nthreads > 1:
+        for c in prange(nchunks, num_threads=nthreads, schedule="static"):
+            stc[c] = first_pass(measure, p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
+                                min(<Py_ssize_t>CHUNK, n - c * CHUNK), part + 3 * c)
+    else:
+        for c in range(nchunks):
+            stc[c] = first_pass(measure, p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
+                                min(<Py_ssize_t>CHUNK, n - c * CHUNK), part + 3 * c)
+    for k in range(3):
+        tot[k] = 0.0
+        comp[k] = 0.0
+    for c in range(nchunks):
+        for k in range(3):
+            kahan_add(&tot[k], &comp[k], part[3 * c + k])
+        if stc[c] == ST_NEG_P or (stc[c] == ST_NEG_Q and st == ST_OK):
+            st = stc[c]
+    for k in range(3):
+        sums[k] = kahan_total(tot[k], comp[k])
+    free(part)
+    free(stc)
+    return st
+
+
+cdef double pair_pass_par(int measure, const floating* p, Py_ssize_t ps,
+                          const floating* q, Py_ssize_t qs, Py_ssize_t n,
+                          double mp, double mq, int nthreads) noexcept nogil:
+    # pair_pass over a long row, chunk by chunk (on nthreads threads)
+    cdef Py_ssize_t c, nchunks = (n + CHUNK - 1) // CHUNK
+    cdef double* part
+    cdef double t = 0.0, tc = 0.0
+    if nchunks <= 1:
+        return pair_pass(measure, p, ps, q, qs, n, mp, mq)
+    part = <double*>malloc(nchunks * sizeof(double))
+    if part == NULL:
+        return pair_pass(measure, p, ps, q, qs, n, mp, mq)
+    if nthreads > 1:
+        for c in prange(nchunks, num_threads=nthreads, schedule="static"):
+            part[c] = pair_pass(measure, p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
+                                min(<Py_ssize_t>CHUNK, n - c * CHUNK), mp, mq)
+    else:
+        for c in range(nchunks):
+            part[c] = pair_pass(measure, p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
+                                min(<Py_ssize_t>CHUNK, n - c * CHUNK), mp, mq)
+    for c in range(nchunks):
+        kahan_add(&t, &tc, part[c])
+    free(part)
+    return kahan_total(t, tc)
+
+
 cdef int row_entropy(const floating* p, Py_ssize_t ps, Py_ssize_t n,
-                     bint normalize, double* res) noexcept nogil:
+                     bint normalize, double* res, int nthreads) noexcept nogil:
     # H(p) = -sum p log p;  normalised: H(p/s) = log s - (1/s) sum p log p.
     cdef double sums[3]
     cdef double s, e, ec, be, x, h, ls
     cdef Py_ssize_t i, start, stop
-    i = first_pass(ENTROPY, p, ps, p, ps, n, sums)
+    i = first_pass_par(ENTROPY, p, ps, p, ps, n, sums, nthreads)
     if i != ST_OK:
         return i
     s = sums[0]
@@ -273,13 +351,13 @@ cdef int row_entropy(const floating* p, Py_ssize_t ps, Py_ssize_t n,
 
 cdef int row_cross_entropy(const floating* p, Py_ssize_t ps,
                            const floating* q, Py_ssize_t qs, Py_ssize_t n,
-                           bint normalize, double* res) noexcept nogil:
+                           bint normalize, double* res, int nthreads) noexcept nogil:
     # H(p, q) = -sum p log q; 0 log q = 0; p > 0 with q = 0 gives +inf.
     # Normalised: H(p/sp, q/sq) = log sq - (1/sp) sum p log q.
     cdef double sums[3]
     cdef double sp, sq, l, lc, bl, x, h, lq
     cdef Py_ssize_t i, start, stop
-    i = first_pass(CROSS_ENTROPY, p, ps, q, qs, n, sums)
+    i = first_pass_par(CROSS_ENTROPY, p, ps, q, qs, n, sums, nthreads)
     if i != ST_OK:
         return i
     sp = sums[0]
@@ -315,14 +393,14 @@ cdef int row_cross_entropy(const floating* p, Py_ssize_t ps,
 
 cdef int row_kl(const floating* p, Py_ssize_t ps,
                 const floating* q, Py_ssize_t qs, Py_ssize_t n,
-                bint normalize, double* res) noexcept nogil:
+                bint normalize, double* res, int nthreads) noexcept nogil:
     # T = sum kl_div(p, q) = sum [p log(p/q) - p + q], every term >= 0.
     # Unnormalised: D = T + sp - sq.
     # Normalised:   D(p/sp || q/sq) = T/sp + log1p(d) - d,  d = (sq - sp)/sp.
     cdef double sums[3]
     cdef double sp, sq, t, tc, bt, x, g, d, scale
     cdef Py_ssize_t i, start, stop
-    i = first_pass(KL, p, ps, q, qs, n, sums)
+    i = first_pass_par(KL, p, ps, q, qs, n, sums, nthreads)
     if i != ST_OK:
         return i
     sp = sums[0]
@@ -372,14 +450,14 @@ cdef inline void pair_scales(double sp, double sq, double* mp, double* mq,
 
 cdef int row_pair(int measure, const floating* p, Py_ssize_t ps,
                   const floating* q, Py_ssize_t qs, Py_ssize_t n,
-                  bint normalize, double* res) noexcept nogil:
+                  bint normalize, double* res, int nthreads) noexcept nogil:
     # Two-pass measures, with a = p/sp, b = q/sq (or p, q unnormalised):
     #   JS = 1/2 sum J(a, b), J(a, b) = a log(2a/(a+b)) + b log(2b/(a+b)) >= 0
     #   TV = 1/2 sum |a - b|
     cdef double sums[3]
     cdef double mp = 1.0, mq = 1.0, k = 1.0, v
     cdef int st
-    st = first_pass(measure, p, ps, q, qs, n, sums)
+    st = first_pass_par(measure, p, ps, q, qs, n, sums, nthreads)
     if st != ST_OK:
         return st
     st = check_sums(sums[0], sums[1], normalize, res)
@@ -387,7 +465,7 @@ cdef int row_pair(int measure, const floating* p, Py_ssize_t ps,
         return 0 if st < 0 else st
     if normalize:
         pair_scales(sums[0], sums[1], &mp, &mq, &k)
-    v = pair_pass(measure, p, ps, q, qs, n, mp, mq) / (2.0 * k)
+    v = pair_pass_par(measure, p, ps, q, qs, n, mp, mq, nthreads) / (2.0 * k)
     if normalize:
         if measure == JS and v > LN2:
             v = LN2
@@ -399,31 +477,76 @@ cdef int row_pair(int measure, const floating* p, Py_ssize_t ps,
 
 cdef int row_dispatch(int measure, const floating* p, Py_ssize_t ps,
                       const floating* q, Py_ssize_t qs, Py_ssize_t n,
-                      bint normalize, double* res) noexcept nogil:
+                      bint normalize, double* res, int nthreads) noexcept nogil:
     if measure == ENTROPY:
-        return row_entropy(p, ps, n, normalize, res)
+        return row_entropy(p, ps, n, normalize, res, nthreads)
     if measure == CROSS_ENTROPY:
-        return row_cross_entropy(p, ps, q, qs, n, normalize, res)
+        return row_cross_entropy(p, ps, q, qs, n, normalize, res, nthreads)
     if measure == KL:
-        return row_kl(p, ps, q, qs, n, normalize, res)
-    return row_pair(measure, p, ps, q, qs, n, normalize, res)
+        return row_kl(p, ps, q, qs, n, normalize, res, nthreads)
+    return row_pair(measure, p, ps, q, qs, n, normalize, res, nthreads)
 
 
 cdef Py_ssize_t rows_typed(int measure, const floating* p, Py_ssize_t prs,
                            Py_ssize_t ps, const floating* q, Py_ssize_t qrs,
                            Py_ssize_t qs, Py_ssize_t nrows, Py_ssize_t n,
                            bint normalize, double* out,
-                           cnp.npy_int8* status) noexcept nogil:
+                           cnp.npy_int8* status, int nthreads) noexcept nogil:
     # IN: nrows rows of n elements, row/element strides in elements.
     # OUT: out[r] (nats), status[r]; returns the number of flagged rows.
+    # Many rows are split over the threads (static schedule); a few long
+    # rows are each split into chunks instead.
     cdef Py_ssize_t r, flagged = 0
     cdef int st
+    if nthreads > 1 and nrows >= 2 * nthreads:
+        for r in prange(nrows, num_threads=nthreads, schedule="static"):
+            st = row_dispatch(measure, p + r * prs, ps, q + r * qrs, qs, n,
+                              normalize, out + r, 1)
+            status[r] = <cnp.npy_int8>st
+            flagged += st != 0
+        return flagged
     for r in range(nrows):
         st = row_dispatch(measure, p + r * prs, ps, q + r * qrs, qs, n,
-                          normalize, out + r)
+                          normalize, out + r, nthreads)
         status[r] = <cnp.npy_int8>st
         flagged += st != 0
     return flagged
+
+
+# Threads: a call with at least PAR_MIN elements runs on kl_max_threads()
+# threads (OpenMP: OMP_NUM_THREADS, or threadpoolctl's limit), unless another
+# kl_ext call is already running multi-threaded (from another Python thread):
+# then it runs on one, so concurrent callers never oversubscribe the cores.
+# _active is only read and written with the GIL held.
+cdef Py_ssize_t PAR_MIN = 131072
+cdef int _active = 0
+
+
+cdef int acquire_threads(Py_ssize_t work):
+    global _active
+    cdef int nt
+    if work < PAR_MIN or _active:
+        return 1
+    nt = kl_max_threads()
+    if nt > 1:
+        _active = 1
+    return nt
+
+
+cdef void release_threads(int nt):
+    global _active
+    if nt > 1:
+        _active = 0
+
+
+def openmp_enabled():
+    """True if this build of the kernels runs on several threads (OpenMP)."""
+    return bool(kl_openmp_enabled())
+
+
+def max_threads():
+    """Threads a large call would use now (1 without OpenMP)."""
+    return kl_max_threads()
 
 
 cdef inline bint layout_ok(cnp.ndarray a, int ndim):
@@ -453,18 +576,21 @@ def one(int measure, cnp.ndarray p, cnp.ndarray q, bint normalize):
     cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(p)
     cdef Py_ssize_t ps = cnp.PyArray_STRIDE(p, 0) // isz
     cdef Py_ssize_t qs = cnp.PyArray_STRIDE(q, 0) // isz
+    cdef int nt
     if not (layout_ok(p, 1) and layout_ok(q, 1)):
         return NAN, 6
+    nt = acquire_threads(n)
     if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
         with nogil:
             st = row_dispatch(measure, <const double*>cnp.PyArray_DATA(p), ps,
                               <const double*>cnp.PyArray_DATA(q), qs, n,
-                              normalize, &res)
+                              normalize, &res, nt)
     else:
         with nogil:
             st = row_dispatch(measure, <const float*>cnp.PyArray_DATA(p), ps,
                               <const float*>cnp.PyArray_DATA(q), qs, n,
-                              normalize, &res)
+                              normalize, &res, nt)
+    release_threads(nt)
     return res, st
 
 
@@ -486,16 +612,19 @@ def rows(int measure, cnp.ndarray p, cnp.ndarray q, bint normalize,
     cdef double* o = <double*>cnp.PyArray_DATA(out)
     cdef cnp.npy_int8* s = <cnp.npy_int8*>cnp.PyArray_DATA(status)
     cdef Py_ssize_t flagged
+    cdef int nt
     if not (layout_ok(p, 2) and layout_ok(q, 2)):
         return -1
+    nt = acquire_threads(nrows * n)
     if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
         with nogil:
             flagged = rows_typed(measure, <const double*>cnp.PyArray_DATA(p),
                                  prs, ps, <const double*>cnp.PyArray_DATA(q),
-                                 qrs, qs, nrows, n, normalize, o, s)
+                                 qrs, qs, nrows, n, normalize, o, s, nt)
     else:
         with nogil:
             flagged = rows_typed(measure, <const float*>cnp.PyArray_DATA(p),
                                  prs, ps, <const float*>cnp.PyArray_DATA(q),
-                                 qrs, qs, nrows, n, normalize, o, s)
+                                 qrs, qs, nrows, n, normalize, o, s, nt)
+    release_threads(nt)
     return flagged

@@ -22,6 +22,16 @@
 #include <string.h>
 #include <math.h>
 
+/* thread count for the OpenMP builds; 1 (and no OpenMP symbol) otherwise */
+#ifdef _OPENMP
+#include <omp.h>
+static inline int kl_max_threads(void) { return omp_get_max_threads(); }
+static inline int kl_openmp_enabled(void) { return 1; }
+#else
+static inline int kl_max_threads(void) { return 1; }
+static inline int kl_openmp_enabled(void) { return 0; }
+#endif
+
 #ifndef KL_EXT_VECTOR
 #define KL_EXT_VECTOR 0
 #endif
