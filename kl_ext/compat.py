@@ -12,17 +12,17 @@ import is the only change a caller makes::
     from scipy.stats import wasserstein_distance     from kl_ext.compat import wasserstein_distance
     from scipy.stats import energy_distance          from kl_ext.compat import energy_distance
 
-=========================  ==========================================
-kl_ext.compat              mirrors
-=========================  ==========================================
-:func:`entropy`            ``scipy.stats.entropy``
-:func:`jensenshannon`      ``scipy.spatial.distance.jensenshannon``
-:data:`rel_entr`           ``scipy.special.rel_entr`` (a NumPy ufunc)
-:data:`kl_div`             ``scipy.special.kl_div`` (a NumPy ufunc)
-:data:`entr`               ``scipy.special.entr`` (a NumPy ufunc)
+============================  ==========================================
+kl_ext.compat                 mirrors
+============================  ==========================================
+:func:`entropy`               ``scipy.stats.entropy``
+:func:`jensenshannon`         ``scipy.spatial.distance.jensenshannon``
+:data:`rel_entr`              ``scipy.special.rel_entr`` (a NumPy ufunc)
+:data:`kl_div`                ``scipy.special.kl_div`` (a NumPy ufunc)
+:data:`entr`                  ``scipy.special.entr`` (a NumPy ufunc)
 :func:`wasserstein_distance`  ``scipy.stats.wasserstein_distance``
-:func:`energy_distance`    ``scipy.stats.energy_distance``
-=========================  ==========================================
+:func:`energy_distance`       ``scipy.stats.energy_distance``
+============================  ==========================================
 
 SciPy is not needed at run time.  The reductions run on the Cython kernels
 of :mod:`kl_ext.measures` (and :mod:`kl_ext.wasserstein`); inputs the
@@ -502,10 +502,13 @@ def jensenshannon(p, q, base=None, *, axis=0, keepdims=False):
 
         \sqrt{\frac{D(p\|m) + D(q\|m)}{2}}, \qquad m = \frac{p + q}{2}
 
-    Valid rows (non-negative, positive sums) are computed by the kernel of
+    Valid input (non-negative, positive sums) is computed by the kernel of
     :func:`kl_ext.js_divergence`, which sums per-element terms that are
     never negative and is clamped at 0, so the radicand is never negative.
-    Rows with negative entries or zero sums follow SciPy's formula.
+    A call with a negative entry or a zero sum in any row, float16, complex
+    or long double input, ``axis=None``, or shapes where SciPy normalises
+    `p` and `q` along different dimensions, follows SciPy's formula (its
+    values, warnings and exceptions).
 
     References
     ----------
