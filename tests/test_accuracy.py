@@ -105,8 +105,6 @@ def test_ordinary_inputs_within_1e13(name, n, normalize):
             continue
         # unnormalised entropy/cross-entropy/KL can cross 0 (sums of terms
         # of both signs): measure those relative to the size of the inputs.
-        # (The unnormalised KL is currently only accurate to
-        # ~eps*(sum p + sum q): see test_unnormalised_rel_entr_with_large_q.)
         err = rel_err(got, want)
         if not normalize and name in ("entropy", "cross_entropy", "kl_divergence"):
             scale = mpmath.fsum(_mp(p)) + mpmath.fsum(_mp(q))
@@ -225,11 +223,6 @@ def test_scipy_rel_entr_points():
             assert rel_err(call(name, p, q), want) < 1e-13, (name, p, q)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: with normalize=False the KL kernel returns T + sum(p) - sum(q), "
-    "T = sum kl_div(p, q), which cancels when sum(q) >> the result; needs a "
-    "second pass summing rel_entr terms (not fixed: src/_divergence.pyx is "
-    "being rewritten concurrently)"))
 def test_unnormalised_rel_entr_with_large_q():
     # sum(rel_entr(p, q)) = -9.210340371976183e-198 although q = 1e200:
     # the kl_div form T + sum(p) - sum(q) would cancel to 0 here
