@@ -153,6 +153,19 @@ def test_kl_div_special_points():
     assert_allclose(o[fin_pos][ok], t[fin_pos][ok], rtol=1e-12)
 
 
+def test_kl_div_accurate_near_equal_arguments():
+    # deviation 4: relative accuracy for r = x/y - 1 from 1e-15 to 1, both
+    # signs (series band |r| <= 1/16 and the plain-log region beyond)
+    rng = np.random.default_rng(RNG_SEED)
+    y = rng.uniform(0.5, 2.0, 300) * 10.0 ** rng.integers(-300, 300, 300)
+    r = rng.choice([-1, 1], 300) * 10.0 ** rng.uniform(-15, 0, 300)
+    x = y * (1 + r)
+    x[x <= 0] = y[x <= 0] * 0.5
+    with mpmath.workdps(80):
+        exact = np.array([_mp_kl_div(a, b) for a, b in zip(x, y)])
+    assert_allclose(compat.kl_div(x, y), exact, rtol=2e-13, atol=0)
+
+
 def test_rel_entr_gh20710_values():
     assert compat.rel_entr(4, 2.22e-308) == 2839.139983229607
     assert compat.rel_entr(1e-200, 1e+200) == -9.210340371976183e-198
