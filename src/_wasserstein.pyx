@@ -11,10 +11,15 @@
 #   * out is a C-contiguous float64 array with one slot per row.
 # If an array is unaligned or has a stride that is not a whole number of
 # elements the entry points do nothing and return -1 (the caller copies).
-# The kernels never raise, never write to their inputs, never touch a Python
-# object inside the loops, and always advance an index in every step of a
-# walk, so an unsorted row (a broken assume_sorted promise) gives a wrong
-# number, never a hang or an out-of-bounds read.
+# The nogil kernels never raise, never write to their inputs, never touch a
+# Python object, and always advance an index in every step of a walk, so an
+# unsorted row (a broken assume_sorted promise) gives a wrong number, never a
+# hang or an out-of-bounds read.  Weighted and CDF walks first write the
+# normalised cumulative weights of both rows to a scratch buffer of n + m + 2
+# doubles (malloc'd once per call; MemoryError from the entry point if that
+# fails), then merge branch-free: the merge order of random samples defeats
+# the branch predictor.  For finite orders other than 1, a sum of |d|^p that
+# over- or underflows is redone with the distances scaled by a power of two.
 #
 # Two walks:
 #   QUANTILE  W_p^p = int_0^1 |F_u^-1(t) - F_v^-1(t)|^p dt: the quantile
@@ -508,29 +513,51 @@ cdef bint hist_block4(const floating* p, Py_ssize_t prs, Py_ssize_t ps,
     cdef double a0, a1, a2, a3, e0, e1, e2, e3
     cdef double lo0 = 0.0, lo1 = 0.0, lo2 = 0.0, lo3 = 0.0
     cdef Py_ssize_t i, j, k, start, stop
-    for i in range(n):
-        j = i * ps
-        k = i * qs
-        a0 = p0[j]
-        a1 = p1[j]
-        a2 = p2[j]
-        a3 = p3[j]
-        e0 = q0[k]
-        e1 = q1[k]
-        e2 = q2[k]
-        e3 = q3[k]
-        sp0 += a0
-        sp1 += a1
-        sp2 += a2
-        sp3 += a3
-        sq0 += e0
-        sq1 += e1
-        sq2 += e2
-        sq3 += e3
-        lo0 = min(lo0, min(a0, e0))
-        lo1 = min(lo1, min(a1, e1))
-        lo2 = min(lo2, min(a2, e2))
-        lo3 = min(lo3, min(a3, e3))
+    if qrs == 0:
+        # one reference row q for all four: read and sum it once
+        for i in range(n):
+            j = i * ps
+            e0 = q0[i * qs]
+            a0 = p0[j]
+            a1 = p1[j]
+            a2 = p2[j]
+            a3 = p3[j]
+            sp0 += a0
+            sp1 += a1
+            sp2 += a2
+            sp3 += a3
+            sq0 += e0
+            lo0 = min(lo0, min(a0, e0))
+            lo1 = min(lo1, a1)
+            lo2 = min(lo2, a2)
+            lo3 = min(lo3, a3)
+        sq1 = sq0
+        sq2 = sq0
+        sq3 = sq0
+    else:
+        for i in range(n):
+            j = i * ps
+            k = i * qs
+            a0 = p0[j]
+            a1 = p1[j]
+            a2 = p2[j]
+            a3 = p3[j]
+            e0 = q0[k]
+            e1 = q1[k]
+            e2 = q2[k]
+            e3 = q3[k]
+            sp0 += a0
+            sp1 += a1
+            sp2 += a2
+            sp3 += a3
+            sq0 += e0
+            sq1 += e1
+            sq2 += e2
+            sq3 += e3
+            lo0 = min(lo0, min(a0, e0))
+            lo1 = min(lo1, min(a1, e1))
+            lo2 = min(lo2, min(a2, e2))
+            lo3 = min(lo3, min(a3, e3))
     if not (lo0 >= 0.0 and lo1 >= 0.0 and lo2 >= 0.0 and lo3 >= 0.0):
         return False
     # every sum finite (so no NaN or inf entry) and positive
@@ -553,10 +580,19 @@ cdef bint hist_block4(const floating* p, Py_ssize_t prs, Py_ssize_t ps,
             j = i * ps
             k = i * qs
             # the difference first, then one add on each running sum
-            d0 += <double>p0[j] * mq0 - <double>q0[k] * mp0
-            d1 += <double>p1[j] * mq1 - <double>q1[k] * mp1
-            d2 += <double>p2[j] * mq2 - <double>q2[k] * mp2
-            d3 += <double>p3[j] * mq3 - <double>q3[k] * mp3
+            e0 = q0[k]
+            if qrs == 0:
+                e1 = e0
+                e2 = e0
+                e3 = e0
+            else:
+                e1 = q1[k]
+                e2 = q2[k]
+                e3 = q3[k]
+            d0 += <double>p0[j] * mq0 - e0 * mp0
+            d1 += <double>p1[j] * mq1 - e1 * mp1
+            d2 += <double>p2[j] * mq2 - e2 * mp2
+            d3 += <double>p3[j] * mq3 - e3 * mp3
             if x == NULL:
                 b0 += fabs(d0)
                 b1 += fabs(d1)

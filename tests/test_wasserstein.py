@@ -381,6 +381,11 @@ def test_hist_equals_wasserstein_1d(order):
     assert_allclose(got, want, rtol=1e-12, atol=1e-14)
     assert_allclose(got, [ref.wasserstein_hist(p[i], q, x, order) for i in range(5)],
                     rtol=1e-12, atol=1e-14)
+    # a full 2-D q (no shared reference row)
+    q2 = rng.random((5, 12)) + 0.01
+    got = wasserstein_hist(p, q2, support=x, order=order)
+    want = [wasserstein_1d(x, x, p[i], q2[i], order=order) for i in range(5)]
+    assert_allclose(got, want, rtol=1e-12, atol=1e-14)
     # default support 0..n-1
     got = wasserstein_hist(p, q, order=order)
     xs = np.arange(12.0)
@@ -436,6 +441,20 @@ def test_hist_broadcast_axis_dtype():
     pn = p / p.sum(-1, keepdims=True)
     qn = q / q.sum()
     assert_allclose(wasserstein_hist(pn, qn, normalize=False), got, rtol=1e-5)
+
+
+def test_hist_block_with_a_nan_row():
+    # rows are processed four at a time; a NaN row takes the one-row path
+    # and the other rows of its block keep their values
+    rng = np.random.default_rng(18)
+    p = rng.random((9, 20))
+    q = rng.random((9, 20))
+    want = np.array([ref.wasserstein_hist(p[i], q[i]) for i in range(9)])
+    p[5, 3] = np.nan
+    got = wasserstein_hist(p, q)
+    assert np.isnan(got[5])
+    mask = np.arange(9) != 5
+    assert_allclose(got[mask], want[mask], rtol=1e-12)
 
 
 def test_hist_nonfinite():
