@@ -439,7 +439,10 @@ cdef int row_kl(const floating* p, Py_ssize_t ps,
         res[0] = INFINITY
         return ST_OK
     d = (sq - sp) / sp
-    g = log1pmx(d)
+    # g = log(sq/sp) - d.  Away from sq = sp take the log of the ratio, not
+    # log1p(d): when sq << sp, 1 + d = sq/sp is tiny and the rounding of d
+    # (eps absolute) would be a relative error eps*sp/sq inside the log.
+    g = log1pmx(d) if fabs(d) <= 0.0625 else log_ratio(sq, sp) - d
     x = t / sp + g
     if fabs(g) > CANCEL * x:
         # the sums differ and the divergence is small: scale q to p's total
