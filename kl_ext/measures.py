@@ -97,6 +97,20 @@ def _as_rows(a):
     return a.reshape(rows, n)  # a view: the leading strides merge
 
 
+def _unit_stride(a):
+    """(rows, n) view `a` with unit element stride, which the SIMD loops need.
+
+    Rows of >= 8 elements that are strided (a transposed array, axis=0 of a
+    C array) are copied once, which costs less than the scalar strided loop;
+    a broadcast row (row stride 0) is copied as one row, never per row.
+    """
+    if a.shape[1] < 8 or a.strides[1] == a.itemsize:
+        return a
+    if a.strides[0] == 0:
+        return np.broadcast_to(np.ascontiguousarray(a[0]), a.shape)
+    return np.ascontiguousarray(a)
+
+
 def _run(measure, pb, qb, normalize, out, status):
     """Call the row kernel on (..., n) views; recurse where rows don't merge."""
     p2 = _as_rows(pb)
@@ -104,6 +118,8 @@ def _run(measure, pb, qb, normalize, out, status):
     if p2 is None or q2 is None:
         return sum(_run(measure, pb[i], qb[i], normalize, out[i], status[i])
                    for i in range(pb.shape[0]))
+    p2 = _unit_stride(p2)
+    q2 = _unit_stride(q2)
     o = out.reshape(-1)
     s = status.reshape(-1)
     flagged = _k.rows(measure, p2, q2, normalize, o, s)
