@@ -56,6 +56,11 @@ Deliberate deviations (SciPy bugs that are not reproduced)
    cancels: ``kl_div(1, 1 + 1e-10)`` is 0.0 there, 5.0e-21 here) and where
    ``x/y`` overflows or underflows (SciPy returns +inf or even -inf for
    ``kl_div(1, 5e-324)`` and ``kl_div(5e-324, 2)``; here 743.44... and 2.0).
+5. ``entropy`` keeps its relative accuracy for nearly degenerate
+   distributions: the dominant entry's term is formed from the sum of the
+   other entries, not from the rounded total, so ``entropy([1e-300, 1])``
+   is 6.9178e-298 (exact to ~1e-16) where SciPy returns 6.9078e-298, and
+   ``entropy([1, 1e-6])`` is exact to ~1e-16 where SciPy is off by ~1e-11.
 
 Examples
 --------
