@@ -531,3 +531,75 @@ def test_property_cdf_distance_order1_is_w1(a, b):
     scale = max(np.abs(u).max(), np.abs(v).max(), 1.0)
     assert_allclose(_cdf_distance(1, u, v, uw, vw), wasserstein_1d(u, v, uw, vw),
                     rtol=1e-9, atol=1e-12 * scale)
+
+
+# ------------------------------------------- sorting weighted samples (keys)
+
+def _same_pairs(xs, ws, x, w):
+    a = np.lexsort((ws, xs))
+    b = np.lexsort((w, x))
+    assert_array_equal(xs[a], x[b])
+    assert_array_equal(ws[a], w[b])
+
+
+@pytest.mark.parametrize("kind", ["random", "near_ties", "ties", "bulk_ties",
+                                  "float32", "nan", "pos_nan", "neg_zero"])
+def test_sort_weighted_packed_keys(kind):
+    from kl_ext.wasserstein import _PACK_MIN, _sort_weighted
+    rng = np.random.default_rng(19)
+    n = max(_PACK_MIN, 3000)
+    x = rng.normal(size=n)
+    if kind == "near_ties":
+        # pairs equal in all but the lowest bits: the truncated keys cannot
+        # order them, the insertion step does
+        x[1::2] = np.nextafter(x[::2], np.inf)
+        x = rng.permutation(x)
+    elif kind == "ties":
+        x = x.round(1)
+    elif kind == "bulk_ties":
+        # 3000 values 1 + k ulp in reverse order: too many moves, argsort
+        x = 1.0 + np.arange(n)[::-1] * np.finfo(float).eps
+    elif kind == "float32":
+        x = x.astype(np.float32)
+    elif kind == "nan":
+        x[[5, 700]] = np.nan
+        x[9] = -np.nan   # its key sorts first: argsort fallback
+    elif kind == "pos_nan":
+        x[[5, 700, 8]] = np.nan
+    elif kind == "neg_zero":
+        x[::3] = -0.0
+        x[1::3] = 0.0
+    w = rng.random(n)
+    xs, ws = _sort_weighted(x, w)
+    assert xs.dtype == x.dtype
+    if kind in ("nan", "pos_nan"):
+        assert np.isnan(xs[-3:]).all()
+        assert (np.diff(xs[:-3]) >= 0).all()
+        return
+    assert (np.diff(xs) >= 0).all()
+    _same_pairs(xs, ws, x, w)
+    # batched rows, one of them needing the fallback
+    x2 = np.stack([x, x[::-1], rng.permutation(x)])
+    w2 = np.stack([w, w[::-1], rng.random(n)])
+    xs2, ws2 = _sort_weighted(x2, w2)
+    for r in range(3):
+        assert (np.diff(xs2[r]) >= 0).all()
+        _same_pairs(xs2[r], ws2[r], x2[r], w2[r])
+
+
+def test_large_weighted_against_reference():
+    rng = np.random.default_rng(20)
+    u, uw = sample(rng, 5000, ties=True, weighted=True)
+    v, vw = sample(rng, 3001, weighted=True)
+    for order in ORDERS:
+        assert_allclose(wasserstein_1d(u, v, uw, vw, order=order),
+                        ref.wasserstein_1d(u, v, uw, vw, order), rtol=1e-11)
+    assert_allclose(_cdf_distance(2, u, v, uw, vw), ref.cdf_distance(2, u, v, uw, vw),
+                    rtol=1e-11)
+    u2 = np.stack([u, u + 1])
+    got = wasserstein_1d(u2, v, np.stack([uw, uw]), vw, order=2)
+    assert_allclose(got, [ref.wasserstein_1d(u, v, uw, vw, 2),
+                          ref.wasserstein_1d(u + 1, v, uw, vw, 2)], rtol=1e-11)
+    un = u.copy()
+    un[17] = np.nan
+    assert np.isnan(wasserstein_1d(un, v, uw, vw))
