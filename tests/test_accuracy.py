@@ -327,3 +327,24 @@ def test_long_rows_normalised():
     assert abs(kl_ext.kl_divergence(p, q) - want) < 1e-13 * want
     want = _fsum_reference("js_divergence", a, b)
     assert abs(kl_ext.js_divergence(p, q) - want) < 1e-13 * want
+
+
+# Dominant entries whose row sum is NOT exact: the kernels form the dominant
+# term from the (compensated) sum of the other entries, log1p(rest/x), so
+# the rounding of the total does not enter (SciPy: ~1e-11 off for [1, 1e-6],
+# 0.14 % off for [1e-300, 1], which a 50-digit mpmath cannot check).
+@pytest.mark.parametrize("p", [[1.0, 1e-6], [1.0, 1e-20], [1e-25, 1.0],
+                               [0.999, 0.0005, 0.0005], [3.0, 1e-9, 2e-9, 0.0, 5e-10],
+                               [0.7, 1e-12] + [1e-13] * 30])
+def test_entropy_dominant_entry_with_inexact_sum(p):
+    want = exact("entropy", p)
+    assert rel_err(kl_ext.entropy(p), want) < 1e-14
+    assert rel_err(kl_ext.entropy(np.array(p, dtype=np.float64)[None, :])[0], want) < 1e-14
+
+
+@pytest.mark.parametrize("p, q", [([0.999, 0.0005, 0.0005], [0.998, 0.001, 0.001]),
+                                  ([1.0, 1e-7], [1.0, 3e-7]),
+                                  ([0.0, 1.0, 1e-9], [1e-9, 1.0, 1e-9])])
+def test_cross_entropy_dominant_entry_with_inexact_sum(p, q):
+    want = exact("cross_entropy", p, q)
+    assert rel_err(kl_ext.cross_entropy(p, q), want) < 1e-14
