@@ -1,18 +1,29 @@
 """kl_ext: fast, exactly-specified information measures.
 
 Cython kernels for entropy, cross-entropy, Kullback-Leibler and
-Jensen-Shannon divergence and total variation, with a NumPy-style API:
-every function reduces along ``axis`` (default -1), broadcasts ``p`` against
-``q``, works in nats unless ``base`` is given, and keeps the conventions
-0·log 0 = 0, +inf where supports differ, NaN in gives NaN out.
+Jensen-Shannon divergence, total variation and the 1-D Wasserstein
+distance, with a NumPy-style API: every function reduces along ``axis``
+(default -1), broadcasts its two inputs against each other, works in nats
+unless ``base`` is given, and keeps the conventions 0·log 0 = 0, +inf where
+supports differ, NaN in gives NaN out.
 
-Plain-NumPy versions of every measure are in :mod:`kl_ext.reference`.
+* :mod:`kl_ext.reference` -- plain-NumPy versions of the divergence measures
+  (:mod:`kl_ext.reference_wasserstein` for the Wasserstein distances);
+* :mod:`kl_ext.compat` -- drop-in replacements for ``scipy.stats.entropy``,
+  ``scipy.spatial.distance.jensenshannon``, ``scipy.special.rel_entr``/
+  ``kl_div``/``entr`` and ``scipy.stats.wasserstein_distance``/
+  ``energy_distance`` (``from kl_ext.compat import entropy``; imported on
+  demand, so ``import kl_ext`` stays as light as NumPy).
+
+``kl_ext.measures.CPU_TIER`` names the kernel build chosen for this CPU
+(baseline, v3 = AVX2, v4 = AVX-512).
 """
 
 from .measures import (cross_entropy, entropy, js_distance, js_divergence,
                        kl_divergence, total_variation)
+from .wasserstein import wasserstein_1d, wasserstein_hist
 
 __version__ = "0.1.0"
 
 __all__ = ["entropy", "cross_entropy", "kl_divergence", "js_divergence",
-           "js_distance", "total_variation"]
+           "js_distance", "total_variation", "wasserstein_1d", "wasserstein_hist"]
