@@ -603,3 +603,19 @@ def test_large_weighted_against_reference():
     un = u.copy()
     un[17] = np.nan
     assert np.isnan(wasserstein_1d(un, v, uw, vw))
+
+
+def test_cdf_walk_order1_kernel_equals_scipy():
+    # _cdf_distance(1, ...) takes the quantile walk for finite values; the
+    # CDF walk (used at +-inf and NaN) must give W_1 as well
+    sp = pytest.importorskip("scipy.stats._stats_py")
+    from kl_ext import _wasserstein as k
+    rng = np.random.default_rng(21)
+    for t in range(30):
+        u, uw = sample(rng, int(rng.integers(1, 40)), ties=t % 2 == 0, weighted=t % 3 == 0)
+        v, vw = sample(rng, int(rng.integers(1, 40)), ties=t % 2 == 0, weighted=t % 2 == 1)
+        iu, iv = np.argsort(u), np.argsort(v)
+        out = np.empty(1)
+        k.rows(1, u[iu], None if uw is None else uw[iu], v[iv],
+               None if vw is None else vw[iv], 1, 1.0, out)
+        assert_allclose(out[0], sp._cdf_distance(1, u, v, uw, vw), rtol=1e-12, atol=1e-14)
