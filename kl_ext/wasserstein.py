@@ -201,7 +201,7 @@ def _weights_1d(w, shape, name):
     return a
 
 
-def _check_sums(w, name, axis_last):
+def _check_sums(w, name):
     """ValueError if a row of weights (last axis) does not sum to a positive
     finite number."""
     s = w.sum(axis=-1)
@@ -408,9 +408,9 @@ def wasserstein_1d(u_values, v_values, u_weights=None, v_weights=None, *,
                          f"with batch shape {v.shape[:-1]} (shapes without axis "
                          f"{axis}) do not broadcast together") from None
     if uw is not None:
-        _check_sums(uw, "u_weights", True)
+        _check_sums(uw, "u_weights")
     if vw is not None:
-        _check_sums(vw, "v_weights", True)
+        _check_sums(vw, "v_weights")
     if not assume_sorted:
         if uw is None:
             u = np.sort(u, axis=-1)
