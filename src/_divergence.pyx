@@ -33,6 +33,12 @@ cdef extern from "_vmath.h" nogil:
     double kl_vterm_xlogx(double x)
     double kl_vterm_xlogy(double p, double q)
     double kl_vterm_js(double x, double y)
+    int kl_vnear_kl(double p, double q)
+    double kl_vterm_kl_near(double p, double q)
+    double kl_vterm_kl_far(double p, double q)
+    int kl_vnear_js(double x, double y)
+    double kl_vterm_js_near(double x, double y)
+    double kl_vterm_js_far(double x, double y)
     int kl_max_threads()
     int kl_openmp_enabled()
 
@@ -128,7 +134,7 @@ cdef int first_pass(int measure, const floating* p, Py_ssize_t ps,
     cdef double at[8]
     cdef Py_ssize_t i, j, start, stop, n8 = 0
     cdef bint negp = False, negq = False
-    cdef int ok
+    cdef int ok, near
     if KL_EXT_VECTOR and ps == 1 and qs == 1:
         n8 = n - n % 8
         for start in range(0, n8, 512):
@@ -143,8 +149,21 @@ cdef int first_pass(int measure, const floating* p, Py_ssize_t ps,
                     ok &= kl_vdomain(p[i + j]) & kl_vdomain(q[i + j])
                 if ok:
                     if measure == KL:
+                        # groups whose lanes all take one branch (all near
+                        # p = q, as in drift monitoring, or none) skip the
+                        # other branch's work; mixed groups compute both
+                        near = 0
                         for j in range(8):
-                            at[j] += kl_vterm_kl(p[i + j], q[i + j])
+                            near += kl_vnear_kl(p[i + j], q[i + j])
+                        if near == 0:
+                            for j in range(8):
+                                at[j] += kl_vterm_kl_far(p[i + j], q[i + j])
+                        elif near == 8:
+                            for j in range(8):
+                                at[j] += kl_vterm_kl_near(p[i + j], q[i + j])
+                        else:
+                            for j in range(8):
+                                at[j] += kl_vterm_kl(p[i + j], q[i + j])
                     elif measure == CROSS_ENTROPY:
                         for j in range(8):
                             at[j] += kl_vterm_xlogy(p[i + j], q[i + j])
@@ -205,7 +224,7 @@ cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
     cdef double t = 0.0, tc = 0.0, bt, x, y
     cdef double at[8]
     cdef Py_ssize_t i, j, start, stop, n8 = 0
-    cdef int ok
+    cdef int ok, near
     if KL_EXT_VECTOR and ps == 1 and qs == 1:
         n8 = n - n % 8
         for start in range(0, n8, 512):
@@ -222,8 +241,18 @@ cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
                     for j in range(8):
                         ok &= kl_vdomain(p[i + j] * mq) & kl_vdomain(q[i + j] * mp)
                     if ok:
+                        near = 0
                         for j in range(8):
-                            at[j] += kl_vterm_js(p[i + j] * mq, q[i + j] * mp)
+                            near += kl_vnear_js(p[i + j] * mq, q[i + j] * mp)
+                        if near == 0:
+                            for j in range(8):
+                                at[j] += kl_vterm_js_far(p[i + j] * mq, q[i + j] * mp)
+                        elif near == 8:
+                            for j in range(8):
+                                at[j] += kl_vterm_js_near(p[i + j] * mq, q[i + j] * mp)
+                        else:
+                            for j in range(8):
+                                at[j] += kl_vterm_js(p[i + j] * mq, q[i + j] * mp)
                     else:
                         for j in range(8):
                             at[j] += js_term(p[i + j] * mq, q[i + j] * mp)

@@ -36,6 +36,16 @@ static inline int kl_openmp_enabled(void) { return 0; }
 #define KL_EXT_VECTOR 0
 #endif
 
+/* Horner steps: a fused multiply-add in the builds whose ISA has one (the
+   v3/v4 tiers), where it is both faster and more accurate; a multiply and
+   an add elsewhere.  Used only inside the polynomials below, so results
+   that must be exact (e.g. p*mq - q*mp for equal rows) never see an FMA. */
+#if defined(__FMA__)
+#define KL_FMA(a, b, c) __builtin_fma((a), (b), (c))
+#else
+#define KL_FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
 static inline uint64_t kl_as_u64(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
 static inline double kl_as_f64(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
 
@@ -63,8 +73,8 @@ static inline double kl_vlog(double x)
     double s = f / (2.0 + f);
     double z = s * s;
     double w = z * z;
-    double t1 = w * (Lg2 + w * (Lg4 + w * Lg6));
-    double t2 = z * (Lg1 + w * (Lg3 + w * (Lg5 + w * Lg7)));
+    double t1 = w * KL_FMA(w, KL_FMA(w, Lg6, Lg4), Lg2);
+    double t2 = z * KL_FMA(w, KL_FMA(w, KL_FMA(w, Lg7, Lg5), Lg3), Lg1);
     double R = t2 + t1;
     return k * ln2_hi - ((hfsq - (s * (hfsq + R) + k * ln2_lo)) - f);
 }
@@ -76,16 +86,25 @@ static inline double kl_vlog(double x)
  * caller per group of lanes): p, q, x, y are 0 or in [2^-500, 2^500].
  */
 
+static inline int kl_vnear_kl(double p, double q);
+static inline int kl_vnear_js(double x, double y);
+
 /* (1 + r) log1p(r) - r, divided by r^2: series for |r| <= 1/16
    (sum_{k>=2} (-1)^k r^(k-2) / (k (k-1)), truncation < 2^-58 relative) */
 static inline double kl_series_f(double r)
 {
-    return 0.5 + r * (-0.16666666666666666 + r * (0.08333333333333333
-        + r * (-0.05 + r * (0.03333333333333333 + r * (-0.023809523809523808
-        + r * (0.017857142857142856 + r * (-0.013888888888888888
-        + r * (0.011111111111111112 + r * (-0.00909090909090909
-        + r * (0.007575757575757576 + r * (-0.00641025641025641
-        + r * 0.005494505494505495)))))))))));
+    double t = KL_FMA(r, 0.005494505494505495, -0.00641025641025641);
+    t = KL_FMA(t, r, 0.007575757575757576);
+    t = KL_FMA(t, r, -0.00909090909090909);
+    t = KL_FMA(t, r, 0.011111111111111112);
+    t = KL_FMA(t, r, -0.013888888888888888);
+    t = KL_FMA(t, r, 0.017857142857142856);
+    t = KL_FMA(t, r, -0.023809523809523808);
+    t = KL_FMA(t, r, 0.03333333333333333);
+    t = KL_FMA(t, r, -0.05);
+    t = KL_FMA(t, r, 0.08333333333333333);
+    t = KL_FMA(t, r, -0.16666666666666666);
+    return KL_FMA(t, r, 0.5);
 }
 
 /* kl_div(p, q) = p log(p/q) - p + q >= 0; q at p = 0, +inf at p > 0 = q */
@@ -97,8 +116,34 @@ static inline double kl_vterm_kl(double p, double q)
     double lr = kl_vlog((ratio > 0.0) & (ratio < 1e308) ? ratio : 1.0);
     double direct = (p * lr - p) + q;
     double series = q * (r * r) * kl_series_f(r);
-    double t = ((r <= 0.0625) & (r >= -0.0625)) ? series : direct;
+    double t = kl_vnear_kl(p, q) ? series : direct;
     t = (q == 0.0) ? HUGE_VAL : t;
+    return (p == 0.0) ? q : t;
+}
+
+/* 1 if kl_vterm_kl takes its series branch for (p, q) */
+static inline int kl_vnear_kl(double p, double q)
+{
+    /* |r| <= 1/16 with r = (p - q)/q, without the division (0.0625 q is
+       exact); the one test that every KL variant below selects by */
+    double d = p - q;
+    return (q > 0.0) & (d <= 0.0625 * q) & (d >= -0.0625 * q);
+}
+
+/* kl_vterm_kl for a group where every lane is near (series only) */
+static inline double kl_vterm_kl_near(double p, double q)
+{
+    double r = (p - q) * (1.0 / q);
+    return q * (r * r) * kl_series_f(r);
+}
+
+/* kl_vterm_kl for a group where no lane is near (no series) */
+static inline double kl_vterm_kl_far(double p, double q)
+{
+    double inv = 1.0 / q;
+    double ratio = p * inv;
+    double lr = kl_vlog((ratio > 0.0) & (ratio < 1e308) ? ratio : 1.0);
+    double t = (q == 0.0) ? HUGE_VAL : (p * lr - p) + q;
     return (p == 0.0) ? q : t;
 }
 
@@ -120,10 +165,14 @@ static inline double kl_vterm_xlogy(double p, double q)
 /* g(r)/r^2, g(r) = (1+r) log(1+r) + (1-r) log(1-r), s = r^2, |r| <= 1/8 */
 static inline double kl_series_g(double s)
 {
-    return 1.0 + s * (0.16666666666666666 + s * (0.06666666666666667
-        + s * (0.03571428571428571 + s * (0.022222222222222223
-        + s * (0.015151515151515152 + s * (0.01098901098901099
-        + s * (0.008333333333333333 + s * 0.006535947712418301)))))));
+    double t = KL_FMA(s, 0.006535947712418301, 0.008333333333333333);
+    t = KL_FMA(t, s, 0.01098901098901099);
+    t = KL_FMA(t, s, 0.015151515151515152);
+    t = KL_FMA(t, s, 0.022222222222222223);
+    t = KL_FMA(t, s, 0.03571428571428571);
+    t = KL_FMA(t, s, 0.06666666666666667);
+    t = KL_FMA(t, s, 0.16666666666666666);
+    return KL_FMA(t, s, 1.0);
 }
 
 /* J(x, y) = x log(2x/(x+y)) + y log(2y/(x+y)) >= 0 (twice one element's
@@ -138,8 +187,37 @@ static inline double kl_vterm_js(double x, double y)
     double lb = kl_vlog(b > 0.0 ? b : 1.0);
     double direct = (x > 0.0 ? x * la : 0.0) + (y > 0.0 ? y * lb : 0.0);
     double series = (0.5 * w) * (r * r) * kl_series_g(r * r);
-    double t = ((r <= 0.125) & (r >= -0.125)) ? series : direct;
+    double t = kl_vnear_js(x, y) ? series : direct;
     return (w == 0.0) ? 0.0 : t;
+}
+
+/* 1 if kl_vterm_js takes its series branch for (x, y) */
+static inline int kl_vnear_js(double x, double y)
+{
+    /* |r| <= 1/8 with r = (x - y)/(x + y), without the division; the one
+       test that every JS variant below selects by */
+    double w = x + y;
+    double d = x - y;
+    return (w > 0.0) & (d <= 0.125 * w) & (d >= -0.125 * w);
+}
+
+/* kl_vterm_js for a group where every lane is near (series only) */
+static inline double kl_vterm_js_near(double x, double y)
+{
+    double w = x + y;
+    double r = (x - y) * (1.0 / (w > 0.0 ? w : 1.0));
+    return (0.5 * w) * (r * r) * kl_series_g(r * r);
+}
+
+/* kl_vterm_js for a group where no lane is near (no series) */
+static inline double kl_vterm_js_far(double x, double y)
+{
+    double w = x + y;
+    double iw = 1.0 / (w > 0.0 ? w : 1.0);
+    double a = 2.0 * x * iw, b = 2.0 * y * iw;
+    double la = kl_vlog(a > 0.0 ? a : 1.0);
+    double lb = kl_vlog(b > 0.0 ? b : 1.0);
+    return (x > 0.0 ? x * la : 0.0) + (y > 0.0 ? y * lb : 0.0);
 }
 
 /* 1 if v is 0 or in [2^-500, 2^500] (the vector terms' domain); NaN, inf,
