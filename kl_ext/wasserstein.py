@@ -13,7 +13,10 @@ import math
 
 import numpy as np
 
-from . import _wasserstein as _k
+from . import _cpu
+
+# the kernels for the best CPU tier built and supported here (see _cpu.py)
+_k, CPU_TIER = _cpu.load("kl_ext._wasserstein")
 from .measures import _as_rows, _axis, _coerce, _row_text
 
 __all__ = ["wasserstein_1d", "wasserstein_hist"]

@@ -155,3 +155,23 @@ def test_tier_js_and_tv_are_bitwise_symmetric(monkeypatch, tier):
             for name in ("js_divergence", "js_distance", "total_variation"):
                 fn = getattr(kl_ext, name)
                 assert fn(p, q) == fn(q, p)
+
+
+WTIERS = _cpu.available_tiers("kl_ext._wasserstein")
+
+
+@pytest.mark.parametrize("tier", [t for t in WTIERS if t != "baseline"])
+def test_wasserstein_tier_agrees_with_baseline(monkeypatch, tier):
+    from kl_ext import wasserstein as W
+    rng = np.random.default_rng(23)
+    u, v = rng.normal(size=(3, 257)), rng.normal(size=(3, 300))
+    uw, vw = rng.random((3, 257)), rng.random((3, 300))
+    P, Q = rng.random((41, 100)), rng.random(100)
+    calls = [lambda: W.wasserstein_1d(u, v), lambda: W.wasserstein_1d(u, v, uw, vw),
+             lambda: W.wasserstein_1d(u, v, order=2.5), lambda: W.wasserstein_1d(u, v, order=np.inf),
+             lambda: W.wasserstein_hist(P, Q), lambda: W.wasserstein_hist(P, Q, order=2)]
+    monkeypatch.setattr(W, "_k", importlib.import_module("kl_ext._wasserstein"))
+    want = [c() for c in calls]
+    monkeypatch.setattr(W, "_k", importlib.import_module(_cpu._module("kl_ext._wasserstein", tier)))
+    for c, w in zip(calls, want):
+        np.testing.assert_allclose(c(), w, rtol=1e-13, atol=1e-15)

@@ -1,0 +1,31 @@
+# Stub for the compiled module kl_ext._wasserstein (src/_wasserstein.pyx).
+# Merge-walk kernels behind kl_ext.wasserstein; callers validate first (see
+# the contract at the top of the .pyx).  Arrays are read through the NumPy
+# C-API, not typed memoryviews: values float32/float64 (one dtype for u and
+# v), weights float64 or None, out float64 C-contiguous, status int8.
+import numpy as np
+from numpy.typing import NDArray
+
+def rows(kind: int, u: np.ndarray, uw: NDArray[np.float64] | None,
+         v: np.ndarray, vw: NDArray[np.float64] | None, mode: int, p: float,
+         out: NDArray[np.float64]) -> int:
+    """kind 0: W_p by the quantile walk; 1: SciPy's _cdf_distance (CDF walk).
+    mode 1: p = 1, 2: p = 2, 3: any p >= 1, 4: p = inf.  Sorted 1-D rows (one
+    problem) or 2-D (nrows, n)/(nrows, m).  Returns 0, or -1 (nothing done)
+    for an unsupported layout."""
+
+def hist_rows(p: np.ndarray, q: np.ndarray, support: NDArray[np.float64] | None,
+              normalize: bool, out: NDArray[np.float64],
+              status: NDArray[np.int8]) -> int:
+    """Order-1 W between rows of 2-D views p, q (nrows, n).  Returns the number
+    of flagged rows (status 1/2 negative entry in p/q, 3/4 p/q sums to 0), or
+    -1 for an unsupported layout."""
+
+def pack_keys(x: np.ndarray, keys: NDArray[np.uint64], bits: int) -> None:
+    """Order-preserving uint64 keys (value bits | index) of C-contiguous
+    (nrows, n) float32/float64 x."""
+
+def unpack_sorted(keys: NDArray[np.uint64], x: np.ndarray,
+                  w: NDArray[np.float64], xs: np.ndarray,
+                  ws: NDArray[np.float64], bits: int) -> bool:
+    """Gather x, w in sorted-key order into xs, ws; False: use argsort."""

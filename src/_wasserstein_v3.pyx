@@ -1,0 +1,4 @@
+# The AVX2/FMA (x86-64-v3) build of the Wasserstein kernels: the same source
+# as _wasserstein.pyx, compiled by setup.py with -march=x86-64-v3.
+# kl_ext.wasserstein picks it at import when the CPU has it (kl_ext/_cpu.py).
+include "_wasserstein.pyx"
