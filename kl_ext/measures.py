@@ -576,9 +576,9 @@ def js_distance(p, q, *, base=None, axis=-1, normalize=True):
     value, dtype = _compute(_JS, p, q, axis, normalize)
     if lb is not None:
         value = value / lb
-    value = np.sqrt(value)
-    return dtype.type(value) if type(value) is not np.ndarray or value.ndim == 0 \
-        else value.astype(dtype, copy=False)
+    if type(value) is float:  # >= 0 or NaN: math.sqrt never raises here
+        return dtype.type(math.sqrt(value))
+    return np.sqrt(value).astype(dtype, copy=False)
 
 
 def total_variation(p, q, *, axis=-1, normalize=True):
