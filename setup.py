@@ -1,7 +1,8 @@
 """Build the Cython kernels in src/ as extension modules kl_ext._<name>.
 
-Flags: -O3, -fno-math-errno, -fno-trapping-math, -ffp-contract=off only.  Never add -ffast-math, -Ofast,
--ffinite-math-only or -funsafe-math-optimizations: they break the NaN/inf
+Flags: -O3, -fno-math-errno, -fno-trapping-math, -ffp-contract=off only.
+Never add GCC's fast-math family (fast math, "O-fast", finite-math-only,
+unsafe math optimisations): they break the NaN/inf
 semantics of every kernel and, with GCC, set flush-to-zero for the whole
 Python process.
 

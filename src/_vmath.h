@@ -5,7 +5,7 @@
  * route zeros, subnormals, infinities, NaN and negatives to their scalar
  * path before calling it).  Written with integer bit operations and
  * selects only, so GCC's vectoriser turns a loop over it into SSE2, AVX2 or
- * AVX-512 code without libmvec and without -ffast-math.
+ * AVX-512 code without libmvec and without any fast-math flag.
  *
  * Method (the classic one of Tang and of fdlibm's __ieee754_log): write
  * x = 2^k * m with m in [sqrt(1/2), sqrt(2)), f = m - 1, s = f / (2 + f), so
