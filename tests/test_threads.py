@@ -91,3 +91,17 @@ def test_long_row_chunks_match_reference():
     nan = p.copy()
     nan[70000] = np.nan
     assert np.isnan(kl_ext.kl_divergence(nan, q))
+
+
+@pytest.mark.skipif(not measures._k.openmp_enabled(), reason="built without OpenMP")
+def test_threadpoolctl_limits_the_kernels():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = measures._k.max_threads()
+    with threadpoolctl.threadpool_limits(1, user_api="openmp"):
+        assert measures._k.max_threads() == 1
+        rng = np.random.default_rng(2)
+        p = rng.random(300_000)
+        q = rng.random(300_000)
+        single = kl_ext.js_divergence(p, q)
+    assert measures._k.max_threads() == before
+    assert kl_ext.js_divergence(p, q) == single  # same chunks, same sum
