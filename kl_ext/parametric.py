@@ -33,9 +33,9 @@ _F32 = np.dtype(np.float32)
 _LOG1PMX = np.array([(-1.0) ** k / k for k in range(33, 1, -1)])
 _H_CUT = 0.25
 # Coefficients of f(r)/r**2 with f(r) = (1 + r) log1p(r) - r
-#   = sum_{k>=2} (-1)^k r^(k-2) / (k (k-1)), highest power first.
-_XLOGX = np.array([(-1.0) ** k / (k * (k - 1)) for k in range(17, 1, -1)])
-_SERIES_CUT = 0.0625
+#   = sum_{k>=2} (-1)^k r^(k-2) / (k (k-1)), highest power first; 32 terms
+# for |r| <= 1/4 (truncation error below 2**-62 relative).
+_XLOGX = np.array([(-1.0) ** k / (k * (k - 1)) for k in range(33, 1, -1)])
 _TINY = np.finfo(np.float64).tiny
 _HUGE = np.finfo(np.float64).max
 
@@ -105,39 +105,48 @@ def _out(value, dtype):
     return value[()] if value.ndim == 0 else value
 
 
-def _h(u):
-    """h(u) = (s**2 - 1) - 2 log s with s = 1 + u, i.e. (rho - 1) - log(rho)
-    for rho = s**2; >= 0.  Accurate for all u > -1: a series near u = 0."""
-    u = np.asarray(u, dtype=_F64)
-    out = np.empty_like(u)
-    small = np.abs(u) <= _H_CUT
-    us = u[small]
-    # h = u**2 - 2 (log1p(u) - u) = u**2 (1 + 2 S(u))
-    out[small] = us * us * (1.0 + 2.0 * np.polyval(_LOG1PMX, us))
-    return out, small
+def _series(poly, x):
+    """Horner evaluation of `poly` (highest power first) at x, in place."""
+    acc = np.full_like(x, poly[0])
+    for c in poly[1:]:
+        acc *= x
+        acc += c
+    return acc
 
 
 def _half_rho_term(sp, sq):
-    """(rho - 1) - log(rho), rho = (sp/sq)**2, accurate near sp = sq.
+    """(rho - 1) - log(rho) >= 0 with rho = (sp/sq)**2, accurate near sp = sq.
 
-    Near sp = sq, u = (sp - sq)/sq is exact up to one rounding (sp - sq is
-    exact by Sterbenz' lemma) and the series is used; elsewhere
-    (s*s - 1) - 2 log s with log s = log(sp) - log(sq) when s over- or
-    underflows."""
+    With u = (sp - sq)/sq (sp - sq exact by Sterbenz' lemma when
+    1/2 <= sp/sq <= 2, so u has one rounding) the value is
+    h(u) = u (2 + u) - 2 log1p(u) = u**2 (1 + 2 S(u)), S the log1p series:
+    the series for |u| <= 1/4 (where the direct form cancels), the log1p
+    form up to sp/sq = 2, and (s*s - 1) - 2 log s with s = sp/sq (log(sp)
+    - log(sq) where s over- or underflows) farther out."""
+    shape = np.broadcast_shapes(np.shape(sp), np.shape(sq))
+    sp = np.broadcast_to(sp, shape).reshape(-1)
+    sq = np.broadcast_to(sq, shape).reshape(-1)
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-        u = (sp - sq) / sq
-        out, small = _h(u)
-        # 1/2 <= s <= 2: u is exact up to one rounding, use it with log1p
-        mid = ~small & (u >= -0.5) & (u <= 1.0)
-        um = u[mid]
-        out[mid] = um * (2.0 + um) - 2.0 * np.log1p(um)
-        big = ~small & ~mid
-        a, b = sp[big], sq[big]
-        s = a / b
-        normal = (s >= _TINY) & (s <= _HUGE)
-        logs = np.where(normal, np.log(np.where(normal, s, 1.0)), np.log(a) - np.log(b))
-        out[big] = (s * s - 1.0) - 2.0 * logs
-    return out
+        u = np.subtract(sp, sq, dtype=_F64)
+        u /= sq
+        out = np.log1p(u)
+        out *= -2.0
+        out += u * (2.0 + u)
+        far = np.flatnonzero((u < -0.5) | (u > 1.0))
+        if far.size:
+            a = np.take(sp, far)
+            b = np.take(sq, far)
+            s = a / b
+            normal = (s >= _TINY) & (s <= _HUGE)
+            logs = np.log(np.where(normal, s, 1.0))
+            if not normal.all():
+                logs = np.where(normal, logs, np.log(a) - np.log(b))
+            np.put(out, far, (s * s - 1.0) - 2.0 * logs)
+        small = np.flatnonzero(np.abs(u) <= _H_CUT)
+        if small.size:
+            us = np.take(u, small)
+            np.put(out, small, us * us * (1.0 + 2.0 * _series(_LOG1PMX, us)))
+    return out.reshape(shape)
 
 
 def _kl_div_close(x, y, d):
@@ -145,16 +154,26 @@ def _kl_div_close(x, y, d):
     separately (computed from the original parameters, so that it is exact
     or correctly rounded even when x = 1 - p has lost low bits).
 
-    0 log 0 = 0; +inf for x > 0 = y.  Series y f(r) with r = d/y near
-    x = y; elsewhere the element-wise kl_div kernel of kl_ext._special."""
+    0 log 0 = 0; +inf for x > 0 = y.  With r = d/y: the series y r**2 F(r),
+    F(r) = f(r)/r**2, f(r) = (1 + r) log1p(r) - r, for |r| <= 1/4; y f(r)
+    for 1/2 <= x/y <= 2 (r has one rounding there); elsewhere the
+    element-wise kl_div kernel of kl_ext._special."""
     from ._special import kl_div
+    shape = np.broadcast_shapes(np.shape(x), np.shape(y), np.shape(d))
+    x, y, d = (np.broadcast_to(v, shape).reshape(-1) for v in (x, y, d))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        out = np.array(kl_div(x, y), dtype=_F64)
+        out = kl_div(x, y)
         r = d / y
-        small = (y > 0) & (np.abs(r) <= _SERIES_CUT)
-        rs = r[small]
-        out[small] = y[small] * (rs * rs) * np.polyval(_XLOGX, rs)
-    return out
+        mid = np.flatnonzero((r >= -0.5) & (r <= 1.0) & (y > 0))
+        if mid.size:
+            rm = np.take(r, mid)
+            ym = np.take(y, mid)
+            small = np.abs(rm) <= _H_CUT
+            f = (1.0 + rm) * np.log1p(rm) - rm
+            rs = rm[small]
+            f[small] = rs * rs * _series(_XLOGX, rs)
+            np.put(out, mid, ym * f)
+    return out.reshape(shape)
 
 
 def _kl_bernoulli64(p, q):
