@@ -62,6 +62,29 @@ def _coerce(x, name):
     raise TypeError(f"{name} must be a real numeric array, got dtype {dt}")
 
 
+def _smoothing(alpha):
+    """The additive-smoothing constant as a float: a finite real >= 0."""
+    if type(alpha) is float and alpha == 0.0:  # the default: no work at all
+        return 0.0
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(
+            alpha, (int, float, np.integer, np.floating)):
+        raise TypeError(f"smoothing must be a real number, got {alpha!r}")
+    a = float(alpha)
+    if not (a >= 0.0 and math.isfinite(a)):
+        raise ValueError(f"smoothing must be a finite number >= 0, got {alpha!r}")
+    return a
+
+
+def _smooth(a, alpha):
+    """a + alpha as a new array of a's dtype (float32 stays float32).
+
+    Negative entries are left as they are, so the kernels still reject them
+    with the usual message (smoothing must not hide invalid counts).
+    """
+    with np.errstate(invalid="ignore"):
+        return np.where(a < 0, a, a + alpha)
+
+
 def _log_base(base):
     """log(base), or None for nats.  base must be a finite real > 0, != 1."""
     if base is None:
@@ -194,10 +217,14 @@ def _nonfinite_row(measure, p, q, normalize):
         return float(fn(p.astype(np.float64), q.astype(np.float64), normalize=False))
 
 
-def _compute(measure, p, q, axis, normalize, name_q="q"):
+def _compute(measure, p, q, axis, normalize, name_q="q", smoothing=0.0):
     """Validated measure in nats: float64 ndarray (or float) and result dtype."""
     p = _coerce(p, "p")
     q = p if q is None else _coerce(q, name_q)
+    if smoothing:  # alpha > 0 (validated by the caller): smoothed copies
+        same = q is p
+        p = _smooth(p, smoothing)
+        q = p if same else _smooth(q, smoothing)
     if p.dtype is not q.dtype:
         p = p.astype(_F64)
         q = q.astype(_F64)
@@ -239,7 +266,7 @@ def _finish(value, dtype, log_base):
     return value.astype(dtype, copy=False)
 
 
-def entropy(p, *, base=None, axis=-1, normalize=True):
+def entropy(p, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     r"""Shannon entropy of each distribution along `axis`.
 
     Parameters
@@ -255,6 +282,14 @@ def entropy(p, *, base=None, axis=-1, normalize=True):
     normalize : bool, default True
         Divide each distribution by its sum first, as ``scipy.stats.entropy``
         does.  With False the values are used as given.
+    smoothing : float, default 0.0
+        Additive (Lidstone) smoothing: a finite ``alpha >= 0`` added to
+        every entry of `p` before normalising (``alpha = 1`` is Laplace's
+        rule), so an empty category gets probability
+        ``alpha / (sum + n * alpha)`` instead of 0 (see Notes).  The default
+        0 keeps the exact values at no cost; ``alpha > 0`` works on a float
+        copy (the input arrays are never changed).  With
+        ``normalize=False`` alpha is still added to the values as given.
 
     Returns
     -------
@@ -269,8 +304,10 @@ def entropy(p, *, base=None, axis=-1, normalize=True):
         If `p` has a negative entry, `axis` is out of range, the reduction
         axis is empty, `base` is not > 0 and != 1, or (with `normalize`) a
         distribution sums to 0.  The message names the row.
+        A negative or non-finite `smoothing` raises ValueError too.
     TypeError
         If `p` is complex, object, string or another non-numeric dtype.
+        Also for a `smoothing` that is not a real number.
 
     See Also
     --------
@@ -293,10 +330,24 @@ def entropy(p, *, base=None, axis=-1, normalize=True):
     ``-inf`` otherwise (``scipy.special.entr``).  Normalised results are
     never below 0.
 
+    With ``smoothing=alpha > 0`` each distribution (counts :math:`c_i`,
+    :math:`n` categories) is first replaced by
+
+    .. math:: \hat p_i = \frac{c_i + \alpha}{\sum_j c_j + n\alpha}
+
+    (Lidstone's law, "add-alpha"; Laplace's law for :math:`\alpha = 1`
+    [2]_), so every category gets a non-zero probability and, e.g.,
+    :math:`D(p\|q)` is finite even where :math:`q` has zero counts, by an
+    amount the caller chooses rather than a hidden epsilon.  Smoothing biases
+    the estimate toward the uniform distribution; negative entries are still
+    rejected.
+
     References
     ----------
     .. [1] T. M. Cover and J. A. Thomas, *Elements of Information Theory*,
        2nd ed., Wiley, 2006, eq. (2.1).
+    .. [2] C. D. Manning and H. Schütze, *Foundations of Statistical
+       Natural Language Processing*, MIT Press, 1999, sec. 6.2.2.
 
     Examples
     --------
@@ -307,11 +358,12 @@ def entropy(p, *, base=None, axis=-1, normalize=True):
     array([0.69314718, 0.        ])
     """
     lb = _log_base(base)
-    value, dtype = _compute(_ENTROPY, p, None, axis, normalize)
+    value, dtype = _compute(_ENTROPY, p, None, axis, normalize,
+                            smoothing=_smoothing(smoothing))
     return _finish(value, dtype, lb)
 
 
-def cross_entropy(p, q, *, base=None, axis=-1, normalize=True):
+def cross_entropy(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     r"""Cross-entropy of `q` relative to `p`, along `axis`.
 
     Parameters
@@ -327,6 +379,14 @@ def cross_entropy(p, q, *, base=None, axis=-1, normalize=True):
         Axis along which the distributions lie (of the broadcast shape).
     normalize : bool, default True
         Divide each row of `p` and of `q` by its sum first.
+    smoothing : float, default 0.0
+        Additive (Lidstone) smoothing: a finite ``alpha >= 0`` added to
+        every entry of `p` and of `q` before normalising (``alpha = 1`` is
+        Laplace's rule), so an empty category gets probability
+        ``alpha / (sum + n * alpha)`` instead of 0 (see Notes).  The default
+        0 keeps the exact values at no cost; ``alpha > 0`` works on a float
+        copy (the input arrays are never changed).  With
+        ``normalize=False`` alpha is still added to the values as given.
 
     Returns
     -------
@@ -340,8 +400,10 @@ def cross_entropy(p, q, *, base=None, axis=-1, normalize=True):
         For a negative entry, shapes that don't broadcast, an empty or
         out-of-range axis, an invalid `base`, or (with `normalize`) a row
         that sums to 0; the message names the argument and the row.
+        A negative or non-finite `smoothing` raises ValueError too.
     TypeError
         For complex, object, string or other non-numeric input.
+        Also for a `smoothing` that is not a real number.
 
     See Also
     --------
@@ -357,10 +419,24 @@ def cross_entropy(p, q, *, base=None, axis=-1, normalize=True):
     :math:`H(p/s_p, q/s_q) = \log s_q - \frac{1}{s_p}\sum_i p_i\log q_i`,
     with an exact second pass when that form cancels.
 
+    With ``smoothing=alpha > 0`` each distribution (counts :math:`c_i`,
+    :math:`n` categories) is first replaced by
+
+    .. math:: \hat p_i = \frac{c_i + \alpha}{\sum_j c_j + n\alpha}
+
+    (Lidstone's law, "add-alpha"; Laplace's law for :math:`\alpha = 1`
+    [2]_), so every category gets a non-zero probability and, e.g.,
+    :math:`D(p\|q)` is finite even where :math:`q` has zero counts, by an
+    amount the caller chooses rather than a hidden epsilon.  Smoothing biases
+    the estimate toward the uniform distribution; negative entries are still
+    rejected.
+
     References
     ----------
     .. [1] T. M. Cover and J. A. Thomas, *Elements of Information Theory*,
        2nd ed., Wiley, 2006, sec. 2.3 and 5.4.
+    .. [2] C. D. Manning and H. Schütze, *Foundations of Statistical
+       Natural Language Processing*, MIT Press, 1999, sec. 6.2.2.
 
     Examples
     --------
@@ -371,11 +447,12 @@ def cross_entropy(p, q, *, base=None, axis=-1, normalize=True):
     np.float64(inf)
     """
     lb = _log_base(base)
-    value, dtype = _compute(_CROSS_ENTROPY, p, q, axis, normalize)
+    value, dtype = _compute(_CROSS_ENTROPY, p, q, axis, normalize,
+                            smoothing=_smoothing(smoothing))
     return _finish(value, dtype, lb)
 
 
-def kl_divergence(p, q, *, base=None, axis=-1, normalize=True):
+def kl_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     r"""Kullback-Leibler divergence D(p‖q) along `axis`.
 
     Parameters
@@ -394,6 +471,14 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=True):
         ``scipy.stats.entropy(p, q)`` does.  With False the result is
         ``sum(scipy.special.rel_entr(p, q))`` of the values as given (which
         can be negative when they are not normalised).
+    smoothing : float, default 0.0
+        Additive (Lidstone) smoothing: a finite ``alpha >= 0`` added to
+        every entry of `p` and of `q` before normalising (``alpha = 1`` is
+        Laplace's rule), so an empty category gets probability
+        ``alpha / (sum + n * alpha)`` instead of 0 (see Notes).  The default
+        0 keeps the exact values at no cost; ``alpha > 0`` works on a float
+        copy (the input arrays are never changed).  With
+        ``normalize=False`` alpha is still added to the values as given.
 
     Returns
     -------
@@ -408,8 +493,10 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=True):
         For a negative entry, shapes that don't broadcast, an empty or
         out-of-range axis, an invalid `base`, or (with `normalize`) a row
         that sums to 0; the message names the argument and the row.
+        A negative or non-finite `smoothing` raises ValueError too.
     TypeError
         For complex, object, string or other non-numeric input.
+        Also for a `smoothing` that is not a real number.
 
     See Also
     --------
@@ -432,12 +519,26 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=True):
     :math:`d = (s_q - s_p)/s_p`, with an exact second pass when the two
     parts cancel.
 
+    With ``smoothing=alpha > 0`` each distribution (counts :math:`c_i`,
+    :math:`n` categories) is first replaced by
+
+    .. math:: \hat p_i = \frac{c_i + \alpha}{\sum_j c_j + n\alpha}
+
+    (Lidstone's law, "add-alpha"; Laplace's law for :math:`\alpha = 1`
+    [3]_), so every category gets a non-zero probability and, e.g.,
+    :math:`D(p\|q)` is finite even where :math:`q` has zero counts, by an
+    amount the caller chooses rather than a hidden epsilon.  Smoothing biases
+    the estimate toward the uniform distribution; negative entries are still
+    rejected.
+
     References
     ----------
     .. [1] S. Kullback and R. A. Leibler, "On information and sufficiency",
        Ann. Math. Statist. 22(1), 79-86, 1951.
     .. [2] scipy.special.rel_entr and kl_div; SciPy issue 20710 on accuracy
        near p = q.
+    .. [3] C. D. Manning and H. Schütze, *Foundations of Statistical
+       Natural Language Processing*, MIT Press, 1999, sec. 6.2.2.
 
     Examples
     --------
@@ -448,13 +549,16 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=True):
     array([0.        , 0.18872188])
     >>> kl_ext.kl_divergence([1, 1], [1, 0])
     np.float64(inf)
+    >>> kl_ext.kl_divergence([1, 1], [1, 0], smoothing=1)  # Laplace: [2, 2] vs [2, 1]
+    np.float64(0.05889151782819174)
     """
     lb = _log_base(base)
-    value, dtype = _compute(_KL, p, q, axis, normalize)
+    value, dtype = _compute(_KL, p, q, axis, normalize,
+                            smoothing=_smoothing(smoothing))
     return _finish(value, dtype, lb)
 
 
-def js_divergence(p, q, *, base=None, axis=-1, normalize=True):
+def js_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     r"""Jensen-Shannon divergence between `p` and `q` along `axis`.
 
     Parameters
@@ -469,6 +573,14 @@ def js_divergence(p, q, *, base=None, axis=-1, normalize=True):
     normalize : bool, default True
         Divide each row of `p` and `q` by its sum first (as
         ``scipy.spatial.distance.jensenshannon`` always does).
+    smoothing : float, default 0.0
+        Additive (Lidstone) smoothing: a finite ``alpha >= 0`` added to
+        every entry of `p` and of `q` before normalising (``alpha = 1`` is
+        Laplace's rule), so an empty category gets probability
+        ``alpha / (sum + n * alpha)`` instead of 0 (see Notes).  The default
+        0 keeps the exact values at no cost; ``alpha > 0`` works on a float
+        copy (the input arrays are never changed).  With
+        ``normalize=False`` alpha is still added to the values as given.
 
     Returns
     -------
@@ -482,8 +594,10 @@ def js_divergence(p, q, *, base=None, axis=-1, normalize=True):
         For a negative entry, shapes that don't broadcast, an empty or
         out-of-range axis, an invalid `base`, or (with `normalize`) a row
         that sums to 0; the message names the argument and the row.
+        A negative or non-finite `smoothing` raises ValueError too.
     TypeError
         For complex, object, string or other non-numeric input.
+        Also for a `smoothing` that is not a real number.
 
     See Also
     --------
@@ -503,10 +617,24 @@ def js_divergence(p, q, *, base=None, axis=-1, normalize=True):
     Zeros contribute nothing; NaN anywhere gives NaN; ``+inf`` gives NaN.
     Normalising takes two passes over each row (the sums first).
 
+    With ``smoothing=alpha > 0`` each distribution (counts :math:`c_i`,
+    :math:`n` categories) is first replaced by
+
+    .. math:: \hat p_i = \frac{c_i + \alpha}{\sum_j c_j + n\alpha}
+
+    (Lidstone's law, "add-alpha"; Laplace's law for :math:`\alpha = 1`
+    [2]_), so every category gets a non-zero probability and, e.g.,
+    :math:`D(p\|q)` is finite even where :math:`q` has zero counts, by an
+    amount the caller chooses rather than a hidden epsilon.  Smoothing biases
+    the estimate toward the uniform distribution; negative entries are still
+    rejected.
+
     References
     ----------
     .. [1] J. Lin, "Divergence measures based on the Shannon entropy",
        IEEE Trans. Inf. Theory 37(1), 145-151, 1991.
+    .. [2] C. D. Manning and H. Schütze, *Foundations of Statistical
+       Natural Language Processing*, MIT Press, 1999, sec. 6.2.2.
 
     Examples
     --------
@@ -517,11 +645,12 @@ def js_divergence(p, q, *, base=None, axis=-1, normalize=True):
     np.float64(0.10174922507919676)
     """
     lb = _log_base(base)
-    value, dtype = _compute(_JS, p, q, axis, normalize)
+    value, dtype = _compute(_JS, p, q, axis, normalize,
+                            smoothing=_smoothing(smoothing))
     return _finish(value, dtype, lb)
 
 
-def js_distance(p, q, *, base=None, axis=-1, normalize=True):
+def js_distance(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     r"""Jensen-Shannon distance, the square root of :func:`js_divergence`.
 
     Equal to ``scipy.spatial.distance.jensenshannon(p, q, base, axis=axis)``
@@ -539,6 +668,14 @@ def js_distance(p, q, *, base=None, axis=-1, normalize=True):
         Axis along which the distributions lie (of the broadcast shape).
     normalize : bool, default True
         Divide each row of `p` and `q` by its sum first.
+    smoothing : float, default 0.0
+        Additive (Lidstone) smoothing: a finite ``alpha >= 0`` added to
+        every entry of `p` and of `q` before normalising (``alpha = 1`` is
+        Laplace's rule), so an empty category gets probability
+        ``alpha / (sum + n * alpha)`` instead of 0 (see Notes).  The default
+        0 keeps the exact values at no cost; ``alpha > 0`` works on a float
+        copy (the input arrays are never changed).  With
+        ``normalize=False`` alpha is still added to the values as given.
 
     Returns
     -------
@@ -551,8 +688,10 @@ def js_distance(p, q, *, base=None, axis=-1, normalize=True):
     ------
     ValueError
         As :func:`js_divergence`, and for ``0 < base < 1``.
+        A negative or non-finite `smoothing` raises ValueError too.
     TypeError
         For complex, object, string or other non-numeric input.
+        Also for a `smoothing` that is not a real number.
 
     See Also
     --------
@@ -564,10 +703,24 @@ def js_distance(p, q, *, base=None, axis=-1, normalize=True):
 
     A metric on probability distributions (Endres and Schindelin).
 
+    With ``smoothing=alpha > 0`` each distribution (counts :math:`c_i`,
+    :math:`n` categories) is first replaced by
+
+    .. math:: \hat p_i = \frac{c_i + \alpha}{\sum_j c_j + n\alpha}
+
+    (Lidstone's law, "add-alpha"; Laplace's law for :math:`\alpha = 1`
+    [2]_), so every category gets a non-zero probability and, e.g.,
+    :math:`D(p\|q)` is finite even where :math:`q` has zero counts, by an
+    amount the caller chooses rather than a hidden epsilon.  Smoothing biases
+    the estimate toward the uniform distribution; negative entries are still
+    rejected.
+
     References
     ----------
     .. [1] D. M. Endres and J. E. Schindelin, "A new metric for probability
        distributions", IEEE Trans. Inf. Theory 49(7), 1858-1860, 2003.
+    .. [2] C. D. Manning and H. Schütze, *Foundations of Statistical
+       Natural Language Processing*, MIT Press, 1999, sec. 6.2.2.
 
     Examples
     --------
@@ -581,7 +734,8 @@ def js_distance(p, q, *, base=None, axis=-1, normalize=True):
     if lb is not None and lb < 0:
         raise ValueError(f"js_distance needs base > 1 (the divergence is negative "
                          f"in base {base!r}, so it has no real square root)")
-    value, dtype = _compute(_JS, p, q, axis, normalize)
+    value, dtype = _compute(_JS, p, q, axis, normalize,
+                            smoothing=_smoothing(smoothing))
     if lb is not None:
         value = value / lb
     if type(value) is float:  # >= 0 or NaN: math.sqrt never raises here
@@ -589,7 +743,7 @@ def js_distance(p, q, *, base=None, axis=-1, normalize=True):
     return np.sqrt(value).astype(dtype, copy=False)
 
 
-def total_variation(p, q, *, axis=-1, normalize=True):
+def total_variation(p, q, *, axis=-1, normalize=True, smoothing=0.0):
     r"""Total variation distance between `p` and `q` along `axis`.
 
     Parameters
@@ -601,6 +755,14 @@ def total_variation(p, q, *, axis=-1, normalize=True):
         Axis along which the distributions lie (of the broadcast shape).
     normalize : bool, default True
         Divide each row of `p` and `q` by its sum first.
+    smoothing : float, default 0.0
+        Additive (Lidstone) smoothing: a finite ``alpha >= 0`` added to
+        every entry of `p` and of `q` before normalising (``alpha = 1`` is
+        Laplace's rule), so an empty category gets probability
+        ``alpha / (sum + n * alpha)`` instead of 0 (see Notes).  The default
+        0 keeps the exact values at no cost; ``alpha > 0`` works on a float
+        copy (the input arrays are never changed).  With
+        ``normalize=False`` alpha is still added to the values as given.
 
     Returns
     -------
@@ -613,8 +775,10 @@ def total_variation(p, q, *, axis=-1, normalize=True):
     ValueError
         For a negative entry, shapes that don't broadcast, an empty or
         out-of-range axis, or (with `normalize`) a row that sums to 0.
+        A negative or non-finite `smoothing` raises ValueError too.
     TypeError
         For complex, object, string or other non-numeric input.
+        Also for a `smoothing` that is not a real number.
 
     See Also
     --------
@@ -627,10 +791,24 @@ def total_variation(p, q, *, axis=-1, normalize=True):
     NaN anywhere in a row gives NaN; ``+inf`` gives NaN when normalising.
     Unitless (no `base`).
 
+    With ``smoothing=alpha > 0`` each distribution (counts :math:`c_i`,
+    :math:`n` categories) is first replaced by
+
+    .. math:: \hat p_i = \frac{c_i + \alpha}{\sum_j c_j + n\alpha}
+
+    (Lidstone's law, "add-alpha"; Laplace's law for :math:`\alpha = 1`
+    [2]_), so every category gets a non-zero probability and, e.g.,
+    :math:`D(p\|q)` is finite even where :math:`q` has zero counts, by an
+    amount the caller chooses rather than a hidden epsilon.  Smoothing biases
+    the estimate toward the uniform distribution; negative entries are still
+    rejected.
+
     References
     ----------
     .. [1] A. B. Tsybakov, *Introduction to Nonparametric Estimation*,
        Springer, 2009, sec. 2.4.
+    .. [2] C. D. Manning and H. Schütze, *Foundations of Statistical
+       Natural Language Processing*, MIT Press, 1999, sec. 6.2.2.
 
     Examples
     --------
@@ -640,5 +818,6 @@ def total_variation(p, q, *, axis=-1, normalize=True):
     >>> kl_ext.total_variation([[1, 0], [1, 1]], [0, 1])
     array([1. , 0.5])
     """
-    value, dtype = _compute(_TV, p, q, axis, normalize)
+    value, dtype = _compute(_TV, p, q, axis, normalize,
+                            smoothing=_smoothing(smoothing))
     return _finish(value, dtype, None)
