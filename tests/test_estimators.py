@@ -50,9 +50,9 @@ def test_k3_nonnegative_and_accurate_terms():
     d = np.concatenate([rng.normal(scale=s, size=1000) for s in (1e-12, 1e-5, 0.1, 1, 30)])
     est, _ = kl_estimate(np.zeros((d.size, 1)), d[:, None], estimator="k3", axis=-1)
     assert (est >= 0).all()
-    mpmath.mp.dps = 40
     for i in range(0, d.size, 97):
-        want = float(mpmath.expm1(mpmath.mpf(float(d[i]))) - mpmath.mpf(float(d[i])))
+        with mpmath.workdps(40):
+            want = float(mpmath.expm1(mpmath.mpf(float(d[i]))) - mpmath.mpf(float(d[i])))
         assert_allclose(est[i], want, rtol=2e-15)
 
 

@@ -9,16 +9,25 @@ from numpy.testing import assert_allclose
 
 from kl_ext.parametric import kl_bernoulli, kl_beta, kl_gaussian, kl_mvn, kl_ucb
 
-mpmath.mp.dps = 50
+
+
+def _dps50(f):
+    """Run the reference at 50 digits without changing mpmath's global precision."""
+    def wrapped(*args):
+        with mpmath.workdps(50):
+            return f(*args)
+    return wrapped
 
 
 # ------------------------------------------------------------ references
 
+@_dps50
 def mp_gauss(mp_, sp, mq, sq):
     mp_, sp, mq, sq = (mpmath.mpf(float(x)) for x in (mp_, sp, mq, sq))
     return float(mpmath.log(sq / sp) + (sp**2 + (mp_ - mq)**2) / (2 * sq**2) - mpmath.mpf(1) / 2)
 
 
+@_dps50
 def mp_bern(p, q):
     p, q = mpmath.mpf(float(p)), mpmath.mpf(float(q))
     if (q == 0 and p > 0) or (q == 1 and p < 1):
@@ -29,6 +38,7 @@ def mp_bern(p, q):
     return float(t1 + t2)
 
 
+@_dps50
 def mp_mvn(mu_p, cp, mu_q, cq):
     k = len(mu_p)
     cp, cq = mpmath.matrix(cp.tolist()), mpmath.matrix(cq.tolist())
@@ -170,8 +180,9 @@ def test_mvn_near_equal():
     assert kl_mvn(np.zeros(3), c, np.zeros(3), c) < 1e-28
     c2 = c * (1 + 1e-6)
     # Sigma_p = (1 + e) Sigma_q: KL = (k/2) [(1/(1+e) - 1) + log(1 + e)] exactly
-    e = mpmath.mpf(1e-6)
-    want = float(3 * ((1 / (1 + e) - 1) + mpmath.log(1 + e)) / 2)
+    with mpmath.workdps(50):
+        e = mpmath.mpf(1e-6)
+        want = float(3 * ((1 / (1 + e) - 1) + mpmath.log(1 + e)) / 2)
     assert_allclose(kl_mvn(np.zeros(3), c, np.zeros(3), c2), want, rtol=1e-8)
 
 
@@ -238,6 +249,7 @@ def test_beta_vs_quad(params):
 def test_beta_vs_mpmath():
     pytest.importorskip("scipy")
 
+    @_dps50
     def ref(ap, bp, aq, bq):
         ap, bp, aq, bq = map(mpmath.mpf, (ap, bp, aq, bq))
         lb = lambda a, b: mpmath.log(mpmath.beta(a, b))  # noqa: E731
@@ -378,3 +390,19 @@ def test_kl_ucb_special_cases():
 def test_kl_ucb_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         kl_ucb(**kwargs)
+
+
+def test_random_sweep_vs_mpmath():
+    # log-uniform sigmas and probabilities over many decades, some nearly equal
+    rng = np.random.default_rng(11)
+    sp = 10 ** rng.uniform(-5, 5, 60)
+    sq = np.where(rng.random(60) < 0.5, sp * (1 + 10 ** rng.uniform(-12, -1, 60)),
+                  10 ** rng.uniform(-5, 5, 60))
+    mu = rng.normal(size=60) * sq
+    got = kl_gaussian(mu, sp, 0.0, sq)
+    want = [mp_gauss(m, a, 0.0, b) for m, a, b in zip(mu, sp, sq)]
+    assert_allclose(got, want, rtol=5e-15)
+    p = 10 ** rng.uniform(-12, 0, 60)
+    q = np.where(rng.random(60) < 0.5, p * (1 - 10 ** rng.uniform(-12, -1, 60)),
+                 10 ** rng.uniform(-12, 0, 60))
+    assert_allclose(kl_bernoulli(p, q), [mp_bern(a, b) for a, b in zip(p, q)], rtol=5e-15)
