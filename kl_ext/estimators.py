@@ -53,9 +53,16 @@ def _expm1mx(d):
     e^d overflows (d > 709.78), never NaN for finite d."""
     with np.errstate(over="ignore"):
         out = np.expm1(d) - d
-    small = np.abs(d) <= _SERIES_CUT
-    ds = d[small]
-    out[small] = ds * ds * np.polyval(_EXPM1MX, ds)
+    small = np.flatnonzero(np.abs(d) <= _SERIES_CUT)
+    if small.size:
+        ds = np.take(d, small)
+        acc = np.full_like(ds, _EXPM1MX[0])
+        for c in _EXPM1MX[1:]:   # Horner, in place
+            acc *= ds
+            acc += c
+        acc *= ds
+        acc *= ds
+        np.put(out, small, acc)
     return out
 
 
