@@ -1,0 +1,271 @@
+"""One-pass scoring report: every divergence measure of two distributions.
+
+:func:`compare` returns H(p), H(q), H(p, q), D(p‖q), D(q‖p), their mean and
+minimum, the Jensen-Shannon divergence and distance and the total variation
+from one sweep over the data (plus the second pass that JS and TV need
+once the sums are known), in the kernel ``src/_compare.pyx``.  Validation,
+broadcasting, errors and the exact slow path for non-finite rows are those
+of :mod:`kl_ext.measures`, so every field equals what the individual
+function returns.
+"""
+
+import math
+from collections import namedtuple
+
+import numpy as np
+
+from . import _cpu
+from .measures import (_CROSS_ENTROPY, _ENTROPY, _F64, _JS, _KL, _TV,
+                       _as_rows, _axis, _coerce, _log_base, _nonfinite_row,
+                       _resolve, _smooth, _smoothing, _unit_stride)
+
+_kc, CPU_TIER = _cpu.load("kl_ext._compare")
+
+__all__ = ["compare", "Comparison"]
+
+Comparison = namedtuple("Comparison", [
+    "entropy_p", "entropy_q", "cross_entropy", "kl_pq", "kl_qp", "kl_mean",
+    "kl_min", "js_divergence", "js_distance", "total_variation"])
+Comparison.__doc__ = """All measures of a pair of distributions (see :func:`compare`).
+
+Fields (each a NumPy scalar for 1-D input, else an ndarray of the broadcast
+shape without `axis`): ``entropy_p`` H(p), ``entropy_q`` H(q),
+``cross_entropy`` H(p, q), ``kl_pq`` D(p‖q), ``kl_qp`` D(q‖p), ``kl_mean``
+their mean (half the Jeffreys divergence), ``kl_min`` their minimum (the
+intrinsic discrepancy), ``js_divergence``, ``js_distance`` and
+``total_variation``.
+"""
+
+# kernel output columns -> (measure code, swap p and q) for the slow path
+_SLOW = [(_ENTROPY, False), (_ENTROPY, True), (_CROSS_ENTROPY, False),
+         (_KL, False), (_KL, True), (_JS, False), (_TV, False)]
+_NOUT = 7
+_NF_SHIFT = 16
+
+
+def _run(pb, qb, normalize, out, status):
+    """Call the compare kernel on (..., n) views; recurse where rows don't merge."""
+    p2 = _as_rows(pb)
+    q2 = _as_rows(qb)
+    if p2 is None or q2 is None:
+        return sum(_run(pb[i], qb[i], normalize, out[i], status[i])
+                   for i in range(pb.shape[0]))
+    p2 = _unit_stride(p2)
+    q2 = _unit_stride(q2)
+    o = out.reshape(-1, _NOUT)
+    s = status.reshape(-1)
+    flagged = _kc.compare_rows(p2, q2, normalize, o, s)
+    if flagged < 0:  # unaligned or odd strides: copy and try again
+        flagged = _kc.compare_rows(np.require(p2, requirements="CA"),
+                                   np.require(q2, requirements="CA"), normalize, o, s)
+    return flagged
+
+
+def _slow(k, p, q, normalize):
+    measure, swap = _SLOW[k]
+    if swap:
+        p, q = q, p
+    return _nonfinite_row(measure, p, q, normalize)
+
+
+def _resolve_rows(pb, qb, normalize, out, status):
+    """Raise for rows with an error; recompute non-finite values exactly."""
+    lead = status.shape
+    flat = status.reshape(-1)
+    errors = np.where(flat < _NF_SHIFT, flat, 0).astype(np.int8).reshape(lead)
+    if errors.any():  # the message of kl_ext.measures, naming the row
+        _resolve(_KL, "q", pb, qb, normalize, np.empty(lead), errors)
+    flat_out = out.reshape(-1, _NOUT)
+    for i in np.flatnonzero(flat):
+        pos = np.unravel_index(int(i), lead) if lead else ()
+        mask = int(flat[i]) // _NF_SHIFT
+        for k in range(_NOUT):
+            if mask >> k & 1:
+                flat_out[i, k] = _slow(k, pb[pos], qb[pos], normalize)
+
+
+def _values(p, q, axis, normalize):
+    """(lead,) + (7,) float64 nats (or a tuple for 1-D input), result dtype."""
+    if p.dtype is not q.dtype:
+        p = p.astype(_F64)
+        q = q.astype(_F64)
+    dtype = p.dtype
+    if (p.ndim == 1 and q.ndim == 1 and (axis == -1 or axis == 0)
+            and type(axis) is int):
+        n = p.shape[0]
+        if n == q.shape[0] and n:
+            vals, st = _kc.compare_one(p, q, normalize)
+            if st == 0:
+                return vals, dtype
+    if p.shape == q.shape:
+        shape = p.shape
+    else:
+        try:
+            shape = np.broadcast_shapes(p.shape, q.shape)
+        except ValueError:
+            raise ValueError(f"p with shape {p.shape} and q with shape "
+                             f"{q.shape} do not broadcast together") from None
+    ax = _axis(axis, len(shape))
+    if shape[ax] == 0:
+        raise ValueError(f"cannot reduce over an empty axis (axis {axis} has length 0)")
+    pb = np.moveaxis(np.broadcast_to(p, shape), ax, -1)
+    qb = np.moveaxis(np.broadcast_to(q, shape), ax, -1)
+    lead = pb.shape[:-1]
+    out = np.empty(lead + (_NOUT,), dtype=_F64)
+    status = np.zeros(lead, dtype=np.int32)
+    if _run(pb, qb, normalize, out, status):
+        _resolve_rows(pb, qb, normalize, out, status)
+    if not lead:
+        return tuple(float(v) for v in out), dtype
+    return out, dtype
+
+
+def compare(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
+    r"""Every divergence measure of `p` and `q` at once (a scoring report).
+
+    One sweep over the data gives the entropies H(p) and H(q), the
+    cross-entropy H(p, q), both directions of the Kullback-Leibler
+    divergence with their mean and minimum, the Jensen-Shannon divergence
+    and distance and the total variation: faster than calling the six
+    functions, and each field equal (to rounding, ~1e-15 relative) to the
+    function's own result, with the same conventions and errors.
+
+    Parameters
+    ----------
+    p, q : array_like
+        Non-negative weights (probabilities, or counts with `normalize`)
+        that broadcast against each other (one reference row `q` of shape
+        (n,) against `p` of shape (m, n) is read in place, never copied).
+        Integer and bool input is treated as float64.
+    base : float, optional
+        Logarithm base of every field except ``total_variation`` (unitless);
+        any finite ``base > 1`` (``js_distance`` needs it, as in
+        :func:`js_distance`).  Default nats; ``base=2`` gives bits.
+    axis : int, default -1
+        Axis along which the distributions lie (of the broadcast shape).
+    normalize : bool, default True
+        Divide each row of `p` and `q` by its sum first.  With False every
+        field is that function's ``normalize=False`` value.
+    smoothing : float, default 0.0
+        Additive (Lidstone) smoothing ``alpha >= 0`` added to every entry of
+        `p` and of `q` first (``alpha = 1``: Laplace), as in
+        :func:`kl_divergence`; also with ``normalize=False``.  0 costs
+        nothing; ``alpha > 0`` works on float copies.
+
+    Returns
+    -------
+    report : Comparison
+        A named tuple with fields ``entropy_p``, ``entropy_q``,
+        ``cross_entropy``, ``kl_pq`` (D(p‖q)), ``kl_qp`` (D(q‖p)),
+        ``kl_mean``, ``kl_min``, ``js_divergence``, ``js_distance`` and
+        ``total_variation``; each a NumPy scalar for 1-D input, else an
+        ndarray of the broadcast shape without `axis`.  float32 only if both
+        inputs are float32 (accumulated in float64), else float64.
+
+    Raises
+    ------
+    ValueError
+        Whenever one of the individual functions would: a negative entry
+        (naming ``p`` or ``q`` and the row), shapes that don't broadcast, an
+        empty or out-of-range axis, ``base`` not finite and > 1, a negative
+        or non-finite `smoothing`, or (with `normalize`) a row of `p` or of
+        `q` that sums to 0 -- even if the other row holds a NaN.
+    TypeError
+        For complex, object, string or other non-numeric input, or a
+        non-numeric `smoothing`.
+
+    See Also
+    --------
+    entropy, cross_entropy, kl_divergence, js_divergence, js_distance,
+    total_variation : the individual measures.
+
+    Notes
+    -----
+    With :math:`a = p/\sum p`, :math:`b = q/\sum q` (or p, q as given):
+
+    .. math::
+
+        H(a) = -\sum_i a_i\log a_i, \qquad H(a, b) = -\sum_i a_i\log b_i,
+        \qquad D(a\|b) = \sum_i a_i\log\frac{a_i}{b_i},
+
+        \bar D = \tfrac12[D(a\|b) + D(b\|a)], \qquad
+        \delta = \min[D(a\|b), D(b\|a)],
+
+        JS = \tfrac12 D(a\|m) + \tfrac12 D(b\|m),\ m = \tfrac12(a + b),
+        \qquad TV = \tfrac12\sum_i|a_i - b_i|.
+
+    :math:`\bar D` is half the symmetric (Jeffreys) divergence; the minimum
+    :math:`\delta` is the *intrinsic discrepancy* of Bernardo and Rueda [2]_,
+    finite whenever one support contains the other.  Both directions of KL
+    and their mean are what R's ``LaplacesDemon::KLD`` reports [1]_.
+
+    The kernel reads each element once for the sums of :math:`p`,
+    :math:`q`, :math:`p\log p`, :math:`q\log q`, :math:`p\log q` and the
+    non-negative terms :math:`p\log(p/q) - p + q` in both directions
+    (compensated, in float64), then forms each measure by the identities of
+    :mod:`kl_ext.measures` (e.g.
+    :math:`D(a\|b) = T/s_p + \log(1 + d) - d`, :math:`d = (s_q - s_p)/s_p`)
+    and their exact second passes where those would cancel; JS and TV take
+    one more pass once the sums are known.  Conventions: :math:`0\log 0 = 0`,
+    :math:`+\infty` for :math:`D(a\|b)` and :math:`H(a, b)` where
+    :math:`a_i > 0 = b_i` (so ``kl_mean`` is then ``inf`` and ``kl_min``
+    the other direction), NaN in a row gives NaN in the fields that read
+    it, ``+inf`` entries take the exact slow path of
+    :mod:`kl_ext.measures`.
+
+    References
+    ----------
+    .. [1] H. Hall (maintainer), ``KLD`` in the R package LaplacesDemon,
+       https://cran.r-project.org/package=LaplacesDemon (reports
+       KLD(p‖q), KLD(q‖p), their mean and the intrinsic discrepancy).
+    .. [2] J. M. Bernardo and R. Rueda, "Bayesian hypothesis testing: a
+       reference approach", Int. Statist. Review 70(3), 351-372, 2002.
+    .. [3] T. M. Cover and J. A. Thomas, *Elements of Information Theory*,
+       2nd ed., Wiley, 2006.
+
+    Examples
+    --------
+    >>> import kl_ext.report
+    >>> r = kl_ext.report.compare([0.5, 0.5], [0.9, 0.1])
+    >>> r.kl_pq, r.kl_qp
+    (np.float64(0.5108256237659906), np.float64(0.3680642071684971))
+    >>> r.kl_min, r.total_variation
+    (np.float64(0.3680642071684971), np.float64(0.4))
+    >>> r = kl_ext.report.compare([[1, 0], [1, 1]], [1, 1], base=2)
+    >>> r.kl_pq, r.kl_qp
+    (array([1., 0.]), array([inf,  0.]))
+    >>> r.kl_min
+    array([1., 0.])
+    """
+    lb = _log_base(base)
+    if lb is not None and lb < 0:
+        raise ValueError(f"compare needs base > 1 (the Jensen-Shannon distance has "
+                         f"no real value in base {base!r})")
+    alpha = _smoothing(smoothing)
+    p = _coerce(p, "p")
+    q = _coerce(q, "q")
+    if alpha:
+        p = _smooth(p, alpha)
+        q = _smooth(q, alpha)
+    vals, dtype = _values(p, q, axis, normalize)
+    if type(vals) is tuple:
+        hp, hq, hpq, dpq, dqp, js, tv = vals
+        if lb is not None:
+            hp, hq, hpq, dpq, dqp, js = (v / lb for v in (hp, hq, hpq, dpq, dqp, js))
+        mean = 0.5 * (dpq + dqp)
+        lo = dpq if dpq <= dqp or dpq != dpq else dqp  # NaN propagates
+        t = dtype.type
+        return Comparison(t(hp), t(hq), t(hpq), t(dpq), t(dqp), t(mean), t(lo),
+                          t(js), t(math.sqrt(js)), t(tv))
+    cols = [vals[..., k] for k in range(_NOUT)]
+    if lb is not None:
+        for k in range(6):
+            cols[k] = cols[k] / lb
+    hp, hq, hpq, dpq, dqp, js, tv = cols
+    mean = 0.5 * (dpq + dqp)
+    lo = np.minimum(dpq, dqp)
+
+    def f(v):
+        return np.ascontiguousarray(v).astype(dtype, copy=False)
+    return Comparison(f(hp), f(hq), f(hpq), f(dpq), f(dqp), f(mean), f(lo),
+                      f(js), f(np.sqrt(js)), f(tv))

@@ -1,0 +1,515 @@
+# One-pass scoring report (module kl_ext._compare): every divergence
+# measure of a pair of rows from one sweep over the data, plus the sums pass
+# of Jensen-Shannon and total variation.
+#
+# The divergence kernels are included, not re-implemented: the helpers
+# (check_sums, refine_xlog, pair_scales, lanes_total, the status codes and
+# thresholds) are those of src/_divergence.pyx, and the element terms those
+# of src/_scalar.pxd and src/_vmath.h, in the same 8-lane, 512-element-block,
+# Neumaier-compensated structure and the same 65536-element chunks for
+# threads.  So every value equals the corresponding kl_ext.measures function
+# to rounding (bit for bit on rows whose groups of 8 take the same
+# vector/scalar path in both), and the finishing steps below are the row_*
+# tails of _divergence.pyx applied to the shared sums.
+#
+# Contract (checked by kl_ext/report.py): as src/_divergence.pyx; out is a
+# C-contiguous float64 array of nrows * NOUT, status an int32 array of nrows.
+# Per row, out[NOUT*r + k] holds, in nats:
+#   0 H(p)   1 H(q)   2 H(p, q)   3 D(p||q)   4 D(q||p)   5 JS   6 TV
+# and status[r] is 0, an error code (1 negative in p, 2 negative in q,
+# 3 p sums to 0, 4 q sums to 0 -- the last two with normalize only), or
+# NF_SHIFT times a bit mask of the measures k whose row is non-finite
+# (status ST_NONFINITE in _divergence.pyx): the caller recomputes those
+# values by the exact slow path of kl_ext.measures.
+
+include "_divergence.pyx"
+
+cdef enum:
+    NOUT = 7
+    NF_SHIFT = 16  # status = NF_SHIFT * (mask of non-finite measures)
+    NSUM = 7       # sums of the sweep: sp, sq, p log p, q log q, p log q,
+                   # kl_div(p, q), kl_div(q, p)
+
+
+cdef inline double xlogx_s(double x) noexcept nogil:
+    return x * log(x) if x > 0.0 else 0.0
+
+
+cdef inline double xlogy_s(double x, double y) noexcept nogil:
+    return x * log(y) if x > 0.0 else 0.0
+
+
+cdef int sweep(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
+               Py_ssize_t n, double* sums) noexcept nogil:
+    # IN: a row of p and of q (element strides ps, qs), n elements.
+    # OUT: sums[0..6] = sum p, sum q, sum p log p, sum q log q, sum p log q,
+    # sum kl_div(p, q), sum kl_div(q, p), each compensated; returns
+    # ST_NEG_P/ST_NEG_Q for a negative entry, else ST_OK.
+    # The loop of first_pass in _divergence.pyx with all five element terms
+    # at once (each group of 8 lanes in the vector domain takes the
+    # branch-free terms of _vmath.h, any other group the scalar ones).
+    cdef double acc[NSUM]
+    cdef double cmp[NSUM]
+    cdef double ap[8]
+    cdef double aq[8]
+    cdef double app[8]
+    cdef double aqq[8]
+    cdef double apq[8]
+    cdef double akpq[8]
+    cdef double akqp[8]
+    cdef double b[NSUM]
+    cdef double x, y
+    cdef Py_ssize_t i, j, start, stop, n8 = 0
+    cdef bint negp = False, negq = False
+    cdef int ok, near1, near2, k
+    for k in range(NSUM):
+        acc[k] = 0.0
+        cmp[k] = 0.0
+    if KL_EXT_VECTOR and ps == 1 and qs == 1:
+        n8 = n - n % 8
+        for start in range(0, n8, 512):
+            stop = min(start + 512, n8)
+            for j in range(8):
+                ap[j] = 0.0
+                aq[j] = 0.0
+                app[j] = 0.0
+                aqq[j] = 0.0
+                apq[j] = 0.0
+                akpq[j] = 0.0
+                akqp[j] = 0.0
+            for i in range(start, stop, 8):
+                ok = 1
+                for j in range(8):
+                    ok &= kl_vdomain(p[i + j]) & kl_vdomain(q[i + j])
+                if ok:
+                    for j in range(8):
+                        ap[j] += p[i + j]
+                        aq[j] += q[i + j]
+                        app[j] += kl_vterm_xlogx(p[i + j])
+                        aqq[j] += kl_vterm_xlogx(q[i + j])
+                        apq[j] += kl_vterm_xlogy(p[i + j], q[i + j])
+                    near1 = 0
+                    near2 = 0
+                    for j in range(8):
+                        near1 += kl_vnear_kl(p[i + j], q[i + j])
+                        near2 += kl_vnear_kl(q[i + j], p[i + j])
+                    if near1 == 8 and near2 == 8:  # drift: series only
+                        for j in range(8):
+                            akpq[j] += kl_vterm_kl_near(p[i + j], q[i + j])
+                            akqp[j] += kl_vterm_kl_near(q[i + j], p[i + j])
+                    elif near1 == 0 and near2 == 0:  # no series at all
+                        for j in range(8):
+                            akpq[j] += kl_vterm_kl_far(p[i + j], q[i + j])
+                            akqp[j] += kl_vterm_kl_far(q[i + j], p[i + j])
+                    else:
+                        for j in range(8):
+                            akpq[j] += kl_vterm_kl(p[i + j], q[i + j])
+                            akqp[j] += kl_vterm_kl(q[i + j], p[i + j])
+                else:
+                    for j in range(8):
+                        x = p[i + j]
+                        y = q[i + j]
+                        negp |= x < 0.0
+                        negq |= y < 0.0
+                        ap[j] += x
+                        aq[j] += y
+                        app[j] += xlogx_s(x)
+                        aqq[j] += xlogx_s(y)
+                        apq[j] += xlogy_s(x, y)
+                        akpq[j] += kl_term(x, y)
+                        akqp[j] += kl_term(y, x)
+            kahan_add(&acc[0], &cmp[0], lanes_total(ap))
+            kahan_add(&acc[1], &cmp[1], lanes_total(aq))
+            kahan_add(&acc[2], &cmp[2], lanes_total(app))
+            kahan_add(&acc[3], &cmp[3], lanes_total(aqq))
+            kahan_add(&acc[4], &cmp[4], lanes_total(apq))
+            kahan_add(&acc[5], &cmp[5], lanes_total(akpq))
+            kahan_add(&acc[6], &cmp[6], lanes_total(akqp))
+    for start in range(n8, n, 64):
+        stop = min(start + BLOCK, n)
+        for k in range(NSUM):
+            b[k] = 0.0
+        for i in range(start, stop):
+            x = p[i * ps]
+            y = q[i * qs]
+            negp |= x < 0.0
+            negq |= y < 0.0
+            b[0] += x
+            b[1] += y
+            b[2] += xlogx_s(x)
+            b[3] += xlogx_s(y)
+            b[4] += xlogy_s(x, y)
+            b[5] += kl_term(x, y)
+            b[6] += kl_term(y, x)
+        for k in range(NSUM):
+            kahan_add(&acc[k], &cmp[k], b[k])
+    for k in range(NSUM):
+        sums[k] = kahan_total(acc[k], cmp[k])
+    if negp:
+        return ST_NEG_P
+    if negq:
+        return ST_NEG_Q
+    return ST_OK
+
+
+cdef int sweep_par(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
+                   Py_ssize_t n, double* sums, int nthreads) noexcept nogil:
+    # sweep over a long row in CHUNK-element chunks (first_pass_par's split,
+    # so the result never depends on the thread count)
+    cdef Py_ssize_t c, nchunks = (n + CHUNK - 1) // CHUNK
+    cdef double* part
+    cdef int* stc
+    cdef int k, st = ST_OK
+    cdef double tot[NSUM]
+    cdef double comp[NSUM]
+    if nchunks <= 1:
+        return sweep(p, ps, q, qs, n, sums)
+    part = <double*>malloc(nchunks * NSUM * sizeof(double))
+    stc = <int*>malloc(nchunks * sizeof(int))
+    if part == NULL or stc == NULL:
+        free(part)
+        free(stc)
+        return sweep(p, ps, q, qs, n, sums)
+    if nthreads > 1:
+        for c in prange(nchunks, num_threads=nthreads, schedule="static"):
+            stc[c] = sweep(p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
+                           min(<Py_ssize_t>CHUNK, n - c * CHUNK), part + NSUM * c)
+    else:
+        for c in range(nchunks):
+            stc[c] = sweep(p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
+                           min(<Py_ssize_t>CHUNK, n - c * CHUNK), part + NSUM * c)
+    for k in range(NSUM):
+        tot[k] = 0.0
+        comp[k] = 0.0
+    for c in range(nchunks):
+        for k in range(NSUM):
+            kahan_add(&tot[k], &comp[k], part[NSUM * c + k])
+        if stc[c] == ST_NEG_P or (stc[c] == ST_NEG_Q and st == ST_OK):
+            st = stc[c]
+    for k in range(NSUM):
+        sums[k] = kahan_total(tot[k], comp[k])
+    free(part)
+    free(stc)
+    return st
+
+
+cdef void pair_sweep(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
+                     Py_ssize_t n, double mp, double mq, double* res) noexcept nogil:
+    # pair_pass of _divergence.pyx for JS and TV at once:
+    # res[0] = sum J(p*mq, q*mp), res[1] = sum |p*mq - q*mp|, compensated.
+    cdef double t = 0.0, tc = 0.0, v = 0.0, vc = 0.0, bt, bv, x, y
+    cdef double at[8]
+    cdef double av[8]
+    cdef Py_ssize_t i, j, start, stop, n8 = 0
+    cdef int ok, near
+    if KL_EXT_VECTOR and ps == 1 and qs == 1:
+        n8 = n - n % 8
+        for start in range(0, n8, 512):
+            stop = min(start + 512, n8)
+            for j in range(8):
+                at[j] = 0.0
+                av[j] = 0.0
+            for i in range(start, stop, 8):
+                for j in range(8):
+                    av[j] += fabs(p[i + j] * mq - q[i + j] * mp)
+                ok = 1
+                for j in range(8):
+                    ok &= kl_vdomain(p[i + j] * mq) & kl_vdomain(q[i + j] * mp)
+                if ok:
+                    near = 0
+                    for j in range(8):
+                        near += kl_vnear_js(p[i + j] * mq, q[i + j] * mp)
+                    if near == 0:
+                        for j in range(8):
+                            at[j] += kl_vterm_js_far(p[i + j] * mq, q[i + j] * mp)
+                    elif near == 8:
+                        for j in range(8):
+                            at[j] += kl_vterm_js_near(p[i + j] * mq, q[i + j] * mp)
+                    else:
+                        for j in range(8):
+                            at[j] += kl_vterm_js(p[i + j] * mq, q[i + j] * mp)
+                else:
+                    for j in range(8):
+                        at[j] += js_term(p[i + j] * mq, q[i + j] * mp)
+            kahan_add(&t, &tc, lanes_total(at))
+            kahan_add(&v, &vc, lanes_total(av))
+    for start in range(n8, n, 64):
+        stop = min(start + BLOCK, n)
+        bt = 0.0
+        bv = 0.0
+        for i in range(start, stop):
+            x = p[i * ps] * mq
+            y = q[i * qs] * mp
+            bt += js_term(x, y)
+            bv += fabs(x - y)
+        kahan_add(&t, &tc, bt)
+        kahan_add(&v, &vc, bv)
+    res[0] = kahan_total(t, tc)
+    res[1] = kahan_total(v, vc)
+
+
+cdef void pair_sweep_par(const floating* p, Py_ssize_t ps, const floating* q,
+                         Py_ssize_t qs, Py_ssize_t n, double mp, double mq,
+                         double* res, int nthreads) noexcept nogil:
+    # pair_sweep over a long row, chunk by chunk (as pair_pass_par)
+    cdef Py_ssize_t c, nchunks = (n + CHUNK - 1) // CHUNK
+    cdef double* part
+    cdef double t = 0.0, tc = 0.0, v = 0.0, vc = 0.0
+    if nchunks <= 1:
+        pair_sweep(p, ps, q, qs, n, mp, mq, res)
+        return
+    part = <double*>malloc(nchunks * 2 * sizeof(double))
+    if part == NULL:
+        pair_sweep(p, ps, q, qs, n, mp, mq, res)
+        return
+    if nthreads > 1:
+        for c in prange(nchunks, num_threads=nthreads, schedule="static"):
+            pair_sweep(p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
+                       min(<Py_ssize_t>CHUNK, n - c * CHUNK), mp, mq, part + 2 * c)
+    else:
+        for c in range(nchunks):
+            pair_sweep(p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
+                       min(<Py_ssize_t>CHUNK, n - c * CHUNK), mp, mq, part + 2 * c)
+    for c in range(nchunks):
+        kahan_add(&t, &tc, part[2 * c])
+        kahan_add(&v, &vc, part[2 * c + 1])
+    free(part)
+    res[0] = kahan_total(t, tc)
+    res[1] = kahan_total(v, vc)
+
+
+# ---- finishing steps: the tails of row_entropy, row_cross_entropy and row_kl
+# in _divergence.pyx, given the sums of the sweep.  Each returns ST_OK (res
+# set, NaN included) or ST_NONFINITE (the caller's slow path). ----
+
+cdef int fin_entropy(const floating* p, Py_ssize_t ps, Py_ssize_t n, double s,
+                     double e, bint normalize, double* res) noexcept nogil:
+    cdef double ls, h
+    cdef int st = check_sums(s, s, normalize, res)
+    if st != ST_OK:
+        return ST_OK if st < 0 else st
+    if not normalize:
+        res[0] = -e
+        return ST_OK
+    ls = log(s)
+    h = ls - e / s
+    if h < LOW_ENTROPY or fabs(ls) > CANCEL * h:
+        h = refine_xlog(p, ps, p, ps, n, s)
+    res[0] = 0.0 if h < 0.0 else h
+    return ST_OK
+
+
+cdef int fin_cross(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
+                   Py_ssize_t n, double sp, double sq, double l, bint normalize,
+                   double* res) noexcept nogil:
+    cdef double lq, h
+    cdef int st = check_sums(sp, sq, normalize, res)
+    if st != ST_OK:
+        return ST_OK if st < 0 else st
+    if not normalize:
+        res[0] = -l
+        return ST_OK
+    lq = log(sq)
+    h = lq - l / sp
+    if isinf(h) or isnan(h):
+        res[0] = h
+        return ST_OK
+    if h < LOW_ENTROPY or fabs(lq) > CANCEL * h:
+        h = refine_xlog(p, ps, q, qs, n, sp)
+    res[0] = 0.0 if h < 0.0 else h
+    return ST_OK
+
+
+cdef int fin_kl(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
+                Py_ssize_t n, double sp, double sq, double t, bint normalize,
+                double* res) noexcept nogil:
+    # D(p||q) from T = sum kl_div(p, q): row_kl's identities and its exact
+    # second passes for the rows where they cancel
+    cdef double tc, bt, x, g, d, scale, a
+    cdef Py_ssize_t i, start, stop
+    cdef int st = check_sums(sp, sq, normalize, res)
+    if st != ST_OK:
+        return ST_OK if st < 0 else st
+    if not normalize:
+        x = t + (sp - sq)
+        if not isinf(t) and t + (sp + sq) > 256.0 * fabs(x):
+            d = 0.0
+            tc = 0.0
+            a = 0.0
+            for start in range(0, n, 64):
+                stop = min(start + BLOCK, n)
+                bt = 0.0
+                for i in range(start, stop):
+                    g = p[i * ps]
+                    if g > 0.0:
+                        g = g * log_ratio(g, q[i * qs])
+                        bt += g
+                        a += fabs(g)
+                kahan_add(&d, &tc, bt)
+            if a < t + (sp + sq):
+                x = kahan_total(d, tc)
+        res[0] = x
+        return ST_OK
+    if isinf(t):
+        res[0] = INFINITY
+        return ST_OK
+    d = (sq - sp) / sp
+    g = log1pmx(d) if fabs(d) <= 0.0625 else log_ratio(sq, sp) - d
+    x = t / sp + g
+    if fabs(g) > CANCEL * x:
+        scale = sp / sq
+        t = 0.0
+        tc = 0.0
+        for start in range(0, n, 64):
+            stop = min(start + BLOCK, n)
+            bt = 0.0
+            for i in range(start, stop):
+                bt += kl_term(p[i * ps], scale * q[i * qs])
+            kahan_add(&t, &tc, bt)
+        x = kahan_total(t, tc) / sp
+    res[0] = 0.0 if x < 0.0 else x
+    return ST_OK
+
+
+cdef int row_compare(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
+                     Py_ssize_t n, bint normalize, double* res, int nthreads) noexcept nogil:
+    # IN: one row of p and q.  OUT: res[0..NOUT-1]; returns the row status
+    # (an error code, or NF_SHIFT * mask of non-finite measures, or 0).
+    cdef double sums[NSUM]
+    cdef double pj[2]
+    cdef double sp, sq, mp = 1.0, mq = 1.0, kk = 1.0, v
+    cdef int st, mask = 0, k
+    st = sweep_par(p, ps, q, qs, n, sums, nthreads)
+    if st != ST_OK:
+        return st
+    sp = sums[0]
+    sq = sums[1]
+    if normalize:
+        # any measure of a row that sums to 0 raises, whatever the other row
+        if sp == 0.0:
+            return ST_ZERO_P
+        if sq == 0.0:
+            return ST_ZERO_Q
+    for k in range(NOUT):
+        res[k] = NAN
+    if fin_entropy(p, ps, n, sp, sums[2], normalize, res) != ST_OK:
+        mask |= 1
+    if fin_entropy(q, qs, n, sq, sums[3], normalize, res + 1) != ST_OK:
+        mask |= 2
+    if fin_cross(p, ps, q, qs, n, sp, sq, sums[4], normalize, res + 2) != ST_OK:
+        mask |= 4
+    if fin_kl(p, ps, q, qs, n, sp, sq, sums[5], normalize, res + 3) != ST_OK:
+        mask |= 8
+    if fin_kl(q, qs, p, ps, n, sq, sp, sums[6], normalize, res + 4) != ST_OK:
+        mask |= 16
+    # JS and TV (row_pair): a second pass once the sums are known
+    st = check_sums(sp, sq, normalize, res + 5)
+    if st < 0:
+        res[6] = NAN
+    elif st != ST_OK:
+        mask |= 32 | 64
+    else:
+        if normalize:
+            pair_scales(sp, sq, &mp, &mq, &kk)
+        pair_sweep_par(p, ps, q, qs, n, mp, mq, pj, nthreads)
+        v = pj[0] / (2.0 * kk)
+        if normalize and v > LN2:
+            v = LN2
+        res[5] = 0.0 if v < 0.0 else v
+        v = pj[1] / (2.0 * kk)
+        if normalize and v > 1.0:
+            v = 1.0
+        res[6] = 0.0 if v < 0.0 else v
+    return mask * NF_SHIFT
+
+
+cdef Py_ssize_t compare_rows_typed(const floating* p, Py_ssize_t prs, Py_ssize_t ps,
+                                   const floating* q, Py_ssize_t qrs, Py_ssize_t qs,
+                                   Py_ssize_t nrows, Py_ssize_t n, bint normalize,
+                                   double* out, cnp.npy_int32* status,
+                                   int nthreads) noexcept nogil:
+    # IN: nrows rows of n elements (strides in elements).  OUT: out[NOUT*r..],
+    # status[r]; returns the number of flagged rows.  Threads as rows_typed.
+    cdef Py_ssize_t r, flagged = 0
+    cdef int st
+    if nthreads > 1 and nrows >= 2 * nthreads:
+        for r in prange(nrows, num_threads=nthreads, schedule="static"):
+            st = row_compare(p + r * prs, ps, q + r * qrs, qs, n, normalize,
+                             out + NOUT * r, 1)
+            status[r] = st
+            flagged += st != 0
+        return flagged
+    for r in range(nrows):
+        st = row_compare(p + r * prs, ps, q + r * qrs, qs, n, normalize,
+                         out + NOUT * r, nthreads)
+        status[r] = st
+        flagged += st != 0
+    return flagged
+
+
+def compare_one(cnp.ndarray p, cnp.ndarray q, bint normalize):
+    """All measures of one pair of 1-D arrays -> (tuple of NOUT values, status).
+
+    Status -1 (nothing computed): unaligned data or a stride that is not a
+    whole number of elements.
+    """
+    cdef double res[NOUT]
+    cdef int st, k
+    cdef Py_ssize_t n = cnp.PyArray_DIM(p, 0)
+    cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(p)
+    cdef Py_ssize_t ps = cnp.PyArray_STRIDE(p, 0) // isz
+    cdef Py_ssize_t qs = cnp.PyArray_STRIDE(q, 0) // isz
+    cdef int nt
+    if not (layout_ok(p, 1) and layout_ok(q, 1)):
+        return None, -1
+    for k in range(NOUT):
+        res[k] = NAN
+    nt = acquire_threads(n)
+    if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
+        with nogil:
+            st = row_compare(<const double*>cnp.PyArray_DATA(p), ps,
+                             <const double*>cnp.PyArray_DATA(q), qs, n,
+                             normalize, res, nt)
+    else:
+        with nogil:
+            st = row_compare(<const float*>cnp.PyArray_DATA(p), ps,
+                             <const float*>cnp.PyArray_DATA(q), qs, n,
+                             normalize, res, nt)
+    release_threads(nt)
+    return (res[0], res[1], res[2], res[3], res[4], res[5], res[6]), st
+
+
+def compare_rows(cnp.ndarray p, cnp.ndarray q, bint normalize,
+                 cnp.ndarray out, cnp.ndarray status):
+    """All measures of each row of 2-D views p, q (nrows, n).
+
+    out: C-contiguous float64 (nrows, NOUT); status: C-contiguous int32
+    (nrows,).  Returns the number of flagged rows, or -1 (nothing done) for
+    unaligned data or a stride that is not a whole number of elements.
+    """
+    cdef Py_ssize_t nrows = cnp.PyArray_DIM(p, 0)
+    cdef Py_ssize_t n = cnp.PyArray_DIM(p, 1)
+    cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(p)
+    cdef Py_ssize_t prs = cnp.PyArray_STRIDE(p, 0) // isz
+    cdef Py_ssize_t ps = cnp.PyArray_STRIDE(p, 1) // isz
+    cdef Py_ssize_t qrs = cnp.PyArray_STRIDE(q, 0) // isz
+    cdef Py_ssize_t qs = cnp.PyArray_STRIDE(q, 1) // isz
+    cdef double* o = <double*>cnp.PyArray_DATA(out)
+    cdef cnp.npy_int32* s = <cnp.npy_int32*>cnp.PyArray_DATA(status)
+    cdef Py_ssize_t flagged
+    cdef int nt
+    if not (layout_ok(p, 2) and layout_ok(q, 2)):
+        return -1
+    nt = acquire_threads(nrows * n)
+    if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
+        with nogil:
+            flagged = compare_rows_typed(<const double*>cnp.PyArray_DATA(p), prs, ps,
+                                         <const double*>cnp.PyArray_DATA(q), qrs, qs,
+                                         nrows, n, normalize, o, s, nt)
+    else:
+        with nogil:
+            flagged = compare_rows_typed(<const float*>cnp.PyArray_DATA(p), prs, ps,
+                                         <const float*>cnp.PyArray_DATA(q), qrs, qs,
+                                         nrows, n, normalize, o, s, nt)
+    release_threads(nt)
+    return flagged
