@@ -1,8 +1,9 @@
 """The ``kl-ext`` console script.
 
-``kl-ext bench``
-    Time kl_ext against :mod:`kl_ext.reference` and SciPy on built-in
-    workloads and print a table (see :mod:`kl_ext.bench`).
+``kl-ext bench [--quick] [--full] [--json FILE] [--plot FILE.png] ...``
+    Time kl_ext against :mod:`kl_ext.reference`, SciPy, NumKong and POT
+    (those installed) on built-in workloads and print a table; optionally
+    write the results as JSON and a speed-up chart (see :mod:`kl_ext.bench`).
 ``kl-ext score P [Q] --measure M [--base B] [--out FILE] [--axis A]``
     Score each distribution (row) of the ``.npy``/``.csv`` file P, against the
     matching row of Q or against a single reference row Q, and write one
@@ -186,6 +187,34 @@ def _sizes(values):
     return out
 
 
+def _threads(values):
+    out = []
+    for s in _sizes(values):
+        try:
+            t = int(s)
+        except ValueError:
+            raise _UsageError(f"--threads takes positive integers, got {s!r}") from None
+        if t < 1:
+            raise _UsageError(f"--threads takes positive integers, got {t}")
+        if t not in out:
+            out.append(t)
+    return out
+
+
+_PLOT_FORMATS = (".png", ".svg", ".pdf")
+
+
+def _check_out_file(path, option, formats=None):
+    if formats is not None and _ext(path) not in formats:
+        raise _UsageError(f"{option} {path!r}: unsupported format "
+                          f"{_ext(path) or '(no extension)'!r}; use {', '.join(formats)}")
+    d = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(d):
+        raise CLIError(f"{option} {path!r}: directory {d!r} does not exist")
+    if os.path.isdir(path):
+        raise CLIError(f"{option} {path!r} is a directory")
+
+
 def _bench(args):
     from . import bench
 
@@ -194,15 +223,34 @@ def _bench(args):
         if m not in known_m:
             raise _UsageError(f"unknown --measure {m!r}; choose from {', '.join(known_m)}")
     sizes = _sizes(args.sizes)
-    known_s = bench.known_sizes()
+    known_s = bench.known_sizes(full=bool(args.full))
     for s in sizes:
         if s not in known_s:
-            raise _UsageError(f"unknown size {s!r} in --sizes; choose from {', '.join(known_s)}")
+            what = " with --full" if args.full else " (without --full)"
+            raise _UsageError(f"unknown size {s!r} in --sizes{what}; choose from "
+                              f"{', '.join(known_s)}")
     if args.budget is not None and not args.budget > 0:
         raise _UsageError(f"--budget must be > 0 seconds, got {args.budget}")
-    if not bench.workloads(args.measure, sizes):
+    threads = _threads(args.threads) or None
+    if args.json is not None:
+        _check_out_file(args.json, "--json")
+    if args.plot is not None:
+        _check_out_file(args.plot, "--plot", _PLOT_FORMATS)
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise CLIError("--plot needs matplotlib, which is not installed "
+                           "(pip install matplotlib)") from None
+    if not bench.workloads(args.measure, sizes, full=args.full, threads=threads):
         raise CLIError("no workload matches the selected --measure and --sizes")
-    return bench.main_bench(args.measure, sizes, quick=args.quick, budget=args.budget)
+    try:
+        return bench.main_bench(args.measure, sizes, quick=args.quick, budget=args.budget,
+                                full=args.full, threads=threads, json_path=args.json,
+                                plot_path=args.plot, argv=["kl-ext"] + list(args.argv))
+    except OSError as exc:
+        name = getattr(exc, "filename", None)
+        raise CLIError(f"cannot write {name!r}: {exc.strerror or exc}" if name
+                       else str(exc)) from None
 
 
 # --------------------------------------------------------------------------
@@ -213,19 +261,39 @@ def build_parser():
                      "score distributions from files.")
     sub = parser.add_subparsers(dest="command", metavar="{bench,score}", parser_class=_Parser)
 
-    b = sub.add_parser("bench", help="time kl_ext against the NumPy reference and SciPy",
-                       description="Time kl_ext against kl_ext.reference and SciPy (when "
-                       "installed) on seeded inputs and print median times and speed-ups. "
-                       "With no options it takes about a minute.")
+    b = sub.add_parser("bench", help="time kl_ext against the NumPy reference, SciPy, "
+                       "NumKong and POT",
+                       description="Time kl_ext against kl_ext.reference, SciPy, NumKong "
+                       "and POT (those installed) on seeded inputs and print median times, "
+                       "speed-ups and where a competitor's result differs. The header "
+                       "names the CPU tier and threads used. With no options it takes "
+                       "about a minute; --full runs the whole matrix (a few minutes).")
     b.add_argument("--quick", action="store_true",
                    help="few repeats and a tiny time budget (rough numbers; for tests)")
     b.add_argument("--measure", action="append", metavar="NAME",
                    help="only this measure (repeatable), e.g. kl_divergence")
     b.add_argument("--sizes", nargs="+", metavar="SIZE",
                    help="only these size tags, space or comma separated: "
-                        "10, 1e3, 1e6, 1e5x10 (and 1e4x100 for wasserstein_hist)")
+                        "10, 1e3, 1e6, 1e5x10 (and 1e4x100 for wasserstein_hist); with "
+                        "--full: 10, 1e3, 1e5, 1e7, 1e5x10, 1e3x1e4, 1e5x10b (1e5 rows "
+                        "against one broadcast row)")
     b.add_argument("--budget", type=float, metavar="SECONDS",
-                   help="time budget per table cell (default 0.4, or 0.02 with --quick)")
+                   help="time budget per table cell (default 0.4, 0.15 with --full, "
+                        "or 0.02 with --quick)")
+    b.add_argument("--full", action="store_true",
+                   help="the full matrix: every measure x float64/float32 x n = 10, 1e3, "
+                        "1e5, 1e7, 1e5x10 rows, 1e3x1e4 rows, a broadcast reference row x "
+                        "threads 1 and 2 (a few minutes)")
+    b.add_argument("--threads", nargs="+", metavar="N",
+                   help="OpenMP thread limits to run (space or comma separated; applied "
+                        "with threadpoolctl); default: the library's default, or 1 2 "
+                        "with --full")
+    b.add_argument("--json", metavar="FILE",
+                   help="also write the results (medians, ratios, differences, versions, "
+                        "CPU tier, threads) to FILE as JSON")
+    b.add_argument("--plot", metavar="FILE",
+                   help="also draw kl_ext's speed-up per workload and competitor (log "
+                        "scale) to FILE (.png, .svg or .pdf; needs matplotlib)")
 
     s = sub.add_parser("score", help="score distributions read from .npy/.csv files",
                        description="Score each distribution (row) of P against the same row "
@@ -255,6 +323,7 @@ def main(argv=None):
         if args.command is None:
             return _error(f"a command is required: bench or score (see '{PROG} --help')", 2)
         if args.command == "bench":
+            args.argv = list(sys.argv[1:] if argv is None else argv)
             return _bench(args)
         return _score(args)
     except _UsageError as exc:

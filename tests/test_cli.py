@@ -75,7 +75,7 @@ def test_bench_batched_footnote_and_no_scipy_for_tv():
     assert res.returncode == 0, res.stderr
     row = next(line for line in res.stdout.splitlines() if line.startswith("total_variation"))
     assert "[a]" in row and row.split()[-1] == "—"     # no SciPy competitor for TV
-    assert any(line.startswith("[a] one call over 1e5 rows") for line in res.stdout.splitlines())
+    assert any(line.startswith("[a] one call over all rows") for line in res.stdout.splitlines())
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -134,6 +134,180 @@ def test_bench_has_wasserstein_workloads_when_available():
     small = [w for w in ws if w.size == "1e3"]
     for res in bench.run(small, quick=True, budget=0.001):
         assert res.mismatch == (), res.workload.label
+
+
+def test_bench_header_shows_cpu_tier_and_threads():
+    from kl_ext import measures
+    res = run_cli("bench", "--quick", "--measure", "entropy", "--sizes", "10")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    tier = next(line for line in lines if line.startswith("kl_ext kernels:"))
+    assert f"CPU tier {measures.CPU_TIER} " in tier
+    threads = next(line for line in lines if line.startswith("threads:"))
+    assert threads.startswith(f"threads: {measures._k.max_threads()} ")
+    header = next(line for line in lines if line.startswith("measure"))
+    assert header.split()[2] == "thr"
+    row = next(line for line in lines if line.startswith("entropy"))
+    assert row.split()[2] == str(measures._k.max_threads())
+
+
+def test_bench_json_has_the_expected_keys(tmp_path):
+    import json
+    from kl_ext import measures
+    out = tmp_path / "bench.json"
+    res = run_cli("bench", "--quick", "--measure", "kl_divergence", "--sizes", "10",
+                  "--json", out)
+    assert res.returncode == 0, res.stderr
+    assert f"wrote {out}" in res.stdout
+    data = json.loads(out.read_text(encoding="utf-8"))   # strict JSON: no bare inf
+    for key in ("schema", "created", "command", "versions", "cpu", "cpu_tier",
+                "available_tiers", "openmp", "default_threads", "threads", "timing",
+                "rtol", "support_check", "results"):
+        assert key in data, key
+    assert data["versions"]["kl_ext"] == kl_ext.__version__
+    assert data["versions"]["numpy"] == np.__version__
+    assert data["cpu_tier"] == measures.CPU_TIER
+    assert data["command"][:2] == ["kl-ext", "bench"]
+    assert data["support_check"]["kl"]["kl_ext"] == "inf"
+    (rec,) = data["results"]
+    assert (rec["measure"], rec["size"], rec["dtype"], rec["elements"]) == (
+        "kl_divergence", "10", "float64", 10)
+    assert rec["threads"] == measures._k.max_threads()
+    med = rec["median_s"]
+    assert med["kl_ext"] > 0 and med["reference"] > 0
+    assert rec["speedup"]["reference"] == pytest.approx(med["reference"] / med["kl_ext"])
+    assert rec["ns_per_element"] == pytest.approx(med["kl_ext"] / 10 * 1e9)
+    assert rec["rel_diff"]["reference"] < 1e-12 and "reference" not in rec["mismatch"]
+
+
+def test_bench_plot_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "speedup.png"
+    res = run_cli("bench", "--quick", "--measure", "js_distance", "--sizes", "10", "1e3",
+                  "--plot", out)
+    assert res.returncode == 0, res.stderr
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_bench_plot_without_matplotlib_is_a_clear_error(tmp_path):
+    code = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ImportError("matplotlib blocked for this test")
+sys.meta_path.insert(0, Block())
+from kl_ext.cli import main
+sys.exit(main(["bench", "--quick", "--sizes", "10", "--measure", "entropy",
+               "--plot", {str(tmp_path / "x.png")!r}]))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    line = assert_one_line_error(res, status=1)
+    assert "--plot needs matplotlib" in line and "pip install matplotlib" in line
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_bench_full_runs_one_and_two_threads(tmp_path):
+    pytest.importorskip("threadpoolctl")
+    import json
+    out = tmp_path / "full.json"
+    res = run_cli("bench", "--quick", "--full", "--measure", "total_variation",
+                  "--sizes", "10", "1e5x10b", "--json", out)
+    assert res.returncode == 0, res.stderr
+    assert "(full matrix)" in res.stdout
+    lines = res.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("measure"))
+    col = header.index(" thr") + 1
+    rows = [line for line in lines if line.startswith("total_variation")]
+    # float64 and float32 × two cases × threads 1 and 2
+    assert len(rows) == 8
+    assert [r[col:col + 3].strip() for r in rows] == ["1", "2"] * 4     # the thr column
+    recs = json.loads(out.read_text())["results"]
+    assert sorted((r["dtype"], r["size"], r["threads"]) for r in recs) == sorted(
+        (d, s, t) for d in ("float32", "float64") for s in ("10", "1e5x10b") for t in (1, 2))
+    assert json.loads(out.read_text())["threads"] == [1, 2]
+
+
+def test_bench_full_matrix_layout():
+    from kl_ext import bench
+    full = bench.full_workloads()
+    cases = {(w.measure, w.size, w.dtype, w.threads) for w in full}
+    for m in bench.MEASURES:
+        for size in ("10", "1e3", "1e5", "1e7", "1e5x10", "1e3x1e4", "1e5x10b"):
+            for dtype in ("float64", "float32"):
+                for t in (1, 2):
+                    want = (m, size, dtype, t)
+                    assert (want in cases) == (m != "entropy" or size != "1e5x10b"), want
+    w = next(w for w in full if w.size == "1e5x10b")
+    p, q = w.make_inputs(np.random.default_rng(0))
+    assert p.shape == (100_000, 10) and q.shape == (10,)
+    np.testing.assert_allclose(p.sum(axis=-1), 1.0)         # normalised for NumKong/POT
+    w = next(w for w in full if w.size == "1e3x1e4" and w.dtype == "float32"
+             and w.measure == "kl_divergence")
+    assert w.make_inputs(np.random.default_rng(0))[1].dtype == np.float32
+
+
+def test_bench_numkong_competitor_and_its_disagreements():
+    pytest.importorskip("numkong")
+    from kl_ext import bench
+    # NumKong adds an epsilon: a zero in q gives a finite KL instead of +inf
+    w = bench.Workload(
+        measure="kl_divergence", size="z", label="zero in q",
+        make_inputs=lambda rng: (np.array([0.5, 0.5]), np.array([1.0, 0.0])),
+        kl_ext=lambda: kl_ext.kl_divergence, reference=lambda: reference.kl_divergence,
+        numkong=bench._numkong_factory("kl_divergence"))
+    ok = [x for x in bench.workloads(["js_divergence"], ["1e3"])]
+    res = bench.run([w] + ok, quick=True, budget=0.001)
+    assert res[0].numkong > 0 and res[0].mismatch == ("numkong",)
+    assert res[0].rel_diff == {"reference": 0.0, "numkong": float("inf")}
+    assert res[1].numkong > 0 and "numkong" not in res[1].mismatch   # float64, n=1e3: agrees
+    table = "\n".join(bench.format_table(res))
+    assert "NumKong" in table.splitlines()[0] and "×NumKong" in table.splitlines()[0]
+    assert " !" in table and "NumKong kl_divergence zero in q: inf" in table
+    assert "NumKong" in bench.conventions_check()[1]
+
+
+def test_bench_without_numkong_has_no_numkong_column():
+    code = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "numkong" or name.startswith("numkong."):
+            raise ImportError("numkong blocked for this test")
+sys.meta_path.insert(0, Block())
+from kl_ext.cli import main
+sys.exit(main(["bench", "--quick", "--sizes", "10", "--measure", "kl_divergence"]))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "NumKong not installed (pip install numkong)" in res.stdout
+    header = next(line for line in res.stdout.splitlines() if line.startswith("measure"))
+    assert "NumKong" not in header
+
+
+def test_rel_diff():
+    from kl_ext.bench import _rel_diff
+    assert _rel_diff(np.array([1.0, np.inf, np.nan]), np.array([1.0, np.inf, np.nan])) == 0
+    assert _rel_diff(16.5, np.inf) == np.inf
+    assert _rel_diff(np.nan, 1.0) == np.inf
+    assert _rel_diff(np.array([1.0, 2.2]), np.array([1.0, 2.0])) == pytest.approx(0.1)
+    assert _rel_diff(np.zeros(3), np.zeros(2)) == np.inf       # shapes that do not fit
+
+
+@pytest.mark.parametrize("args, needle, status", [
+    (("bench", "--threads", "0"), "--threads takes positive integers", 2),
+    (("bench", "--threads", "two"), "--threads takes positive integers", 2),
+    (("bench", "--plot", "x.txt"), "unsupported format '.txt'", 2),
+    (("bench", "--sizes", "1e7"), "without --full", 2),
+    (("bench", "--full", "--sizes", "12"), "with --full", 2),
+    (("bench", "--json", "/nonexistent-dir/x.json"), "does not exist", 1),
+])
+def test_bench_new_option_errors(args, needle, status):
+    line = assert_one_line_error(run_cli(*args), status=status)
+    assert needle in line, line
 
 
 def test_human_time():
