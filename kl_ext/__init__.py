@@ -22,8 +22,12 @@ supports differ, NaN in gives NaN out.
 from .measures import (cross_entropy, entropy, js_distance, js_divergence,
                        kl_divergence, total_variation)
 from .wasserstein import wasserstein_1d, wasserstein_hist
+from .estimators import KLEstimate, kl_estimate, kl_monte_carlo
+from .parametric import kl_bernoulli, kl_beta, kl_gaussian, kl_mvn, kl_ucb
 
 __version__ = "0.1.0"
 
 __all__ = ["entropy", "cross_entropy", "kl_divergence", "js_divergence",
-           "js_distance", "total_variation", "wasserstein_1d", "wasserstein_hist"]
+           "js_distance", "total_variation", "wasserstein_1d", "wasserstein_hist",
+           "kl_estimate", "kl_monte_carlo", "KLEstimate",
+           "kl_gaussian", "kl_mvn", "kl_beta", "kl_bernoulli", "kl_ucb"]
