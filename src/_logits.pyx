@@ -49,6 +49,11 @@ cdef enum:
 cdef enum:
     FOLD = 512   # lanes are folded into the compensated totals this often
     STACK = 256  # KL rows up to this length keep their buffers on the stack
+    SHORT = 32   # rows up to this length are processed 8 at a time
+
+
+cdef double ONES[8]
+ONES[:] = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
 
 
 cdef inline double lanes_total(double* a) noexcept nogil:
@@ -61,130 +66,189 @@ cdef inline void zero8(double* a) noexcept nogil:
         a[j] = 0.0
 
 
-cdef int row_max(const floating* x, Py_ssize_t n, double* m) noexcept nogil:
-    # m[0] = max of the row; returns 1 if the row has a NaN
+cdef int row_max(const floating* x, Py_ssize_t n, double* m,
+                 Py_ssize_t* imax) noexcept nogil:
+    # m[0] = max of the row, imax[0] = index of its first occurrence;
+    # returns 1 if the row has a NaN.  Lanes are all double (indices too),
+    # so the loop vectorises.
     cdef double mx[8]
-    cdef int bad[8]
-    cdef double v, r
+    cdef double ix[8]
+    cdef double bad[8]
+    cdef double v, r, base, best, anybad = 0.0
     cdef Py_ssize_t i, n8 = n - n % 8
-    cdef int j, anybad = 0
+    cdef int j
     for j in range(8):
         mx[j] = -INFINITY
-        bad[j] = 0
+        ix[j] = 0.0
+        bad[j] = 0.0
     for i in range(0, n8, 8):
+        base = <double>i
         for j in range(8):
             v = x[i + j]
+            ix[j] = base + j if v > mx[j] else ix[j]
             mx[j] = v if v > mx[j] else mx[j]
-            bad[j] |= v != v
+            bad[j] += 0.0 if v == v else 1.0
     r = -INFINITY
+    best = 0.0
     for j in range(8):
-        r = mx[j] if mx[j] > r else r
-        anybad |= bad[j]
+        anybad += bad[j]
+        if mx[j] > r or (mx[j] == r and ix[j] < best):
+            r = mx[j]
+            best = ix[j]
     for i in range(n8, n):
         v = x[i]
-        r = v if v > r else r
-        anybad |= v != v
+        if v > r:
+            r = v
+            best = <double>i
+        anybad += 0.0 if v == v else 1.0
     m[0] = r
-    return anybad
+    imax[0] = <Py_ssize_t>best
+    return anybad != 0.0
 
 
-cdef Py_ssize_t find(const floating* x, Py_ssize_t n, double m) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        if x[i] == m:
-            return i
-    return 0
+cdef inline void masks(Py_ssize_t i, Py_ssize_t lo, Py_ssize_t imax, double* wm,
+                       double* wv) noexcept nogil:
+    # lane masks (1.0 / 0.0) of the group x[i:i+8]: wv = lanes not done
+    # already (k >= lo: the overlapping last group of a row), wm = wv and
+    # not the maximum (k != imax).  Double masks keep the group loops at
+    # full vector width (integer masks halve it).
+    cdef int j
+    for j in range(8):
+        wv[j] = 1.0 if i + j >= lo else 0.0
+        wm[j] = wv[j] if i + j != imax else 0.0
 
 
-cdef void sums_labels(const floating* x, Py_ssize_t lo, Py_ssize_t hi, double m,
-                      bint want_d, double* acc) noexcept nogil:
-    # acc[0..1] += sum exp(x_i - m) (compensated: acc[0] + acc[1]);
-    # want_d: acc[2..3] += sum (m - x_i), lo <= i < hi
+cdef inline void grp_labels(const floating* x, Py_ssize_t i, double m,
+                            const double* wm, double* a, double* dd) noexcept nogil:
+    # one group of 8 elements x[i:i+8] (lanes with wm = 0 skipped; the
+    # maximum's lane adds m - m = 0 to dd anyway)
+    cdef int j
+    cdef double v
+    for j in range(8):
+        v = x[i + j]
+        a[j] += kl_vexp(v - m) if wm[j] != 0.0 else 0.0
+        dd[j] += (m - v) if wm[j] != 0.0 else 0.0
+
+
+cdef void sums_labels(const floating* x, Py_ssize_t n, double m, Py_ssize_t imax,
+                      double* acc) noexcept nogil:
+    # acc[0] + acc[1] = s' = sum_{i != imax} exp(x_i - m),
+    # acc[2] + acc[3] = sum (m - x_i)   (compensated pairs)
     cdef double a[8]
     cdef double dd[8]
-    cdef Py_ssize_t i, start, stop, n8 = hi - (hi - lo) % 8
-    cdef int j
-    cdef double bs, bd
-    for start in range(lo, n8, 512):
+    cdef double wm[8]
+    cdef double wv[8]
+    cdef Py_ssize_t i, start, stop, n8 = n - n % 8
+    cdef double v, bs = 0.0, bd = 0.0
+    if n < 8:
+        for i in range(n):
+            v = x[i]
+            bs += kl_vexp(v - m) if i != imax else 0.0
+            bd += m - v
+        acc[0] = bs
+        acc[2] = bd
+        return
+    for start in range(0, n8, 512):
         stop = min(start + FOLD, n8)
         zero8(a)
         zero8(dd)
-        if want_d:
-            for i in range(start, stop, 8):
-                for j in range(8):
-                    a[j] += kl_vexp(x[i + j] - m)
-                    dd[j] += m - x[i + j]
-            kahan_add(&acc[2], &acc[3], lanes_total(dd))
-        else:
-            for i in range(start, stop, 8):
-                for j in range(8):
-                    a[j] += kl_vexp(x[i + j] - m)
+        for i in range(start, stop, 8):
+            if i <= imax < i + 8:
+                masks(i, 0, imax, wm, wv)
+                grp_labels(x, i, m, wm, a, dd)
+            else:
+                grp_labels(x, i, m, ONES, a, dd)
         kahan_add(&acc[0], &acc[1], lanes_total(a))
-    bs = 0.0
-    bd = 0.0
-    for i in range(n8, hi):
-        bs += kl_vexp(x[i] - m)
-        bd += m - x[i]
-    kahan_add(&acc[0], &acc[1], bs)
-    if want_d:
-        kahan_add(&acc[2], &acc[3], bd)
+        kahan_add(&acc[2], &acc[3], lanes_total(dd))
+    if n8 < n:
+        zero8(a)
+        zero8(dd)
+        masks(n - 8, n8, imax, wm, wv)
+        grp_labels(x, n - 8, m, wm, a, dd)
+        kahan_add(&acc[0], &acc[1], lanes_total(a))
+        kahan_add(&acc[2], &acc[3], lanes_total(dd))
 
 
-cdef void sums_probs(const floating* x, const floating* t, Py_ssize_t lo,
-                     Py_ssize_t hi, double m, double* acc, int* neg) noexcept nogil:
-    # acc[0..1] += sum exp(x_i - m), acc[2..3] += sum (m - x_i),
-    # acc[4..5] += sum t_i (m - x_i) (0 where t_i = 0, also at x_i = -inf),
-    # acc[6..7] += sum t_i; neg[0] |= any t_i < 0
+cdef inline void grp_probs(const floating* x, const floating* t, Py_ssize_t i,
+                           double m, const double* wm, const double* wv, double* a,
+                           double* dd, double* w, double* tt,
+                           double* tmin) noexcept nogil:
+    cdef int j
+    cdef double v, tv
+    for j in range(8):
+        v = x[i + j]
+        tv = t[i + j]
+        a[j] += kl_vexp(v - m) if wm[j] != 0.0 else 0.0
+        dd[j] += (m - v) if wv[j] != 0.0 else 0.0
+        # t * (m - x), 0 where t = 0 (also at x = -inf, where m - x = inf)
+        w[j] += tv * (m - v) if (wv[j] != 0.0) & (tv != 0.0) else 0.0
+        tt[j] += tv if wv[j] != 0.0 else 0.0
+        tmin[j] = tv if tv < tmin[j] else tmin[j]
+
+
+cdef int sums_probs(const floating* x, const floating* t, Py_ssize_t n, double m,
+                    Py_ssize_t imax, double* acc) noexcept nogil:
+    # acc pairs: [0,1] s', [2,3] sum (m - x_i), [4,5] sum t_i (m - x_i),
+    # [6,7] sum t_i.  Returns 1 if some t_i < 0.
     cdef double a[8]
     cdef double dd[8]
     cdef double w[8]
     cdef double tt[8]
-    cdef int ng[8]
-    cdef Py_ssize_t i, start, stop, n8 = hi - (hi - lo) % 8
+    cdef double tmin[8]
+    cdef double wm[8]
+    cdef double wv[8]
+    cdef Py_ssize_t i, start, stop, n8 = n - n % 8
     cdef int j
-    cdef double v, tv, bs = 0.0, bd = 0.0, bw = 0.0, bt = 0.0
+    cdef double v, tv, mn = 0.0
     for j in range(8):
-        ng[j] = 0
-    for start in range(lo, n8, 512):
+        tmin[j] = 0.0
+    if n < 8:
+        for i in range(n):
+            v = x[i]
+            tv = t[i]
+            acc[0] += kl_vexp(v - m) if i != imax else 0.0
+            acc[2] += m - v
+            acc[4] += tv * (m - v) if tv != 0.0 else 0.0
+            acc[6] += tv
+            mn = tv if tv < mn else mn
+        return mn < 0.0
+    for start in range(0, n8, 512):
         stop = min(start + FOLD, n8)
         zero8(a)
         zero8(dd)
         zero8(w)
         zero8(tt)
         for i in range(start, stop, 8):
-            for j in range(8):
-                v = x[i + j]
-                tv = t[i + j]
-                a[j] += kl_vexp(v - m)
-                dd[j] += m - v
-                w[j] += tv * (m - v) if tv != 0.0 else 0.0
-                tt[j] += tv
-                ng[j] |= tv < 0.0
+            if i <= imax < i + 8:
+                masks(i, 0, imax, wm, wv)
+                grp_probs(x, t, i, m, wm, wv, a, dd, w, tt, tmin)
+            else:
+                grp_probs(x, t, i, m, ONES, ONES, a, dd, w, tt, tmin)
+        kahan_add(&acc[0], &acc[1], lanes_total(a))
+        kahan_add(&acc[2], &acc[3], lanes_total(dd))
+        kahan_add(&acc[4], &acc[5], lanes_total(w))
+        kahan_add(&acc[6], &acc[7], lanes_total(tt))
+    if n8 < n:
+        zero8(a)
+        zero8(dd)
+        zero8(w)
+        zero8(tt)
+        masks(n - 8, n8, imax, wm, wv)
+        grp_probs(x, t, n - 8, m, wm, wv, a, dd, w, tt, tmin)
         kahan_add(&acc[0], &acc[1], lanes_total(a))
         kahan_add(&acc[2], &acc[3], lanes_total(dd))
         kahan_add(&acc[4], &acc[5], lanes_total(w))
         kahan_add(&acc[6], &acc[7], lanes_total(tt))
     for j in range(8):
-        neg[0] |= ng[j]
-    for i in range(n8, hi):
-        v = x[i]
-        tv = t[i]
-        bs += kl_vexp(v - m)
-        bd += m - v
-        bw += tv * (m - v) if tv != 0.0 else 0.0
-        bt += tv
-        neg[0] |= tv < 0.0
-    kahan_add(&acc[0], &acc[1], bs)
-    kahan_add(&acc[2], &acc[3], bd)
-    kahan_add(&acc[4], &acc[5], bw)
-    kahan_add(&acc[6], &acc[7], bt)
+        mn = tmin[j] if tmin[j] < mn else mn
+    return mn < 0.0
 
 
 cdef int ce_row(const floating* x, Py_ssize_t n, Py_ssize_t label,
                 const floating* t, double eps, double* res) noexcept nogil:
     # Cross-entropy of one row of logits x (n entries, unit stride) against
     # class `label` (t == NULL) or probability row t; eps = label smoothing.
-    cdef double m, lse1, lt, s1, d, wt, tsum, tmax, loss
+    cdef double m, lse1, lt, s1, d, wt, tsum, loss
     cdef double acc[8]
     cdef Py_ssize_t imax, k
     cdef int neg = 0
@@ -193,39 +257,33 @@ cdef int ce_row(const floating* x, Py_ssize_t n, Py_ssize_t label,
         return ST_LABEL
     for k in range(8):
         acc[k] = 0.0
-    if row_max(x, n, &m) or m == INFINITY or m == -INFINITY:
+    if row_max(x, n, &m, &imax) or m == INFINITY or m == -INFINITY:
         # NaN anywhere, +inf (softmax is inf/inf) or all -inf: NaN
         if t != NULL:
             for k in range(n):
                 neg |= t[k] < 0.0
         res[0] = NAN
         return ST_NEG_TARGET if neg else ST_OK
-    imax = find(x, n, m)
     if t == NULL:
-        sums_labels(x, 0, imax, m, eps > 0.0, acc)
-        sums_labels(x, imax + 1, n, m, eps > 0.0, acc)
+        sums_labels(x, n, m, imax, acc)
         s1 = kahan_total(acc[0], acc[1])
-        d = kahan_total(acc[2], acc[3])
         lse1 = log1p(s1)
         lt = m - <double>x[label]
         loss = lse1
         if eps < 1.0:
             loss += (1.0 - eps) * lt
         if eps > 0.0:
+            d = kahan_total(acc[2], acc[3])
             loss += (eps / n) * d
         res[0] = loss
         return ST_OK
-    sums_probs(x, t, 0, imax, m, acc, &neg)
-    sums_probs(x, t, imax + 1, n, m, acc, &neg)
-    tmax = t[imax]
-    neg |= tmax < 0.0
-    if neg:
+    if sums_probs(x, t, n, m, imax, acc):
         res[0] = NAN
         return ST_NEG_TARGET
     s1 = kahan_total(acc[0], acc[1])
     d = kahan_total(acc[2], acc[3])
     wt = kahan_total(acc[4], acc[5])
-    tsum = kahan_total(acc[6], acc[7]) + tmax
+    tsum = kahan_total(acc[6], acc[7])
     lse1 = log1p(s1)
     loss = 0.0
     if eps < 1.0:
@@ -236,22 +294,78 @@ cdef int ce_row(const floating* x, Py_ssize_t n, Py_ssize_t label,
     return ST_OK
 
 
+cdef inline void grp_kl2(const floating* a, const floating* b, Py_ssize_t i,
+                         const double* wv, double ma, double mb, double it,
+                         double* pe, double* qe, double* au, double* av,
+                         double* aa, double* dmax) noexcept nogil:
+    cdef int j
+    cdef Py_ssize_t k
+    cdef double x, y, dl, ad, p, q
+    cdef bint keep
+    for j in range(8):
+        k = i + j
+        keep = wv[j] != 0.0
+        x = a[k]
+        y = b[k]
+        dl = (x - y) * it
+        p = kl_vexp((x - ma) * it)
+        q = kl_vexp((y - mb) * it)
+        pe[k] = p
+        qe[k] = q
+        au[j] += p if keep else 0.0
+        av[j] += q if keep else 0.0
+        ad = fabs(dl)
+        dmax[j] = ad if ad > dmax[j] else dmax[j]
+        aa[j] += q * kl_vexpm1s(dl if ad <= 1.0 else 0.0) if keep else 0.0
+
+
+cdef inline void grp_kl3(const floating* a, const floating* b, Py_ssize_t i,
+                         const double* wv, double it, double c, double iu, double iv,
+                         const double* pe, const double* qe,
+                         double* at) noexcept nogil:
+    cdef int j
+    cdef Py_ssize_t k
+    cdef double p, q, dv, term
+    for j in range(8):
+        k = i + j
+        p = pe[k] * iu
+        q = qe[k] * iv
+        dv = (a[k] - b[k]) * it - c
+        term = q * (dv * dv) * kl_vphis(dv) if fabs(dv) <= 1.0 else (p * dv - p) + q
+        term = term if p != 0.0 else q
+        at[j] += term if wv[j] != 0.0 else 0.0
+
+
 cdef int kl_row(const floating* a, const floating* b, Py_ssize_t n, double temp,
                 double* res) noexcept nogil:
     # KL(softmax(a/T) || softmax(b/T)) of one pair of rows (unit stride).
-    cdef double ma, mb, c, su, sv, su_c, sv_c, ac, acc_c, iu, iv
-    cdef double x, y, dl, p, q, dv, term, tot, totc
+    # Pass 1: the maxima.  Pass 2: unnormalised probabilities pe, qe (kept
+    # in a buffer), their sums, max |a_i - b_i|/T and
+    # A = sum qe_i expm1((a_i - b_i)/T).  Pass 3: the non-negative terms.
+    cdef double ma, mb, c, su, sv, ac, iu, iv, it, far, tot
+    cdef double acc[6]
     cdef double au[8]
     cdef double av[8]
     cdef double aa[8]
     cdef double at[8]
-    cdef int far8[8]
+    cdef double dmax[8]
     cdef double sbuf[2 * STACK]
     cdef double* pe
     cdef double* qe
-    cdef Py_ssize_t i, start, stop, n8 = n - n % 8
-    cdef int j, far = 0
-    if row_max(a, n, &ma) | row_max(b, n, &mb):
+    cdef Py_ssize_t i, start, stop, ia, ib, n8 = n - n % 8
+    cdef int j
+    cdef double pa[8]
+    cdef double pb[8]
+    cdef double wm[8]
+    cdef double wv[8]
+    if n < 8:
+        # a short row: pad both rows to 8 with -inf, which is exactly
+        # neutral (p = q = 0 there), and take the vector path
+        for j in range(8):
+            pa[j] = a[j] if j < n else -INFINITY
+            pb[j] = b[j] if j < n else -INFINITY
+        return kl_row(<const double*>pa, <const double*>pb, 8, temp, res)
+    if row_max(a, n, &ma, &ia) | row_max(b, n, &mb, &ib):
         res[0] = NAN
         return ST_OK
     if ma == INFINITY or mb == INFINITY or ma == -INFINITY or mb == -INFINITY:
@@ -265,86 +379,137 @@ cdef int kl_row(const floating* a, const floating* b, Py_ssize_t n, double temp,
             res[0] = NAN
             return ST_NOMEM
     qe = pe + n
-    # pass 2: unnormalised probabilities, their sums, and (when every
-    # |a_i - b_i| <= T) sum qe_i expm1((a_i - b_i)/T) for the log-ratio of
-    # the partition functions, which then keeps full accuracy near a = b
-    su = 0.0
-    su_c = 0.0
-    sv = 0.0
-    sv_c = 0.0
-    ac = 0.0
-    acc_c = 0.0
+    it = 1.0 / temp
+    masks(n - 8, n8, -1, wm, wv)   # the overlapping last group
+    for j in range(6):
+        acc[j] = 0.0
     for j in range(8):
-        far8[j] = 0
+        dmax[j] = 0.0
     for start in range(0, n8, 512):
         stop = min(start + FOLD, n8)
         zero8(au)
         zero8(av)
         zero8(aa)
         for i in range(start, stop, 8):
-            for j in range(8):
-                x = a[i + j]
-                y = b[i + j]
-                dl = (x - y) / temp
-                p = kl_vexp((x - ma) / temp)
-                q = kl_vexp((y - mb) / temp)
-                pe[i + j] = p
-                qe[i + j] = q
-                au[j] += p
-                av[j] += q
-                far8[j] |= not (fabs(dl) <= 1.0)
-                aa[j] += q * kl_vexpm1s(dl if fabs(dl) <= 1.0 else 0.0)
-        kahan_add(&su, &su_c, lanes_total(au))
-        kahan_add(&sv, &sv_c, lanes_total(av))
-        kahan_add(&ac, &acc_c, lanes_total(aa))
+            grp_kl2(a, b, i, ONES, ma, mb, it, pe, qe, au, av, aa, dmax)
+        kahan_add(&acc[0], &acc[1], lanes_total(au))
+        kahan_add(&acc[2], &acc[3], lanes_total(av))
+        kahan_add(&acc[4], &acc[5], lanes_total(aa))
+    if n8 < n:
+        zero8(au)
+        zero8(av)
+        zero8(aa)
+        grp_kl2(a, b, n - 8, wv, ma, mb, it, pe, qe, au, av, aa, dmax)
+        kahan_add(&acc[0], &acc[1], lanes_total(au))
+        kahan_add(&acc[2], &acc[3], lanes_total(av))
+        kahan_add(&acc[4], &acc[5], lanes_total(aa))
+    su = kahan_total(acc[0], acc[1])
+    sv = kahan_total(acc[2], acc[3])
+    ac = kahan_total(acc[4], acc[5])
+    far = 0.0
     for j in range(8):
-        far |= far8[j]
-    for i in range(n8, n):
-        x = a[i]
-        y = b[i]
-        dl = (x - y) / temp
-        p = kl_vexp((x - ma) / temp)
-        q = kl_vexp((y - mb) / temp)
-        pe[i] = p
-        qe[i] = q
-        kahan_add(&su, &su_c, p)
-        kahan_add(&sv, &sv_c, q)
-        far |= not (fabs(dl) <= 1.0)
-        kahan_add(&ac, &acc_c, q * kl_vexpm1s(dl if fabs(dl) <= 1.0 else 0.0))
-    su = kahan_total(su, su_c)
-    sv = kahan_total(sv, sv_c)
-    if far:
-        c = (ma - mb) / temp + log(su / sv)
+        far = dmax[j] if dmax[j] > far else far
+    if far > 1.0:
+        c = (ma - mb) * it + log(su / sv)
     else:
-        c = log1p(kahan_total(ac, acc_c) / sv)
-    # pass 3: sum of the non-negative terms p log(p/q) - p + q with
-    # log(p/q) = d = (a - b)/T - c; q*phi(d) by its series for |d| <= 1
+        c = log1p(ac / sv)
     iu = 1.0 / su
     iv = 1.0 / sv
-    tot = 0.0
-    totc = 0.0
+    acc[0] = 0.0
+    acc[1] = 0.0
     for start in range(0, n8, 512):
         stop = min(start + FOLD, n8)
         zero8(at)
         for i in range(start, stop, 8):
-            for j in range(8):
-                p = pe[i + j] * iu
-                q = qe[i + j] * iv
-                dv = (a[i + j] - b[i + j]) / temp - c
-                term = q * (dv * dv) * kl_vphis(dv) if fabs(dv) <= 1.0 else (p * dv - p) + q
-                at[j] += term if p != 0.0 else q
-        kahan_add(&tot, &totc, lanes_total(at))
-    for i in range(n8, n):
-        p = pe[i] * iu
-        q = qe[i] * iv
-        dv = (a[i] - b[i]) / temp - c
-        term = q * (dv * dv) * kl_vphis(dv) if fabs(dv) <= 1.0 else (p * dv - p) + q
-        kahan_add(&tot, &totc, term if p != 0.0 else q)
+            grp_kl3(a, b, i, ONES, it, c, iu, iv, pe, qe, at)
+        kahan_add(&acc[0], &acc[1], lanes_total(at))
+    if n8 < n:
+        zero8(at)
+        grp_kl3(a, b, n - 8, wv, it, c, iu, iv, pe, qe, at)
+        kahan_add(&acc[0], &acc[1], lanes_total(at))
     if n > STACK:
         free(pe)
-    tot = kahan_total(tot, totc)
+    tot = kahan_total(acc[0], acc[1])
     res[0] = tot if tot > 0.0 else 0.0   # NaN stays NaN
     return ST_OK
+
+
+cdef Py_ssize_t ce_block8(const floating* x, Py_ssize_t xrs, Py_ssize_t n,
+                          const cnp.int64_t* lab, double eps, double* out,
+                          cnp.npy_int8* status) noexcept nogil:
+    # Labels cross-entropy of 8 short rows (n <= SHORT) at once: the rows
+    # are transposed into a local buffer so that lane j is row j, and the
+    # maxima and exp sums of the 8 rows run side by side in vector lanes
+    # (one row of 10 logits alone is too short to fill a vector).  Rows
+    # with a NaN, +-inf maximum or a bad label take ce_row.
+    cdef double buf[SHORT * 8]
+    cdef double mx[8]
+    cdef double ix[8]
+    cdef double bad[8]
+    cdef double sm[8]
+    cdef double dd[8]
+    cdef double v, cd, loss
+    cdef Py_ssize_t c, lb
+    cdef Py_ssize_t flagged = 0
+    cdef int j, st
+    for j in range(8):
+        for c in range(n):
+            buf[c * 8 + j] = x[j * xrs + c]
+    for j in range(8):
+        mx[j] = -INFINITY
+        ix[j] = 0.0
+        bad[j] = 0.0
+        sm[j] = 0.0
+        dd[j] = 0.0
+    for c in range(n):
+        cd = <double>c
+        for j in range(8):
+            v = buf[c * 8 + j]
+            ix[j] = cd if v > mx[j] else ix[j]
+            mx[j] = v if v > mx[j] else mx[j]
+            bad[j] += 0.0 if v == v else 1.0
+    for c in range(n):
+        cd = <double>c
+        for j in range(8):
+            v = buf[c * 8 + j]
+            sm[j] += kl_vexp(v - mx[j]) if cd != ix[j] else 0.0
+            dd[j] += mx[j] - v
+    for j in range(8):
+        lb = lab[j]
+        if (bad[j] != 0.0 or mx[j] == INFINITY or mx[j] == -INFINITY
+                or lb < 0 or lb >= n):
+            st = ce_row(x + j * xrs, n, lb, <const floating*>NULL, eps, out + j)
+        else:
+            loss = log1p(sm[j])
+            if eps < 1.0:
+                loss += (1.0 - eps) * (mx[j] - buf[lb * 8 + j])
+            if eps > 0.0:
+                loss += (eps / n) * dd[j]
+            out[j] = loss
+            st = ST_OK
+        status[j] = <cnp.npy_int8>st
+        flagged += st != 0
+    return flagged
+
+
+cdef Py_ssize_t ce_unit(const floating* x, Py_ssize_t xrs, Py_ssize_t nrows,
+                        Py_ssize_t n, const cnp.int64_t* labels,
+                        const floating* t, Py_ssize_t trs, double eps,
+                        double* out, cnp.npy_int8* status,
+                        Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    # rows r0 <= r < r1
+    cdef Py_ssize_t r, flagged = 0
+    cdef int st
+    if t == NULL and n <= SHORT and r1 - r0 == 8:
+        return ce_block8(x + r0 * xrs, xrs, n, labels + r0, eps, out + r0, status + r0)
+    for r in range(r0, r1):
+        if t == NULL:
+            st = ce_row(x + r * xrs, n, labels[r], t, eps, out + r)
+        else:
+            st = ce_row(x + r * xrs, n, 0, t + r * trs, eps, out + r)
+        status[r] = <cnp.npy_int8>st
+        flagged += st != 0
+    return flagged
 
 
 cdef Py_ssize_t ce_rows_typed(const floating* x, Py_ssize_t xrs, Py_ssize_t nrows,
@@ -355,22 +520,115 @@ cdef Py_ssize_t ce_rows_typed(const floating* x, Py_ssize_t xrs, Py_ssize_t nrow
     # IN: nrows rows of n logits (row stride xrs elements), labels (or NULL)
     # or probability rows t (row stride trs, 0 = broadcast).
     # OUT: out[r], status[r]; returns the number of flagged rows.
+    # Work units of 8 rows (short rows go through ce_block8).
+    cdef Py_ssize_t u, nunits = (nrows + 7) // 8, flagged = 0
+    if nthreads > 1 and nunits >= 2 * nthreads:
+        for u in prange(nunits, num_threads=nthreads, schedule="static"):
+            flagged += ce_unit(x, xrs, nrows, n, labels, t, trs, eps, out, status,
+                               8 * u, min(8 * u + 8, nrows))
+        return flagged
+    for u in range(nunits):
+        flagged += ce_unit(x, xrs, nrows, n, labels, t, trs, eps, out, status,
+                           8 * u, min(8 * u + 8, nrows))
+    return flagged
+
+
+cdef Py_ssize_t kl_block8(const floating* a, Py_ssize_t ars, const floating* b,
+                          Py_ssize_t brs, Py_ssize_t n, double temp, double* out,
+                          cnp.npy_int8* status) noexcept nogil:
+    # kl_row for 8 short row pairs (n <= SHORT) side by side in vector lanes
+    # (see ce_block8); rows with NaN or an infinite maximum take kl_row.
+    cdef double ba[SHORT * 8]
+    cdef double bb[SHORT * 8]
+    cdef double pe[SHORT * 8]
+    cdef double qe[SHORT * 8]
+    cdef double ma[8]
+    cdef double mb[8]
+    cdef double bad[8]
+    cdef double su[8]
+    cdef double sv[8]
+    cdef double aa[8]
+    cdef double dmax[8]
+    cdef double cc[8]
+    cdef double iu[8]
+    cdef double iv[8]
+    cdef double tot[8]
+    cdef double x, y, dl, ad, p, q, dv, term, it = 1.0 / temp
+    cdef Py_ssize_t c, k, flagged = 0
+    cdef int j, st
+    for j in range(8):
+        for c in range(n):
+            ba[c * 8 + j] = a[j * ars + c]
+            bb[c * 8 + j] = b[j * brs + c]
+    for j in range(8):
+        ma[j] = -INFINITY
+        mb[j] = -INFINITY
+        bad[j] = 0.0
+        su[j] = 0.0
+        sv[j] = 0.0
+        aa[j] = 0.0
+        dmax[j] = 0.0
+        tot[j] = 0.0
+    for c in range(n):
+        for j in range(8):
+            x = ba[c * 8 + j]
+            y = bb[c * 8 + j]
+            ma[j] = x if x > ma[j] else ma[j]
+            mb[j] = y if y > mb[j] else mb[j]
+            bad[j] += 0.0 if (x == x) & (y == y) else 1.0
+    for c in range(n):
+        for j in range(8):
+            k = c * 8 + j
+            x = ba[k]
+            y = bb[k]
+            dl = (x - y) * it
+            p = kl_vexp((x - ma[j]) * it)
+            q = kl_vexp((y - mb[j]) * it)
+            pe[k] = p
+            qe[k] = q
+            su[j] += p
+            sv[j] += q
+            ad = fabs(dl)
+            dmax[j] = ad if ad > dmax[j] else dmax[j]
+            aa[j] += q * kl_vexpm1s(dl if ad <= 1.0 else 0.0)
+    for j in range(8):
+        if dmax[j] > 1.0:
+            cc[j] = (ma[j] - mb[j]) * it + log(su[j] / sv[j])
+        else:
+            cc[j] = log1p(aa[j] / sv[j])
+        iu[j] = 1.0 / su[j]
+        iv[j] = 1.0 / sv[j]
+    for c in range(n):
+        for j in range(8):
+            k = c * 8 + j
+            p = pe[k] * iu[j]
+            q = qe[k] * iv[j]
+            dv = (ba[k] - bb[k]) * it - cc[j]
+            term = q * (dv * dv) * kl_vphis(dv) if fabs(dv) <= 1.0 else (p * dv - p) + q
+            tot[j] += term if p != 0.0 else q
+    for j in range(8):
+        if (bad[j] != 0.0 or ma[j] == INFINITY or mb[j] == INFINITY
+                or ma[j] == -INFINITY or mb[j] == -INFINITY):
+            st = kl_row(a + j * ars, b + j * brs, n, temp, out + j)
+        else:
+            out[j] = tot[j] if tot[j] > 0.0 else 0.0
+            st = ST_OK
+        status[j] = <cnp.npy_int8>st
+        flagged += st != 0
+    return flagged
+
+
+cdef Py_ssize_t kl_unit(const floating* a, Py_ssize_t ars, const floating* b,
+                        Py_ssize_t brs, Py_ssize_t n, double temp, double* out,
+                        cnp.npy_int8* status, Py_ssize_t r0,
+                        Py_ssize_t r1) noexcept nogil:
     cdef Py_ssize_t r, flagged = 0
     cdef int st
-    if nthreads > 1 and nrows >= 2 * nthreads:
-        for r in prange(nrows, num_threads=nthreads, schedule="static"):
-            if t == NULL:
-                st = ce_row(x + r * xrs, n, labels[r], t, eps, out + r)
-            else:
-                st = ce_row(x + r * xrs, n, 0, t + r * trs, eps, out + r)
-            status[r] = <cnp.npy_int8>st
-            flagged += st != 0
-        return flagged
-    for r in range(nrows):
-        if t == NULL:
-            st = ce_row(x + r * xrs, n, labels[r], t, eps, out + r)
-        else:
-            st = ce_row(x + r * xrs, n, 0, t + r * trs, eps, out + r)
+    if n <= SHORT and r1 - r0 == 8:
+        return kl_block8(a + r0 * ars, ars, b + r0 * brs, brs, n, temp, out + r0,
+                         status + r0)
+    for r in range(r0, r1):
+        st = kl_row(a + r * ars, b + r * brs, n, temp, out + r)
         status[r] = <cnp.npy_int8>st
         flagged += st != 0
     return flagged
@@ -381,18 +639,15 @@ cdef Py_ssize_t kl_rows_typed(const floating* a, Py_ssize_t ars,
                               Py_ssize_t nrows, Py_ssize_t n, double temp,
                               double* out, cnp.npy_int8* status,
                               int nthreads) noexcept nogil:
-    cdef Py_ssize_t r, flagged = 0
-    cdef int st
-    if nthreads > 1 and nrows >= 2 * nthreads:
-        for r in prange(nrows, num_threads=nthreads, schedule="static"):
-            st = kl_row(a + r * ars, b + r * brs, n, temp, out + r)
-            status[r] = <cnp.npy_int8>st
-            flagged += st != 0
+    cdef Py_ssize_t u, nunits = (nrows + 7) // 8, flagged = 0
+    if nthreads > 1 and nunits >= 2 * nthreads:
+        for u in prange(nunits, num_threads=nthreads, schedule="static"):
+            flagged += kl_unit(a, ars, b, brs, n, temp, out, status, 8 * u,
+                               min(8 * u + 8, nrows))
         return flagged
-    for r in range(nrows):
-        st = kl_row(a + r * ars, b + r * brs, n, temp, out + r)
-        status[r] = <cnp.npy_int8>st
-        flagged += st != 0
+    for u in range(nunits):
+        flagged += kl_unit(a, ars, b, brs, n, temp, out, status, 8 * u,
+                           min(8 * u + 8, nrows))
     return flagged
 
 
