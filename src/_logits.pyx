@@ -118,26 +118,52 @@ cdef inline void masks(Py_ssize_t i, Py_ssize_t lo, Py_ssize_t imax, double* wm,
         wm[j] = wv[j] if i + j != imax else 0.0
 
 
-cdef inline void grp_labels(const floating* x, Py_ssize_t i, double m,
-                            const double* wm, double* a, double* dd) noexcept nogil:
-    # one group of 8 elements x[i:i+8] (lanes with wm = 0 skipped; the
-    # maximum's lane adds m - m = 0 to dd anyway)
-    cdef int j
+cdef void blk_labels(const floating* x, Py_ssize_t i0, Py_ssize_t i1, double m,
+                     Py_ssize_t imax, Py_ssize_t lo, double* tot) noexcept nogil:
+    # tot[0] = sum exp(x_k - m) over i0 <= k < i1, k != imax, k >= lo;
+    # tot[1] = sum (m - x_k) over the same k (i0, i1 multiples of 8 apart).
+    # The accumulators are local arrays whose address is never taken, so
+    # they stay in vector registers; only the group holding imax (and the
+    # overlapping last group, lo > i0) is masked.
+    cdef double a[8]
+    cdef double dd[8]
+    cdef double wm[8]
     cdef double v
+    cdef Py_ssize_t i, gi = imax - imax % 8, e1
+    cdef int j
     for j in range(8):
-        v = x[i + j]
-        a[j] += kl_vexp(v - m) if wm[j] != 0.0 else 0.0
-        dd[j] += (m - v) if wm[j] != 0.0 else 0.0
+        a[j] = 0.0
+        dd[j] = 0.0
+    e1 = gi if (i0 <= gi < i1 and lo <= i0) else i1
+    if lo > i0:
+        e1 = i0
+        gi = i0
+    for i in range(i0, e1, 8):
+        for j in range(8):
+            v = x[i + j]
+            a[j] += kl_vexp(v - m)
+            dd[j] += m - v
+    if e1 < i1:
+        for j in range(8):
+            wm[j] = 1.0 if ((gi + j != imax) & (gi + j >= lo)) else 0.0
+        for j in range(8):
+            v = x[gi + j]
+            a[j] += kl_vexp(v - m) if wm[j] != 0.0 else 0.0
+            dd[j] += (m - v) if wm[j] != 0.0 else 0.0
+        for i in range(gi + 8, i1, 8):
+            for j in range(8):
+                v = x[i + j]
+                a[j] += kl_vexp(v - m)
+                dd[j] += m - v
+    tot[0] = lanes_total(a)
+    tot[1] = lanes_total(dd)
 
 
 cdef void sums_labels(const floating* x, Py_ssize_t n, double m, Py_ssize_t imax,
                       double* acc) noexcept nogil:
     # acc[0] + acc[1] = s' = sum_{i != imax} exp(x_i - m),
     # acc[2] + acc[3] = sum (m - x_i)   (compensated pairs)
-    cdef double a[8]
-    cdef double dd[8]
-    cdef double wm[8]
-    cdef double wv[8]
+    cdef double tot[2]
     cdef Py_ssize_t i, start, stop, n8 = n - n % 8
     cdef double v, bs = 0.0, bd = 0.0
     if n < 8:
@@ -150,23 +176,13 @@ cdef void sums_labels(const floating* x, Py_ssize_t n, double m, Py_ssize_t imax
         return
     for start in range(0, n8, 512):
         stop = min(start + FOLD, n8)
-        zero8(a)
-        zero8(dd)
-        for i in range(start, stop, 8):
-            if i <= imax < i + 8:
-                masks(i, 0, imax, wm, wv)
-                grp_labels(x, i, m, wm, a, dd)
-            else:
-                grp_labels(x, i, m, ONES, a, dd)
-        kahan_add(&acc[0], &acc[1], lanes_total(a))
-        kahan_add(&acc[2], &acc[3], lanes_total(dd))
+        blk_labels(x, start, stop, m, imax, 0, tot)
+        kahan_add(&acc[0], &acc[1], tot[0])
+        kahan_add(&acc[2], &acc[3], tot[1])
     if n8 < n:
-        zero8(a)
-        zero8(dd)
-        masks(n - 8, n8, imax, wm, wv)
-        grp_labels(x, n - 8, m, wm, a, dd)
-        kahan_add(&acc[0], &acc[1], lanes_total(a))
-        kahan_add(&acc[2], &acc[3], lanes_total(dd))
+        blk_labels(x, n - 8, n, m, imax, n8, tot)
+        kahan_add(&acc[0], &acc[1], tot[0])
+        kahan_add(&acc[2], &acc[3], tot[1])
 
 
 cdef inline void grp_probs(const floating* x, const floating* t, Py_ssize_t i,
@@ -251,10 +267,28 @@ cdef int ce_row(const floating* x, Py_ssize_t n, Py_ssize_t label,
     cdef double m, lse1, lt, s1, d, wt, tsum, loss
     cdef double acc[8]
     cdef Py_ssize_t imax, k
-    cdef int neg = 0
+    cdef int neg = 0, st
+    cdef double* cvt
     if t == NULL and (label < 0 or label >= n):
         res[0] = NAN
         return ST_LABEL
+    if floating is float:
+        # float32 rows are widened once (the double loops run at full
+        # vector width; mixed float/double loops at half of it)
+        cvt = <double*>malloc((n if t == NULL else 2 * n) * sizeof(double))
+        if cvt == NULL:
+            res[0] = NAN
+            return ST_NOMEM
+        for k in range(n):
+            cvt[k] = x[k]
+        if t != NULL:
+            for k in range(n):
+                cvt[n + k] = t[k]
+        st = ce_row(<const double*>cvt, n, label,
+                    <const double*>NULL if t == NULL else <const double*>(cvt + n),
+                    eps, res)
+        free(cvt)
+        return st
     for k in range(8):
         acc[k] = 0.0
     if row_max(x, n, &m, &imax) or m == INFINITY or m == -INFINITY:
@@ -358,6 +392,18 @@ cdef int kl_row(const floating* a, const floating* b, Py_ssize_t n, double temp,
     cdef double pb[8]
     cdef double wm[8]
     cdef double wv[8]
+    if floating is float:
+        # float32 rows are widened once (see ce_row)
+        pe = <double*>malloc(2 * n * sizeof(double))
+        if pe == NULL:
+            res[0] = NAN
+            return ST_NOMEM
+        for i in range(n):
+            pe[i] = a[i]
+            pe[n + i] = b[i]
+        j = kl_row(<const double*>pe, <const double*>(pe + n), n, temp, res)
+        free(pe)
+        return j
     if n < 8:
         # a short row: pad both rows to 8 with -inf, which is exactly
         # neutral (p = q = 0 there), and take the vector path
