@@ -1,0 +1,19 @@
+# Type stub for the compiled one-pass scoring-report kernel (src/_compare.pyx;
+# the CPU-tier builds kl_ext._compare_v3/_v4 have the same interface).  The
+# module includes src/_divergence.pyx, so it also carries that module's
+# one/rows/openmp_enabled/max_threads (internal; use kl_ext._divergence).
+# Output columns (nats): 0 H(p), 1 H(q), 2 H(p, q), 3 D(p||q), 4 D(q||p),
+# 5 JS, 6 TV.  Row status: 0 ok, 1/2 negative entry in p/q, 3/4 p/q sums to
+# 0 (normalize only), or 16 * (bit mask of non-finite columns, recomputed
+# exactly by kl_ext.report through kl_ext.measures).
+import numpy as np
+import numpy.typing as npt
+
+def compare_one(p: npt.NDArray[np.floating], q: npt.NDArray[np.floating],
+                normalize: bool) -> tuple[tuple[float, ...] | None, int]:
+    """1-D float32/float64 p, q of equal length -> (7 values, status); status -1: layout."""
+
+def compare_rows(p: npt.NDArray[np.floating], q: npt.NDArray[np.floating],
+                 normalize: bool, out: npt.NDArray[np.float64],
+                 status: npt.NDArray[np.int32]) -> int:
+    """(nrows, n) views -> out (nrows, 7), status (nrows,); flagged rows, or -1."""
