@@ -30,7 +30,6 @@ cimport numpy as cnp
 
 cdef extern from "_vexp.h" nogil:
     double kl_vexp(double x)
-    double kl_vexpm1s(double x)
     double kl_vphis(double d)
 
 cdef extern from "_vmath.h" nogil:
@@ -328,70 +327,81 @@ cdef int ce_row(const floating* x, Py_ssize_t n, Py_ssize_t label,
     return ST_OK
 
 
-cdef inline void grp_kl2(const floating* a, const floating* b, Py_ssize_t i,
-                         const double* wv, double ma, double mb, double it,
-                         double* pe, double* qe, double* au, double* av,
-                         double* aa, double* dmax) noexcept nogil:
+cdef void blk_kl2(const floating* a, const floating* b, Py_ssize_t i0,
+                  Py_ssize_t i1, Py_ssize_t lo, double ma, double mb, double it,
+                  double* pe, double* qe, double* tot) noexcept nogil:
+    # pass 2 of kl_row over i0 <= k < i1 (a multiple of 8 apart): pe, qe =
+    # exp((a - ma)/T), exp((b - mb)/T); tot[0], tot[1] = their sums over
+    # k >= lo (the overlapping last group has lo > i0).  Local accumulators
+    # stay in vector registers.
+    cdef double au[8]
+    cdef double av[8]
+    cdef double wv[8]
+    cdef double p, q
+    cdef Py_ssize_t i
     cdef int j
-    cdef Py_ssize_t k
-    cdef double x, y, dl, ad, p, q
-    cdef bint keep
     for j in range(8):
-        k = i + j
-        keep = wv[j] != 0.0
-        x = a[k]
-        y = b[k]
-        dl = (x - y) * it
-        p = kl_vexp((x - ma) * it)
-        q = kl_vexp((y - mb) * it)
-        pe[k] = p
-        qe[k] = q
-        au[j] += p if keep else 0.0
-        av[j] += q if keep else 0.0
-        ad = fabs(dl)
-        dmax[j] = ad if ad > dmax[j] else dmax[j]
-        aa[j] += q * kl_vexpm1s(dl if ad <= 1.0 else 0.0) if keep else 0.0
+        au[j] = 0.0
+        av[j] = 0.0
+        wv[j] = 1.0 if i0 + j >= lo else 0.0
+    for i in range(i0, i1, 8):
+        for j in range(8):
+            p = kl_vexp((a[i + j] - ma) * it)
+            q = kl_vexp((b[i + j] - mb) * it)
+            pe[i + j] = p
+            qe[i + j] = q
+            au[j] += p * wv[j]
+            av[j] += q * wv[j]
+    tot[0] = lanes_total(au)
+    tot[1] = lanes_total(av)
 
 
-cdef inline void grp_kl3(const floating* a, const floating* b, Py_ssize_t i,
-                         const double* wv, double it, double c, double iu, double iv,
-                         const double* pe, const double* qe,
-                         double* at) noexcept nogil:
+cdef inline double kl_elem(double p, double q, double dv) noexcept nogil:
+    # p log(p/q) - p + q >= 0 with d = log(p/q) given: q*phi(d) by its series
+    # for |d| <= 1 (no cancellation near p = q), else the direct form; q
+    # where p = 0 (also d = NaN or -inf there).  Branch-free (selects).
+    cdef double term = q * (dv * dv) * kl_vphis(dv) if fabs(dv) <= 1.0 else (p * dv - p) + q
+    return term if p != 0.0 else q
+
+
+cdef double blk_kl3(const floating* a, const floating* b, Py_ssize_t i0,
+                    Py_ssize_t i1, Py_ssize_t lo, double it, double c, double iu,
+                    double iv, const double* pe, const double* qe) noexcept nogil:
+    # pass 3 of kl_row: sum of the element terms over i0 <= k < i1, k >= lo
+    cdef double at[8]
+    cdef double wv[8]
+    cdef double dv
+    cdef Py_ssize_t i
     cdef int j
-    cdef Py_ssize_t k
-    cdef double p, q, dv, term
     for j in range(8):
-        k = i + j
-        p = pe[k] * iu
-        q = qe[k] * iv
-        dv = (a[k] - b[k]) * it - c
-        term = q * (dv * dv) * kl_vphis(dv) if fabs(dv) <= 1.0 else (p * dv - p) + q
-        term = term if p != 0.0 else q
-        at[j] += term if wv[j] != 0.0 else 0.0
+        at[j] = 0.0
+        wv[j] = 1.0 if i0 + j >= lo else 0.0
+    for i in range(i0, i1, 8):
+        for j in range(8):
+            dv = (a[i + j] - b[i + j]) * it - c
+            at[j] += kl_elem(pe[i + j] * iu, qe[i + j] * iv, dv) if wv[j] != 0.0 else 0.0
+    return lanes_total(at)
 
 
 cdef int kl_row(const floating* a, const floating* b, Py_ssize_t n, double temp,
                 double* res) noexcept nogil:
     # KL(softmax(a/T) || softmax(b/T)) of one pair of rows (unit stride).
     # Pass 1: the maxima.  Pass 2: unnormalised probabilities pe, qe (kept
-    # in a buffer), their sums, max |a_i - b_i|/T and
-    # A = sum qe_i expm1((a_i - b_i)/T).  Pass 3: the non-negative terms.
-    cdef double ma, mb, c, su, sv, ac, iu, iv, it, far, tot
-    cdef double acc[6]
-    cdef double au[8]
-    cdef double av[8]
-    cdef double aa[8]
-    cdef double at[8]
-    cdef double dmax[8]
+    # in a buffer) and their sums su, sv.  Pass 3: the non-negative terms
+    # p d - p + q, d = log(p/q) = (a - b)/T - c, c = log(Za/Zb)
+    # = (ma - mb)/T + log(su/sv).  The sum is stationary in c (its
+    # derivative sum(q - p) is 0), so the rounding of c enters only at
+    # second order: KL ~ 1e-20 keeps its relative accuracy.
+    cdef double ma, mb, c, su, sv, iu, iv, it, tot
+    cdef double acc[4]
+    cdef double part[2]
     cdef double sbuf[2 * STACK]
+    cdef double pa[8]
+    cdef double pb[8]
     cdef double* pe
     cdef double* qe
     cdef Py_ssize_t i, start, stop, ia, ib, n8 = n - n % 8
     cdef int j
-    cdef double pa[8]
-    cdef double pb[8]
-    cdef double wm[8]
-    cdef double wv[8]
     if floating is float:
         # float32 rows are widened once (see ce_row)
         pe = <double*>malloc(2 * n * sizeof(double))
@@ -426,53 +436,29 @@ cdef int kl_row(const floating* a, const floating* b, Py_ssize_t n, double temp,
             return ST_NOMEM
     qe = pe + n
     it = 1.0 / temp
-    masks(n - 8, n8, -1, wm, wv)   # the overlapping last group
-    for j in range(6):
+    for j in range(4):
         acc[j] = 0.0
-    for j in range(8):
-        dmax[j] = 0.0
     for start in range(0, n8, 512):
         stop = min(start + FOLD, n8)
-        zero8(au)
-        zero8(av)
-        zero8(aa)
-        for i in range(start, stop, 8):
-            grp_kl2(a, b, i, ONES, ma, mb, it, pe, qe, au, av, aa, dmax)
-        kahan_add(&acc[0], &acc[1], lanes_total(au))
-        kahan_add(&acc[2], &acc[3], lanes_total(av))
-        kahan_add(&acc[4], &acc[5], lanes_total(aa))
+        blk_kl2(a, b, start, stop, 0, ma, mb, it, pe, qe, part)
+        kahan_add(&acc[0], &acc[1], part[0])
+        kahan_add(&acc[2], &acc[3], part[1])
     if n8 < n:
-        zero8(au)
-        zero8(av)
-        zero8(aa)
-        grp_kl2(a, b, n - 8, wv, ma, mb, it, pe, qe, au, av, aa, dmax)
-        kahan_add(&acc[0], &acc[1], lanes_total(au))
-        kahan_add(&acc[2], &acc[3], lanes_total(av))
-        kahan_add(&acc[4], &acc[5], lanes_total(aa))
+        blk_kl2(a, b, n - 8, n, n8, ma, mb, it, pe, qe, part)
+        kahan_add(&acc[0], &acc[1], part[0])
+        kahan_add(&acc[2], &acc[3], part[1])
     su = kahan_total(acc[0], acc[1])
     sv = kahan_total(acc[2], acc[3])
-    ac = kahan_total(acc[4], acc[5])
-    far = 0.0
-    for j in range(8):
-        far = dmax[j] if dmax[j] > far else far
-    if far > 1.0:
-        c = (ma - mb) * it + log(su / sv)
-    else:
-        c = log1p(ac / sv)
+    c = (ma - mb) * it + log(su / sv)
     iu = 1.0 / su
     iv = 1.0 / sv
     acc[0] = 0.0
     acc[1] = 0.0
     for start in range(0, n8, 512):
         stop = min(start + FOLD, n8)
-        zero8(at)
-        for i in range(start, stop, 8):
-            grp_kl3(a, b, i, ONES, it, c, iu, iv, pe, qe, at)
-        kahan_add(&acc[0], &acc[1], lanes_total(at))
+        kahan_add(&acc[0], &acc[1], blk_kl3(a, b, start, stop, 0, it, c, iu, iv, pe, qe))
     if n8 < n:
-        zero8(at)
-        grp_kl3(a, b, n - 8, wv, it, c, iu, iv, pe, qe, at)
-        kahan_add(&acc[0], &acc[1], lanes_total(at))
+        kahan_add(&acc[0], &acc[1], blk_kl3(a, b, n - 8, n, n8, it, c, iu, iv, pe, qe))
     if n > STACK:
         free(pe)
     tot = kahan_total(acc[0], acc[1])
@@ -593,13 +579,11 @@ cdef Py_ssize_t kl_block8(const floating* a, Py_ssize_t ars, const floating* b,
     cdef double bad[8]
     cdef double su[8]
     cdef double sv[8]
-    cdef double aa[8]
-    cdef double dmax[8]
     cdef double cc[8]
     cdef double iu[8]
     cdef double iv[8]
     cdef double tot[8]
-    cdef double x, y, dl, ad, p, q, dv, term, it = 1.0 / temp
+    cdef double x, y, p, q, it = 1.0 / temp
     cdef Py_ssize_t c, k, flagged = 0
     cdef int j, st
     for j in range(8):
@@ -612,8 +596,6 @@ cdef Py_ssize_t kl_block8(const floating* a, Py_ssize_t ars, const floating* b,
         bad[j] = 0.0
         su[j] = 0.0
         sv[j] = 0.0
-        aa[j] = 0.0
-        dmax[j] = 0.0
         tot[j] = 0.0
     for c in range(n):
         for j in range(8):
@@ -625,33 +607,20 @@ cdef Py_ssize_t kl_block8(const floating* a, Py_ssize_t ars, const floating* b,
     for c in range(n):
         for j in range(8):
             k = c * 8 + j
-            x = ba[k]
-            y = bb[k]
-            dl = (x - y) * it
-            p = kl_vexp((x - ma[j]) * it)
-            q = kl_vexp((y - mb[j]) * it)
+            p = kl_vexp((ba[k] - ma[j]) * it)
+            q = kl_vexp((bb[k] - mb[j]) * it)
             pe[k] = p
             qe[k] = q
             su[j] += p
             sv[j] += q
-            ad = fabs(dl)
-            dmax[j] = ad if ad > dmax[j] else dmax[j]
-            aa[j] += q * kl_vexpm1s(dl if ad <= 1.0 else 0.0)
     for j in range(8):
-        if dmax[j] > 1.0:
-            cc[j] = (ma[j] - mb[j]) * it + log(su[j] / sv[j])
-        else:
-            cc[j] = log1p(aa[j] / sv[j])
+        cc[j] = (ma[j] - mb[j]) * it + log(su[j] / sv[j])
         iu[j] = 1.0 / su[j]
         iv[j] = 1.0 / sv[j]
     for c in range(n):
         for j in range(8):
             k = c * 8 + j
-            p = pe[k] * iu[j]
-            q = qe[k] * iv[j]
-            dv = (ba[k] - bb[k]) * it - cc[j]
-            term = q * (dv * dv) * kl_vphis(dv) if fabs(dv) <= 1.0 else (p * dv - p) + q
-            tot[j] += term if p != 0.0 else q
+            tot[j] += kl_elem(pe[k] * iu[j], qe[k] * iv[j], (ba[k] - bb[k]) * it - cc[j])
     for j in range(8):
         if (bad[j] != 0.0 or ma[j] == INFINITY or mb[j] == INFINITY
                 or ma[j] == -INFINITY or mb[j] == -INFINITY):

@@ -11,7 +11,6 @@
  *                  Error < 1.5 ulp (Cody-Waite reduction, degree-13 Taylor
  *                  polynomial on |r| <= ln2/2, two-step scaling so that
  *                  subnormal results are rounded once).
- *   kl_vexpm1s(x)  expm1(x) for |x| <= 1, full relative accuracy near 0.
  *   kl_vphis(d)    phi(d)/d^2 for |d| <= 1, phi(d) = 1 + (d - 1) e^d
  *                  = sum_{k>=2} (k-1) d^k / k!  (the KL term q*phi(d) with
  *                  d = log(p/q)).
@@ -50,18 +49,6 @@ static inline double kl_vexp(double x)
     double s1 = kl_e_as_f64((uint64_t)(hi + 1023) << 52);
     double s2 = kl_e_as_f64((uint64_t)(ni - hi + 1023) << 52);
     return (p * s1) * s2;
-}
-
-static inline double kl_vexpm1s(double x)
-{
-    return x * (1.0 + x * (0.5 + x * (0.16666666666666666 + x * (0.041666666666666664
-         + x * (0.008333333333333333 + x * (0.001388888888888889
-         + x * (0.0001984126984126984 + x * (2.48015873015873e-05
-         + x * (2.7557319223985893e-06 + x * (2.755731922398589e-07
-         + x * (2.505210838544172e-08 + x * (2.08767569878681e-09
-         + x * (1.6059043836821613e-10 + x * (1.1470745597729725e-11
-         + x * (7.647163731819816e-13 + x * (4.779477332387385e-14
-         + x * (2.8114572543455206e-15 + x * 1.5619206968586225e-16)))))))))))))))));
 }
 
 static inline double kl_vphis(double d)
