@@ -23,7 +23,7 @@
 
 cimport cython
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, free
 from libc.math cimport log, log1p, fabs, NAN, INFINITY
 cimport numpy as cnp
@@ -260,7 +260,8 @@ cdef int sums_probs(const floating* x, const floating* t, Py_ssize_t n, double m
 
 
 cdef int ce_row(const floating* x, Py_ssize_t n, Py_ssize_t label,
-                const floating* t, double eps, double* res) noexcept nogil:
+                const floating* t, double eps, double* res,
+                double* work) noexcept nogil:
     # Cross-entropy of one row of logits x (n entries, unit stride) against
     # class `label` (t == NULL) or probability row t; eps = label smoothing.
     cdef double m, lse1, lt, s1, d, wt, tsum, loss
@@ -274,7 +275,9 @@ cdef int ce_row(const floating* x, Py_ssize_t n, Py_ssize_t label,
     if floating is float:
         # float32 rows are widened once (the double loops run at full
         # vector width; mixed float/double loops at half of it)
-        cvt = <double*>malloc((n if t == NULL else 2 * n) * sizeof(double))
+        # work: 2n doubles from the caller (allocated once per thread, not
+        # per row: large allocations are fresh zeroed pages every time)
+        cvt = work if work != NULL else <double*>malloc(2 * n * sizeof(double))
         if cvt == NULL:
             res[0] = NAN
             return ST_NOMEM
@@ -285,8 +288,9 @@ cdef int ce_row(const floating* x, Py_ssize_t n, Py_ssize_t label,
                 cvt[n + k] = t[k]
         st = ce_row(<const double*>cvt, n, label,
                     <const double*>NULL if t == NULL else <const double*>(cvt + n),
-                    eps, res)
-        free(cvt)
+                    eps, res, NULL)
+        if work == NULL:
+            free(cvt)
         return st
     for k in range(8):
         acc[k] = 0.0
@@ -384,7 +388,8 @@ cdef double blk_kl3(const floating* a, const floating* b, Py_ssize_t i0,
 
 
 cdef int kl_row(const floating* a, const floating* b, Py_ssize_t n, double temp,
-                double* res) noexcept nogil:
+                double* res, double* work) noexcept nogil:
+    # work: NULL or 4n doubles from the caller (allocated once per thread)
     # KL(softmax(a/T) || softmax(b/T)) of one pair of rows (unit stride).
     # Pass 1: the maxima.  Pass 2: unnormalised probabilities pe, qe (kept
     # in a buffer) and their sums su, sv.  Pass 3: the non-negative terms
@@ -404,15 +409,16 @@ cdef int kl_row(const floating* a, const floating* b, Py_ssize_t n, double temp,
     cdef int j
     if floating is float:
         # float32 rows are widened once (see ce_row)
-        pe = <double*>malloc(2 * n * sizeof(double))
+        pe = work + 2 * n if work != NULL else <double*>malloc(2 * n * sizeof(double))
         if pe == NULL:
             res[0] = NAN
             return ST_NOMEM
         for i in range(n):
             pe[i] = a[i]
             pe[n + i] = b[i]
-        j = kl_row(<const double*>pe, <const double*>(pe + n), n, temp, res)
-        free(pe)
+        j = kl_row(<const double*>pe, <const double*>(pe + n), n, temp, res, work)
+        if work == NULL:
+            free(pe)
         return j
     if n < 8:
         # a short row: pad both rows to 8 with -inf, which is exactly
@@ -420,7 +426,7 @@ cdef int kl_row(const floating* a, const floating* b, Py_ssize_t n, double temp,
         for j in range(8):
             pa[j] = a[j] if j < n else -INFINITY
             pb[j] = b[j] if j < n else -INFINITY
-        return kl_row(<const double*>pa, <const double*>pb, 8, temp, res)
+        return kl_row(<const double*>pa, <const double*>pb, 8, temp, res, NULL)
     if row_max(a, n, &ma, &ia) | row_max(b, n, &mb, &ib):
         res[0] = NAN
         return ST_OK
@@ -429,6 +435,8 @@ cdef int kl_row(const floating* a, const floating* b, Py_ssize_t n, double temp,
         return ST_OK
     if n <= STACK:
         pe = sbuf
+    elif work != NULL:
+        pe = work
     else:
         pe = <double*>malloc(2 * n * sizeof(double))
         if pe == NULL:
@@ -459,7 +467,7 @@ cdef int kl_row(const floating* a, const floating* b, Py_ssize_t n, double temp,
         kahan_add(&acc[0], &acc[1], blk_kl3(a, b, start, stop, 0, it, c, iu, iv, pe, qe))
     if n8 < n:
         kahan_add(&acc[0], &acc[1], blk_kl3(a, b, n - 8, n, n8, it, c, iu, iv, pe, qe))
-    if n > STACK:
+    if n > STACK and work == NULL:
         free(pe)
     tot = kahan_total(acc[0], acc[1])
     res[0] = tot if tot > 0.0 else 0.0   # NaN stays NaN
@@ -510,7 +518,7 @@ cdef Py_ssize_t ce_block8(const floating* x, Py_ssize_t xrs, Py_ssize_t n,
         lb = lab[j]
         if (bad[j] != 0.0 or mx[j] == INFINITY or mx[j] == -INFINITY
                 or lb < 0 or lb >= n):
-            st = ce_row(x + j * xrs, n, lb, <const floating*>NULL, eps, out + j)
+            st = ce_row(x + j * xrs, n, lb, <const floating*>NULL, eps, out + j, NULL)
         else:
             loss = log1p(sm[j])
             if eps < 1.0:
@@ -528,17 +536,17 @@ cdef Py_ssize_t ce_unit(const floating* x, Py_ssize_t xrs, Py_ssize_t nrows,
                         Py_ssize_t n, const cnp.int64_t* labels,
                         const floating* t, Py_ssize_t trs, double eps,
                         double* out, cnp.npy_int8* status,
-                        Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
-    # rows r0 <= r < r1
+                        Py_ssize_t r0, Py_ssize_t r1, double* work) noexcept nogil:
+    # rows r0 <= r < r1; work: per-thread scratch (see ce_row)
     cdef Py_ssize_t r, flagged = 0
     cdef int st
     if t == NULL and n <= SHORT and r1 - r0 == 8:
         return ce_block8(x + r0 * xrs, xrs, n, labels + r0, eps, out + r0, status + r0)
     for r in range(r0, r1):
         if t == NULL:
-            st = ce_row(x + r * xrs, n, labels[r], t, eps, out + r)
+            st = ce_row(x + r * xrs, n, labels[r], t, eps, out + r, work)
         else:
-            st = ce_row(x + r * xrs, n, 0, t + r * trs, eps, out + r)
+            st = ce_row(x + r * xrs, n, 0, t + r * trs, eps, out + r, work)
         status[r] = <cnp.npy_int8>st
         flagged += st != 0
     return flagged
@@ -554,14 +562,21 @@ cdef Py_ssize_t ce_rows_typed(const floating* x, Py_ssize_t xrs, Py_ssize_t nrow
     # OUT: out[r], status[r]; returns the number of flagged rows.
     # Work units of 8 rows (short rows go through ce_block8).
     cdef Py_ssize_t u, nunits = (nrows + 7) // 8, flagged = 0
+    cdef double* work = NULL
+    cdef Py_ssize_t wsize = 2 * n if (floating is float and n > SHORT) else 0
     if nthreads > 1 and nunits >= 2 * nthreads:
-        for u in prange(nunits, num_threads=nthreads, schedule="static"):
-            flagged += ce_unit(x, xrs, nrows, n, labels, t, trs, eps, out, status,
-                               8 * u, min(8 * u + 8, nrows))
+        with parallel(num_threads=nthreads):
+            work = <double*>malloc(wsize * sizeof(double)) if wsize else NULL
+            for u in prange(nunits, schedule="static"):
+                flagged += ce_unit(x, xrs, nrows, n, labels, t, trs, eps, out, status,
+                                   8 * u, min(8 * u + 8, nrows), work)
+            free(work)
         return flagged
+    work = <double*>malloc(wsize * sizeof(double)) if wsize else NULL
     for u in range(nunits):
         flagged += ce_unit(x, xrs, nrows, n, labels, t, trs, eps, out, status,
-                           8 * u, min(8 * u + 8, nrows))
+                           8 * u, min(8 * u + 8, nrows), work)
+    free(work)
     return flagged
 
 
@@ -624,7 +639,7 @@ cdef Py_ssize_t kl_block8(const floating* a, Py_ssize_t ars, const floating* b,
     for j in range(8):
         if (bad[j] != 0.0 or ma[j] == INFINITY or mb[j] == INFINITY
                 or ma[j] == -INFINITY or mb[j] == -INFINITY):
-            st = kl_row(a + j * ars, b + j * brs, n, temp, out + j)
+            st = kl_row(a + j * ars, b + j * brs, n, temp, out + j, NULL)
         else:
             out[j] = tot[j] if tot[j] > 0.0 else 0.0
             st = ST_OK
@@ -636,14 +651,14 @@ cdef Py_ssize_t kl_block8(const floating* a, Py_ssize_t ars, const floating* b,
 cdef Py_ssize_t kl_unit(const floating* a, Py_ssize_t ars, const floating* b,
                         Py_ssize_t brs, Py_ssize_t n, double temp, double* out,
                         cnp.npy_int8* status, Py_ssize_t r0,
-                        Py_ssize_t r1) noexcept nogil:
+                        Py_ssize_t r1, double* work) noexcept nogil:
     cdef Py_ssize_t r, flagged = 0
     cdef int st
     if n <= SHORT and r1 - r0 == 8:
         return kl_block8(a + r0 * ars, ars, b + r0 * brs, brs, n, temp, out + r0,
                          status + r0)
     for r in range(r0, r1):
-        st = kl_row(a + r * ars, b + r * brs, n, temp, out + r)
+        st = kl_row(a + r * ars, b + r * brs, n, temp, out + r, work)
         status[r] = <cnp.npy_int8>st
         flagged += st != 0
     return flagged
@@ -655,14 +670,21 @@ cdef Py_ssize_t kl_rows_typed(const floating* a, Py_ssize_t ars,
                               double* out, cnp.npy_int8* status,
                               int nthreads) noexcept nogil:
     cdef Py_ssize_t u, nunits = (nrows + 7) // 8, flagged = 0
+    cdef double* work = NULL
+    cdef Py_ssize_t wsize = 4 * n if n > STACK or (floating is float and n > SHORT) else 0
     if nthreads > 1 and nunits >= 2 * nthreads:
-        for u in prange(nunits, num_threads=nthreads, schedule="static"):
-            flagged += kl_unit(a, ars, b, brs, n, temp, out, status, 8 * u,
-                               min(8 * u + 8, nrows))
+        with parallel(num_threads=nthreads):
+            work = <double*>malloc(wsize * sizeof(double)) if wsize else NULL
+            for u in prange(nunits, schedule="static"):
+                flagged += kl_unit(a, ars, b, brs, n, temp, out, status, 8 * u,
+                                   min(8 * u + 8, nrows), work)
+            free(work)
         return flagged
+    work = <double*>malloc(wsize * sizeof(double)) if wsize else NULL
     for u in range(nunits):
         flagged += kl_unit(a, ars, b, brs, n, temp, out, status, 8 * u,
-                           min(8 * u + 8, nrows))
+                           min(8 * u + 8, nrows), work)
+    free(work)
     return flagged
 
 
