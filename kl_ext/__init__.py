@@ -25,6 +25,7 @@ from .wasserstein import wasserstein_1d, wasserstein_hist
 from .estimators import KLEstimate, kl_estimate, kl_monte_carlo
 from .parametric import kl_bernoulli, kl_beta, kl_gaussian, kl_mvn, kl_ucb
 from .report import Comparison, compare
+from .logits import cross_entropy_logits, kl_divergence_logits
 
 __version__ = "0.1.0"
 
@@ -32,4 +33,4 @@ __all__ = ["entropy", "cross_entropy", "kl_divergence", "js_divergence",
            "js_distance", "total_variation", "wasserstein_1d", "wasserstein_hist",
            "kl_estimate", "kl_monte_carlo", "KLEstimate",
            "kl_gaussian", "kl_mvn", "kl_beta", "kl_bernoulli", "kl_ucb",
-           "compare", "Comparison"]
+           "compare", "Comparison", "cross_entropy_logits", "kl_divergence_logits"]
