@@ -21,11 +21,32 @@ supports differ, NaN in gives NaN out.
 
 from .measures import (cross_entropy, entropy, js_distance, js_divergence,
                        kl_divergence, total_variation)
-from .wasserstein import wasserstein_1d, wasserstein_hist
-from .estimators import KLEstimate, kl_estimate, kl_monte_carlo
-from .parametric import kl_bernoulli, kl_beta, kl_gaussian, kl_mvn, kl_ucb
-from .report import Comparison, compare
-from .logits import cross_entropy_logits, kl_divergence_logits
+
+# The other families load on first use (PEP 562), so that ``import kl_ext``
+# costs little more than ``import numpy``.
+_LAZY = {
+    "wasserstein_1d": "wasserstein", "wasserstein_hist": "wasserstein",
+    "kl_estimate": "estimators", "kl_monte_carlo": "estimators", "KLEstimate": "estimators",
+    "kl_gaussian": "parametric", "kl_mvn": "parametric", "kl_beta": "parametric",
+    "kl_bernoulli": "parametric", "kl_ucb": "parametric",
+    "compare": "report", "Comparison": "report",
+    "cross_entropy_logits": "logits", "kl_divergence_logits": "logits",
+}
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kl_ext' has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 
