@@ -379,20 +379,17 @@ cdef double refine_xlog(const floating* p, Py_ssize_t ps,
     return kahan_total(t, tc) / sp
 
 
-cdef int row_entropy(const floating* p, Py_ssize_t ps, Py_ssize_t n,
-                     bint normalize, double* res, int nthreads) noexcept nogil:
-    # H(p) = -sum p log p;  normalised: H(p/s) = log s - (1/s) sum p log p.
-    cdef double sums[3]
-    cdef double s, e, ec, be, x, h, ls
-    cdef Py_ssize_t i, start, stop
-    i = first_pass_par(ENTROPY, p, ps, p, ps, n, sums, nthreads)
-    if i != ST_OK:
-        return i
-    s = sums[0]
-    e = sums[2]
-    i = check_sums(s, s, normalize, res)
-    if i != ST_OK:
-        return 0 if i < 0 else i
+# ---- finishing steps of entropy, cross-entropy and KL, given a row's sums
+# (shared with kl_ext._compare, which includes this file).  Each returns
+# ST_OK (res set, NaN included), an error status, or ST_NONFINITE (the
+# caller's slow path). ----
+
+cdef int fin_entropy(const floating* p, Py_ssize_t ps, Py_ssize_t n, double s,
+                     double e, bint normalize, double* res) noexcept nogil:
+    cdef double ls, h
+    cdef int st = check_sums(s, s, normalize, res)
+    if st != ST_OK:
+        return ST_OK if st < 0 else st
     if not normalize:
         res[0] = -e
         return ST_OK
@@ -404,23 +401,13 @@ cdef int row_entropy(const floating* p, Py_ssize_t ps, Py_ssize_t n,
     return ST_OK
 
 
-cdef int row_cross_entropy(const floating* p, Py_ssize_t ps,
-                           const floating* q, Py_ssize_t qs, Py_ssize_t n,
-                           bint normalize, double* res, int nthreads) noexcept nogil:
-    # H(p, q) = -sum p log q; 0 log q = 0; p > 0 with q = 0 gives +inf.
-    # Normalised: H(p/sp, q/sq) = log sq - (1/sp) sum p log q.
-    cdef double sums[3]
-    cdef double sp, sq, l, lc, bl, x, h, lq
-    cdef Py_ssize_t i, start, stop
-    i = first_pass_par(CROSS_ENTROPY, p, ps, q, qs, n, sums, nthreads)
-    if i != ST_OK:
-        return i
-    sp = sums[0]
-    sq = sums[1]
-    l = sums[2]
-    i = check_sums(sp, sq, normalize, res)
-    if i != ST_OK:
-        return 0 if i < 0 else i
+cdef int fin_cross(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
+                   Py_ssize_t n, double sp, double sq, double l, bint normalize,
+                   double* res) noexcept nogil:
+    cdef double lq, h
+    cdef int st = check_sums(sp, sq, normalize, res)
+    if st != ST_OK:
+        return ST_OK if st < 0 else st
     if not normalize:
         res[0] = -l
         return ST_OK
@@ -435,24 +422,16 @@ cdef int row_cross_entropy(const floating* p, Py_ssize_t ps,
     return ST_OK
 
 
-cdef int row_kl(const floating* p, Py_ssize_t ps,
-                const floating* q, Py_ssize_t qs, Py_ssize_t n,
-                bint normalize, double* res, int nthreads) noexcept nogil:
-    # T = sum kl_div(p, q) = sum [p log(p/q) - p + q], every term >= 0.
-    # Unnormalised: D = T + sp - sq.
-    # Normalised:   D(p/sp || q/sq) = T/sp + log1p(d) - d,  d = (sq - sp)/sp.
-    cdef double sums[3]
-    cdef double sp, sq, t, tc, bt, x, g, d, scale, a
+cdef int fin_kl(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
+                Py_ssize_t n, double sp, double sq, double t, bint normalize,
+                double* res) noexcept nogil:
+    # D(p||q) from T = sum kl_div(p, q): row_kl's identities and its exact
+    # second passes for the rows where they cancel
+    cdef double tc, bt, x, g, d, scale, a
     cdef Py_ssize_t i, start, stop
-    i = first_pass_par(KL, p, ps, q, qs, n, sums, nthreads)
-    if i != ST_OK:
-        return i
-    sp = sums[0]
-    sq = sums[1]
-    t = sums[2]
-    i = check_sums(sp, sq, normalize, res)
-    if i != ST_OK:
-        return 0 if i < 0 else i
+    cdef int st = check_sums(sp, sq, normalize, res)
+    if st != ST_OK:
+        return ST_OK if st < 0 else st
     if not normalize:
         x = t + (sp - sq)
         if not isinf(t) and t + (sp + sq) > 256.0 * fabs(x):
@@ -503,6 +482,41 @@ cdef int row_kl(const floating* p, Py_ssize_t ps,
         x = kahan_total(t, tc) / sp
     res[0] = 0.0 if x < 0.0 else x
     return ST_OK
+
+
+cdef int row_entropy(const floating* p, Py_ssize_t ps, Py_ssize_t n,
+                     bint normalize, double* res, int nthreads) noexcept nogil:
+    # H(p) = -sum p log p;  normalised: H(p/s) = log s - (1/s) sum p log p.
+    cdef double sums[3]
+    cdef int st = first_pass_par(ENTROPY, p, ps, p, ps, n, sums, nthreads)
+    if st != ST_OK:
+        return st
+    return fin_entropy(p, ps, n, sums[0], sums[2], normalize, res)
+
+
+cdef int row_cross_entropy(const floating* p, Py_ssize_t ps,
+                           const floating* q, Py_ssize_t qs, Py_ssize_t n,
+                           bint normalize, double* res, int nthreads) noexcept nogil:
+    # H(p, q) = -sum p log q; 0 log q = 0; p > 0 with q = 0 gives +inf.
+    # Normalised: H(p/sp, q/sq) = log sq - (1/sp) sum p log q.
+    cdef double sums[3]
+    cdef int st = first_pass_par(CROSS_ENTROPY, p, ps, q, qs, n, sums, nthreads)
+    if st != ST_OK:
+        return st
+    return fin_cross(p, ps, q, qs, n, sums[0], sums[1], sums[2], normalize, res)
+
+
+cdef int row_kl(const floating* p, Py_ssize_t ps,
+                const floating* q, Py_ssize_t qs, Py_ssize_t n,
+                bint normalize, double* res, int nthreads) noexcept nogil:
+    # T = sum kl_div(p, q) = sum [p log(p/q) - p + q], every term >= 0.
+    # Unnormalised: D = T + sp - sq.
+    # Normalised:   D(p/sp || q/sq) = T/sp + log1p(d) - d,  d = (sq - sp)/sp.
+    cdef double sums[3]
+    cdef int st = first_pass_par(KL, p, ps, q, qs, n, sums, nthreads)
+    if st != ST_OK:
+        return st
+    return fin_kl(p, ps, q, qs, n, sums[0], sums[1], sums[2], normalize, res)
 
 
 cdef inline void pair_scales(double sp, double sq, double* mp, double* mq,
