@@ -217,6 +217,27 @@ def _nonfinite_row(measure, p, q, normalize):
         return float(fn(p.astype(np.float64), q.astype(np.float64), normalize=False))
 
 
+def _broadcast_last(p, q, axis, name_q="q"):
+    """Broadcast views of p and q (no copies), check `axis`, move it last.
+
+    Raises ValueError for shapes that don't broadcast, an invalid axis or
+    an empty reduction axis.
+    """
+    if p.shape == q.shape:
+        shape = p.shape
+    else:
+        try:
+            shape = np.broadcast_shapes(p.shape, q.shape)
+        except ValueError:
+            raise ValueError(f"p with shape {p.shape} and {name_q} with shape "
+                             f"{q.shape} do not broadcast together") from None
+    ax = _axis(axis, len(shape))
+    if shape[ax] == 0:
+        raise ValueError(f"cannot reduce over an empty axis (axis {axis} has length 0)")
+    return (np.moveaxis(np.broadcast_to(p, shape), ax, -1),
+            np.moveaxis(np.broadcast_to(q, shape), ax, -1))
+
+
 def _compute(measure, p, q, axis, normalize, name_q="q", smoothing=0.0):
     """Validated measure in nats: float64 ndarray (or float) and result dtype."""
     p = _coerce(p, "p")
@@ -237,19 +258,7 @@ def _compute(measure, p, q, axis, normalize, name_q="q", smoothing=0.0):
             value, st = _k.one(measure, p, q, normalize)
             if st == 0:
                 return value, dtype
-    if p.shape == q.shape:
-        shape = p.shape
-    else:
-        try:
-            shape = np.broadcast_shapes(p.shape, q.shape)
-        except ValueError:
-            raise ValueError(f"p with shape {p.shape} and {name_q} with shape "
-                             f"{q.shape} do not broadcast together") from None
-    ax = _axis(axis, len(shape))
-    if shape[ax] == 0:
-        raise ValueError(f"cannot reduce over an empty axis (axis {axis} has length 0)")
-    pb = np.moveaxis(np.broadcast_to(p, shape), ax, -1)
-    qb = np.moveaxis(np.broadcast_to(q, shape), ax, -1)
+    pb, qb = _broadcast_last(p, q, axis, name_q)
     lead = pb.shape[:-1]
     out = np.empty(lead, dtype=_F64)
     status = np.zeros(lead, dtype=np.int8)

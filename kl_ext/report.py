@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _cpu
 from .measures import (_CROSS_ENTROPY, _ENTROPY, _F64, _JS, _KL, _TV,
-                       _as_rows, _axis, _coerce, _log_base, _nonfinite_row,
+                       _as_rows, _broadcast_last, _coerce, _log_base, _nonfinite_row,
                        _resolve, _smooth, _smoothing, _unit_stride)
 
 _kc, CPU_TIER = _cpu.load("kl_ext._compare")
@@ -97,19 +97,7 @@ def _values(p, q, axis, normalize):
             vals, st = _kc.compare_one(p, q, normalize)
             if st == 0:
                 return vals, dtype
-    if p.shape == q.shape:
-        shape = p.shape
-    else:
-        try:
-            shape = np.broadcast_shapes(p.shape, q.shape)
-        except ValueError:
-            raise ValueError(f"p with shape {p.shape} and q with shape "
-                             f"{q.shape} do not broadcast together") from None
-    ax = _axis(axis, len(shape))
-    if shape[ax] == 0:
-        raise ValueError(f"cannot reduce over an empty axis (axis {axis} has length 0)")
-    pb = np.moveaxis(np.broadcast_to(p, shape), ax, -1)
-    qb = np.moveaxis(np.broadcast_to(q, shape), ax, -1)
+    pb, qb = _broadcast_last(p, q, axis)
     lead = pb.shape[:-1]
     out = np.empty(lead + (_NOUT,), dtype=_F64)
     status = np.zeros(lead, dtype=np.int32)
