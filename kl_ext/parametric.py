@@ -18,7 +18,6 @@ The caller's arrays are never modified.
 """
 
 import math
-import numbers
 
 import numpy as np
 

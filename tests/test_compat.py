@@ -4,7 +4,6 @@ Where SciPy's result is a known bug (listed in the kl_ext.compat module
 docstring), the test checks against mpmath instead and says so.
 """
 
-import itertools
 import math
 import subprocess
 import sys

@@ -14,7 +14,7 @@ import kl_ext
 from kl_ext import reference as ref
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import assume, given, strategies as st  # noqa: E402
+from hypothesis import given, strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 LN2 = math.log(2.0)
