@@ -915,9 +915,11 @@ def plot(results, path, *, title=None):
     if any(r.mismatch for r in results):
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="////",
                              label=f"result differs from kl_ext (> rtol {RTOL:g})"))
-    ax.legend(handles=handles, loc="lower right", fontsize=8)
+    # above the axes, so that no bar is hidden
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0),
+              ncol=len(handles), fontsize=8, frameon=False)
     ti = thread_info()
-    ax.set_title(title or f"kl_ext {_versions()['kl_ext']} speed-up · CPU tier "
+    fig.suptitle(title or f"kl_ext {_versions()['kl_ext']} speed-up · CPU tier "
                  f"{ti['cpu_tier']} · {_cpu_name()}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
