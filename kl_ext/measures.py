@@ -29,10 +29,19 @@ __all__ = ["entropy", "cross_entropy", "kl_divergence", "js_divergence",
 _F64 = np.dtype(np.float64)
 _F32 = np.dtype(np.float32)
 
-# measure codes shared with src/_divergence.pyx
-_ENTROPY, _CROSS_ENTROPY, _KL, _JS, _TV = range(5)
+# measure codes shared with src/_divergence.pyx (_JS_DISTANCE: `small` only)
+_ENTROPY, _CROSS_ENTROPY, _KL, _JS, _TV, _JS_DISTANCE = range(6)
 # row status codes returned by the kernels
 _ST_NEG_P, _ST_NEG_Q, _ST_ZERO_P, _ST_ZERO_Q, _ST_NONFINITE, _ST_LAYOUT = 1, 2, 3, 4, 5, 6
+
+
+# _small: every public measure first offers its arguments to _k.small, which
+# answers the plainest 1-D call (two native float64/float32 ndarrays of one
+# dtype and length, default axis, no smoothing, base None or > 1) in C and
+# returns None for anything else, or for a row with any problem; the code
+# below then runs as if `small` did not exist and owns every check and error.
+# Results are identical either way (same kernel, same rounding of the base
+# and dtype); tests/test_measures.py::test_small_path_matches_general checks it.
 
 
 class _AxisTypeError(TypeError, ValueError):
@@ -366,6 +375,9 @@ def entropy(p, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     >>> kl_ext.entropy([[0.5, 0.5], [1.0, 0.0]])
     array([0.69314718, 0.        ])
     """
+    r = _k.small(_ENTROPY, p, None, axis, normalize, smoothing, base)
+    if r is not None:  # the common 1-D call, answered in C (see _small)
+        return r
     lb = _log_base(base)
     value, dtype = _compute(_ENTROPY, p, None, axis, normalize,
                             smoothing=_smoothing(smoothing))
@@ -455,6 +467,9 @@ def cross_entropy(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     >>> kl_ext.cross_entropy([1, 0], [0, 1])
     np.float64(inf)
     """
+    r = _k.small(_CROSS_ENTROPY, p, q, axis, normalize, smoothing, base)
+    if r is not None:  # the common 1-D call, answered in C (see _small)
+        return r
     lb = _log_base(base)
     value, dtype = _compute(_CROSS_ENTROPY, p, q, axis, normalize,
                             smoothing=_smoothing(smoothing))
@@ -561,6 +576,9 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     >>> kl_ext.kl_divergence([1, 1], [1, 0], smoothing=1)  # Laplace: [2, 2] vs [2, 1]
     np.float64(0.05889151782819174)
     """
+    r = _k.small(_KL, p, q, axis, normalize, smoothing, base)
+    if r is not None:  # the common 1-D call, answered in C (see _small)
+        return r
     lb = _log_base(base)
     value, dtype = _compute(_KL, p, q, axis, normalize,
                             smoothing=_smoothing(smoothing))
@@ -653,6 +671,9 @@ def js_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     >>> kl_ext.js_divergence([0.5, 0.5], [0.9, 0.1])
     np.float64(0.10174922507919676)
     """
+    r = _k.small(_JS, p, q, axis, normalize, smoothing, base)
+    if r is not None:  # the common 1-D call, answered in C (see _small)
+        return r
     lb = _log_base(base)
     value, dtype = _compute(_JS, p, q, axis, normalize,
                             smoothing=_smoothing(smoothing))
@@ -739,6 +760,9 @@ def js_distance(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     >>> kl_ext.js_distance([1.0, 0.0], [0.5, 0.5])
     np.float64(0.46450140402245893)
     """
+    r = _k.small(_JS_DISTANCE, p, q, axis, normalize, smoothing, base)
+    if r is not None:  # the common 1-D call, answered in C (see _small)
+        return r
     lb = _log_base(base)
     if lb is not None and lb < 0:
         raise ValueError(f"js_distance needs base > 1 (the divergence is negative "
@@ -827,6 +851,9 @@ def total_variation(p, q, *, axis=-1, normalize=True, smoothing=0.0):
     >>> kl_ext.total_variation([[1, 0], [1, 1]], [0, 1])
     array([1. , 0.5])
     """
+    r = _k.small(_TV, p, q, axis, normalize, smoothing, None)
+    if r is not None:  # the common 1-D call, answered in C (see _small)
+        return r
     value, dtype = _compute(_TV, p, q, axis, normalize,
                             smoothing=_smoothing(smoothing))
     return _finish(value, dtype, None)

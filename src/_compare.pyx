@@ -42,133 +42,151 @@ cdef inline double xlogy_s(double x, double y) noexcept nogil:
     return x * log(y) if x > 0.0 else 0.0
 
 
+cdef inline void sweep_lanes(const double* p, const double* q, Py_ssize_t m,
+                             double* ap, double* aq, double* app, double* aqq,
+                             double* apq, double* akpq, double* akqp,
+                             int* neg) noexcept nogil:
+    # sweep's vector body over m (a multiple of 8) contiguous doubles: the
+    # `lanes` of _divergence.pyx with all five element terms at once (each
+    # group of 8 in the vector domain takes the branch-free terms of
+    # _vmath.h, any other group the scalar ones)
+    cdef double lq[8]
+    cdef double x, y
+    cdef Py_ssize_t i
+    cdef int j, ok, near1, near2
+    for i in range(0, m, 8):
+        ok = 1
+        for j in range(8):
+            ok &= kl_vdomain(p[i + j]) & kl_vdomain(q[i + j])
+        if ok:
+            # one small loop per term: each vectorises on its own
+            # (GCC leaves a fused 8-lane loop of five terms scalar)
+            for j in range(8):
+                ap[j] += p[i + j]
+                aq[j] += q[i + j]
+            # log q serves q log q and p log q: the same values
+            # as kl_vterm_xlogx/kl_vterm_xlogy, with one logarithm
+            for j in range(8):
+                app[j] += kl_vterm_xlogx(p[i + j])
+            for j in range(8):
+                lq[j] = kl_vlog(q[i + j] if q[i + j] > 0.0 else 1.0)
+            for j in range(8):
+                aqq[j] += 0.0 if q[i + j] == 0.0 else q[i + j] * lq[j]
+            for j in range(8):
+                apq[j] += (0.0 if p[i + j] == 0.0 else
+                           (-INFINITY if q[i + j] == 0.0 else p[i + j] * lq[j]))
+            near1 = 0
+            near2 = 0
+            for j in range(8):
+                near1 += kl_vnear_kl(p[i + j], q[i + j])
+            for j in range(8):
+                near2 += kl_vnear_kl(q[i + j], p[i + j])
+            if near1 == 0:
+                for j in range(8):
+                    akpq[j] += kl_vterm_kl_far(p[i + j], q[i + j])
+            elif near1 == 8:
+                for j in range(8):
+                    akpq[j] += kl_vterm_kl_near(p[i + j], q[i + j])
+            else:
+                for j in range(8):
+                    akpq[j] += kl_vterm_kl(p[i + j], q[i + j])
+            if near2 == 0:
+                for j in range(8):
+                    akqp[j] += kl_vterm_kl_far(q[i + j], p[i + j])
+            elif near2 == 8:
+                for j in range(8):
+                    akqp[j] += kl_vterm_kl_near(q[i + j], p[i + j])
+            else:
+                for j in range(8):
+                    akqp[j] += kl_vterm_kl(q[i + j], p[i + j])
+        else:
+            for j in range(8):
+                x = p[i + j]
+                y = q[i + j]
+                neg[0] |= x < 0.0
+                neg[1] |= y < 0.0
+                ap[j] += x
+                aq[j] += y
+                app[j] += xlogx_s(x)
+                aqq[j] += xlogx_s(y)
+                apq[j] += xlogy_s(x, y)
+                akpq[j] += kl_term(x, y)
+                akqp[j] += kl_term(y, x)
+
+
 cdef int sweep(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
                Py_ssize_t n, double* sums) noexcept nogil:
     # IN: a row of p and of q (element strides ps, qs), n elements.
     # OUT: sums[0..6] = sum p, sum q, sum p log p, sum q log q, sum p log q,
     # sum kl_div(p, q), sum kl_div(q, p), each compensated; returns
     # ST_NEG_P/ST_NEG_Q for a negative entry, else ST_OK.
-    # The loop of first_pass in _divergence.pyx with all five element terms
-    # at once (each group of 8 lanes in the vector domain takes the
-    # branch-free terms of _vmath.h, any other group the scalar ones).
+    # The block structure of first_pass in _divergence.pyx (in place for
+    # contiguous float64, else through zero-padded float64 copies), so the
+    # sums are those of the individual measures, bit for bit.
     cdef double acc[NSUM]
     cdef double cmp[NSUM]
-    cdef double ap[8]
-    cdef double aq[8]
-    cdef double app[8]
-    cdef double aqq[8]
-    cdef double apq[8]
-    cdef double akpq[8]
-    cdef double akqp[8]
-    cdef double lq[8]
+    cdef double a[NSUM * 8]
     cdef double b[NSUM]
+    cdef double bx[LBLOCK]
+    cdef double by[LBLOCK]
     cdef double x, y
-    cdef Py_ssize_t i, j, start, stop, n8 = 0
-    cdef bint negp = False, negq = False
-    cdef int ok, near1, near2, k
+    cdef Py_ssize_t i, j, start, stop, m, m8
+    cdef int neg[2]
+    cdef int k
+    cdef bint direct
+    neg[0] = 0
+    neg[1] = 0
     for k in range(NSUM):
         acc[k] = 0.0
         cmp[k] = 0.0
-    if KL_EXT_VECTOR and ps == 1 and qs == 1:
-        n8 = n - n % 8
-        for start in range(0, n8, 512):
-            stop = min(start + 512, n8)
-            for j in range(8):
-                ap[j] = 0.0
-                aq[j] = 0.0
-                app[j] = 0.0
-                aqq[j] = 0.0
-                apq[j] = 0.0
-                akpq[j] = 0.0
-                akqp[j] = 0.0
-            for i in range(start, stop, 8):
-                ok = 1
-                for j in range(8):
-                    ok &= kl_vdomain(p[i + j]) & kl_vdomain(q[i + j])
-                if ok:
-                    # one small loop per term: each vectorises on its own
-                    # (GCC leaves a fused 8-lane loop of five terms scalar)
-                    for j in range(8):
-                        ap[j] += p[i + j]
-                        aq[j] += q[i + j]
-                    # log q serves q log q and p log q: the same values
-                    # as kl_vterm_xlogx/kl_vterm_xlogy, with one logarithm
-                    for j in range(8):
-                        app[j] += kl_vterm_xlogx(p[i + j])
-                    for j in range(8):
-                        lq[j] = kl_vlog(q[i + j] if q[i + j] > 0.0 else 1.0)
-                    for j in range(8):
-                        aqq[j] += 0.0 if q[i + j] == 0.0 else q[i + j] * lq[j]
-                    for j in range(8):
-                        apq[j] += (0.0 if p[i + j] == 0.0 else
-                                   (-INFINITY if q[i + j] == 0.0 else p[i + j] * lq[j]))
-                    near1 = 0
-                    near2 = 0
-                    for j in range(8):
-                        near1 += kl_vnear_kl(p[i + j], q[i + j])
-                    for j in range(8):
-                        near2 += kl_vnear_kl(q[i + j], p[i + j])
-                    if near1 == 0:
-                        for j in range(8):
-                            akpq[j] += kl_vterm_kl_far(p[i + j], q[i + j])
-                    elif near1 == 8:
-                        for j in range(8):
-                            akpq[j] += kl_vterm_kl_near(p[i + j], q[i + j])
-                    else:
-                        for j in range(8):
-                            akpq[j] += kl_vterm_kl(p[i + j], q[i + j])
-                    if near2 == 0:
-                        for j in range(8):
-                            akqp[j] += kl_vterm_kl_far(q[i + j], p[i + j])
-                    elif near2 == 8:
-                        for j in range(8):
-                            akqp[j] += kl_vterm_kl_near(q[i + j], p[i + j])
-                    else:
-                        for j in range(8):
-                            akqp[j] += kl_vterm_kl(q[i + j], p[i + j])
-                else:
-                    for j in range(8):
-                        x = p[i + j]
-                        y = q[i + j]
-                        negp |= x < 0.0
-                        negq |= y < 0.0
-                        ap[j] += x
-                        aq[j] += y
-                        app[j] += xlogx_s(x)
-                        aqq[j] += xlogx_s(y)
-                        apq[j] += xlogy_s(x, y)
-                        akpq[j] += kl_term(x, y)
-                        akqp[j] += kl_term(y, x)
-            kahan_add(&acc[0], &cmp[0], lanes_total(ap))
-            kahan_add(&acc[1], &cmp[1], lanes_total(aq))
-            kahan_add(&acc[2], &cmp[2], lanes_total(app))
-            kahan_add(&acc[3], &cmp[3], lanes_total(aqq))
-            kahan_add(&acc[4], &cmp[4], lanes_total(apq))
-            kahan_add(&acc[5], &cmp[5], lanes_total(akpq))
-            kahan_add(&acc[6], &cmp[6], lanes_total(akqp))
-    for start in range(n8, n, 64):
-        stop = min(start + BLOCK, n)
-        for k in range(NSUM):
-            b[k] = 0.0
-        for i in range(start, stop):
-            x = p[i * ps]
-            y = q[i * qs]
-            negp |= x < 0.0
-            negq |= y < 0.0
-            b[0] += x
-            b[1] += y
-            b[2] += xlogx_s(x)
-            b[3] += xlogx_s(y)
-            b[4] += xlogy_s(x, y)
-            b[5] += kl_term(x, y)
-            b[6] += kl_term(y, x)
-        for k in range(NSUM):
-            kahan_add(&acc[k], &cmp[k], b[k])
+    if KL_EXT_VECTOR:
+        for start in range(0, n, 512):
+            m = min(<Py_ssize_t>LBLOCK, n - start)
+            for j in range(NSUM * 8):
+                a[j] = 0.0
+            direct = False
+            if floating is double:
+                if ps == 1 and qs == 1:
+                    direct = True
+                    m8 = m - m % 8
+                    sweep_lanes(p + start, q + start, m8, a, a + 8, a + 16, a + 24,
+                                a + 32, a + 40, a + 48, neg)
+                    if m8 < m:
+                        load_block(p + start + m8, 1, m - m8, bx)
+                        load_block(q + start + m8, 1, m - m8, by)
+                        sweep_lanes(bx, by, 8, a, a + 8, a + 16, a + 24,
+                                    a + 32, a + 40, a + 48, neg)
+            if not direct:
+                load_block(p + start * ps, ps, m, bx)
+                m8 = load_block(q + start * qs, qs, m, by)
+                sweep_lanes(bx, by, m8, a, a + 8, a + 16, a + 24,
+                            a + 32, a + 40, a + 48, neg)
+            for k in range(NSUM):
+                kahan_add(&acc[k], &cmp[k], lanes_total(a + 8 * k))
+    else:
+        for start in range(0, n, 64):
+            stop = min(start + BLOCK, n)
+            for k in range(NSUM):
+                b[k] = 0.0
+            for i in range(start, stop):
+                x = p[i * ps]
+                y = q[i * qs]
+                neg[0] |= x < 0.0
+                neg[1] |= y < 0.0
+                b[0] += x
+                b[1] += y
+                b[2] += xlogx_s(x)
+                b[3] += xlogx_s(y)
+                b[4] += xlogy_s(x, y)
+                b[5] += kl_term(x, y)
+                b[6] += kl_term(y, x)
+            for k in range(NSUM):
+                kahan_add(&acc[k], &cmp[k], b[k])
     for k in range(NSUM):
         sums[k] = kahan_total(acc[k], cmp[k])
-    if negp:
+    if neg[0]:
         return ST_NEG_P
-    if negq:
+    if neg[1]:
         return ST_NEG_Q
     return ST_OK
 
@@ -214,57 +232,81 @@ cdef int sweep_par(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize
     return st
 
 
+cdef inline void pair_sweep_lanes(const double* p, const double* q, Py_ssize_t m,
+                                  double mp, double mq, double* at, double* av) noexcept nogil:
+    # pair_sweep's vector body: `lanes_pair` of _divergence.pyx for JS and
+    # TV at once
+    cdef Py_ssize_t i
+    cdef int j, ok, near
+    for i in range(0, m, 8):
+        for j in range(8):
+            av[j] += fabs(p[i + j] * mq - q[i + j] * mp)
+        ok = 1
+        for j in range(8):
+            ok &= kl_vdomain(p[i + j] * mq) & kl_vdomain(q[i + j] * mp)
+        if ok:
+            near = 0
+            for j in range(8):
+                near += kl_vnear_js(p[i + j] * mq, q[i + j] * mp)
+            if near == 0:
+                for j in range(8):
+                    at[j] += kl_vterm_js_far(p[i + j] * mq, q[i + j] * mp)
+            elif near == 8:
+                for j in range(8):
+                    at[j] += kl_vterm_js_near(p[i + j] * mq, q[i + j] * mp)
+            else:
+                for j in range(8):
+                    at[j] += kl_vterm_js(p[i + j] * mq, q[i + j] * mp)
+        else:
+            for j in range(8):
+                at[j] += js_term(p[i + j] * mq, q[i + j] * mp)
+
+
 cdef void pair_sweep(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
                      Py_ssize_t n, double mp, double mq, double* res) noexcept nogil:
-    # pair_pass of _divergence.pyx for JS and TV at once:
+    # pair_pass of _divergence.pyx for JS and TV at once (the same blocks):
     # res[0] = sum J(p*mq, q*mp), res[1] = sum |p*mq - q*mp|, compensated.
     cdef double t = 0.0, tc = 0.0, v = 0.0, vc = 0.0, bt, bv, x, y
     cdef double at[8]
     cdef double av[8]
-    cdef Py_ssize_t i, j, start, stop, n8 = 0
-    cdef int ok, near
-    if KL_EXT_VECTOR and ps == 1 and qs == 1:
-        n8 = n - n % 8
-        for start in range(0, n8, 512):
-            stop = min(start + 512, n8)
+    cdef double bx[LBLOCK]
+    cdef double by[LBLOCK]
+    cdef Py_ssize_t i, j, start, stop, m, m8
+    cdef bint direct
+    if KL_EXT_VECTOR:
+        for start in range(0, n, 512):
+            m = min(<Py_ssize_t>LBLOCK, n - start)
             for j in range(8):
                 at[j] = 0.0
                 av[j] = 0.0
-            for i in range(start, stop, 8):
-                for j in range(8):
-                    av[j] += fabs(p[i + j] * mq - q[i + j] * mp)
-                ok = 1
-                for j in range(8):
-                    ok &= kl_vdomain(p[i + j] * mq) & kl_vdomain(q[i + j] * mp)
-                if ok:
-                    near = 0
-                    for j in range(8):
-                        near += kl_vnear_js(p[i + j] * mq, q[i + j] * mp)
-                    if near == 0:
-                        for j in range(8):
-                            at[j] += kl_vterm_js_far(p[i + j] * mq, q[i + j] * mp)
-                    elif near == 8:
-                        for j in range(8):
-                            at[j] += kl_vterm_js_near(p[i + j] * mq, q[i + j] * mp)
-                    else:
-                        for j in range(8):
-                            at[j] += kl_vterm_js(p[i + j] * mq, q[i + j] * mp)
-                else:
-                    for j in range(8):
-                        at[j] += js_term(p[i + j] * mq, q[i + j] * mp)
+            direct = False
+            if floating is double:
+                if ps == 1 and qs == 1:
+                    direct = True
+                    m8 = m - m % 8
+                    pair_sweep_lanes(p + start, q + start, m8, mp, mq, at, av)
+                    if m8 < m:
+                        load_block(p + start + m8, 1, m - m8, bx)
+                        load_block(q + start + m8, 1, m - m8, by)
+                        pair_sweep_lanes(bx, by, 8, mp, mq, at, av)
+            if not direct:
+                load_block(p + start * ps, ps, m, bx)
+                m8 = load_block(q + start * qs, qs, m, by)
+                pair_sweep_lanes(bx, by, m8, mp, mq, at, av)
             kahan_add(&t, &tc, lanes_total(at))
             kahan_add(&v, &vc, lanes_total(av))
-    for start in range(n8, n, 64):
-        stop = min(start + BLOCK, n)
-        bt = 0.0
-        bv = 0.0
-        for i in range(start, stop):
-            x = p[i * ps] * mq
-            y = q[i * qs] * mp
-            bt += js_term(x, y)
-            bv += fabs(x - y)
-        kahan_add(&t, &tc, bt)
-        kahan_add(&v, &vc, bv)
+    else:
+        for start in range(0, n, 64):
+            stop = min(start + BLOCK, n)
+            bt = 0.0
+            bv = 0.0
+            for i in range(start, stop):
+                x = p[i * ps] * mq
+                y = q[i * qs] * mp
+                bt += js_term(x, y)
+                bv += fabs(x - y)
+            kahan_add(&t, &tc, bt)
+            kahan_add(&v, &vc, bv)
     res[0] = kahan_total(t, tc)
     res[1] = kahan_total(v, vc)
 

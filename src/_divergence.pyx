@@ -113,6 +113,74 @@ cdef inline double scalar_term(int measure, double x, double y) noexcept nogil:
     return 0.0
 
 
+cdef enum:
+    LBLOCK = 512  # elements per lane block; lane sums fold into the totals per block
+
+
+cdef inline void lanes(int measure, const double* x, const double* y, Py_ssize_t m,
+                       double* ap, double* aq, double* at, int* neg) noexcept nogil:
+    # first_pass's vector body over m (a multiple of 8) contiguous doubles:
+    # 8 independent lanes per accumulator, which GCC turns into SIMD code.
+    # Groups of 8 elements inside the vector terms' domain (0 or
+    # [2^-500, 2^500]) use the branch-free terms of _vmath.h, any other group
+    # (NaN, inf, negative, subnormal) the scalar terms.
+    cdef Py_ssize_t i
+    cdef int j, ok, near
+    for i in range(0, m, 8):
+        ok = 1
+        for j in range(8):
+            ok &= kl_vdomain(x[i + j]) & kl_vdomain(y[i + j])
+        if ok:
+            if measure == KL:
+                # groups whose lanes all take one branch (all near p = q, as
+                # in drift monitoring, or none) skip the other branch's work;
+                # mixed groups compute both
+                near = 0
+                for j in range(8):
+                    near += kl_vnear_kl(x[i + j], y[i + j])
+                if near == 0:
+                    for j in range(8):
+                        at[j] += kl_vterm_kl_far(x[i + j], y[i + j])
+                elif near == 8:
+                    for j in range(8):
+                        at[j] += kl_vterm_kl_near(x[i + j], y[i + j])
+                else:
+                    for j in range(8):
+                        at[j] += kl_vterm_kl(x[i + j], y[i + j])
+            elif measure == CROSS_ENTROPY:
+                for j in range(8):
+                    at[j] += kl_vterm_xlogy(x[i + j], y[i + j])
+            elif measure == ENTROPY:
+                for j in range(8):
+                    at[j] += kl_vterm_xlogx(x[i + j])
+            for j in range(8):
+                ap[j] += x[i + j]
+                aq[j] += y[i + j]
+        else:
+            for j in range(8):
+                neg[0] |= x[i + j] < 0.0
+                neg[1] |= y[i + j] < 0.0
+                ap[j] += x[i + j]
+                aq[j] += y[i + j]
+                at[j] += scalar_term(measure, x[i + j], y[i + j])
+
+
+cdef inline Py_ssize_t load_block(const floating* p, Py_ssize_t ps, Py_ssize_t m,
+                                  double* buf) noexcept nogil:
+    # buf[:m] = p[::ps][:m] as doubles, zero-padded to a multiple of 8 (zeros
+    # add nothing to any sum or term); returns the padded length
+    cdef Py_ssize_t i, m8 = (m + 7) & ~(<Py_ssize_t>7)
+    if ps == 1:
+        for i in range(m):
+            buf[i] = p[i]
+    else:
+        for i in range(m):
+            buf[i] = p[i * ps]
+    for i in range(m, m8):
+        buf[i] = 0.0
+    return m8
+
+
 cdef int first_pass(int measure, const floating* p, Py_ssize_t ps,
                     const floating* q, Py_ssize_t qs, Py_ssize_t n,
                     double* sums) noexcept nogil:
@@ -121,92 +189,70 @@ cdef int first_pass(int measure, const floating* p, Py_ssize_t ps,
     # cross-entropy: p log q; entropy: p log p; JS/TV: nothing), all
     # compensated.  Returns ST_NEG_P/ST_NEG_Q for a negative entry.
     #
-    # Contiguous rows in a vector build (KL_EXT_VECTOR) run 8 independent
-    # lanes per accumulator, which GCC turns into SIMD code: groups of 8
-    # elements inside the vector terms' domain (0 or [2^-500, 2^500]) use the
-    # branch-free terms of _vmath.h, any other group (NaN, inf, negative,
-    # subnormal) the scalar terms.  Lanes are folded into the compensated
-    # totals every 512 elements.
+    # Vector builds (KL_EXT_VECTOR) run `lanes` over blocks of LBLOCK
+    # elements: contiguous float64 rows in place, anything else (float32,
+    # strided rows, the last partial group of 8) through a zero-padded
+    # float64 copy of the block, so every element takes the SIMD terms.
+    # Lane sums are folded into the compensated totals once per block.
     cdef double sp = 0.0, spc = 0.0, sq = 0.0, sqc = 0.0, t = 0.0, tc = 0.0
     cdef double bp, bq, bt, x, y
     cdef double ap[8]
     cdef double aq[8]
     cdef double at[8]
-    cdef Py_ssize_t i, j, start, stop, n8 = 0
-    cdef bint negp = False, negq = False
-    cdef int ok, near
-    if KL_EXT_VECTOR and ps == 1 and qs == 1:
-        n8 = n - n % 8
-        for start in range(0, n8, 512):
-            stop = min(start + 512, n8)
+    cdef double bx[LBLOCK]
+    cdef double by[LBLOCK]
+    cdef int neg[2]
+    cdef bint direct
+    cdef Py_ssize_t i, j, start, stop, m, m8
+    neg[0] = 0
+    neg[1] = 0
+    if KL_EXT_VECTOR:
+        for start in range(0, n, 512):
+            m = min(<Py_ssize_t>LBLOCK, n - start)
             for j in range(8):
                 ap[j] = 0.0
                 aq[j] = 0.0
                 at[j] = 0.0
-            for i in range(start, stop, 8):
-                ok = 1
-                for j in range(8):
-                    ok &= kl_vdomain(p[i + j]) & kl_vdomain(q[i + j])
-                if ok:
-                    if measure == KL:
-                        # groups whose lanes all take one branch (all near
-                        # p = q, as in drift monitoring, or none) skip the
-                        # other branch's work; mixed groups compute both
-                        near = 0
-                        for j in range(8):
-                            near += kl_vnear_kl(p[i + j], q[i + j])
-                        if near == 0:
-                            for j in range(8):
-                                at[j] += kl_vterm_kl_far(p[i + j], q[i + j])
-                        elif near == 8:
-                            for j in range(8):
-                                at[j] += kl_vterm_kl_near(p[i + j], q[i + j])
-                        else:
-                            for j in range(8):
-                                at[j] += kl_vterm_kl(p[i + j], q[i + j])
-                    elif measure == CROSS_ENTROPY:
-                        for j in range(8):
-                            at[j] += kl_vterm_xlogy(p[i + j], q[i + j])
-                    elif measure == ENTROPY:
-                        for j in range(8):
-                            at[j] += kl_vterm_xlogx(p[i + j])
-                    for j in range(8):
-                        ap[j] += p[i + j]
-                        aq[j] += q[i + j]
-                else:
-                    for j in range(8):
-                        x = p[i + j]
-                        y = q[i + j]
-                        negp |= x < 0.0
-                        negq |= y < 0.0
-                        ap[j] += x
-                        aq[j] += y
-                        at[j] += scalar_term(measure, x, y)
+            direct = False
+            if floating is double:
+                if ps == 1 and qs == 1:
+                    direct = True
+                    m8 = m - m % 8
+                    lanes(measure, p + start, q + start, m8, ap, aq, at, neg)
+                    if m8 < m:
+                        load_block(p + start + m8, 1, m - m8, bx)
+                        load_block(q + start + m8, 1, m - m8, by)
+                        lanes(measure, bx, by, 8, ap, aq, at, neg)
+            if not direct:
+                load_block(p + start * ps, ps, m, bx)
+                m8 = load_block(q + start * qs, qs, m, by)
+                lanes(measure, bx, by, m8, ap, aq, at, neg)
             kahan_add(&sp, &spc, lanes_total(ap))
             kahan_add(&sq, &sqc, lanes_total(aq))
             kahan_add(&t, &tc, lanes_total(at))
-    for start in range(n8, n, 64):
-        stop = min(start + BLOCK, n)
-        bp = 0.0
-        bq = 0.0
-        bt = 0.0
-        for i in range(start, stop):
-            x = p[i * ps]
-            y = q[i * qs]
-            negp |= x < 0.0
-            negq |= y < 0.0
-            bp += x
-            bq += y
-            bt += scalar_term(measure, x, y)
-        kahan_add(&sp, &spc, bp)
-        kahan_add(&sq, &sqc, bq)
-        kahan_add(&t, &tc, bt)
+    else:
+        for start in range(0, n, 64):
+            stop = min(start + BLOCK, n)
+            bp = 0.0
+            bq = 0.0
+            bt = 0.0
+            for i in range(start, stop):
+                x = p[i * ps]
+                y = q[i * qs]
+                neg[0] |= x < 0.0
+                neg[1] |= y < 0.0
+                bp += x
+                bq += y
+                bt += scalar_term(measure, x, y)
+            kahan_add(&sp, &spc, bp)
+            kahan_add(&sq, &sqc, bq)
+            kahan_add(&t, &tc, bt)
     sums[0] = kahan_total(sp, spc)
     sums[1] = kahan_total(sq, sqc)
     sums[2] = kahan_total(t, tc)
-    if negp:
+    if neg[0]:
         return ST_NEG_P
-    if negq:
+    if neg[1]:
         return ST_NEG_Q
     return ST_OK
 
@@ -215,49 +261,72 @@ cdef inline double lanes_total(double* a) noexcept nogil:
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
 
 
+cdef inline void lanes_pair(int measure, const double* x, const double* y, Py_ssize_t m,
+                            double mp, double mq, double* at) noexcept nogil:
+    # pair_pass's vector body over m (a multiple of 8) contiguous doubles
+    cdef Py_ssize_t i
+    cdef int j, ok, near
+    if measure == TV:
+        for i in range(0, m, 8):
+            for j in range(8):
+                at[j] += fabs(x[i + j] * mq - y[i + j] * mp)
+        return
+    for i in range(0, m, 8):
+        ok = 1
+        for j in range(8):
+            ok &= kl_vdomain(x[i + j] * mq) & kl_vdomain(y[i + j] * mp)
+        if ok:
+            near = 0
+            for j in range(8):
+                near += kl_vnear_js(x[i + j] * mq, y[i + j] * mp)
+            if near == 0:
+                for j in range(8):
+                    at[j] += kl_vterm_js_far(x[i + j] * mq, y[i + j] * mp)
+            elif near == 8:
+                for j in range(8):
+                    at[j] += kl_vterm_js_near(x[i + j] * mq, y[i + j] * mp)
+            else:
+                for j in range(8):
+                    at[j] += kl_vterm_js(x[i + j] * mq, y[i + j] * mp)
+        else:
+            for j in range(8):
+                at[j] += js_term(x[i + j] * mq, y[i + j] * mp)
+
+
 cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
                       const floating* q, Py_ssize_t qs, Py_ssize_t n,
                       double mp, double mq) noexcept nogil:
     # Second pass of JS and TV over validated rows (no negatives, sums
     # finite): compensated sum of J(p*mq, q*mp) (JS) or |p*mq - q*mp| (TV).
-    # Vector builds use 8 lanes on contiguous rows, as in first_pass.
-    cdef double t = 0.0, tc = 0.0, bt, x, y
+    # Vector builds run `lanes_pair` over blocks, as first_pass does.
+    cdef double t = 0.0, tc = 0.0, bt
     cdef double at[8]
-    cdef Py_ssize_t i, j, start, stop, n8 = 0
-    cdef int ok, near
-    if KL_EXT_VECTOR and ps == 1 and qs == 1:
-        n8 = n - n % 8
-        for start in range(0, n8, 512):
-            stop = min(start + 512, n8)
+    cdef double bx[LBLOCK]
+    cdef double by[LBLOCK]
+    cdef bint direct
+    cdef Py_ssize_t i, j, start, stop, m, m8
+    if KL_EXT_VECTOR:
+        for start in range(0, n, 512):
+            m = min(<Py_ssize_t>LBLOCK, n - start)
             for j in range(8):
                 at[j] = 0.0
-            if measure == TV:
-                for i in range(start, stop, 8):
-                    for j in range(8):
-                        at[j] += fabs(p[i + j] * mq - q[i + j] * mp)
-            else:
-                for i in range(start, stop, 8):
-                    ok = 1
-                    for j in range(8):
-                        ok &= kl_vdomain(p[i + j] * mq) & kl_vdomain(q[i + j] * mp)
-                    if ok:
-                        near = 0
-                        for j in range(8):
-                            near += kl_vnear_js(p[i + j] * mq, q[i + j] * mp)
-                        if near == 0:
-                            for j in range(8):
-                                at[j] += kl_vterm_js_far(p[i + j] * mq, q[i + j] * mp)
-                        elif near == 8:
-                            for j in range(8):
-                                at[j] += kl_vterm_js_near(p[i + j] * mq, q[i + j] * mp)
-                        else:
-                            for j in range(8):
-                                at[j] += kl_vterm_js(p[i + j] * mq, q[i + j] * mp)
-                    else:
-                        for j in range(8):
-                            at[j] += js_term(p[i + j] * mq, q[i + j] * mp)
+            direct = False
+            if floating is double:
+                if ps == 1 and qs == 1:
+                    direct = True
+                    m8 = m - m % 8
+                    lanes_pair(measure, p + start, q + start, m8, mp, mq, at)
+                    if m8 < m:
+                        load_block(p + start + m8, 1, m - m8, bx)
+                        load_block(q + start + m8, 1, m - m8, by)
+                        lanes_pair(measure, bx, by, 8, mp, mq, at)
+            if not direct:
+                load_block(p + start * ps, ps, m, bx)
+                m8 = load_block(q + start * qs, qs, m, by)
+                lanes_pair(measure, bx, by, m8, mp, mq, at)
             kahan_add(&t, &tc, lanes_total(at))
-    for start in range(n8, n, 64):
+        return kahan_total(t, tc)
+    for start in range(0, n, 64):
         stop = min(start + BLOCK, n)
         bt = 0.0
         if measure == TV:
@@ -712,3 +781,96 @@ def rows(int measure, cnp.ndarray p, cnp.ndarray q, bint normalize,
                                  qrs, qs, nrows, n, normalize, o, s, nt)
     release_threads(nt)
     return flagged
+
+
+# ---- the small-call fast path ----
+# Measures of one pair of 1-D float arrays dominate the calls of many users
+# (one score per request); the general path in kl_ext/measures.py spends
+# ~0.6 us in Python validation before the kernel runs.  `small` accepts only
+# the plainest form of such a call and answers it completely in C; any other
+# argument (lists, other dtypes, 2-D input, smoothing, an unusual base or
+# axis, a row with an error or needing the slow path) returns None and the
+# caller takes the general path, which then also owns every error message.
+
+cdef extern from "numpy/arrayobject.h":
+    object PyArray_Scalar(void* data, cnp.dtype descr, object base)
+
+cdef cnp.dtype _D64 = cnp.PyArray_DescrFromType(cnp.NPY_DOUBLE)
+cdef cnp.dtype _D32 = cnp.PyArray_DescrFromType(cnp.NPY_FLOAT)
+cdef enum:
+    JS_DISTANCE = 5
+
+
+def small(int measure, object p, object q, object axis, object normalize,
+          object smoothing, object base):
+    """The value of measure(p, q) as a NumPy scalar, or None.
+
+    Answers only: p and q ndarrays (q None: q = p) of one dtype, float64 or
+    float32 in native byte order, 1-D, of equal length >= 1, aligned; axis the int -1 or 0;
+    normalize True or False; smoothing 0; base None or a real > 1.  Measure
+    codes as in `one`, plus 5: js_distance (sqrt of JS).  The result is
+    rounded to the input dtype, exactly as the general path rounds it.
+    """
+    cdef cnp.ndarray a, b
+    cdef double res = NAN, lb = 0.0
+    cdef float r32
+    cdef int st, nt, code = measure, typ
+    cdef Py_ssize_t n, isz
+    if type(p) is not cnp.ndarray:
+        return None
+    if q is None:
+        q = p
+    elif type(q) is not cnp.ndarray:
+        return None
+    if type(axis) is not int or (axis != -1 and axis != 0):
+        return None
+    if normalize is not True and normalize is not False:
+        return None
+    if not ((type(smoothing) is float or type(smoothing) is int) and smoothing == 0):
+        return None
+    if base is not None:
+        if type(base) is not float and type(base) is not int:
+            return None
+        lb = <double>base
+        if not (lb > 1.0 and lb < INFINITY):
+            return None
+        lb = log(lb)
+    a = <cnp.ndarray>p
+    b = <cnp.ndarray>q
+    typ = cnp.PyArray_TYPE(a)
+    if cnp.PyArray_TYPE(b) != typ or not (layout_ok(a, 1) and layout_ok(b, 1)):
+        return None
+    if not (cnp.PyArray_ISNOTSWAPPED(a) and cnp.PyArray_ISNOTSWAPPED(b)):
+        return None  # non-native byte order: the general path converts
+    n = cnp.PyArray_DIM(a, 0)
+    if n == 0 or cnp.PyArray_DIM(b, 0) != n:
+        return None
+    if code == JS_DISTANCE:
+        code = JS
+    isz = cnp.PyArray_ITEMSIZE(a)
+    nt = acquire_threads(n)
+    if typ == cnp.NPY_DOUBLE:
+        with nogil:
+            st = row_dispatch(code, <const double*>cnp.PyArray_DATA(a),
+                              cnp.PyArray_STRIDE(a, 0) // isz,
+                              <const double*>cnp.PyArray_DATA(b),
+                              cnp.PyArray_STRIDE(b, 0) // isz, n,
+                              normalize is True, &res, nt)
+    else:
+        with nogil:
+            st = row_dispatch(code, <const float*>cnp.PyArray_DATA(a),
+                              cnp.PyArray_STRIDE(a, 0) // isz,
+                              <const float*>cnp.PyArray_DATA(b),
+                              cnp.PyArray_STRIDE(b, 0) // isz, n,
+                              normalize is True, &res, nt)
+    release_threads(nt)
+    if st != ST_OK:
+        return None
+    if base is not None:
+        res = res / lb
+    if measure == JS_DISTANCE:
+        res = sqrt(res)
+    if typ == cnp.NPY_DOUBLE:
+        return PyArray_Scalar(&res, _D64, None)
+    r32 = <float>res
+    return PyArray_Scalar(&r32, _D32, None)

@@ -709,3 +709,71 @@ def test_broadcast_reference_row_is_not_copied(monkeypatch):
     q = np.arange(1.0, 9.0)
     kl_ext.kl_divergence(p, q)
     assert seen and seen[0][0] == 0
+
+
+# ---- the small-call fast path (_k.small) against the general path ----
+
+class _NoSmall:
+    """The tier module with `small` always declining: the general path."""
+
+    def __init__(self, mod):
+        self._mod = mod
+
+    def small(self, *args):
+        return None
+
+    def __getattr__(self, name):
+        return getattr(self._mod, name)
+
+
+def _small_cases():
+    rng = np.random.default_rng(11)
+    p = rng.random(13)
+    q = rng.random(13)
+    z = p.copy()
+    z[[1, 5]] = 0.0
+    yield p, q, {}
+    yield p[:1], q[:1], {}
+    yield p[:8], q[:8], {}
+    yield p[:9], q[:9], {"normalize": False}
+    yield z, q, {}
+    yield p, z, {}
+    yield p, q, {"base": 2}
+    yield p, q, {"base": 10.0, "axis": 0}
+    yield p, p * (1 + 1e-9 * rng.standard_normal(13)), {}
+    yield p[::2], q[::2], {}
+    yield p.astype(np.float32), q.astype(np.float32), {}
+    yield p.astype(np.float32), q.astype(np.float32), {"base": 2, "normalize": False}
+    yield np.array([np.nan, 1.0]), np.array([1.0, 1.0]), {}
+    yield np.array([np.inf, 1.0]), np.array([1.0, 1.0]), {}
+    yield np.array([1e-310, 1.0]), np.array([1.0, 1e-300]), {}
+    yield p.astype(">f8"), q.astype(">f8"), {}
+    # byte-swapped, these read as subnormals that a kernel would accept
+    yield (np.array([1.0, 2.0, 0.5], dtype=">f8"), np.array([0.5, 1.0, 2.0], dtype=">f8"),
+           {"normalize": False})
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_small_path_matches_general(name, monkeypatch):
+    # every call the fast path answers must equal the general path bit for
+    # bit, with the same type; and big-endian input must not be misread
+    cases = list(_small_cases())
+    fast = [call(kl_ext, name, p, q, **({k: v for k, v in kw.items()
+                                         if not (k == "base" and name == "total_variation")}))
+            for p, q, kw in cases]
+    monkeypatch.setattr(kl_ext.measures, "_k", _NoSmall(kl_ext.measures._k))
+    slow = [call(kl_ext, name, p, q, **({k: v for k, v in kw.items()
+                                         if not (k == "base" and name == "total_variation")}))
+            for p, q, kw in cases]
+    for (p, q, kw), f, s in zip(cases, fast, slow):
+        assert type(f) is type(s), (kw, p.dtype)
+        assert_array_equal(f, s, err_msg=f"{name} {kw} {p.dtype} {p}")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_small_path_declines_errors(name):
+    # rows with an error go to the general path, which raises its message
+    with pytest.raises(ValueError, match="negative"):
+        call(kl_ext, name, np.array([0.5, -0.5]), np.array([0.5, 0.5]))
+    with pytest.raises(ValueError):
+        call(kl_ext, name, np.array([0.0, 0.0]), np.array([0.5, 0.5]))
