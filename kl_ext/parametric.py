@@ -403,8 +403,8 @@ def kl_mvn(mean_p, cov_p, mean_q, cov_q):
     dmu = (np.broadcast_to(a["mean_q"], batch + (k,))
            - np.broadcast_to(a["mean_p"], batch + (k,)))
     with np.errstate(over="ignore", under="ignore"):
-        m = np.linalg.solve(lq, lp)
-        z = np.linalg.solve(lq, dmu[..., None])[..., 0]
+        m = _forward_substitution(lq, lp)
+        z = _forward_substitution(lq, dmu[..., None])[..., 0]
         dp = np.ascontiguousarray(np.diagonal(lp, axis1=-2, axis2=-1))
         dq = np.ascontiguousarray(np.diagonal(lq, axis1=-2, axis2=-1))
         diag = _half_rho_term(dp.reshape(-1), dq.reshape(-1)).reshape(dp.shape)
@@ -412,6 +412,20 @@ def kl_mvn(mean_p, cov_p, mean_q, cov_q):
         kl = 0.5 * (diag.sum(axis=-1) + (off * off).sum(axis=(-2, -1))
                     + (z * z).sum(axis=-1))
     return _out(np.maximum(kl, 0.0), dtype)
+
+
+def _forward_substitution(low, b):
+    """Solve ``low @ x = b`` for lower-triangular ``low`` (..., k, k).
+
+    Row by row, so that equal factors give exactly the identity (and
+    ``m = 0`` off the diagonal, hence KL exactly 0 for equal Gaussians);
+    ``np.linalg.solve`` goes through a pivoted LU and leaves ~1e-17 there.
+    """
+    x = np.zeros(np.broadcast_shapes(low.shape[:-2], b.shape[:-2]) + b.shape[-2:])
+    for i in range(low.shape[-1]):
+        acc = b[..., i, :] - (low[..., i:i + 1, :i] @ x[..., :i, :])[..., 0, :]
+        x[..., i, :] = acc / low[..., i, i, None]
+    return x
 
 
 # ---------------------------------------------------------------- Beta
