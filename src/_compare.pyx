@@ -47,17 +47,20 @@ cdef inline void sweep_lanes(const double* p, const double* q, Py_ssize_t m,
                              double* apq, double* akpq, double* akqp,
                              int* neg) noexcept nogil:
     # sweep's vector body over m (a multiple of 8) contiguous doubles: the
-    # `lanes` of _divergence.pyx with all five element terms at once (each
-    # group of 8 in the vector domain takes the branch-free terms of
-    # _vmath.h, any other group the scalar ones)
+    # `lanes` of _divergence.pyx with all five element terms at once (a
+    # block in the vector domain takes the branch-free terms of _vmath.h
+    # throughout; otherwise each group of 8 in the domain does, any other
+    # group the scalar ones)
     cdef double lq[8]
     cdef double x, y
     cdef Py_ssize_t i
-    cdef int j, ok, near1, near2
+    cdef int j, ok
+    cdef bint clean = not kl_vbad_block(p, q, m)
     for i in range(0, m, 8):
         ok = 1
-        for j in range(8):
-            ok &= kl_vdomain(p[i + j]) & kl_vdomain(q[i + j])
+        if not clean:
+            for j in range(8):
+                ok &= kl_vdomain(p[i + j]) & kl_vdomain(q[i + j])
         if ok:
             # one small loop per term: each vectorises on its own
             # (GCC leaves a fused 8-lane loop of five terms scalar)
@@ -75,30 +78,10 @@ cdef inline void sweep_lanes(const double* p, const double* q, Py_ssize_t m,
             for j in range(8):
                 apq[j] += (0.0 if p[i + j] == 0.0 else
                            (-INFINITY if q[i + j] == 0.0 else p[i + j] * lq[j]))
-            near1 = 0
-            near2 = 0
             for j in range(8):
-                near1 += kl_vnear_kl(p[i + j], q[i + j])
+                akpq[j] += kl_vterm_kl(p[i + j], q[i + j])
             for j in range(8):
-                near2 += kl_vnear_kl(q[i + j], p[i + j])
-            if near1 == 0:
-                for j in range(8):
-                    akpq[j] += kl_vterm_kl_far(p[i + j], q[i + j])
-            elif near1 == 8:
-                for j in range(8):
-                    akpq[j] += kl_vterm_kl_near(p[i + j], q[i + j])
-            else:
-                for j in range(8):
-                    akpq[j] += kl_vterm_kl(p[i + j], q[i + j])
-            if near2 == 0:
-                for j in range(8):
-                    akqp[j] += kl_vterm_kl_far(q[i + j], p[i + j])
-            elif near2 == 8:
-                for j in range(8):
-                    akqp[j] += kl_vterm_kl_near(q[i + j], p[i + j])
-            else:
-                for j in range(8):
-                    akqp[j] += kl_vterm_kl(q[i + j], p[i + j])
+                akqp[j] += kl_vterm_kl(q[i + j], p[i + j])
         else:
             for j in range(8):
                 x = p[i + j]
@@ -237,26 +220,18 @@ cdef inline void pair_sweep_lanes(const double* p, const double* q, Py_ssize_t m
     # pair_sweep's vector body: `lanes_pair` of _divergence.pyx for JS and
     # TV at once
     cdef Py_ssize_t i
-    cdef int j, ok, near
+    cdef int j, ok
+    cdef bint clean = not kl_vbad_block_scaled(p, q, m, mp, mq)
     for i in range(0, m, 8):
         for j in range(8):
             av[j] += fabs(p[i + j] * mq - q[i + j] * mp)
         ok = 1
-        for j in range(8):
-            ok &= kl_vdomain(p[i + j] * mq) & kl_vdomain(q[i + j] * mp)
-        if ok:
-            near = 0
+        if not clean:
             for j in range(8):
-                near += kl_vnear_js(p[i + j] * mq, q[i + j] * mp)
-            if near == 0:
-                for j in range(8):
-                    at[j] += kl_vterm_js_far(p[i + j] * mq, q[i + j] * mp)
-            elif near == 8:
-                for j in range(8):
-                    at[j] += kl_vterm_js_near(p[i + j] * mq, q[i + j] * mp)
-            else:
-                for j in range(8):
-                    at[j] += kl_vterm_js(p[i + j] * mq, q[i + j] * mp)
+                ok &= kl_vdomain(p[i + j] * mq) & kl_vdomain(q[i + j] * mp)
+        if ok:
+            for j in range(8):
+                at[j] += kl_vterm_js(p[i + j] * mq, q[i + j] * mp)
         else:
             for j in range(8):
                 at[j] += js_term(p[i + j] * mq, q[i + j] * mp)

@@ -33,14 +33,11 @@ cdef extern from "_vmath.h" nogil:
     double kl_vterm_xlogx(double x)
     double kl_vterm_xlogy(double p, double q)
     double kl_vterm_js(double x, double y)
-    int kl_vnear_kl(double p, double q)
-    double kl_vterm_kl_near(double p, double q)
-    double kl_vterm_kl_far(double p, double q)
-    int kl_vnear_js(double x, double y)
-    double kl_vterm_js_near(double x, double y)
-    double kl_vterm_js_far(double x, double y)
     int kl_max_threads()
     int kl_openmp_enabled()
+    bint kl_vbad_block(const double* x, const double* y, Py_ssize_t m)
+    bint kl_vbad_block_scaled(const double* x, const double* y, Py_ssize_t m,
+                              double mp, double mq)
 
 from _scalar cimport (kahan_add, kahan_total, log_ratio, kl_term, js_term, log1pmx,
                       DBL_MAX, DBL_MIN)
@@ -121,48 +118,61 @@ cdef inline void lanes(int measure, const double* x, const double* y, Py_ssize_t
                        double* ap, double* aq, double* at, int* neg) noexcept nogil:
     # first_pass's vector body over m (a multiple of 8) contiguous doubles:
     # 8 independent lanes per accumulator, which GCC turns into SIMD code.
-    # Groups of 8 elements inside the vector terms' domain (0 or
-    # [2^-500, 2^500]) use the branch-free terms of _vmath.h, any other group
-    # (NaN, inf, negative, subnormal) the scalar terms.
+    # A block whose every entry lies inside the vector terms' domain (0 or
+    # [2^-500, 2^500], one vectorised test for the whole block) runs the
+    # branch-free terms of _vmath.h with no per-group test; any other block
+    # goes group by group, scalar terms for groups with NaN, inf, negative
+    # or subnormal entries.  Local accumulators stay in registers (the
+    # caller's arrays might alias x and y, as far as the compiler knows).
     cdef Py_ssize_t i
-    cdef int j, ok, near
+    cdef int j, ok
+    cdef double sp[8]
+    cdef double sq[8]
+    cdef double st[8]
+    for j in range(8):
+        sp[j] = ap[j]
+        sq[j] = aq[j]
+        st[j] = at[j]
     for i in range(0, m, 8):
-        ok = 1
         for j in range(8):
-            ok &= kl_vdomain(x[i + j]) & kl_vdomain(y[i + j])
-        if ok:
-            if measure == KL:
-                # groups whose lanes all take one branch (all near p = q, as
-                # in drift monitoring, or none) skip the other branch's work;
-                # mixed groups compute both
-                near = 0
+            sp[j] += x[i + j]
+            sq[j] += y[i + j]
+    if not kl_vbad_block(x, y, m):
+        if measure == KL:
+            for i in range(0, m, 8):
                 for j in range(8):
-                    near += kl_vnear_kl(x[i + j], y[i + j])
-                if near == 0:
-                    for j in range(8):
-                        at[j] += kl_vterm_kl_far(x[i + j], y[i + j])
-                elif near == 8:
-                    for j in range(8):
-                        at[j] += kl_vterm_kl_near(x[i + j], y[i + j])
-                else:
-                    for j in range(8):
-                        at[j] += kl_vterm_kl(x[i + j], y[i + j])
-            elif measure == CROSS_ENTROPY:
+                    st[j] += kl_vterm_kl(x[i + j], y[i + j])
+        elif measure == CROSS_ENTROPY:
+            for i in range(0, m, 8):
                 for j in range(8):
-                    at[j] += kl_vterm_xlogy(x[i + j], y[i + j])
-            elif measure == ENTROPY:
+                    st[j] += kl_vterm_xlogy(x[i + j], y[i + j])
+        elif measure == ENTROPY:
+            for i in range(0, m, 8):
                 for j in range(8):
-                    at[j] += kl_vterm_xlogx(x[i + j])
+                    st[j] += kl_vterm_xlogx(x[i + j])
+    else:
+        for i in range(0, m, 8):
+            ok = 1
             for j in range(8):
-                ap[j] += x[i + j]
-                aq[j] += y[i + j]
-        else:
-            for j in range(8):
-                neg[0] |= x[i + j] < 0.0
-                neg[1] |= y[i + j] < 0.0
-                ap[j] += x[i + j]
-                aq[j] += y[i + j]
-                at[j] += scalar_term(measure, x[i + j], y[i + j])
+                ok &= kl_vdomain(x[i + j]) & kl_vdomain(y[i + j])
+            if ok and measure == KL:
+                for j in range(8):
+                    st[j] += kl_vterm_kl(x[i + j], y[i + j])
+            elif ok and measure == CROSS_ENTROPY:
+                for j in range(8):
+                    st[j] += kl_vterm_xlogy(x[i + j], y[i + j])
+            elif ok and measure == ENTROPY:
+                for j in range(8):
+                    st[j] += kl_vterm_xlogx(x[i + j])
+            elif not ok:
+                for j in range(8):
+                    neg[0] |= x[i + j] < 0.0
+                    neg[1] |= y[i + j] < 0.0
+                    st[j] += scalar_term(measure, x[i + j], y[i + j])
+    for j in range(8):
+        ap[j] = sp[j]
+        aq[j] = sq[j]
+        at[j] = st[j]
 
 
 cdef inline Py_ssize_t load_block(const floating* p, Py_ssize_t ps, Py_ssize_t m,
@@ -263,34 +273,34 @@ cdef inline double lanes_total(double* a) noexcept nogil:
 
 cdef inline void lanes_pair(int measure, const double* x, const double* y, Py_ssize_t m,
                             double mp, double mq, double* at) noexcept nogil:
-    # pair_pass's vector body over m (a multiple of 8) contiguous doubles
+    # pair_pass's vector body over m (a multiple of 8) contiguous doubles;
+    # whole-block domain test and local accumulators as in `lanes`
     cdef Py_ssize_t i
-    cdef int j, ok, near
+    cdef int j, ok
+    cdef double st[8]
+    for j in range(8):
+        st[j] = at[j]
     if measure == TV:
         for i in range(0, m, 8):
             for j in range(8):
-                at[j] += fabs(x[i + j] * mq - y[i + j] * mp)
-        return
-    for i in range(0, m, 8):
-        ok = 1
-        for j in range(8):
-            ok &= kl_vdomain(x[i + j] * mq) & kl_vdomain(y[i + j] * mp)
-        if ok:
-            near = 0
+                st[j] += fabs(x[i + j] * mq - y[i + j] * mp)
+    elif not kl_vbad_block_scaled(x, y, m, mp, mq):
+        for i in range(0, m, 8):
             for j in range(8):
-                near += kl_vnear_js(x[i + j] * mq, y[i + j] * mp)
-            if near == 0:
+                st[j] += kl_vterm_js(x[i + j] * mq, y[i + j] * mp)
+    else:
+        for i in range(0, m, 8):
+            ok = 1
+            for j in range(8):
+                ok &= kl_vdomain(x[i + j] * mq) & kl_vdomain(y[i + j] * mp)
+            if ok:
                 for j in range(8):
-                    at[j] += kl_vterm_js_far(x[i + j] * mq, y[i + j] * mp)
-            elif near == 8:
-                for j in range(8):
-                    at[j] += kl_vterm_js_near(x[i + j] * mq, y[i + j] * mp)
+                    st[j] += kl_vterm_js(x[i + j] * mq, y[i + j] * mp)
             else:
                 for j in range(8):
-                    at[j] += kl_vterm_js(x[i + j] * mq, y[i + j] * mp)
-        else:
-            for j in range(8):
-                at[j] += js_term(x[i + j] * mq, y[i + j] * mp)
+                    st[j] += js_term(x[i + j] * mq, y[i + j] * mp)
+    for j in range(8):
+        at[j] = st[j]
 
 
 cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
