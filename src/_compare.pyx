@@ -342,15 +342,18 @@ cdef int row_compare(const floating* p, Py_ssize_t ps, const floating* q, Py_ssi
             return ST_ZERO_Q
     for k in range(NOUT):
         res[k] = NAN
-    if fin_entropy(p, ps, n, sp, sums[2], normalize, res) != ST_OK:
+    if fin_entropy(p, ps, n, sp, sums[2], kl_vlog_sum(sp), normalize, res) != ST_OK:
         mask |= 1
-    if fin_entropy(q, qs, n, sq, sums[3], normalize, res + 1) != ST_OK:
+    if fin_entropy(q, qs, n, sq, sums[3], kl_vlog_sum(sq), normalize, res + 1) != ST_OK:
         mask |= 2
-    if fin_cross(p, ps, q, qs, n, sp, sq, sums[4], normalize, res + 2) != ST_OK:
+    if fin_cross(p, ps, q, qs, n, sp, sq, sums[4], kl_vlog_sum(sq), normalize,
+                 res + 2) != ST_OK:
         mask |= 4
-    if fin_kl(p, ps, q, qs, n, sp, sq, sums[5], normalize, res + 3) != ST_OK:
+    if fin_kl(p, ps, q, qs, n, sp, sq, sums[5], kl_vlog1pmx_ratio(sp, sq), normalize,
+              res + 3) != ST_OK:
         mask |= 8
-    if fin_kl(q, qs, p, ps, n, sq, sp, sums[6], normalize, res + 4) != ST_OK:
+    if fin_kl(q, qs, p, ps, n, sq, sp, sums[6], kl_vlog1pmx_ratio(sq, sp), normalize,
+              res + 4) != ST_OK:
         mask |= 16
     # JS and TV (row_pair): a second pass once the sums are known
     st = check_sums(sp, sq, normalize, res + 5)

@@ -21,6 +21,7 @@ cimport cython
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy
 from libc.math cimport log, log1p, sqrt, fabs, frexp, ldexp, isnan, isinf, NAN, INFINITY
 cimport numpy as cnp
 
@@ -35,6 +36,9 @@ cdef extern from "_vmath.h" nogil:
     double kl_vterm_js(double x, double y)
     int kl_max_threads()
     int kl_openmp_enabled()
+    double kl_vlog1pmx_ratio(double a, double b)
+    double kl_vlog_sum(double s)
+    double kl_seg_total(const double* e, Py_ssize_t n)
     bint kl_vbad_block(const double* x, const double* y, Py_ssize_t m)
     bint kl_vbad_block_scaled(const double* x, const double* y, Py_ssize_t m,
                               double mp, double mq)
@@ -464,15 +468,16 @@ cdef double refine_xlog(const floating* p, Py_ssize_t ps,
 # caller's slow path). ----
 
 cdef int fin_entropy(const floating* p, Py_ssize_t ps, Py_ssize_t n, double s,
-                     double e, bint normalize, double* res) noexcept nogil:
-    cdef double ls, h
+                     double e, double ls, bint normalize, double* res) noexcept nogil:
+    # ls = kl_vlog_sum(s) (computed by the caller, for many rows at once
+    # where there are many)
+    cdef double h
     cdef int st = check_sums(s, s, normalize, res)
     if st != ST_OK:
         return ST_OK if st < 0 else st
     if not normalize:
         res[0] = -e
         return ST_OK
-    ls = log(s)
     h = ls - e / s
     if h < LOW_ENTROPY or fabs(ls) > CANCEL * h:
         h = refine_xlog(p, ps, p, ps, n, s)
@@ -481,16 +486,16 @@ cdef int fin_entropy(const floating* p, Py_ssize_t ps, Py_ssize_t n, double s,
 
 
 cdef int fin_cross(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
-                   Py_ssize_t n, double sp, double sq, double l, bint normalize,
-                   double* res) noexcept nogil:
-    cdef double lq, h
+                   Py_ssize_t n, double sp, double sq, double l, double lq,
+                   bint normalize, double* res) noexcept nogil:
+    # lq = kl_vlog_sum(sq), from the caller
+    cdef double h
     cdef int st = check_sums(sp, sq, normalize, res)
     if st != ST_OK:
         return ST_OK if st < 0 else st
     if not normalize:
         res[0] = -l
         return ST_OK
-    lq = log(sq)
     h = lq - l / sp
     if isinf(h) or isnan(h):
         res[0] = h
@@ -502,11 +507,12 @@ cdef int fin_cross(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize
 
 
 cdef int fin_kl(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
-                Py_ssize_t n, double sp, double sq, double t, bint normalize,
-                double* res) noexcept nogil:
+                Py_ssize_t n, double sp, double sq, double t, double g,
+                bint normalize, double* res) noexcept nogil:
     # D(p||q) from T = sum kl_div(p, q): row_kl's identities and its exact
-    # second passes for the rows where they cancel
-    cdef double tc, bt, x, g, d, scale, a
+    # second passes for the rows where they cancel.  g is
+    # kl_vlog1pmx_ratio(sp, sq) = log(sq/sp) - (sq - sp)/sp, from the caller.
+    cdef double tc, bt, x, d, scale, a
     cdef Py_ssize_t i, start, stop
     cdef int st = check_sums(sp, sq, normalize, res)
     if st != ST_OK:
@@ -540,11 +546,6 @@ cdef int fin_kl(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t 
     if isinf(t):
         res[0] = INFINITY
         return ST_OK
-    d = (sq - sp) / sp
-    # g = log(sq/sp) - d.  Away from sq = sp take the log of the ratio, not
-    # log1p(d): when sq << sp, 1 + d = sq/sp is tiny and the rounding of d
-    # (eps absolute) would be a relative error eps*sp/sq inside the log.
-    g = log1pmx(d) if fabs(d) <= 0.0625 else log_ratio(sq, sp) - d
     x = t / sp + g
     if fabs(g) > CANCEL * x:
         # the sums differ and the divergence is small: scale q to p's total
@@ -570,7 +571,7 @@ cdef int row_entropy(const floating* p, Py_ssize_t ps, Py_ssize_t n,
     cdef int st = first_pass_par(ENTROPY, p, ps, p, ps, n, sums, nthreads)
     if st != ST_OK:
         return st
-    return fin_entropy(p, ps, n, sums[0], sums[2], normalize, res)
+    return fin_entropy(p, ps, n, sums[0], sums[2], kl_vlog_sum(sums[0]), normalize, res)
 
 
 cdef int row_cross_entropy(const floating* p, Py_ssize_t ps,
@@ -582,7 +583,8 @@ cdef int row_cross_entropy(const floating* p, Py_ssize_t ps,
     cdef int st = first_pass_par(CROSS_ENTROPY, p, ps, q, qs, n, sums, nthreads)
     if st != ST_OK:
         return st
-    return fin_cross(p, ps, q, qs, n, sums[0], sums[1], sums[2], normalize, res)
+    return fin_cross(p, ps, q, qs, n, sums[0], sums[1], sums[2], kl_vlog_sum(sums[1]),
+                     normalize, res)
 
 
 cdef int row_kl(const floating* p, Py_ssize_t ps,
@@ -595,7 +597,8 @@ cdef int row_kl(const floating* p, Py_ssize_t ps,
     cdef int st = first_pass_par(KL, p, ps, q, qs, n, sums, nthreads)
     if st != ST_OK:
         return st
-    return fin_kl(p, ps, q, qs, n, sums[0], sums[1], sums[2], normalize, res)
+    return fin_kl(p, ps, q, qs, n, sums[0], sums[1], sums[2],
+                  kl_vlog1pmx_ratio(sums[0], sums[1]), normalize, res)
 
 
 cdef inline void pair_scales(double sp, double sq, double* mp, double* mq,
@@ -650,6 +653,180 @@ cdef int row_dispatch(int measure, const floating* p, Py_ssize_t ps,
     return row_pair(measure, p, ps, q, qs, n, normalize, res, nthreads)
 
 
+# ---- short rows: many rows per vector block ----
+# A row of 10 elements run through first_pass alone spends most of its time
+# outside the vector loops (a padded tail group, the lane folds, the calls).
+# Rows of up to SHORT_MAX elements are therefore processed a tile at a time:
+# floor(LBLOCK / n) rows copied into one float64 block, the element terms of
+# the whole block computed by one vector loop, then summed row by row
+# (seg_total) in exactly the order of `lanes` and `lanes_total`, so every
+# row's value is bit for bit the one first_pass/pair_pass give it alone.  A
+# tile with any entry outside the vector domain (negative, NaN, inf,
+# subnormal, huge) is handed back to the row-by-row path.
+
+cdef enum:
+    SHORT_MAX = 64
+
+
+cdef inline void load_tile(const floating* p, Py_ssize_t prs, Py_ssize_t ps,
+                           Py_ssize_t nr, Py_ssize_t n, double* buf) noexcept nogil:
+    # buf[r*n + i] = p[r*prs + i*ps] as doubles, zeros from nr*n up to the
+    # next multiple of 8 and 8 beyond (seg_total's slack)
+    cdef Py_ssize_t r, i, m = nr * n
+    if floating is double and ps == 1 and prs == n:
+        memcpy(buf, p, m * sizeof(double))
+    elif ps == 1:
+        for r in range(nr):
+            for i in range(n):
+                buf[r * n + i] = p[r * prs + i]
+    else:
+        for r in range(nr):
+            for i in range(n):
+                buf[r * n + i] = p[r * prs + i * ps]
+    for i in range(m, ((m + 7) & ~(<Py_ssize_t>7)) + 8):
+        buf[i] = 0.0
+
+
+cdef inline void pair_tail(int measure, double v, double k, bint normalize,
+                           double* res) noexcept nogil:
+    # row_pair's last step: v = sum of the pair terms, k its scale
+    v = v / (2.0 * k)
+    if normalize:
+        if measure == JS and v > LN2:
+            v = LN2
+        elif measure == TV and v > 1.0:
+            v = 1.0
+    res[0] = 0.0 if v < 0.0 else v
+
+
+cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t ps,
+                    const floating* q, Py_ssize_t qrs, Py_ssize_t qs,
+                    Py_ssize_t nr, Py_ssize_t n, bint normalize, double* out,
+                    cnp.npy_int8* status, Py_ssize_t* flagged,
+                    const double* qtile) noexcept nogil:
+    # IN: nr rows of n elements (nr * n <= LBLOCK) at p, q; qtile: q's tile
+    # already loaded (a broadcast reference row, the same for every tile),
+    # or NULL.  OUT: out[:nr], status[:nr], flagged += the number of non-zero
+    # statuses; returns False (nothing written) if the tile must go row by
+    # row.
+    cdef double bx[LBLOCK + 16]
+    cdef double by[LBLOCK + 16]
+    cdef double tb[LBLOCK + 16]
+    cdef double mp[LBLOCK]
+    cdef double mq[LBLOCK]
+    cdef double kk[LBLOCK]
+    cdef Py_ssize_t r, i, j, m = nr * n, m8 = (nr * n + 7) & ~(<Py_ssize_t>7)
+    cdef const double* y
+    cdef int st
+    load_tile(p, prs, ps, nr, n, bx)
+    if measure == ENTROPY:
+        y = bx
+    elif qtile != NULL:
+        y = qtile
+    else:
+        load_tile(q, qrs, qs, nr, n, by)
+        y = by
+    if kl_vbad_block(bx, y, m8):
+        return False
+    if measure == KL:
+        for i in range(0, m8, 8):
+            for j in range(8):
+                tb[i + j] = kl_vterm_kl(bx[i + j], y[i + j])
+    elif measure == CROSS_ENTROPY:
+        for i in range(0, m8, 8):
+            for j in range(8):
+                tb[i + j] = kl_vterm_xlogy(bx[i + j], y[i + j])
+    elif measure == ENTROPY:
+        for i in range(0, m8, 8):
+            for j in range(8):
+                tb[i + j] = kl_vterm_xlogx(bx[i + j])
+    if measure == ENTROPY or measure == CROSS_ENTROPY or measure == KL:
+        # per-row sums (mp: p, mq: q, kk: terms), then the rows' logarithms
+        # in one vector loop, then each row's finishing step
+        for r in range(nr):
+            mp[r] = kl_seg_total(bx + r * n, n)
+            mq[r] = kl_seg_total(y + r * n, n)
+            kk[r] = kl_seg_total(tb + r * n, n)
+        if measure == KL:
+            for r in range(nr):
+                tb[r] = kl_vlog1pmx_ratio(mp[r], mq[r])
+        else:
+            for r in range(nr):
+                tb[r] = kl_vlog_sum(mq[r])
+        for r in range(nr):
+            if measure == KL:
+                st = fin_kl(p + r * prs, ps, q + r * qrs, qs, n, mp[r], mq[r], kk[r],
+                            tb[r], normalize, out + r)
+            elif measure == CROSS_ENTROPY:
+                st = fin_cross(p + r * prs, ps, q + r * qrs, qs, n, mp[r], mq[r], kk[r],
+                               tb[r], normalize, out + r)
+            else:
+                st = fin_entropy(p + r * prs, ps, n, mp[r], kk[r], tb[r], normalize,
+                                 out + r)
+            status[r] = <cnp.npy_int8>st
+            flagged[0] += st != 0
+        return True
+    # JS and TV: per-row sums and pair scales, then the pair terms of the
+    # scaled tile (rows whose sums end them early get zeros)
+    for r in range(nr):
+        mp[r] = kl_seg_total(bx + r * n, n)
+        mq[r] = kl_seg_total(y + r * n, n)
+    for r in range(nr):
+        st = check_sums(mp[r], mq[r], normalize, out + r)
+        status[r] = <cnp.npy_int8>(0 if st < 0 else st)
+        if st != ST_OK:
+            mp[r] = 0.0
+            mq[r] = 0.0
+            kk[r] = 1.0
+        elif normalize:
+            pair_scales(mp[r], mq[r], &mp[r], &mq[r], &kk[r])
+        else:
+            mp[r] = 1.0
+            mq[r] = 1.0
+            kk[r] = 1.0
+    for r in range(nr):
+        for i in range(r * n, r * n + n):
+            tb[i] = y[i] * mp[r]
+            bx[i] = bx[i] * mq[r]
+    for i in range(m, m8 + 8):
+        tb[i] = 0.0
+    if measure == TV:
+        for i in range(0, m8, 8):
+            for j in range(8):
+                tb[i + j] = fabs(bx[i + j] - tb[i + j])
+    else:
+        if kl_vbad_block(bx, tb, m8):
+            return False
+        for i in range(0, m8, 8):
+            for j in range(8):
+                tb[i + j] = kl_vterm_js(bx[i + j], tb[i + j])
+    for r in range(nr):
+        if status[r] == ST_OK and mq[r] != 0.0:
+            pair_tail(measure, kl_seg_total(tb + r * n, n), kk[r], normalize, out + r)
+        flagged[0] += status[r] != 0
+    return True
+
+
+cdef Py_ssize_t tile_or_rows(int measure, const floating* p, Py_ssize_t prs,
+                             Py_ssize_t ps, const floating* q, Py_ssize_t qrs,
+                             Py_ssize_t qs, Py_ssize_t r0, Py_ssize_t nr, Py_ssize_t n,
+                             bint normalize, double* out, cnp.npy_int8* status,
+                             const double* qtile) noexcept nogil:
+    # rows r0 .. r0 + nr - 1 as one tile, or row by row if the tile declines;
+    # returns the number of flagged rows
+    cdef Py_ssize_t r, flagged = 0
+    cdef int st
+    if tile_rows(measure, p + r0 * prs, prs, ps, q + r0 * qrs, qrs, qs, nr, n,
+                 normalize, out + r0, status + r0, &flagged, qtile):
+        return flagged
+    for r in range(r0, r0 + nr):
+        st = row_dispatch(measure, p + r * prs, ps, q + r * qrs, qs, n,
+                          normalize, out + r, 1)
+        status[r] = <cnp.npy_int8>st
+        flagged += st != 0
+    return flagged
+
+
 cdef Py_ssize_t rows_typed(int measure, const floating* p, Py_ssize_t prs,
                            Py_ssize_t ps, const floating* q, Py_ssize_t qrs,
                            Py_ssize_t qs, Py_ssize_t nrows, Py_ssize_t n,
@@ -659,8 +836,28 @@ cdef Py_ssize_t rows_typed(int measure, const floating* p, Py_ssize_t prs,
     # OUT: out[r] (nats), status[r]; returns the number of flagged rows.
     # Many rows are split over the threads (static schedule); a few long
     # rows are each split into chunks instead.
-    cdef Py_ssize_t r, flagged = 0
+    cdef Py_ssize_t r, flagged = 0, tile, ntiles, nr, r0
     cdef int st
+    cdef double qbuf[LBLOCK + 16]
+    cdef const double* qtile = NULL
+    if KL_EXT_VECTOR and n <= SHORT_MAX and nrows > 1:
+        nr = LBLOCK // n
+        ntiles = (nrows + nr - 1) // nr
+        if qrs == 0 and measure != ENTROPY:
+            # a broadcast reference row: its tile is the same for every tile
+            load_tile(q, 0, qs, nr, n, qbuf)
+            qtile = qbuf
+        if nthreads > 1 and ntiles >= 2 * nthreads:
+            for tile in prange(ntiles, num_threads=nthreads, schedule="static"):
+                flagged += tile_or_rows(measure, p, prs, ps, q, qrs, qs, tile * nr,
+                                        min(nr, nrows - tile * nr), n, normalize,
+                                        out, status, qtile)
+        else:
+            for tile in range(ntiles):
+                flagged += tile_or_rows(measure, p, prs, ps, q, qrs, qs, tile * nr,
+                                        min(nr, nrows - tile * nr), n, normalize,
+                                        out, status, qtile)
+        return flagged
     if nthreads > 1 and nrows >= 2 * nthreads:
         for r in prange(nrows, num_threads=nthreads, schedule="static"):
             st = row_dispatch(measure, p + r * prs, ps, q + r * qrs, qs, n,

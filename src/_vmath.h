@@ -26,11 +26,11 @@
 /* thread count for the OpenMP builds; 1 (and no OpenMP symbol) otherwise */
 #ifdef _OPENMP
 #include <omp.h>
-static inline int kl_max_threads(void) { return omp_get_max_threads(); }
-static inline int kl_openmp_enabled(void) { return 1; }
+static inline __attribute__((always_inline)) int kl_max_threads(void) { return omp_get_max_threads(); }
+static inline __attribute__((always_inline)) int kl_openmp_enabled(void) { return 1; }
 #else
-static inline int kl_max_threads(void) { return 1; }
-static inline int kl_openmp_enabled(void) { return 0; }
+static inline __attribute__((always_inline)) int kl_max_threads(void) { return 1; }
+static inline __attribute__((always_inline)) int kl_openmp_enabled(void) { return 0; }
 #endif
 
 #ifndef KL_EXT_VECTOR
@@ -47,13 +47,13 @@ static inline int kl_openmp_enabled(void) { return 0; }
 #define KL_FMA(a, b, c) ((a) * (b) + (c))
 #endif
 
-static inline uint64_t kl_as_u64(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
-static inline double kl_as_f64(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
+static inline __attribute__((always_inline)) uint64_t kl_as_u64(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
+static inline __attribute__((always_inline)) double kl_as_f64(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
 
 /* argument reduction of kl_vlog: x = 2^k (1 + f), f in [sqrt(1/2) - 1,
    sqrt(2) - 1), for normal, positive, finite x.  Selects on doubles only,
    so even SSE2 vectorises it. */
-static inline void kl_vreduce(double x, double *f, double *k)
+static inline __attribute__((always_inline)) void kl_vreduce(double x, double *f, double *k)
 {
     uint64_t u = kl_as_u64(x);
     /* x = 2^k0 * m0 with m0 in [1, 2); mantissas above sqrt(2) are halved */
@@ -71,7 +71,7 @@ static inline void kl_vreduce(double x, double *f, double *k)
    log1p(f) - f, free of cancellation, which the near-equal branches of the
    KL and JS terms use (there f is the exactly computed relative difference
    and k = 0) */
-static inline double kl_vlog_core(double f, double k, double *rem)
+static inline __attribute__((always_inline)) double kl_vlog_core(double f, double k, double *rem)
 {
     const double ln2_hi = 6.93147180369123816490e-01;
     const double ln2_lo = 1.90821492927058770002e-10;
@@ -90,7 +90,7 @@ static inline double kl_vlog_core(double f, double k, double *rem)
     return k * ln2_hi - ((hfsq - (sr + k * ln2_lo)) - f);
 }
 
-static inline double kl_vlog(double x)
+static inline __attribute__((always_inline)) double kl_vlog(double x)
 {
     double f, k, rem;
     kl_vreduce(x, &f, &k);
@@ -114,11 +114,11 @@ static inline double kl_vlog(double x)
  * does the same with its two logarithms at 1 + r and 1 - r.
  */
 
-static inline int kl_vnear_kl(double p, double q);
-static inline int kl_vnear_js(double x, double y);
+static inline __attribute__((always_inline)) int kl_vnear_kl(double p, double q);
+static inline __attribute__((always_inline)) int kl_vnear_js(double x, double y);
 
 /* kl_div(p, q) = p log(p/q) - p + q >= 0; q at p = 0, +inf at p > 0 = q */
-static inline double kl_vterm_kl(double p, double q)
+static inline __attribute__((always_inline)) double kl_vterm_kl(double p, double q)
 {
     double inv = 1.0 / q;
     double r = (p - q) * inv;
@@ -137,7 +137,7 @@ static inline double kl_vterm_kl(double p, double q)
 }
 
 /* 1 if kl_vterm_kl takes its near-equal branch for (p, q) */
-static inline int kl_vnear_kl(double p, double q)
+static inline __attribute__((always_inline)) int kl_vnear_kl(double p, double q)
 {
     /* |r| <= 1/16 with r = (p - q)/q, without the division (0.0625 q is
        exact) */
@@ -145,15 +145,42 @@ static inline int kl_vnear_kl(double p, double q)
     return (q > 0.0) & (d <= 0.0625 * q) & (d >= -0.0625 * q);
 }
 
+/* log(b/a) - (b - a)/a = log1p(d) - d, d = (b - a)/a, for a, b in
+   [2^-500, 2^500] (the normalised KL's correction for the two sums, see
+   fin_kl): near a = b (|d| <= 1/4) the remainder of the log1p polynomial at
+   f = d, free of cancellation; elsewhere log(b/a) - d.  Called per row, in
+   vector loops over many rows' sums as well as alone, with the same
+   result. */
+static inline __attribute__((always_inline)) double kl_vlog1pmx_ratio(double a, double b)
+{
+    double ia = 1.0 / a;
+    double d = (b - a) * ia;
+    double ratio = b * ia;
+    int near = (d <= 0.25) & (d >= -0.25);
+    double f, k, rem;
+    kl_vreduce((ratio > 0.0) & (ratio < 1e308) ? ratio : 1.0, &f, &k);
+    f = near ? d : f;
+    k = near ? 0.0 : k;
+    double l = kl_vlog_core(f, k, &rem);
+    return near ? rem : l - d;
+}
+
+/* log s for a row sum: kl_vlog where it is valid, 0 elsewhere (the caller
+   then does not use it) */
+static inline __attribute__((always_inline)) double kl_vlog_sum(double s)
+{
+    return kl_vlog((s >= 2.2250738585072014e-308) & (s <= 1.7976931348623157e308) ? s : 1.0);
+}
+
 /* x log x, 0 at x = 0 */
-static inline double kl_vterm_xlogx(double x)
+static inline __attribute__((always_inline)) double kl_vterm_xlogx(double x)
 {
     double l = kl_vlog(x > 0.0 ? x : 1.0);
     return (x == 0.0) ? 0.0 : x * l;
 }
 
 /* p log q: 0 at p = 0 (whatever q), -inf at p > 0 = q */
-static inline double kl_vterm_xlogy(double p, double q)
+static inline __attribute__((always_inline)) double kl_vterm_xlogy(double p, double q)
 {
     double l = kl_vlog(q > 0.0 ? q : 1.0);
     double t = (q == 0.0) ? -HUGE_VAL : p * l;
@@ -165,7 +192,7 @@ static inline double kl_vterm_xlogy(double p, double q)
    r = (x - y)/(x + y)): J = (w/2) ((1+r) log1p(r) + (1-r) log1p(-r))
    = (w/2) (2 r^2 + (Da + Db) + r (Da - Db)), Da = log1p(r) - r,
    Db = log1p(-r) + r. */
-static inline double kl_vterm_js(double x, double y)
+static inline __attribute__((always_inline)) double kl_vterm_js(double x, double y)
 {
     double w = x + y;
     double iw = 1.0 / (w > 0.0 ? w : 1.0);
@@ -188,7 +215,7 @@ static inline double kl_vterm_js(double x, double y)
 }
 
 /* 1 if kl_vterm_js takes its near-equal branch for (x, y) */
-static inline int kl_vnear_js(double x, double y)
+static inline __attribute__((always_inline)) int kl_vnear_js(double x, double y)
 {
     /* |r| <= 1/8 with r = (x - y)/(x + y), without the division */
     double w = x + y;
@@ -198,7 +225,7 @@ static inline int kl_vnear_js(double x, double y)
 
 /* 1 if v is 0 or in [2^-500, 2^500] (the vector terms' domain); NaN, inf,
    negatives and extreme magnitudes give 0 and take the scalar path */
-static inline int kl_vdomain(double v)
+static inline __attribute__((always_inline)) int kl_vdomain(double v)
 {
     return (v == 0.0) | ((v >= 3.054936363499605e-151) & (v <= 3.273390607896142e+150));
 }
@@ -209,6 +236,30 @@ static inline int kl_vdomain(double v)
  * OR / sum reduction and no early exit, which GCC vectorises at -O3.
  */
 
+/* The 8-lane sum of e[0..n) in exactly the order of the kernels' lanes:
+   lane j adds e[j], e[j + 8], ... (from 0.0), then the pairwise fold
+   ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)).  Reads e[0..n+7]
+   (the caller's buffer has 8 doubles of slack; lanes past n are masked to
+   +0.0 whatever they hold).  GCC vector extensions: one 8-wide vector,
+   lowered to the target's registers. */
+typedef double kl_v8d __attribute__((vector_size(64)));
+typedef int64_t kl_v8l __attribute__((vector_size(64)));
+
+static inline __attribute__((always_inline)) double kl_seg_total(const double *e, ptrdiff_t n)
+{
+    const kl_v8l lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    kl_v8d a = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    for (ptrdiff_t g = 0; g < n; g += 8) {
+        kl_v8d v;
+        memcpy(&v, e + g, sizeof v);
+        kl_v8l keep = lane < (int64_t)(n - g);
+        a = a + (kl_v8d)((kl_v8l)v & keep);
+    }
+    kl_v8d b = a + __builtin_shuffle(a, (kl_v8l){1, 0, 3, 2, 5, 4, 7, 6});
+    kl_v8d c = b + __builtin_shuffle(b, (kl_v8l){2, 3, 0, 1, 6, 7, 4, 5});
+    return c[0] + c[4];
+}
+
 /* bit patterns of 2^-500 and 2^500: a double v >= +0 lies in
    [2^-500, 2^500] iff its bits u do, as unsigned integers */
 #define KL_ULO 0x20B0000000000000ULL
@@ -216,7 +267,7 @@ static inline int kl_vdomain(double v)
 
 /* nonzero if some x[i] or y[i] (i < m) lies outside kl_vdomain (-0.0, NaN,
    inf, negatives and extreme magnitudes count as outside) */
-static inline uint64_t kl_vbad_block(const double *x, const double *y, ptrdiff_t m)
+static inline __attribute__((always_inline)) uint64_t kl_vbad_block(const double *x, const double *y, ptrdiff_t m)
 {
     uint64_t acc = 0;
     for (ptrdiff_t i = 0; i < m; i++) {
@@ -228,7 +279,7 @@ static inline uint64_t kl_vbad_block(const double *x, const double *y, ptrdiff_t
 }
 
 /* nonzero if some x[i] * mq or y[i] * mp (i < m) lies outside kl_vdomain */
-static inline uint64_t kl_vbad_block_scaled(const double *x, const double *y, ptrdiff_t m,
+static inline __attribute__((always_inline)) uint64_t kl_vbad_block_scaled(const double *x, const double *y, ptrdiff_t m,
                                             double mp, double mq)
 {
     uint64_t acc = 0;
