@@ -87,7 +87,9 @@ static inline __attribute__((always_inline)) double kl_vlog_core(double f, doubl
     double t2 = z * KL_FMA(w, KL_FMA(w, KL_FMA(w, Lg7, Lg5), Lg3), Lg1);
     double sr = s * (hfsq + (t2 + t1));
     *rem = sr - hfsq;
-    return k * ln2_hi - ((hfsq - (sr + k * ln2_lo)) - f);
+    /* k * ln2_hi is exact, so the FMA rounds as a multiply and a subtract
+       would */
+    return KL_FMA(k, ln2_hi, -((hfsq - KL_FMA(k, ln2_lo, sr)) - f));
 }
 
 static inline __attribute__((always_inline)) double kl_vlog(double x)
@@ -114,35 +116,35 @@ static inline __attribute__((always_inline)) double kl_vlog(double x)
  * does the same with its two logarithms at 1 + r and 1 - r.
  */
 
-static inline __attribute__((always_inline)) int kl_vnear_kl(double p, double q);
-static inline __attribute__((always_inline)) int kl_vnear_js(double x, double y);
+static inline __attribute__((always_inline)) int kl_vnear_kl(double r);
+static inline __attribute__((always_inline)) int kl_vnear_js(double r);
 
 /* kl_div(p, q) = p log(p/q) - p + q >= 0; q at p = 0, +inf at p > 0 = q */
 static inline __attribute__((always_inline)) double kl_vterm_kl(double p, double q)
 {
+    /* p or q = 0 give garbage (finite or NaN) in the lanes below, replaced
+       by the last two selects; no guard is needed inside the domain */
     double inv = 1.0 / q;
     double r = (p - q) * inv;
-    double ratio = p * inv;
-    int near = kl_vnear_kl(p, q);
     double f, k, rem;
-    kl_vreduce((ratio > 0.0) & (ratio < 1e308) ? ratio : 1.0, &f, &k);
+    kl_vreduce(p * inv, &f, &k);
+    /* near lanes: p/q lies in [15/16, 17/16], where the reduction gives
+       k = 0 already; only f is replaced by the exact relative difference */
+    int near = kl_vnear_kl(r);
     f = near ? r : f;
-    k = near ? 0.0 : k;
     double lr = kl_vlog_core(f, k, &rem);
-    double direct = (p * lr - p) + q;
+    double direct = KL_FMA(p, lr, -p) + q;
     double series = q * (KL_FMA(1.0 + r, rem, r * r));
     double t = near ? series : direct;
     t = (q == 0.0) ? HUGE_VAL : t;
     return (p == 0.0) ? q : t;
 }
 
-/* 1 if kl_vterm_kl takes its near-equal branch for (p, q) */
-static inline __attribute__((always_inline)) int kl_vnear_kl(double p, double q)
+/* 1 if kl_vterm_kl takes its near-equal branch: |r| <= 1/16 for
+   r = (p - q)/q (false for q = 0, where r is NaN or infinite) */
+static inline __attribute__((always_inline)) int kl_vnear_kl(double r)
 {
-    /* |r| <= 1/16 with r = (p - q)/q, without the division (0.0625 q is
-       exact) */
-    double d = p - q;
-    return (q > 0.0) & (d <= 0.0625 * q) & (d >= -0.0625 * q);
+    return fabs(r) <= 0.0625;
 }
 
 /* log(b/a) - (b - a)/a = log1p(d) - d, d = (b - a)/a, for a, b in
@@ -175,14 +177,14 @@ static inline __attribute__((always_inline)) double kl_vlog_sum(double s)
 /* x log x, 0 at x = 0 */
 static inline __attribute__((always_inline)) double kl_vterm_xlogx(double x)
 {
-    double l = kl_vlog(x > 0.0 ? x : 1.0);
+    double l = kl_vlog(x);  /* garbage at x = 0, not selected */
     return (x == 0.0) ? 0.0 : x * l;
 }
 
 /* p log q: 0 at p = 0 (whatever q), -inf at p > 0 = q */
 static inline __attribute__((always_inline)) double kl_vterm_xlogy(double p, double q)
 {
-    double l = kl_vlog(q > 0.0 ? q : 1.0);
+    double l = kl_vlog(q);  /* garbage at q = 0, not selected */
     double t = (q == 0.0) ? -HUGE_VAL : p * l;
     return (p == 0.0) ? 0.0 : t;
 }
@@ -194,34 +196,34 @@ static inline __attribute__((always_inline)) double kl_vterm_xlogy(double p, dou
    Db = log1p(-r) + r. */
 static inline __attribute__((always_inline)) double kl_vterm_js(double x, double y)
 {
+    /* w = 0 makes every lane below NaN, replaced by the last select; x = 0
+       (w > 0) gives a = 0, whose reduction is finite (log ~ -709), so
+       x * la = 0 needs no select, nor does y = 0 */
     double w = x + y;
-    double iw = 1.0 / (w > 0.0 ? w : 1.0);
+    double iw = 1.0 / w;
     double r = (x - y) * iw;
-    double a = 2.0 * x * iw, b = 2.0 * y * iw;
-    int near = kl_vnear_js(x, y);
     double fa, ka, fb, kb, da, db;
-    kl_vreduce(a > 0.0 ? a : 1.0, &fa, &ka);
-    kl_vreduce(b > 0.0 ? b : 1.0, &fb, &kb);
+    kl_vreduce(2.0 * x * iw, &fa, &ka);
+    kl_vreduce(2.0 * y * iw, &fb, &kb);
+    /* near lanes: 2x/w and 2y/w lie in [7/8, 9/8], where ka = kb = 0 */
+    int near = kl_vnear_js(r);
     fa = near ? r : fa;
-    ka = near ? 0.0 : ka;
     fb = near ? -r : fb;
-    kb = near ? 0.0 : kb;
     double la = kl_vlog_core(fa, ka, &da);
     double lb = kl_vlog_core(fb, kb, &db);
-    double direct = (x > 0.0 ? x * la : 0.0) + (y > 0.0 ? y * lb : 0.0);
+    double direct = x * la + y * lb;  /* symmetric in x, y: no FMA */
     double series = (0.5 * w) * (KL_FMA(r, da - db, 2.0 * (r * r) + (da + db)));
     double t = near ? series : direct;
     return (w == 0.0) ? 0.0 : t;
 }
 
-/* 1 if kl_vterm_js takes its near-equal branch for (x, y) */
-static inline __attribute__((always_inline)) int kl_vnear_js(double x, double y)
+/* 1 if kl_vterm_js takes its near-equal branch: |r| <= 1/8 for
+   r = (x - y)/(x + y) (false for x = y = 0, where r is NaN) */
+static inline __attribute__((always_inline)) int kl_vnear_js(double r)
 {
-    /* |r| <= 1/8 with r = (x - y)/(x + y), without the division */
-    double w = x + y;
-    double d = x - y;
-    return (w > 0.0) & (d <= 0.125 * w) & (d >= -0.125 * w);
+    return fabs(r) <= 0.125;
 }
+
 
 /* 1 if v is 0 or in [2^-500, 2^500] (the vector terms' domain); NaN, inf,
    negatives and extreme magnitudes give 0 and take the scalar path */
