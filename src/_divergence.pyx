@@ -220,6 +220,22 @@ cdef int first_pass(int measure, const floating* p, Py_ssize_t ps,
     cdef Py_ssize_t i, j, start, stop, m, m8
     neg[0] = 0
     neg[1] = 0
+    if KL_EXT_VECTOR and n <= 16:
+        # a short row (the small-call path's usual case): one zero-padded
+        # copy and one run of the lanes, the same sums bit for bit as the
+        # blocks below give (a single block's compensated total is its sum)
+        for j in range(8):
+            ap[j] = 0.0
+            aq[j] = 0.0
+            at[j] = 0.0
+        for i in range(16):
+            bx[i] = p[i * ps] if i < n else 0.0
+            by[i] = q[i * qs] if i < n else 0.0
+        lanes(measure, bx, by, 8 if n <= 8 else 16, ap, aq, at, neg)
+        sums[0] = lanes_total(ap)
+        sums[1] = lanes_total(aq)
+        sums[2] = lanes_total(at)
+        return ST_NEG_P if neg[0] else (ST_NEG_Q if neg[1] else ST_OK)
     if KL_EXT_VECTOR:
         for start in range(0, n, 512):
             m = min(<Py_ssize_t>LBLOCK, n - start)
@@ -319,6 +335,15 @@ cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
     cdef double by[LBLOCK]
     cdef bint direct
     cdef Py_ssize_t i, j, start, stop, m, m8
+    if KL_EXT_VECTOR and n <= 16:
+        # a short row: as in first_pass
+        for j in range(8):
+            at[j] = 0.0
+        for i in range(16):
+            bx[i] = p[i * ps] if i < n else 0.0
+            by[i] = q[i * qs] if i < n else 0.0
+        lanes_pair(measure, bx, by, 8 if n <= 8 else 16, mp, mq, at)
+        return lanes_total(at)
     if KL_EXT_VECTOR:
         for start in range(0, n, 512):
             m = min(<Py_ssize_t>LBLOCK, n - start)
