@@ -740,6 +740,10 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
     cdef double mp[LBLOCK]
     cdef double mq[LBLOCK]
     cdef double kk[LBLOCK]
+    cdef double res[LBLOCK]
+    cdef bint ok[LBLOCK]
+    cdef double x
+    cdef bint bad
     cdef Py_ssize_t r, i, j, m = nr * n, m8 = (nr * n + 7) & ~(<Py_ssize_t>7)
     cdef const double* y
     cdef int st
@@ -778,7 +782,33 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
         else:
             for r in range(nr):
                 tb[r] = kl_vlog_sum(mq[r])
+        if normalize:
+            # the common case of each fin_* in one vector loop over the rows
+            # (the same arithmetic, so the same values): sums inside
+            # [SUM_MIN, SUM_MAX], a finite term sum, and no cancellation;
+            # ok[r] = 0 sends row r through its fin_* below
+            for r in range(nr):
+                if measure == KL:
+                    x = kk[r] / mp[r] + tb[r]
+                    bad = fabs(tb[r]) > CANCEL * x
+                elif measure == CROSS_ENTROPY:
+                    x = tb[r] - kk[r] / mp[r]
+                    bad = (x < LOW_ENTROPY) | (fabs(tb[r]) > CANCEL * x)
+                else:
+                    x = tb[r] - kk[r] / mp[r]
+                    bad = (x < LOW_ENTROPY) | (fabs(tb[r]) > CANCEL * x)
+                bad = bad | (kk[r] > DBL_MAX) | (kk[r] < -DBL_MAX)
+                bad = bad | (mp[r] < SUM_MIN) | (mp[r] > SUM_MAX)
+                bad = bad | (mq[r] < SUM_MIN) | (mq[r] > SUM_MAX)
+                ok[r] = not bad
+                res[r] = 0.0 if x < 0.0 else x
+            for r in range(nr):
+                if ok[r]:
+                    out[r] = res[r]
+                    status[r] = 0
         for r in range(nr):
+            if normalize and ok[r]:
+                continue
             if measure == KL:
                 st = fin_kl(p + r * prs, ps, q + r * qrs, qs, n, mp[r], mq[r], kk[r],
                             tb[r], normalize, out + r)
