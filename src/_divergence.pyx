@@ -39,6 +39,7 @@ cdef extern from "_vmath.h" nogil:
     double kl_vlog1pmx_ratio(double a, double b)
     double kl_vlog_sum(double s)
     double kl_seg_total(const double* e, Py_ssize_t n)
+    void kl_pair_scales(double sp, double sq, double* mp, double* mq, double* k)
     bint kl_vbad_block(const double* x, const double* y, Py_ssize_t m)
     bint kl_vbad_block_scaled(const double* x, const double* y, Py_ssize_t m,
                               double mp, double mq)
@@ -632,11 +633,7 @@ cdef inline void pair_scales(double sp, double sq, double* mp, double* mq,
     # K*(p/sp) and K*(q/sq) with K = sp*mq.  mp, mq are sp, sq scaled by the
     # same power of two (exact), so nothing overflows and no division by the
     # sums rounds each element separately.
-    cdef int e
-    frexp(sp if sp > sq else sq, &e)
-    mp[0] = ldexp(sp, -e)
-    mq[0] = ldexp(sq, -e)
-    k[0] = sp * mq[0]
+    kl_pair_scales(sp, sq, mp, mq, k)
 
 
 cdef int row_pair(int measure, const floating* p, Py_ssize_t ps,
@@ -728,10 +725,13 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
                     const floating* q, Py_ssize_t qrs, Py_ssize_t qs,
                     Py_ssize_t nr, Py_ssize_t n, bint normalize, double* out,
                     cnp.npy_int8* status, Py_ssize_t* flagged,
-                    const double* qtile) noexcept nogil:
+                    const double* qtile, bint slack) noexcept nogil:
     # IN: nr rows of n elements (nr * n <= LBLOCK) at p, q; qtile: q's tile
     # already loaded (a broadcast reference row, the same for every tile),
-    # or NULL.  OUT: out[:nr], status[:nr], flagged += the number of non-zero
+    # or NULL; slack: at least 16 more elements of p and q follow the tile
+    # in memory, so contiguous float64 tiles of the one-pass measures are
+    # read in place (the vector loops read up to 15 elements past the last
+    # row; those values are never summed into any row).  OUT: out[:nr], status[:nr], flagged += the number of non-zero
     # statuses; returns False (nothing written) if the tile must go row by
     # row.
     cdef double bx[LBLOCK + 16]
@@ -742,38 +742,46 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
     cdef double kk[LBLOCK]
     cdef double res[LBLOCK]
     cdef bint ok[LBLOCK]
-    cdef double x
+    cdef double sq_[LBLOCK]
+    cdef double x, a, b
     cdef bint bad
     cdef Py_ssize_t r, i, j, m = nr * n, m8 = (nr * n + 7) & ~(<Py_ssize_t>7)
     cdef const double* y
+    cdef const double* xp = bx
     cdef int st
-    load_tile(p, prs, ps, nr, n, bx)
+    cdef bint in_place = slack and measure != JS and measure != TV
+    if floating is double and in_place and ps == 1 and prs == n:
+        xp = <const double*>p
+    else:
+        load_tile(p, prs, ps, nr, n, bx)
     if measure == ENTROPY:
-        y = bx
+        y = xp
     elif qtile != NULL:
         y = qtile
+    elif floating is double and in_place and qs == 1 and qrs == n:
+        y = <const double*>q
     else:
         load_tile(q, qrs, qs, nr, n, by)
         y = by
-    if kl_vbad_block(bx, y, m8):
+    if kl_vbad_block(xp, y, m8):
         return False
     if measure == KL:
         for i in range(0, m8, 8):
             for j in range(8):
-                tb[i + j] = kl_vterm_kl(bx[i + j], y[i + j])
+                tb[i + j] = kl_vterm_kl(xp[i + j], y[i + j])
     elif measure == CROSS_ENTROPY:
         for i in range(0, m8, 8):
             for j in range(8):
-                tb[i + j] = kl_vterm_xlogy(bx[i + j], y[i + j])
+                tb[i + j] = kl_vterm_xlogy(xp[i + j], y[i + j])
     elif measure == ENTROPY:
         for i in range(0, m8, 8):
             for j in range(8):
-                tb[i + j] = kl_vterm_xlogx(bx[i + j])
+                tb[i + j] = kl_vterm_xlogx(xp[i + j])
     if measure == ENTROPY or measure == CROSS_ENTROPY or measure == KL:
         # per-row sums (mp: p, mq: q, kk: terms), then the rows' logarithms
         # in one vector loop, then each row's finishing step
         for r in range(nr):
-            mp[r] = kl_seg_total(bx + r * n, n)
+            mp[r] = kl_seg_total(xp + r * n, n)
             mq[r] = kl_seg_total(y + r * n, n)
             kk[r] = kl_seg_total(tb + r * n, n)
         if measure == KL:
@@ -821,24 +829,31 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
             status[r] = <cnp.npy_int8>st
             flagged[0] += st != 0
         return True
-    # JS and TV: per-row sums and pair scales, then the pair terms of the
-    # scaled tile (rows whose sums end them early get zeros)
+    # JS and TV: per-row sums and pair scales (one vector loop over the
+    # rows), then the pair terms of the scaled tile; rows whose sums end
+    # them early (check_sums) get zero scales, so zero terms
     for r in range(nr):
-        mp[r] = kl_seg_total(bx + r * n, n)
-        mq[r] = kl_seg_total(y + r * n, n)
+        res[r] = kl_seg_total(bx + r * n, n)
+        kk[r] = kl_seg_total(y + r * n, n)
     for r in range(nr):
-        st = check_sums(mp[r], mq[r], normalize, out + r)
-        status[r] = <cnp.npy_int8>(0 if st < 0 else st)
-        if st != ST_OK:
-            mp[r] = 0.0
-            mq[r] = 0.0
-            kk[r] = 1.0
-        elif normalize:
-            pair_scales(mp[r], mq[r], &mp[r], &mq[r], &kk[r])
+        a = res[r]
+        b = kk[r]
+        sq_[r] = b
+        if normalize:
+            ok[r] = (a >= SUM_MIN) & (a <= SUM_MAX) & (b >= SUM_MIN) & (b <= SUM_MAX)
+            kl_pair_scales(a, b, &mp[r], &mq[r], &kk[r])
         else:
+            ok[r] = True
             mp[r] = 1.0
             mq[r] = 1.0
             kk[r] = 1.0
+    for r in range(nr):
+        status[r] = 0
+        if not ok[r]:
+            st = check_sums(res[r], sq_[r], normalize, out + r)
+            status[r] = <cnp.npy_int8>(0 if st < 0 else st)
+            mp[r] = 0.0
+            mq[r] = 0.0
     for r in range(nr):
         for i in range(r * n, r * n + n):
             tb[i] = y[i] * mp[r]
@@ -856,7 +871,7 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
             for j in range(8):
                 tb[i + j] = kl_vterm_js(bx[i + j], tb[i + j])
     for r in range(nr):
-        if status[r] == ST_OK and mq[r] != 0.0:
+        if ok[r]:
             pair_tail(measure, kl_seg_total(tb + r * n, n), kk[r], normalize, out + r)
         flagged[0] += status[r] != 0
     return True
@@ -866,13 +881,14 @@ cdef Py_ssize_t tile_or_rows(int measure, const floating* p, Py_ssize_t prs,
                              Py_ssize_t ps, const floating* q, Py_ssize_t qrs,
                              Py_ssize_t qs, Py_ssize_t r0, Py_ssize_t nr, Py_ssize_t n,
                              bint normalize, double* out, cnp.npy_int8* status,
-                             const double* qtile) noexcept nogil:
+                             const double* qtile, Py_ssize_t nrows) noexcept nogil:
     # rows r0 .. r0 + nr - 1 as one tile, or row by row if the tile declines;
     # returns the number of flagged rows
     cdef Py_ssize_t r, flagged = 0
     cdef int st
     if tile_rows(measure, p + r0 * prs, prs, ps, q + r0 * qrs, qrs, qs, nr, n,
-                 normalize, out + r0, status + r0, &flagged, qtile):
+                 normalize, out + r0, status + r0, &flagged, qtile,
+                 (nrows - r0 - nr) * n >= 16):
         return flagged
     for r in range(r0, r0 + nr):
         st = row_dispatch(measure, p + r * prs, ps, q + r * qrs, qs, n,
@@ -906,12 +922,12 @@ cdef Py_ssize_t rows_typed(int measure, const floating* p, Py_ssize_t prs,
             for tile in prange(ntiles, num_threads=nthreads, schedule="static"):
                 flagged += tile_or_rows(measure, p, prs, ps, q, qrs, qs, tile * nr,
                                         min(nr, nrows - tile * nr), n, normalize,
-                                        out, status, qtile)
+                                        out, status, qtile, nrows)
         else:
             for tile in range(ntiles):
                 flagged += tile_or_rows(measure, p, prs, ps, q, qrs, qs, tile * nr,
                                         min(nr, nrows - tile * nr), n, normalize,
-                                        out, status, qtile)
+                                        out, status, qtile, nrows)
         return flagged
     if nthreads > 1 and nrows >= 2 * nthreads:
         for r in prange(nrows, num_threads=nthreads, schedule="static"):

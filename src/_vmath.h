@@ -167,6 +167,20 @@ static inline __attribute__((always_inline)) double kl_vlog1pmx_ratio(double a, 
     return near ? rem : l - d;
 }
 
+/* The pair scales of JS and TV for row sums sp, sq in [2^-500, 2^500]:
+   mp = sp 2^-e, mq = sq 2^-e with 2^(e-1) <= max(sp, sq) < 2^e (frexp's
+   exponent, read off the bits; the scaling is exact), k = sp mq. */
+static inline __attribute__((always_inline)) void kl_pair_scales(double sp, double sq,
+                                                                 double *mp, double *mq,
+                                                                 double *k)
+{
+    uint64_t e = (kl_as_u64(sp > sq ? sp : sq) >> 52) & 0x7FF;
+    double s = kl_as_f64((2045 - e) << 52);
+    *mp = sp * s;
+    *mq = sq * s;
+    *k = sp * *mq;
+}
+
 /* log s for a row sum: kl_vlog where it is valid, 0 elsewhere (the caller
    then does not use it) */
 static inline __attribute__((always_inline)) double kl_vlog_sum(double s)
