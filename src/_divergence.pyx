@@ -40,6 +40,8 @@ cdef extern from "_vmath.h" nogil:
     double kl_vlog_sum(double s)
     double kl_seg_total(const double* e, Py_ssize_t n)
     void kl_pair_scales(double sp, double sq, double* mp, double* mq, double* k)
+    bint kl_lane_sums_bad(const double* x, const double* y, Py_ssize_t m,
+                          double* sp, double* sq)
     bint kl_vbad_block(const double* x, const double* y, Py_ssize_t m)
     bint kl_vbad_block_scaled(const double* x, const double* y, Py_ssize_t m,
                               double mp, double mq)
@@ -131,18 +133,10 @@ cdef inline void lanes(int measure, const double* x, const double* y, Py_ssize_t
     # caller's arrays might alias x and y, as far as the compiler knows).
     cdef Py_ssize_t i
     cdef int j, ok
-    cdef double sp[8]
-    cdef double sq[8]
     cdef double st[8]
     for j in range(8):
-        sp[j] = ap[j]
-        sq[j] = aq[j]
         st[j] = at[j]
-    for i in range(0, m, 8):
-        for j in range(8):
-            sp[j] += x[i + j]
-            sq[j] += y[i + j]
-    if not kl_vbad_block(x, y, m):
+    if not kl_lane_sums_bad(x, y, m, ap, aq):
         if measure == KL:
             for i in range(0, m, 8):
                 for j in range(8):
@@ -175,8 +169,6 @@ cdef inline void lanes(int measure, const double* x, const double* y, Py_ssize_t
                     neg[1] |= y[i + j] < 0.0
                     st[j] += scalar_term(measure, x[i + j], y[i + j])
     for j in range(8):
-        ap[j] = sp[j]
-        aq[j] = sq[j]
         at[j] = st[j]
 
 

@@ -307,4 +307,59 @@ static inline __attribute__((always_inline)) uint64_t kl_vbad_block_scaled(const
     return acc;
 }
 
+/* sp[j] += x[i + j], sq[j] += y[i + j] over the groups of 8 of x[0..m),
+   y[0..m) (m a multiple of 8; the kernels' lane sums, in their order), and
+   in the same pass the test of kl_vbad_block: returns nonzero if some
+   entry lies outside kl_vdomain.  Signed 64-bit compares only (AVX2 has no
+   unsigned one): a negative double is a negative integer, below KL_ULO. */
+static inline __attribute__((always_inline)) int64_t
+kl_lane_sums_bad(const double *x, const double *y, ptrdiff_t m, double *sp, double *sq)
+{
+    const int64_t L = (int64_t)KL_ULO, H = (int64_t)KL_UHI;
+    const kl_v8l lo = {L, L, L, L, L, L, L, L};
+    const kl_v8l hi = {H, H, H, H, H, H, H, H};
+    const kl_v8l zero = {0, 0, 0, 0, 0, 0, 0, 0};
+    kl_v8d a, b;
+    kl_v8l bad = zero;
+#if !defined(__AVX512F__)
+    /* narrower targets: GCC lowers the 8-wide types below poorly there (3x
+       slower on AVX2), so the two plain loops, which it vectorises */
+    double la[8], lb[8];  /* locals: sp, sq might alias x, y for GCC */
+    (void)lo; (void)hi; (void)a; (void)b; (void)bad;
+    for (int j = 0; j < 8; j++) {
+        la[j] = sp[j];
+        lb[j] = sq[j];
+    }
+    for (ptrdiff_t i = 0; i < m; i += 8)
+        for (int j = 0; j < 8; j++) {
+            la[j] += x[i + j];
+            lb[j] += y[i + j];
+        }
+    for (int j = 0; j < 8; j++) {
+        sp[j] = la[j];
+        sq[j] = lb[j];
+    }
+    return (int64_t)kl_vbad_block(x, y, m);
+#else
+    memcpy(&a, sp, sizeof a);
+    memcpy(&b, sq, sizeof b);
+    for (ptrdiff_t i = 0; i < m; i += 8) {
+        kl_v8d u, v;
+        memcpy(&u, x + i, sizeof u);
+        memcpy(&v, y + i, sizeof v);
+        a = a + u;
+        b = b + v;
+        kl_v8l ui = (kl_v8l)u, vi = (kl_v8l)v;
+        bad |= (ui != zero) & ((ui < lo) | (ui > hi));
+        bad |= (vi != zero) & ((vi < lo) | (vi > hi));
+    }
+    memcpy(sp, &a, sizeof a);
+    memcpy(sq, &b, sizeof b);
+    int64_t any = 0;
+    for (int j = 0; j < 8; j++)
+        any |= bad[j];
+    return any;
+#endif
+}
+
 #endif
