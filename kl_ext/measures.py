@@ -31,6 +31,8 @@ _F32 = np.dtype(np.float32)
 
 # measure codes shared with src/_divergence.pyx (_JS_DISTANCE: `small` only)
 _ENTROPY, _CROSS_ENTROPY, _KL, _JS, _TV, _JS_DISTANCE = range(6)
+# bound once: each call then skips a global and an attribute lookup
+_small = _k.small
 # row status codes returned by the kernels
 _ST_NEG_P, _ST_NEG_Q, _ST_ZERO_P, _ST_ZERO_Q, _ST_NONFINITE, _ST_LAYOUT = 1, 2, 3, 4, 5, 6
 
@@ -375,7 +377,7 @@ def entropy(p, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     >>> kl_ext.entropy([[0.5, 0.5], [1.0, 0.0]])
     array([0.69314718, 0.        ])
     """
-    r = _k.small(_ENTROPY, p, None, axis, normalize, smoothing, base)
+    r = _small(_ENTROPY, p, None, axis, normalize, smoothing, base)
     if r is not None:  # the common 1-D call, answered in C (see _small)
         return r
     lb = _log_base(base)
@@ -467,7 +469,7 @@ def cross_entropy(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     >>> kl_ext.cross_entropy([1, 0], [0, 1])
     np.float64(inf)
     """
-    r = _k.small(_CROSS_ENTROPY, p, q, axis, normalize, smoothing, base)
+    r = _small(_CROSS_ENTROPY, p, q, axis, normalize, smoothing, base)
     if r is not None:  # the common 1-D call, answered in C (see _small)
         return r
     lb = _log_base(base)
@@ -576,7 +578,7 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     >>> kl_ext.kl_divergence([1, 1], [1, 0], smoothing=1)  # Laplace: [2, 2] vs [2, 1]
     np.float64(0.058891517828191714)
     """
-    r = _k.small(_KL, p, q, axis, normalize, smoothing, base)
+    r = _small(_KL, p, q, axis, normalize, smoothing, base)
     if r is not None:  # the common 1-D call, answered in C (see _small)
         return r
     lb = _log_base(base)
@@ -671,7 +673,7 @@ def js_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     >>> kl_ext.js_divergence([0.5, 0.5], [0.9, 0.1])
     np.float64(0.10174922507919676)
     """
-    r = _k.small(_JS, p, q, axis, normalize, smoothing, base)
+    r = _small(_JS, p, q, axis, normalize, smoothing, base)
     if r is not None:  # the common 1-D call, answered in C (see _small)
         return r
     lb = _log_base(base)
@@ -760,7 +762,7 @@ def js_distance(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     >>> kl_ext.js_distance([1.0, 0.0], [0.5, 0.5])
     np.float64(0.46450140402245893)
     """
-    r = _k.small(_JS_DISTANCE, p, q, axis, normalize, smoothing, base)
+    r = _small(_JS_DISTANCE, p, q, axis, normalize, smoothing, base)
     if r is not None:  # the common 1-D call, answered in C (see _small)
         return r
     lb = _log_base(base)
@@ -851,7 +853,7 @@ def total_variation(p, q, *, axis=-1, normalize=True, smoothing=0.0):
     >>> kl_ext.total_variation([[1, 0], [1, 1]], [0, 1])
     array([1. , 0.5])
     """
-    r = _k.small(_TV, p, q, axis, normalize, smoothing, None)
+    r = _small(_TV, p, q, axis, normalize, smoothing, None)
     if r is not None:  # the common 1-D call, answered in C (see _small)
         return r
     value, dtype = _compute(_TV, p, q, axis, normalize,
