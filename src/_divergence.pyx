@@ -772,9 +772,15 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
     if measure == ENTROPY or measure == CROSS_ENTROPY or measure == KL:
         # per-row sums (mp: p, mq: q, kk: terms), then the rows' logarithms
         # in one vector loop, then each row's finishing step
+        if qtile != NULL:
+            # a broadcast q: every row of its tile has the same sum
+            x = kl_seg_total(qtile, n)
+            for r in range(nr):
+                mq[r] = x
         for r in range(nr):
             mp[r] = kl_seg_total(xp + r * n, n)
-            mq[r] = kl_seg_total(y + r * n, n)
+            if qtile == NULL or measure == ENTROPY:
+                mq[r] = kl_seg_total(y + r * n, n)
             kk[r] = kl_seg_total(tb + r * n, n)
         if measure == KL:
             for r in range(nr):
@@ -824,9 +830,10 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
     # JS and TV: per-row sums and pair scales (one vector loop over the
     # rows), then the pair terms of the scaled tile; rows whose sums end
     # them early (check_sums) get zero scales, so zero terms
+    x = kl_seg_total(qtile, n) if qtile != NULL else 0.0
     for r in range(nr):
         res[r] = kl_seg_total(bx + r * n, n)
-        kk[r] = kl_seg_total(y + r * n, n)
+        kk[r] = x if qtile != NULL else kl_seg_total(y + r * n, n)
     for r in range(nr):
         a = res[r]
         b = kk[r]
