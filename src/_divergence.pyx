@@ -779,7 +779,9 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
                 mq[r] = x
         for r in range(nr):
             mp[r] = kl_seg_total(xp + r * n, n)
-            if qtile == NULL or measure == ENTROPY:
+            if measure == ENTROPY:
+                mq[r] = mp[r]
+            elif qtile == NULL:
                 mq[r] = kl_seg_total(y + r * n, n)
             kk[r] = kl_seg_total(tb + r * n, n)
         if measure == KL:
@@ -793,21 +795,23 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
             # (the same arithmetic, so the same values): sums inside
             # [SUM_MIN, SUM_MAX], a finite term sum, and no cancellation;
             # ok[r] = 0 sends row r through its fin_* below
-            for r in range(nr):
-                if measure == KL:
+            # (one loop per measure: a branch inside would keep it scalar)
+            if measure == KL:
+                for r in range(nr):
                     x = kk[r] / mp[r] + tb[r]
-                    bad = fabs(tb[r]) > CANCEL * x
-                elif measure == CROSS_ENTROPY:
+                    ok[r] = not ((fabs(tb[r]) > CANCEL * x)
+                                 | (kk[r] > DBL_MAX)
+                                 | (mp[r] < SUM_MIN) | (mp[r] > SUM_MAX)
+                                 | (mq[r] < SUM_MIN) | (mq[r] > SUM_MAX))
+                    res[r] = 0.0 if x < 0.0 else x
+            else:
+                for r in range(nr):
                     x = tb[r] - kk[r] / mp[r]
-                    bad = (x < LOW_ENTROPY) | (fabs(tb[r]) > CANCEL * x)
-                else:
-                    x = tb[r] - kk[r] / mp[r]
-                    bad = (x < LOW_ENTROPY) | (fabs(tb[r]) > CANCEL * x)
-                bad = bad | (kk[r] > DBL_MAX) | (kk[r] < -DBL_MAX)
-                bad = bad | (mp[r] < SUM_MIN) | (mp[r] > SUM_MAX)
-                bad = bad | (mq[r] < SUM_MIN) | (mq[r] > SUM_MAX)
-                ok[r] = not bad
-                res[r] = 0.0 if x < 0.0 else x
+                    ok[r] = not ((x < LOW_ENTROPY) | (fabs(tb[r]) > CANCEL * x)
+                                 | (kk[r] > DBL_MAX) | (kk[r] < -DBL_MAX)
+                                 | (mp[r] < SUM_MIN) | (mp[r] > SUM_MAX)
+                                 | (mq[r] < SUM_MIN) | (mq[r] > SUM_MAX))
+                    res[r] = 0.0 if x < 0.0 else x
             for r in range(nr):
                 if ok[r]:
                     out[r] = res[r]
