@@ -22,7 +22,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
-from libc.math cimport log, log1p, sqrt, fabs, frexp, ldexp, isnan, isinf, NAN, INFINITY
+from libc.math cimport log, log1p, sqrt, fabs, isnan, isinf, NAN, INFINITY
 cimport numpy as cnp
 
 cdef extern from "_vmath.h" nogil:
@@ -46,8 +46,8 @@ cdef extern from "_vmath.h" nogil:
     bint kl_vbad_block_scaled(const double* x, const double* y, Py_ssize_t m,
                               double mp, double mq)
 
-from _scalar cimport (kahan_add, kahan_total, log_ratio, kl_term, js_term, log1pmx,
-                      DBL_MAX, DBL_MIN)
+from _scalar cimport (kahan_add, kahan_total, log_ratio, kl_term, js_term,
+                      DBL_MAX)
 
 cnp.import_array()
 
@@ -736,7 +736,6 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
     cdef bint ok[LBLOCK]
     cdef double sq_[LBLOCK]
     cdef double x, a, b
-    cdef bint bad
     cdef Py_ssize_t r, i, j, m = nr * n, m8 = (nr * n + 7) & ~(<Py_ssize_t>7)
     cdef const double* y
     cdef const double* xp = bx

@@ -13,7 +13,8 @@
  * a degree-14 minimax polynomial in s (coefficients: the published fdlibm
  * values Lg1..Lg7, error < 2^-58.45); k ln 2 is added in two parts
  * (ln2_hi has trailing zero bits, so k * ln2_hi is exact).  Measured error:
- * below 1 ulp (tests/test_vmath.py compares with mpmath).
+ * below 1 ulp (tests/test_accuracy.py::test_vector_log_within_2_ulp
+ * compares -x log x with mpmath in every tier).
  */
 #ifndef KL_EXT_VMATH_H
 #define KL_EXT_VMATH_H
