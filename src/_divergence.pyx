@@ -628,6 +628,19 @@ cdef inline void pair_scales(double sp, double sq, double* mp, double* mq,
     kl_pair_scales(sp, sq, mp, mq, k)
 
 
+cdef inline void pair_tail(int measure, double v, double k, bint normalize,
+                           double* res) noexcept nogil:
+    # the last step of JS and TV: v = the sum of the pair terms, k its
+    # scale (row_pair, tile_rows)
+    v = v / (2.0 * k)
+    if normalize:
+        if measure == JS and v > LN2:
+            v = LN2
+        elif measure == TV and v > 1.0:
+            v = 1.0
+    res[0] = 0.0 if v < 0.0 else v
+
+
 cdef int row_pair(int measure, const floating* p, Py_ssize_t ps,
                   const floating* q, Py_ssize_t qs, Py_ssize_t n,
                   bint normalize, double* res, int nthreads) noexcept nogil:
@@ -645,13 +658,8 @@ cdef int row_pair(int measure, const floating* p, Py_ssize_t ps,
         return 0 if st < 0 else st
     if normalize:
         pair_scales(sums[0], sums[1], &mp, &mq, &k)
-    v = pair_pass_par(measure, p, ps, q, qs, n, mp, mq, nthreads) / (2.0 * k)
-    if normalize:
-        if measure == JS and v > LN2:
-            v = LN2
-        elif measure == TV and v > 1.0:
-            v = 1.0
-    res[0] = 0.0 if v < 0.0 else v
+    pair_tail(measure, pair_pass_par(measure, p, ps, q, qs, n, mp, mq, nthreads), k,
+              normalize, res)
     return ST_OK
 
 
@@ -673,7 +681,7 @@ cdef int row_dispatch(int measure, const floating* p, Py_ssize_t ps,
 # Rows of up to SHORT_MAX elements are therefore processed a tile at a time:
 # floor(LBLOCK / n) rows copied into one float64 block, the element terms of
 # the whole block computed by one vector loop, then summed row by row
-# (seg_total) in exactly the order of `lanes` and `lanes_total`, so every
+# (kl_seg_total, _vmath.h) in exactly the order of `lanes` and `lanes_total`, so every
 # row's value is bit for bit the one first_pass/pair_pass give it alone.  A
 # tile with any entry outside the vector domain (negative, NaN, inf,
 # subnormal, huge) is handed back to the row-by-row path.
@@ -685,7 +693,7 @@ cdef enum:
 cdef inline void load_tile(const floating* p, Py_ssize_t prs, Py_ssize_t ps,
                            Py_ssize_t nr, Py_ssize_t n, double* buf) noexcept nogil:
     # buf[r*n + i] = p[r*prs + i*ps] as doubles, zeros from nr*n up to the
-    # next multiple of 8 and 8 beyond (seg_total's slack)
+    # next multiple of 8 and 8 beyond (kl_seg_total's slack)
     cdef Py_ssize_t r, i, m = nr * n
     if floating is double and ps == 1 and prs == n:
         memcpy(buf, p, m * sizeof(double))
@@ -699,18 +707,6 @@ cdef inline void load_tile(const floating* p, Py_ssize_t prs, Py_ssize_t ps,
                 buf[r * n + i] = p[r * prs + i * ps]
     for i in range(m, ((m + 7) & ~(<Py_ssize_t>7)) + 8):
         buf[i] = 0.0
-
-
-cdef inline void pair_tail(int measure, double v, double k, bint normalize,
-                           double* res) noexcept nogil:
-    # row_pair's last step: v = sum of the pair terms, k its scale
-    v = v / (2.0 * k)
-    if normalize:
-        if measure == JS and v > LN2:
-            v = LN2
-        elif measure == TV and v > 1.0:
-            v = 1.0
-    res[0] = 0.0 if v < 0.0 else v
 
 
 cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t ps,
