@@ -294,66 +294,51 @@ static inline __attribute__((always_inline)) double kl_seg_total(const double *e
 #define KL_ULO 0x20B0000000000000ULL
 #define KL_UHI 0x5F30000000000000ULL
 
-/* nonzero if some x[i] or y[i] (i < m) lies outside kl_vdomain (-0.0, NaN,
-   inf, negatives and extreme magnitudes count as outside) */
-static inline __attribute__((always_inline)) uint64_t kl_vbad_block(const double *x, const double *y, ptrdiff_t m)
+/* 1 if v lies outside kl_vdomain (-0.0, NaN, inf, negatives and extreme
+   magnitudes count as outside), from its bits: the integer form of the
+   test, which GCC vectorises in the block loops below */
+static inline __attribute__((always_inline)) uint64_t kl_vbad(double v)
+{
+    uint64_t u = kl_as_u64(v);
+    return (uint64_t)((u != 0) & ((u - KL_ULO) > (KL_UHI - KL_ULO)));
+}
+
+/* nonzero if some x[i] or y[i] (i < m) lies outside kl_vdomain */
+static inline __attribute__((always_inline)) uint64_t
+kl_vbad_block(const double *x, const double *y, ptrdiff_t m)
 {
     uint64_t acc = 0;
-    for (ptrdiff_t i = 0; i < m; i++) {
-        uint64_t u = kl_as_u64(x[i]), v = kl_as_u64(y[i]);
-        acc |= (uint64_t)((u != 0) & ((u - KL_ULO) > (KL_UHI - KL_ULO)));
-        acc |= (uint64_t)((v != 0) & ((v - KL_ULO) > (KL_UHI - KL_ULO)));
-    }
+    for (ptrdiff_t i = 0; i < m; i++)
+        acc |= kl_vbad(x[i]) | kl_vbad(y[i]);
     return acc;
 }
 
 /* nonzero if some x[i] * mq or y[i] * mp (i < m) lies outside kl_vdomain */
-static inline __attribute__((always_inline)) uint64_t kl_vbad_block_scaled(const double *x, const double *y, ptrdiff_t m,
-                                            double mp, double mq)
+static inline __attribute__((always_inline)) uint64_t
+kl_vbad_block_scaled(const double *x, const double *y, ptrdiff_t m, double mp, double mq)
 {
     uint64_t acc = 0;
-    for (ptrdiff_t i = 0; i < m; i++) {
-        uint64_t u = kl_as_u64(x[i] * mq), v = kl_as_u64(y[i] * mp);
-        acc |= (uint64_t)((u != 0) & ((u - KL_ULO) > (KL_UHI - KL_ULO)));
-        acc |= (uint64_t)((v != 0) & ((v - KL_ULO) > (KL_UHI - KL_ULO)));
-    }
+    for (ptrdiff_t i = 0; i < m; i++)
+        acc |= kl_vbad(x[i] * mq) | kl_vbad(y[i] * mp);
     return acc;
 }
 
 /* sp[j] += x[i + j], sq[j] += y[i + j] over the groups of 8 of x[0..m),
    y[0..m) (m a multiple of 8; the kernels' lane sums, in their order), and
    in the same pass the test of kl_vbad_block: returns nonzero if some
-   entry lies outside kl_vdomain.  Signed 64-bit compares only (AVX2 has no
-   unsigned one): a negative double is a negative integer, below KL_ULO. */
+   entry lies outside kl_vdomain. */
 static inline __attribute__((always_inline)) int64_t
 kl_lane_sums_bad(const double *x, const double *y, ptrdiff_t m, double *sp, double *sq)
 {
+#if defined(__AVX512F__)
+    /* one pass with 8-wide GCC vector types; signed compares (a negative
+       double is a negative integer, below KL_ULO) */
     const int64_t L = (int64_t)KL_ULO, H = (int64_t)KL_UHI;
     const kl_v8l lo = {L, L, L, L, L, L, L, L};
     const kl_v8l hi = {H, H, H, H, H, H, H, H};
     const kl_v8l zero = {0, 0, 0, 0, 0, 0, 0, 0};
     kl_v8d a, b;
     kl_v8l bad = zero;
-#if !defined(__AVX512F__)
-    /* narrower targets: GCC lowers the 8-wide types below poorly there (3x
-       slower on AVX2), so the two plain loops, which it vectorises */
-    double la[8], lb[8];  /* locals: sp, sq might alias x, y for GCC */
-    (void)lo; (void)hi; (void)a; (void)b; (void)bad;
-    for (int j = 0; j < 8; j++) {
-        la[j] = sp[j];
-        lb[j] = sq[j];
-    }
-    for (ptrdiff_t i = 0; i < m; i += 8)
-        for (int j = 0; j < 8; j++) {
-            la[j] += x[i + j];
-            lb[j] += y[i + j];
-        }
-    for (int j = 0; j < 8; j++) {
-        sp[j] = la[j];
-        sq[j] = lb[j];
-    }
-    return (int64_t)kl_vbad_block(x, y, m);
-#else
     memcpy(&a, sp, sizeof a);
     memcpy(&b, sq, sizeof b);
     for (ptrdiff_t i = 0; i < m; i += 8) {
@@ -372,6 +357,24 @@ kl_lane_sums_bad(const double *x, const double *y, ptrdiff_t m, double *sp, doub
     for (int j = 0; j < 8; j++)
         any |= bad[j];
     return any;
+#else
+    /* narrower targets lower the 8-wide types 3x slower (AVX2): two plain
+       loops, which GCC vectorises */
+    double la[8], lb[8];  /* locals: sp, sq might alias x, y for GCC */
+    for (int j = 0; j < 8; j++) {
+        la[j] = sp[j];
+        lb[j] = sq[j];
+    }
+    for (ptrdiff_t i = 0; i < m; i += 8)
+        for (int j = 0; j < 8; j++) {
+            la[j] += x[i + j];
+            lb[j] += y[i + j];
+        }
+    for (int j = 0; j < 8; j++) {
+        sp[j] = la[j];
+        sq[j] = lb[j];
+    }
+    return (int64_t)kl_vbad_block(x, y, m);
 #endif
 }
 
