@@ -10,10 +10,13 @@ import numpy as np
 import numpy.typing as npt
 
 def compare_one(p: npt.NDArray[np.floating], q: npt.NDArray[np.floating],
-                normalize: bool) -> tuple[tuple[float, ...] | None, int]:
+                normalize: bool, nthreads: int = 0) -> tuple[tuple[float, ...] | None, int]:
     """1-D float32/float64 p, q of equal length -> (7 values, status); status -1: layout."""
 
 def compare_rows(p: npt.NDArray[np.floating], q: npt.NDArray[np.floating],
                  normalize: bool, out: npt.NDArray[np.float64],
-                 status: npt.NDArray[np.int32]) -> int:
-    """(nrows, n) views -> out (nrows, 7), status (nrows,); flagged rows, or -1."""
+                 status: npt.NDArray[np.int32], nthreads: int = 0) -> int:
+    """(nrows, n) views -> out (nrows, 7), status (nrows,); flagged rows, or -1.
+
+    nthreads: 0 the default thread count, 1 the calling thread only, n > 1 at most n.
+    """

@@ -9,12 +9,15 @@ import numpy as np
 import numpy.typing as npt
 
 def one(measure: int, p: npt.NDArray[np.floating], q: npt.NDArray[np.floating],
-        normalize: bool) -> tuple[float, int]:
-    """1-D float32/float64 p, q of equal length -> (value in nats, status)."""
+        normalize: bool, nthreads: int = 0) -> tuple[float, int]:
+    """1-D float32/float64 p, q of equal length -> (value in nats, status).
+
+    nthreads: 0 the default thread count, 1 the calling thread only, n > 1 at most n.
+    """
 
 def rows(measure: int, p: npt.NDArray[np.floating], q: npt.NDArray[np.floating],
          normalize: bool, out: npt.NDArray[np.float64],
-         status: npt.NDArray[np.int8]) -> int:
+         status: npt.NDArray[np.int8], nthreads: int = 0) -> int:
     """(nrows, n) views p, q (row stride 0 for a broadcast row) -> flagged rows, or -1."""
 
 def openmp_enabled() -> bool:
@@ -22,3 +25,33 @@ def openmp_enabled() -> bool:
 
 def max_threads() -> int:
     """Threads a call of >= 131072 elements would use now (1 without OpenMP)."""
+
+# ---- chunked statistics (kl_ext.chunked): per piece of 65536 elements ----
+# Row status 7 from `finish`: the one-pass value where the in-memory call
+# would take a second pass over the row; 8: unknown measure code.
+
+def n_pieces(n: int) -> int:
+    """Pieces of 65536 elements in a row of n > 0 elements."""
+
+def pieces(measure: int, p: npt.NDArray[np.floating], q: npt.NDArray[np.floating],
+           out: npt.NDArray[np.float64], status: npt.NDArray[np.int8],
+           nthreads: int = 1) -> int:
+    """(nrows, n) views -> out (nrows, n_pieces(n), 3) sums, status (nrows, n_pieces(n))."""
+
+def finish(measure: int, parts: npt.NDArray[np.float64], normalize: bool,
+           out: npt.NDArray[np.float64], status: npt.NDArray[np.int8]) -> int:
+    """One-pass measures from pieces (nrows, k, 3) -> out (nrows,), status (nrows,)."""
+
+def pair_totals(measure: int, parts: npt.NDArray[np.float64], normalize: bool,
+                sums: npt.NDArray[np.float64], scales: npt.NDArray[np.float64],
+                status: npt.NDArray[np.int8]) -> int:
+    """JS/TV totals from pieces (nrows, k, 3) -> sums (nrows, 2), scales (nrows, 3), status."""
+
+def pair_pieces(measure: int, p: npt.NDArray[np.floating], q: npt.NDArray[np.floating],
+                scales: npt.NDArray[np.float64], out: npt.NDArray[np.float64],
+                nthreads: int = 1) -> int:
+    """JS/TV second-sweep sums of each piece -> out (nrows, n_pieces(n))."""
+
+def pair_finish(measure: int, parts: npt.NDArray[np.float64], scales: npt.NDArray[np.float64],
+                normalize: bool, out: npt.NDArray[np.float64]) -> int:
+    """JS/TV of each row from second-sweep pieces (nrows, k) -> out (nrows,)."""

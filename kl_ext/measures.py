@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numpy.exceptions import AxisError
 
-from . import _cpu
+from . import _cpu, _threads
 
 # the kernels for the best CPU tier built and supported here (see _cpu.py)
 _k, CPU_TIER = _cpu.load("kl_ext._divergence")
@@ -161,12 +161,13 @@ def _run(measure, pb, qb, normalize, out, status):
     q2 = _unit_stride(q2)
     o = out.reshape(-1)
     s = status.reshape(-1)
-    flagged = _k.rows(measure, p2, q2, normalize, o, s)
+    nt = _threads.current()
+    flagged = _k.rows(measure, p2, q2, normalize, o, s, nt)
     if flagged < 0:  # unaligned or odd strides: copy and try again
         # (np.ascontiguousarray keeps an unaligned C-contiguous array as it
         # is; np.require with "A" copies it to aligned memory)
         flagged = _k.rows(measure, np.require(p2, requirements="CA"),
-                          np.require(q2, requirements="CA"), normalize, o, s)
+                          np.require(q2, requirements="CA"), normalize, o, s, nt)
     return flagged
 
 
@@ -266,7 +267,7 @@ def _compute(measure, p, q, axis, normalize, name_q="q", smoothing=0.0):
             and type(axis) is int):
         n = p.shape[0]
         if n == q.shape[0] and n:
-            value, st = _k.one(measure, p, q, normalize)
+            value, st = _k.one(measure, p, q, normalize, _threads.current())
             if st == 0:
                 return value, dtype
     pb, qb = _broadcast_last(p, q, axis, name_q)

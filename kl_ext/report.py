@@ -14,7 +14,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import _cpu
+from . import _cpu, _threads
 from .measures import (_CROSS_ENTROPY, _ENTROPY, _F64, _JS, _KL, _TV,
                        _as_rows, _broadcast_last, _coerce, _log_base, _nonfinite_row,
                        _resolve, _smooth, _smoothing, _unit_stride)
@@ -54,10 +54,11 @@ def _run(pb, qb, normalize, out, status):
     q2 = _unit_stride(q2)
     o = out.reshape(-1, _NOUT)
     s = status.reshape(-1)
-    flagged = _kc.compare_rows(p2, q2, normalize, o, s)
+    nt = _threads.current()
+    flagged = _kc.compare_rows(p2, q2, normalize, o, s, nt)
     if flagged < 0:  # unaligned or odd strides: copy and try again
         flagged = _kc.compare_rows(np.require(p2, requirements="CA"),
-                                   np.require(q2, requirements="CA"), normalize, o, s)
+                                   np.require(q2, requirements="CA"), normalize, o, s, nt)
     return flagged
 
 
@@ -94,7 +95,7 @@ def _values(p, q, axis, normalize):
             and type(axis) is int):
         n = p.shape[0]
         if n == q.shape[0] and n:
-            vals, st = _kc.compare_one(p, q, normalize)
+            vals, st = _kc.compare_one(p, q, normalize, _threads.current())
             if st == 0:
                 return vals, dtype
     pb, qb = _broadcast_last(p, q, axis)

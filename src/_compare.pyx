@@ -400,7 +400,7 @@ cdef Py_ssize_t compare_rows_typed(const floating* p, Py_ssize_t prs, Py_ssize_t
     return flagged
 
 
-def compare_one(cnp.ndarray p, cnp.ndarray q, bint normalize):
+def compare_one(cnp.ndarray p, cnp.ndarray q, bint normalize, int nthreads=0):
     """All measures of one pair of 1-D arrays -> (tuple of NOUT values, status).
 
     Status -1 (nothing computed): unaligned data or a stride that is not a
@@ -417,7 +417,7 @@ def compare_one(cnp.ndarray p, cnp.ndarray q, bint normalize):
         return None, -1
     for k in range(NOUT):
         res[k] = NAN
-    nt = acquire_threads(n)
+    nt = call_threads(n, nthreads)
     if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
         with nogil:
             st = row_compare(<const double*>cnp.PyArray_DATA(p), ps,
@@ -433,12 +433,14 @@ def compare_one(cnp.ndarray p, cnp.ndarray q, bint normalize):
 
 
 def compare_rows(cnp.ndarray p, cnp.ndarray q, bint normalize,
-                 cnp.ndarray out, cnp.ndarray status):
+                 cnp.ndarray out, cnp.ndarray status, int nthreads=0):
     """All measures of each row of 2-D views p, q (nrows, n).
 
     out: C-contiguous float64 (nrows, NOUT); status: C-contiguous int32
     (nrows,).  Returns the number of flagged rows, or -1 (nothing done) for
     unaligned data or a stride that is not a whole number of elements.
+    nthreads: 0 the default thread count, 1 the calling thread only, n > 1
+    at most n threads.
     """
     cdef Py_ssize_t nrows = cnp.PyArray_DIM(p, 0)
     cdef Py_ssize_t n = cnp.PyArray_DIM(p, 1)
@@ -453,7 +455,7 @@ def compare_rows(cnp.ndarray p, cnp.ndarray q, bint normalize,
     cdef int nt
     if not (layout_ok(p, 2) and layout_ok(q, 2)):
         return -1
-    nt = acquire_threads(nrows * n)
+    nt = call_threads(nrows * n, nthreads)
     if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
         with nogil:
             flagged = compare_rows_typed(<const double*>cnp.PyArray_DATA(p), prs, ps,

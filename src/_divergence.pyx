@@ -68,6 +68,8 @@ cdef enum:
     ST_ZERO_P = 3
     ST_ZERO_Q = 4
     ST_NONFINITE = 5
+    ST_REFINE = 7  # internal (fin_*): the one-pass value needs a second pass
+    ST_BAD_MEASURE = 8  # a measure code this kernel does not know
 
 cdef double LN2 = 0.6931471805599453
 # a cancellation in one-pass normalisation worse than this factor triggers an
@@ -487,10 +489,12 @@ cdef double refine_xlog(const floating* p, Py_ssize_t ps,
 # ST_OK (res set, NaN included), an error status, or ST_NONFINITE (the
 # caller's slow path). ----
 
-cdef int fin_entropy(const floating* p, Py_ssize_t ps, Py_ssize_t n, double s,
-                     double e, double ls, bint normalize, double* res) noexcept nogil:
-    # ls = kl_vlog_sum(s) (computed by the caller, for many rows at once
-    # where there are many)
+cdef int entropy_from_sums(double s, double e, double ls, bint normalize,
+                           double* res) noexcept nogil:
+    # fin_entropy's arithmetic on the sums alone (also the finishing step of
+    # the chunked statistics, which have no row to re-read).  Returns
+    # ST_REFINE, res holding the one-pass value, where fin_entropy would
+    # take its second pass.
     cdef double h
     cdef int st = check_sums(s, s, normalize, res)
     if st != ST_OK:
@@ -499,16 +503,28 @@ cdef int fin_entropy(const floating* p, Py_ssize_t ps, Py_ssize_t n, double s,
         res[0] = -e
         return ST_OK
     h = ls - e / s
+    res[0] = 0.0 if h < 0.0 else h
     if h < LOW_ENTROPY or fabs(ls) > CANCEL * h:
-        h = refine_xlog(p, ps, p, ps, n, s)
+        return ST_REFINE
+    return ST_OK
+
+
+cdef int fin_entropy(const floating* p, Py_ssize_t ps, Py_ssize_t n, double s,
+                     double e, double ls, bint normalize, double* res) noexcept nogil:
+    # ls = kl_vlog_sum(s) (computed by the caller, for many rows at once
+    # where there are many)
+    cdef double h
+    cdef int st = entropy_from_sums(s, e, ls, normalize, res)
+    if st != ST_REFINE:
+        return st
+    h = refine_xlog(p, ps, p, ps, n, s)
     res[0] = 0.0 if h < 0.0 else h
     return ST_OK
 
 
-cdef int fin_cross(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
-                   Py_ssize_t n, double sp, double sq, double l, double lq,
-                   bint normalize, double* res) noexcept nogil:
-    # lq = kl_vlog_sum(sq), from the caller
+cdef int cross_from_sums(double sp, double sq, double l, double lq,
+                         bint normalize, double* res) noexcept nogil:
+    # fin_cross's arithmetic on the sums alone (ST_REFINE: as entropy_from_sums)
     cdef double h
     cdef int st = check_sums(sp, sq, normalize, res)
     if st != ST_OK:
@@ -520,9 +536,49 @@ cdef int fin_cross(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize
     if isinf(h) or isnan(h):
         res[0] = h
         return ST_OK
-    if h < LOW_ENTROPY or fabs(lq) > CANCEL * h:
-        h = refine_xlog(p, ps, q, qs, n, sp)
     res[0] = 0.0 if h < 0.0 else h
+    if h < LOW_ENTROPY or fabs(lq) > CANCEL * h:
+        return ST_REFINE
+    return ST_OK
+
+
+cdef int fin_cross(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
+                   Py_ssize_t n, double sp, double sq, double l, double lq,
+                   bint normalize, double* res) noexcept nogil:
+    # lq = kl_vlog_sum(sq), from the caller
+    cdef double h
+    cdef int st = cross_from_sums(sp, sq, l, lq, normalize, res)
+    if st != ST_REFINE:
+        return st
+    h = refine_xlog(p, ps, q, qs, n, sp)
+    res[0] = 0.0 if h < 0.0 else h
+    return ST_OK
+
+
+cdef int kl_from_sums(double sp, double sq, double t, double g, bint normalize,
+                      double* res) noexcept nogil:
+    # fin_kl's identities on the sums alone (ST_REFINE, res holding the
+    # one-pass value, where fin_kl takes an exact second pass)
+    cdef double x
+    cdef int st = check_sums(sp, sq, normalize, res)
+    if st != ST_OK:
+        return ST_OK if st < 0 else st
+    if not normalize:
+        x = t + (sp - sq)
+        res[0] = x
+        # T + sp - sq cancels (e.g. sum q >> |D|), with an error of
+        # ~eps (T + sp + sq), over 256 eps |D| (the threshold keeps
+        # ordinary rows, which cancel by ~10, at one pass and within 1e-13)
+        if not isinf(t) and t + (sp + sq) > 256.0 * fabs(x):
+            return ST_REFINE
+        return ST_OK
+    if isinf(t):
+        res[0] = INFINITY
+        return ST_OK
+    x = t / sp + g
+    res[0] = 0.0 if x < 0.0 else x
+    if fabs(g) > CANCEL * x:
+        return ST_REFINE
     return ST_OK
 
 
@@ -534,52 +590,41 @@ cdef int fin_kl(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t 
     # kl_vlog1pmx_ratio(sp, sq) = log(sq/sp) - (sq - sp)/sp, from the caller.
     cdef double tc, bt, x, d, scale, a
     cdef Py_ssize_t i, start, stop
-    cdef int st = check_sums(sp, sq, normalize, res)
-    if st != ST_OK:
-        return ST_OK if st < 0 else st
+    cdef int st = kl_from_sums(sp, sq, t, g, normalize, res)
+    if st != ST_REFINE:
+        return st
     if not normalize:
-        x = t + (sp - sq)
-        if not isinf(t) and t + (sp + sq) > 256.0 * fabs(x):
-            # T + sp - sq cancels (e.g. sum q >> |D|), with an error of
-            # ~eps (T + sp + sq), over 256 eps |D| (the threshold keeps
-            # ordinary rows, which cancel by ~10, at one pass and within
-            # 1e-13): sum the rel_entr terms p log(p/q) directly
-            # (error ~eps sum |terms|) and keep whichever form is better
-            # conditioned.  q > 0 wherever p > 0 here, since T is finite.
-            d = 0.0
-            tc = 0.0
-            a = 0.0
-            for start in range(0, n, 64):
-                stop = min(start + BLOCK, n)
-                bt = 0.0
-                for i in range(start, stop):
-                    g = p[i * ps]
-                    if g > 0.0:
-                        g = g * log_ratio(g, q[i * qs])
-                        bt += g
-                        a += fabs(g)
-                kahan_add(&d, &tc, bt)
-            if a < t + (sp + sq):
-                x = kahan_total(d, tc)
-        res[0] = x
-        return ST_OK
-    if isinf(t):
-        res[0] = INFINITY
-        return ST_OK
-    x = t / sp + g
-    if fabs(g) > CANCEL * x:
-        # the sums differ and the divergence is small: scale q to p's total
-        # and sum non-negative terms only (a second pass, exact to rounding)
-        scale = sp / sq
-        t = 0.0
+        # sum the rel_entr terms p log(p/q) directly (error ~eps sum |terms|)
+        # and keep whichever form is better conditioned.  q > 0 wherever
+        # p > 0 here, since T is finite.
+        d = 0.0
         tc = 0.0
+        a = 0.0
         for start in range(0, n, 64):
             stop = min(start + BLOCK, n)
             bt = 0.0
             for i in range(start, stop):
-                bt += kl_term(p[i * ps], scale * q[i * qs])
-            kahan_add(&t, &tc, bt)
-        x = kahan_total(t, tc) / sp
+                g = p[i * ps]
+                if g > 0.0:
+                    g = g * log_ratio(g, q[i * qs])
+                    bt += g
+                    a += fabs(g)
+            kahan_add(&d, &tc, bt)
+        if a < t + (sp + sq):
+            res[0] = kahan_total(d, tc)
+        return ST_OK
+    # the sums differ and the divergence is small: scale q to p's total
+    # and sum non-negative terms only (a second pass, exact to rounding)
+    scale = sp / sq
+    t = 0.0
+    tc = 0.0
+    for start in range(0, n, 64):
+        stop = min(start + BLOCK, n)
+        bt = 0.0
+        for i in range(start, stop):
+            bt += kl_term(p[i * ps], scale * q[i * qs])
+        kahan_add(&t, &tc, bt)
+    x = kahan_total(t, tc) / sp
     res[0] = 0.0 if x < 0.0 else x
     return ST_OK
 
@@ -970,6 +1015,18 @@ cdef void release_threads(int nt):
         _active = 0
 
 
+cdef int call_threads(Py_ssize_t work, int nthreads):
+    # the threads of one call: nthreads <= 0 is the default (acquire_threads),
+    # 1 runs on the calling thread only (kl_ext.dask's tasks), n > 1 at most n
+    cdef int nt
+    if nthreads == 1:
+        return 1
+    nt = acquire_threads(work)
+    if nthreads > 1 and nt > nthreads:
+        nt = nthreads
+    return nt
+
+
 def openmp_enabled():
     """True if this build of the kernels runs on several threads (OpenMP)."""
     return bool(kl_openmp_enabled())
@@ -995,11 +1052,12 @@ cdef inline bint layout_ok(cnp.ndarray a, int ndim):
     return True
 
 
-def one(int measure, cnp.ndarray p, cnp.ndarray q, bint normalize):
+def one(int measure, cnp.ndarray p, cnp.ndarray q, bint normalize, int nthreads=0):
     """Measure of one pair of 1-D arrays -> (value in nats, status).
 
     Status 6 (nothing computed): unaligned data or a stride that is not a
-    whole number of elements.
+    whole number of elements.  nthreads: 0 the default thread count, 1 the
+    calling thread only, n > 1 at most n threads.
     """
     cdef double res = NAN
     cdef int st
@@ -1010,7 +1068,7 @@ def one(int measure, cnp.ndarray p, cnp.ndarray q, bint normalize):
     cdef int nt
     if not (layout_ok(p, 1) and layout_ok(q, 1)):
         return NAN, 6
-    nt = acquire_threads(n)
+    nt = call_threads(n, nthreads)
     if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
         with nogil:
             st = row_dispatch(measure, <const double*>cnp.PyArray_DATA(p), ps,
@@ -1026,12 +1084,12 @@ def one(int measure, cnp.ndarray p, cnp.ndarray q, bint normalize):
 
 
 def rows(int measure, cnp.ndarray p, cnp.ndarray q, bint normalize,
-         cnp.ndarray out, cnp.ndarray status):
+         cnp.ndarray out, cnp.ndarray status, int nthreads=0):
     """Measure of each row of 2-D views p, q (nrows, n) into out and status.
 
     Returns the number of rows whose status is not 0, or -1 (nothing done)
     if an array is unaligned or has a stride that is not a whole number of
-    elements.
+    elements.  nthreads as in `one`.
     """
     cdef Py_ssize_t nrows = cnp.PyArray_DIM(p, 0)
     cdef Py_ssize_t n = cnp.PyArray_DIM(p, 1)
@@ -1046,7 +1104,7 @@ def rows(int measure, cnp.ndarray p, cnp.ndarray q, bint normalize,
     cdef int nt
     if not (layout_ok(p, 2) and layout_ok(q, 2)):
         return -1
-    nt = acquire_threads(nrows * n)
+    nt = call_threads(nrows * n, nthreads)
     if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
         with nogil:
             flagged = rows_typed(measure, <const double*>cnp.PyArray_DATA(p),
@@ -1059,6 +1117,296 @@ def rows(int measure, cnp.ndarray p, cnp.ndarray q, bint normalize,
                                  qrs, qs, nrows, n, normalize, o, s, nt)
     release_threads(nt)
     return flagged
+
+
+# ---- chunked statistics (kl_ext.chunked, kl_ext.dask) ----
+# A row split into pieces that are never in one place is measured from
+# per-piece partial sums.  A piece is CHUNK elements (the last one shorter):
+# exactly the chunks of first_pass_par/pair_pass_par, so when a caller's
+# pieces line up with a row's own, the partials are those of the in-memory
+# call, and summing them in order (Neumaier, as first_pass_par does) then
+# finishing gives the in-memory value bit for bit.  One-pass measures
+# (entropy, cross-entropy, KL) need one sweep; JS and TV need the totals
+# (pair_totals) before their second sweep (pair_pieces).
+
+cdef inline bint out_ok(cnp.ndarray a, int ndim, int typ):
+    return (cnp.PyArray_NDIM(a) == ndim and cnp.PyArray_TYPE(a) == typ
+            and cnp.PyArray_IS_C_CONTIGUOUS(a))
+
+
+cdef inline bint one_pass_measure(int measure) noexcept nogil:
+    return measure == ENTROPY or measure == CROSS_ENTROPY or measure == KL
+
+
+cdef inline bint pair_measure(int measure) noexcept nogil:
+    return measure == JS or measure == TV
+
+
+def n_pieces(Py_ssize_t n):
+    """Pieces of CHUNK elements in a row of n > 0 elements."""
+    return (n + CHUNK - 1) // CHUNK
+
+
+cdef void pieces_typed(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t ps,
+                       const floating* q, Py_ssize_t qrs, Py_ssize_t qs,
+                       Py_ssize_t nrows, Py_ssize_t n, double* out,
+                       cnp.npy_int8* status, int nthreads) noexcept nogil:
+    # IN: nrows rows of n elements; OUT: out[3k] .. out[3k + 2] and
+    # status[k] of piece k = r * npieces + c (first_pass of that piece)
+    cdef Py_ssize_t k, r, c, npc = (n + CHUNK - 1) // CHUNK
+    if nthreads > 1 and nrows * npc >= 2:
+        for k in prange(nrows * npc, num_threads=nthreads, schedule="dynamic"):
+            r = k // npc
+            c = k - r * npc
+            status[k] = <cnp.npy_int8>first_pass(
+                measure, p + r * prs + c * CHUNK * ps, ps, q + r * qrs + c * CHUNK * qs,
+                qs, min(<Py_ssize_t>CHUNK, n - c * CHUNK), out + 3 * k)
+    else:
+        for k in range(nrows * npc):
+            r = k // npc
+            c = k - r * npc
+            status[k] = <cnp.npy_int8>first_pass(
+                measure, p + r * prs + c * CHUNK * ps, ps, q + r * qrs + c * CHUNK * qs,
+                qs, min(<Py_ssize_t>CHUNK, n - c * CHUNK), out + 3 * k)
+
+
+def pieces(int measure, cnp.ndarray p, cnp.ndarray q, cnp.ndarray out,
+           cnp.ndarray status, int nthreads=1):
+    """First-pass partial sums of each piece of each row of p, q (nrows, n).
+
+    out: C-contiguous float64 (nrows, n_pieces(n), 3) -- sum p, sum q and
+    the measure's term sum (first_pass); status: C-contiguous int8
+    (nrows, n_pieces(n)) -- 0, or 1/2 for a negative entry in p/q.
+    Returns 0, or -1 (nothing done) for an unaligned array or a stride that
+    is not a whole number of elements.
+    """
+    cdef Py_ssize_t nrows = cnp.PyArray_DIM(p, 0)
+    cdef Py_ssize_t n = cnp.PyArray_DIM(p, 1)
+    cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(p)
+    cdef Py_ssize_t prs = cnp.PyArray_STRIDE(p, 0) // isz
+    cdef Py_ssize_t ps = cnp.PyArray_STRIDE(p, 1) // isz
+    cdef Py_ssize_t qrs = cnp.PyArray_STRIDE(q, 0) // isz
+    cdef Py_ssize_t qs = cnp.PyArray_STRIDE(q, 1) // isz
+    cdef int nt
+    if not (layout_ok(p, 2) and layout_ok(q, 2)):
+        return -1
+    if not (out_ok(out, 3, cnp.NPY_DOUBLE) and out_ok(status, 2, cnp.NPY_INT8)
+            and n > 0 and cnp.PyArray_TYPE(p) == cnp.PyArray_TYPE(q)
+            and cnp.PyArray_DIM(q, 0) == nrows and cnp.PyArray_DIM(q, 1) == n
+            and cnp.PyArray_DIM(out, 0) == nrows and cnp.PyArray_DIM(out, 1) == n_pieces(n)
+            and cnp.PyArray_DIM(out, 2) == 3 and cnp.PyArray_DIM(status, 0) == nrows
+            and cnp.PyArray_DIM(status, 1) == n_pieces(n)):
+        raise ValueError("pieces: arrays of the wrong shape, dtype or layout")
+    if not (one_pass_measure(measure) or pair_measure(measure)):
+        return -2
+    nt = call_threads(nrows * n, nthreads)
+    if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
+        with nogil:
+            pieces_typed(measure, <const double*>cnp.PyArray_DATA(p), prs, ps,
+                         <const double*>cnp.PyArray_DATA(q), qrs, qs, nrows, n,
+                         <double*>cnp.PyArray_DATA(out),
+                         <cnp.npy_int8*>cnp.PyArray_DATA(status), nt)
+    else:
+        with nogil:
+            pieces_typed(measure, <const float*>cnp.PyArray_DATA(p), prs, ps,
+                         <const float*>cnp.PyArray_DATA(q), qrs, qs, nrows, n,
+                         <double*>cnp.PyArray_DATA(out),
+                         <cnp.npy_int8*>cnp.PyArray_DATA(status), nt)
+    release_threads(nt)
+    return 0
+
+
+cdef inline void piece_totals(const double* a, Py_ssize_t k, Py_ssize_t width,
+                              double* tot) noexcept nogil:
+    # tot[j] = the in-order Neumaier sum of a[i * width + j], i < k (what
+    # first_pass_par and pair_pass_par do with their chunks' partials)
+    cdef double s, c
+    cdef Py_ssize_t i, j
+    for j in range(width):
+        s = 0.0
+        c = 0.0
+        for i in range(k):
+            kahan_add(&s, &c, a[i * width + j])
+        tot[j] = kahan_total(s, c)
+
+
+def finish(int measure, cnp.ndarray parts, bint normalize, cnp.ndarray out,
+           cnp.ndarray status):
+    """One-pass measures from their pieces' sums, row by row.
+
+    parts: C-contiguous float64 (nrows, k, 3) from `pieces`, in row order;
+    out: float64 (nrows,); status: int8 (nrows,) -- 0, 3/4 (a sum is 0), 5
+    (non-finite or out-of-range sums: the caller's slow path), 7 (the value
+    is the one-pass form, where the in-memory call would take a second pass
+    over the row), 8 (unknown measure).
+    """
+    cdef Py_ssize_t r, nrows = cnp.PyArray_DIM(parts, 0), k = cnp.PyArray_DIM(parts, 1)
+    cdef double tot[3]
+    cdef const double* a = <const double*>cnp.PyArray_DATA(parts)
+    cdef double* o = <double*>cnp.PyArray_DATA(out)
+    cdef cnp.npy_int8* s = <cnp.npy_int8*>cnp.PyArray_DATA(status)
+    cdef int st
+    if not (out_ok(parts, 3, cnp.NPY_DOUBLE) and cnp.PyArray_DIM(parts, 2) == 3
+            and out_ok(out, 1, cnp.NPY_DOUBLE) and out_ok(status, 1, cnp.NPY_INT8)
+            and cnp.PyArray_DIM(out, 0) == nrows and cnp.PyArray_DIM(status, 0) == nrows
+            and k > 0):
+        raise ValueError("finish: arrays of the wrong shape, dtype or layout")
+    with nogil:
+        for r in range(nrows):
+            piece_totals(a + 3 * k * r, k, 3, tot)
+            o[r] = NAN
+            if measure == ENTROPY:
+                st = entropy_from_sums(tot[0], tot[2], kl_vlog_sum(tot[0]), normalize, o + r)
+            elif measure == CROSS_ENTROPY:
+                st = cross_from_sums(tot[0], tot[1], tot[2], kl_vlog_sum(tot[1]),
+                                     normalize, o + r)
+            elif measure == KL:
+                st = kl_from_sums(tot[0], tot[1], tot[2],
+                                  kl_vlog1pmx_ratio(tot[0], tot[1]), normalize, o + r)
+            else:
+                st = ST_BAD_MEASURE
+            s[r] = <cnp.npy_int8>st
+    return 0
+
+
+def pair_totals(int measure, cnp.ndarray parts, bint normalize, cnp.ndarray sums,
+                cnp.ndarray scales, cnp.ndarray status):
+    """The totals that JS and TV need before their second sweep.
+
+    parts: C-contiguous float64 (nrows, k, 3) from `pieces`; OUT: sums
+    (nrows, 2) -- sum p, sum q; scales (nrows, 3) -- mp, mq and K of
+    kl_pair_scales (1, 1, 1 unnormalised; NaN for a row with a NaN);
+    status (nrows,) -- 0, 3/4, 5 as in `finish`, 8 for an unknown measure.
+    """
+    cdef Py_ssize_t r, nrows = cnp.PyArray_DIM(parts, 0), k = cnp.PyArray_DIM(parts, 1)
+    cdef double tot[3]
+    cdef double res
+    cdef const double* a = <const double*>cnp.PyArray_DATA(parts)
+    cdef double* sm = <double*>cnp.PyArray_DATA(sums)
+    cdef double* sc = <double*>cnp.PyArray_DATA(scales)
+    cdef cnp.npy_int8* s = <cnp.npy_int8*>cnp.PyArray_DATA(status)
+    cdef int st
+    if not (out_ok(parts, 3, cnp.NPY_DOUBLE) and cnp.PyArray_DIM(parts, 2) == 3
+            and out_ok(sums, 2, cnp.NPY_DOUBLE) and out_ok(scales, 2, cnp.NPY_DOUBLE)
+            and out_ok(status, 1, cnp.NPY_INT8) and cnp.PyArray_DIM(sums, 0) == nrows
+            and cnp.PyArray_DIM(sums, 1) == 2 and cnp.PyArray_DIM(scales, 0) == nrows
+            and cnp.PyArray_DIM(scales, 1) == 3 and cnp.PyArray_DIM(status, 0) == nrows
+            and k > 0):
+        raise ValueError("pair_totals: arrays of the wrong shape, dtype or layout")
+    with nogil:
+        for r in range(nrows):
+            piece_totals(a + 3 * k * r, k, 3, tot)
+            sm[2 * r] = tot[0]
+            sm[2 * r + 1] = tot[1]
+            sc[3 * r] = 1.0
+            sc[3 * r + 1] = 1.0
+            sc[3 * r + 2] = 1.0
+            if not pair_measure(measure):
+                s[r] = ST_BAD_MEASURE
+                continue
+            st = check_sums(tot[0], tot[1], normalize, &res)
+            if st < 0:  # a NaN: the row's value is NaN
+                sc[3 * r + 2] = NAN
+                st = ST_OK
+            elif st == ST_OK and normalize:
+                pair_scales(tot[0], tot[1], sc + 3 * r, sc + 3 * r + 1, sc + 3 * r + 2)
+            s[r] = <cnp.npy_int8>st
+    return 0
+
+
+cdef void pair_pieces_typed(int measure, const floating* p, Py_ssize_t prs,
+                            Py_ssize_t ps, const floating* q, Py_ssize_t qrs,
+                            Py_ssize_t qs, Py_ssize_t nrows, Py_ssize_t n,
+                            const double* sc, double* out, int nthreads) noexcept nogil:
+    # OUT: out[k] = pair_pass of piece k = r * npieces + c with row r's scales
+    cdef Py_ssize_t k, r, c, npc = (n + CHUNK - 1) // CHUNK
+    if nthreads > 1 and nrows * npc >= 2:
+        for k in prange(nrows * npc, num_threads=nthreads, schedule="dynamic"):
+            r = k // npc
+            c = k - r * npc
+            out[k] = pair_pass(measure, p + r * prs + c * CHUNK * ps, ps,
+                               q + r * qrs + c * CHUNK * qs, qs,
+                               min(<Py_ssize_t>CHUNK, n - c * CHUNK),
+                               sc[3 * r], sc[3 * r + 1])
+    else:
+        for k in range(nrows * npc):
+            r = k // npc
+            c = k - r * npc
+            out[k] = pair_pass(measure, p + r * prs + c * CHUNK * ps, ps,
+                               q + r * qrs + c * CHUNK * qs, qs,
+                               min(<Py_ssize_t>CHUNK, n - c * CHUNK),
+                               sc[3 * r], sc[3 * r + 1])
+
+
+def pair_pieces(int measure, cnp.ndarray p, cnp.ndarray q, cnp.ndarray scales,
+                cnp.ndarray out, int nthreads=1):
+    """Second-sweep partial sums of JS/TV for each piece of each row.
+
+    p, q: (nrows, n) views without negative entries (checked by the first
+    sweep); scales: (nrows, 3) from `pair_totals`; out: C-contiguous float64
+    (nrows, n_pieces(n)).  Returns 0, -1 for a layout the kernels cannot
+    read, -2 for a measure that has no second sweep.
+    """
+    cdef Py_ssize_t nrows = cnp.PyArray_DIM(p, 0)
+    cdef Py_ssize_t n = cnp.PyArray_DIM(p, 1)
+    cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(p)
+    cdef Py_ssize_t prs = cnp.PyArray_STRIDE(p, 0) // isz
+    cdef Py_ssize_t ps = cnp.PyArray_STRIDE(p, 1) // isz
+    cdef Py_ssize_t qrs = cnp.PyArray_STRIDE(q, 0) // isz
+    cdef Py_ssize_t qs = cnp.PyArray_STRIDE(q, 1) // isz
+    cdef int nt
+    if not (layout_ok(p, 2) and layout_ok(q, 2)):
+        return -1
+    if not (out_ok(out, 2, cnp.NPY_DOUBLE) and out_ok(scales, 2, cnp.NPY_DOUBLE)
+            and n > 0 and cnp.PyArray_TYPE(p) == cnp.PyArray_TYPE(q)
+            and cnp.PyArray_DIM(q, 0) == nrows and cnp.PyArray_DIM(q, 1) == n
+            and cnp.PyArray_DIM(scales, 0) == nrows and cnp.PyArray_DIM(scales, 1) == 3
+            and cnp.PyArray_DIM(out, 0) == nrows and cnp.PyArray_DIM(out, 1) == n_pieces(n)):
+        raise ValueError("pair_pieces: arrays of the wrong shape, dtype or layout")
+    if not pair_measure(measure):
+        return -2
+    nt = call_threads(nrows * n, nthreads)
+    if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
+        with nogil:
+            pair_pieces_typed(measure, <const double*>cnp.PyArray_DATA(p), prs, ps,
+                              <const double*>cnp.PyArray_DATA(q), qrs, qs, nrows, n,
+                              <const double*>cnp.PyArray_DATA(scales),
+                              <double*>cnp.PyArray_DATA(out), nt)
+    else:
+        with nogil:
+            pair_pieces_typed(measure, <const float*>cnp.PyArray_DATA(p), prs, ps,
+                              <const float*>cnp.PyArray_DATA(q), qrs, qs, nrows, n,
+                              <const double*>cnp.PyArray_DATA(scales),
+                              <double*>cnp.PyArray_DATA(out), nt)
+    release_threads(nt)
+    return 0
+
+
+def pair_finish(int measure, cnp.ndarray parts, cnp.ndarray scales, bint normalize,
+                cnp.ndarray out):
+    """JS/TV of each row from its second-sweep pieces (nrows, k) and scales.
+
+    out: float64 (nrows,) -- pair_tail of the in-order Neumaier sum (JS
+    clamped to [0, log 2], TV to [0, 1] when normalised).  Returns 0, or -2
+    for a measure that has no second sweep.
+    """
+    cdef Py_ssize_t r, nrows = cnp.PyArray_DIM(parts, 0), k = cnp.PyArray_DIM(parts, 1)
+    cdef double v
+    cdef const double* a = <const double*>cnp.PyArray_DATA(parts)
+    cdef const double* sc = <const double*>cnp.PyArray_DATA(scales)
+    cdef double* o = <double*>cnp.PyArray_DATA(out)
+    if not (out_ok(parts, 2, cnp.NPY_DOUBLE) and out_ok(scales, 2, cnp.NPY_DOUBLE)
+            and out_ok(out, 1, cnp.NPY_DOUBLE) and cnp.PyArray_DIM(scales, 0) == nrows
+            and cnp.PyArray_DIM(scales, 1) == 3 and cnp.PyArray_DIM(out, 0) == nrows
+            and k > 0):
+        raise ValueError("pair_finish: arrays of the wrong shape, dtype or layout")
+    if not pair_measure(measure):
+        return -2
+    with nogil:
+        for r in range(nrows):
+            piece_totals(a + k * r, k, 1, &v)
+            pair_tail(measure, v, sc[3 * r + 2], normalize, o + r)
+    return 0
 
 
 # ---- the small-call fast path ----
