@@ -1,4 +1,4 @@
-"""The kernels' thread count for calls made from the current thread.
+"""Per-thread call context: the kernels' thread count, and the row origin.
 
 kl_ext's kernels take an explicit thread count (0: the default, which
 OpenMP's ``OMP_NUM_THREADS`` and threadpoolctl limit; 1: the calling thread
@@ -7,6 +7,10 @@ current Python thread makes inside a ``with`` block, and nothing else: no
 environment variable, no process-wide state.  :mod:`kl_ext.dask` runs every
 task inside ``limit(1)``, so a threaded scheduler or a worker's own
 ``OMP_NUM_THREADS`` never leads to oversubscription.
+
+:func:`rows_from` does the same for error messages: a task that measures
+the block of rows starting at global row ``origin`` reports its rows by
+their global numbers ("in row 1234567"), as the in-memory call would.
 """
 
 import threading
@@ -39,3 +43,19 @@ def limit(n):
         yield
     finally:
         _local.n = before
+
+
+def row_origin():
+    """The global index of the first row of the block being measured, or None."""
+    return getattr(_local, "origin", None)
+
+
+@contextmanager
+def rows_from(origin):
+    """Number rows in error messages from `origin` (a tuple, one per leading axis)."""
+    before = row_origin()
+    _local.origin = tuple(int(o) for o in origin) if origin is not None else None
+    try:
+        yield
+    finally:
+        _local.origin = before

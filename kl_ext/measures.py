@@ -175,6 +175,9 @@ def _row_text(idx, lead):
     if not lead:
         return ""
     pos = np.unravel_index(idx, lead)
+    origin = _threads.row_origin()  # a kl_ext.dask task: global row numbers
+    if origin:
+        pos = tuple(int(i) + o for i, o in zip(pos, origin))
     pos = pos[0] if len(pos) == 1 else tuple(int(i) for i in pos)
     return f" in row {int(pos)}" if not isinstance(pos, tuple) else f" in row {pos}"
 

@@ -1,0 +1,697 @@
+r"""Chunked statistics: measures of distributions split into pieces.
+
+A distribution's axis may be split into chunks that are never in one place
+(a histogram over many files or workers, a stream of batches, a Spark
+partition per block of bins).  This module measures it from per-chunk
+*partial statistics* that combine associatively and exactly, then a
+finishing step, with the conventions and errors of the in-memory functions
+(:func:`kl_ext.kl_divergence` and the others).  :mod:`kl_ext.dask` is built
+on it; so can a Spark aggregation or a streaming monitor.
+
+The protocol
+------------
+* **One-pass measures** -- ``entropy``, ``cross_entropy``,
+  ``kl_divergence``: each chunk gives the sums :math:`\sum p`,
+  :math:`\sum q` and the measure's non-negative term sum (KL:
+  :math:`T = \sum p\log(p/q) - p + q`, the form the kernels' fused
+  normalisation uses); the finishing step applies
+  :math:`D(p/s_p \| q/s_q) = T/s_p + \log(1 + d) - d`,
+  :math:`d = (s_q - s_p)/s_p` (and :math:`H = \log s - \frac1s \sum p\log p`).
+* **Two-pass measures** -- ``js_divergence``, ``js_distance``,
+  ``total_variation`` (and :func:`kl_ext.dask.wasserstein_hist`): their
+  element terms need each row's totals first.  Pass 1 is the one-pass
+  sweep above (sums only); :meth:`PartialStats.totals` turns its combined
+  statistics into :class:`Totals`; pass 2 sweeps the chunks again with
+  those totals; :meth:`PartialStats.result` finishes.
+
+Every chunk is cut into pieces of 65,536 elements (the last one shorter),
+the pieces the in-memory kernels use for long rows; the partial statistics
+keep one row of sums per piece, and the finishing step adds them in axis
+order with Neumaier's compensated summation, as the kernels do.  So when
+every chunk boundary is a multiple of 65,536 the result equals the
+in-memory call **bit for bit**; otherwise the two differ only by the
+rounding of compensated sums (~1e-16 relative, far inside 1e-13 on
+ordinary inputs).
+
+Limits (the in-memory call re-reads a row where this cannot):
+
+* where the one-pass form cancels -- a normalised entropy or cross-entropy
+  below 1/8 nat whose log-sum is large, or a KL divergence far smaller than
+  the difference of the two sums -- the in-memory call takes a second pass
+  over the row; the chunked value is the one-pass one, with an absolute
+  error of ~1e-16 times :math:`|\log s|` (entropy) or
+  :math:`|\log(s_q/s_p)|` (KL);
+* a normalised row whose sums lie outside :math:`[2^{-500}, 2^{500}]`
+  (the in-memory call rescales it by a power of two) raises ValueError.
+
+Examples
+--------
+Two chunks of a histogram pair, combined in either order:
+
+>>> import numpy as np
+>>> import kl_ext
+>>> from kl_ext import chunked
+>>> p = np.array([1., 2., 3., 4.]); q = np.array([4., 3., 2., 1.])
+>>> a = chunked.partial_stats("kl_divergence", p[:2], q[:2], offset=0)
+>>> b = chunked.partial_stats("kl_divergence", p[2:], q[2:], offset=2)
+>>> b.merge(a).result() == kl_ext.kl_divergence(p, q)
+np.True_
+
+A two-pass measure with the streaming accumulator:
+
+>>> acc = chunked.Accumulator("js_divergence", base=2)
+>>> for s in (slice(0, 2), slice(2, 4)):
+...     acc.update(p[s], q[s])
+>>> acc.start_second_pass()
+>>> for s in (slice(0, 2), slice(2, 4)):
+...     acc.update(p[s], q[s])
+>>> acc.result()
+np.float64(0.15356065532898455)
+"""
+
+import math
+from collections import namedtuple
+
+import numpy as np
+
+from . import _threads
+from . import measures as _m
+
+__all__ = ["MEASURES", "partial_stats", "PartialStats", "Totals", "Accumulator"]
+
+_k = _m._k
+
+# The measures this module serves: name -> (kernel code, passes, takes q,
+# base applies, square root at the end).
+_Spec = namedtuple("_Spec", "name code passes has_q base sqrt")
+MEASURES = {s.name: s for s in (
+    _Spec("entropy", _m._ENTROPY, 1, False, True, False),
+    _Spec("cross_entropy", _m._CROSS_ENTROPY, 1, True, True, False),
+    _Spec("kl_divergence", _m._KL, 1, True, True, False),
+    _Spec("js_divergence", _m._JS, 2, True, True, False),
+    _Spec("js_distance", _m._JS, 2, True, True, True),
+    _Spec("total_variation", _m._TV, 2, True, False, False),
+)}
+
+# columns of a first-pass piece row
+_SP, _SQ, _T, _ST, _NEG_AT, _NEG_VAL, _EXTRA = range(7)
+NCOL1 = 7
+# columns of a second-pass piece row: the pair sum, the unnormalised slow value
+NCOL2 = 2
+# kernel statuses (src/_divergence.pyx)
+_ST_REFINE = 7
+
+
+def spec(measure):
+    """The :data:`MEASURES` entry of `measure` (a name), or ValueError."""
+    try:
+        return MEASURES[measure]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown measure {measure!r}; choose one of "
+                         f"{', '.join(MEASURES)}") from None
+
+
+# ---------------------------------------------------------------------------
+# the array-level steps (kl_ext.dask calls these once per block)
+
+def prepare(spec_, p, q, axis, smoothing):
+    """Coerced, smoothed, dtype-matched views of p and q with `axis` last.
+
+    Returns (pb, qb, dtype): broadcast views (no copies) of shape
+    (..., n) and the result dtype (float32 only if both are float32).
+    """
+    alpha = _m._smoothing(smoothing)
+    p = _m._coerce(p, "p")
+    q = p if not spec_.has_q else _m._coerce(q, "q")
+    if alpha:
+        same = q is p
+        p = _m._smooth(p, alpha)
+        q = p if same else _m._smooth(q, alpha)
+    if p.dtype is not q.dtype:
+        p = p.astype(_m._F64)
+        q = q.astype(_m._F64)
+    pb, qb = _m._broadcast_last(p, q, axis)
+    return pb, qb, p.dtype
+
+
+def _rows(a):
+    """(rows, n) view of (..., n) `a` the kernels can read (copies if needed)."""
+    a2 = _m._as_rows(a)
+    if a2 is None:
+        a2 = np.ascontiguousarray(a).reshape(-1, a.shape[-1])
+    return a2
+
+
+def _kernel_rows(a):
+    a2 = _m._unit_stride(_rows(a))
+    if not (a2.flags.aligned and a2.dtype.isnative):
+        a2 = np.require(a2, dtype=a2.dtype.newbyteorder("="), requirements="CA")
+    return a2
+
+
+def first_pieces(spec_, pb, qb, offset, normalize):
+    """Pass-1 piece rows of one chunk: float64 (..., k, 7).
+
+    pb, qb: (..., m) views from :func:`prepare` (the chunk's part of the
+    axis, starting at element `offset` of it).  Columns: sum p, sum q, the
+    measure's term sum, the first-pass status (0, 1/2: a negative entry in
+    p/q), the axis index and value of the first negative entry, and
+    `extra`: with `normalize`, 1 where the piece holds an infinite entry;
+    without, the piece's contribution to the unnormalised value (so that
+    rows with infinite entries or sums are summed exactly as the in-memory
+    slow path does).
+    """
+    lead, m = pb.shape[:-1], pb.shape[-1]
+    p2, q2 = _kernel_rows(pb), _kernel_rows(qb)
+    if q2.shape[0] != p2.shape[0]:  # a broadcast reference row
+        q2 = np.broadcast_to(q2[0], p2.shape)
+    rows = p2.shape[0]
+    k = _k.n_pieces(m)
+    sums = np.empty((rows, k, 3))
+    status = np.zeros((rows, k), dtype=np.int8)
+    if _k.pieces(spec_.code, p2, q2, sums, status, _threads.current()) < 0:
+        p2, q2 = (np.require(a, requirements="CA") for a in (p2, q2))
+        _k.pieces(spec_.code, p2, q2, sums, status, _threads.current())
+    out = np.zeros((rows, k, NCOL1))
+    out[..., :3] = sums
+    out[..., _ST] = status
+    out[..., _NEG_AT] = -1.0
+    out[..., _NEG_VAL] = np.nan
+    for r, c in zip(*np.nonzero(status)):
+        a = p2[r] if status[r, c] == _m._ST_NEG_P else q2[r]
+        seg = a[c * 65536:(c + 1) * 65536]
+        i = int(np.flatnonzero(seg < 0)[0])
+        out[r, c, _NEG_AT] = offset + c * 65536 + i
+        out[r, c, _NEG_VAL] = float(seg[i])
+    with np.errstate(invalid="ignore", over="ignore"):
+        bad = ~(np.isfinite(sums[..., 0]) & np.isfinite(sums[..., 1]))
+        if normalize:
+            for r, c in zip(*np.nonzero(bad & (status == 0))):
+                sl = slice(c * 65536, (c + 1) * 65536)
+                out[r, c, _EXTRA] = float(np.isinf(p2[r, sl]).any()
+                                          or np.isinf(q2[r, sl]).any())
+        else:
+            out[..., _EXTRA] = _unnormalised(spec_.code, sums)
+            for r, c in zip(*np.nonzero(bad & (status == 0))):
+                sl = slice(c * 65536, (c + 1) * 65536)
+                out[r, c, _EXTRA] = _m._nonfinite_row(spec_.code, p2[r, sl], q2[r, sl],
+                                                      False)
+    return out.reshape(lead + (k, NCOL1))
+
+
+def _unnormalised(code, sums):
+    """Each piece's share of the unnormalised value, from its sums."""
+    if code == _m._KL:
+        return sums[..., 2] + (sums[..., 0] - sums[..., 1])
+    if code in (_m._ENTROPY, _m._CROSS_ENTROPY):
+        return -sums[..., 2]
+    return np.nan  # pair measures: from the second pass
+
+
+def _neumaier(parts):
+    """In-order Neumaier sums over axis -2 of `parts` (..., k, c): what the
+    kernels' piece_totals does, so equal pieces give equal bits."""
+    s = np.zeros(parts.shape[:-2] + parts.shape[-1:])
+    c = np.zeros_like(s)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for i in range(parts.shape[-2]):
+            x = parts[..., i, :]
+            t = s + x
+            c += np.where(np.abs(s) >= np.abs(x), (s - t) + x, (x - t) + s)
+            s = t
+        return np.where(s - s != 0, s, s + c)
+
+
+def _where(flat, lead, at=None):
+    """' in row ...' (the global row), and the axis index of a split axis."""
+    text = _m._row_text(int(flat), lead)
+    if at is not None:
+        text += f" at index {int(at)} of the axis"
+    return text
+
+
+def _errors(parts, status, lead, split, q_name="q"):
+    """Raise the in-memory call's ValueError for the first row in error.
+
+    parts: (rows, k, 7) pass-1 pieces; status: (rows,) the finishing
+    statuses (3/4: a sum is 0).  A negative entry outranks a zero sum, as in
+    the kernels.
+    """
+    neg = parts[..., _ST]
+    row_neg = np.where((neg == 1).any(axis=-1), 1, np.where((neg == 2).any(axis=-1), 2, 0))
+    st = np.where(row_neg > 0, row_neg, np.where((status == 3) | (status == 4), status, 0))
+    bad = np.flatnonzero(st)
+    if not bad.size:
+        return
+    r = int(bad[0])
+    code = int(st[r])
+    if code in (1, 2):
+        c = int(np.flatnonzero(neg[r] == code)[0])
+        v = parts[r, c, _NEG_VAL]
+        name = "p" if code == 1 else q_name
+        where = _where(r, lead, parts[r, c, _NEG_AT] if split else None)
+        raise ValueError(f"{name} must be non-negative, found {float(v)!r}{where}")
+    name = "p" if code == 3 else q_name
+    raise ValueError(f"{name} sums to 0{_where(r, lead)}, so it cannot be "
+                     "normalized to a probability distribution")
+
+
+def _out_of_range(r, lead):
+    raise ValueError(f"the sums{_where(r, lead)} lie outside [2**-500, 2**500]: "
+                     "the chunked statistics cannot rescale a row they never hold; "
+                     "scale the input by a power of two (the measures are scale-free "
+                     "when normalised)")
+
+
+def finish_one(spec_, parts, normalize, *, split=True):
+    """Values in nats (float64, shape `lead`) of a one-pass measure from its
+    pass-1 pieces (lead..., K, 7) in axis order."""
+    lead = parts.shape[:-2]
+    P = np.ascontiguousarray(parts.reshape((-1,) + parts.shape[-2:]))
+    rows = P.shape[0]
+    out = np.empty(rows)
+    status = np.zeros(rows, dtype=np.int8)
+    _k.finish(spec_.code, np.ascontiguousarray(P[..., :3]), normalize, out, status)
+    _errors(P, status, lead, split)
+    for r in np.flatnonzero(status == _m._ST_NONFINITE):
+        out[r] = _slow_value(P[r], normalize, r, lead)
+    return out.reshape(lead)
+
+
+def _slow_value(piece_rows, normalize, r, lead):
+    """A row with an infinite entry or sum (the in-memory slow path's value)."""
+    extra = piece_rows[:, _EXTRA]
+    if normalize:
+        if (extra > 0).any():
+            return math.nan  # an +inf entry: p / sum(p) is inf / inf
+        _out_of_range(r, lead)
+    with np.errstate(invalid="ignore"):
+        return float(np.sum(extra))
+
+
+def pair_totals(spec_, parts, normalize, *, split=True):
+    """Pass-1 pieces (lead..., K, 7) -> per-row totals for pass 2.
+
+    Returns float64 (lead..., 4): the pair scales mp, mq, K of the kernels
+    and a status (0, or 5: an infinite entry or sum, whose value comes from
+    the slow path).  Raises the in-memory call's ValueError for a negative
+    entry or a zero sum.
+    """
+    lead = parts.shape[:-2]
+    P = np.ascontiguousarray(parts.reshape((-1,) + parts.shape[-2:]))
+    rows = P.shape[0]
+    sums = np.empty((rows, 2))
+    scales = np.empty((rows, 3))
+    status = np.zeros(rows, dtype=np.int8)
+    _k.pair_totals(spec_.code, np.ascontiguousarray(P[..., :3]), normalize, sums, scales,
+                   status)
+    _errors(P, status, lead, split)
+    out = np.empty((rows, 4))
+    out[:, :3] = scales
+    out[:, 3] = status
+    for r in np.flatnonzero(status == _m._ST_NONFINITE):
+        if normalize:
+            # NaN scales make the second pass's value NaN; an out-of-range
+            # row without an infinite entry is an error
+            if not (P[r, :, _EXTRA] > 0).any():
+                _out_of_range(r, lead)
+            out[r, 2] = math.nan
+    return out.reshape(lead + (4,))
+
+
+def second_pieces(spec_, pb, qb, totals):
+    """Pass-2 piece rows of one chunk: float64 (..., k, 2).
+
+    totals: (..., 4) from :func:`pair_totals` for the chunk's rows.
+    Column 0: the chunk's pair-term sums (the kernels' pair_pass); column 1:
+    for rows of status 5 without normalisation, the slow path's value.
+    """
+    lead, m = pb.shape[:-1], pb.shape[-1]
+    p2, q2 = _kernel_rows(pb), _kernel_rows(qb)
+    if q2.shape[0] != p2.shape[0]:
+        q2 = np.broadcast_to(q2[0], p2.shape)
+    t = np.ascontiguousarray(np.broadcast_to(totals, lead + (4,)).reshape(-1, 4))
+    scales = np.ascontiguousarray(t[:, :3])
+    k = _k.n_pieces(m)
+    sums = np.empty((p2.shape[0], k))
+    if _k.pair_pieces(spec_.code, p2, q2, scales, sums, _threads.current()) == -1:
+        p2, q2 = (np.require(a, requirements="CA") for a in (p2, q2))
+        _k.pair_pieces(spec_.code, p2, q2, scales, sums, _threads.current())
+    out = np.full((p2.shape[0], k, NCOL2), np.nan)
+    out[..., 0] = sums
+    for r in np.flatnonzero(t[:, 3] == _m._ST_NONFINITE):
+        for c in range(k):
+            sl = slice(c * 65536, (c + 1) * 65536)
+            out[r, c, 1] = _m._nonfinite_row(spec_.code, p2[r, sl], q2[r, sl], False)
+    return out.reshape(lead + (k, NCOL2))
+
+
+def finish_pair(spec_, parts2, totals, normalize):
+    """Values in nats (float64, shape `lead`) of a two-pass measure."""
+    lead = parts2.shape[:-2]
+    P = np.ascontiguousarray(parts2.reshape((-1,) + parts2.shape[-2:]))
+    t = np.ascontiguousarray(np.broadcast_to(totals, lead + (4,)).reshape(-1, 4))
+    out = np.empty(P.shape[0])
+    _k.pair_finish(spec_.code, np.ascontiguousarray(P[..., 0]),
+                   np.ascontiguousarray(t[:, :3]), normalize, out)
+    for r in np.flatnonzero(t[:, 3] == _m._ST_NONFINITE):
+        if not normalize:
+            with np.errstate(invalid="ignore"):
+                out[r] = float(np.sum(P[r, :, 1]))
+    return out.reshape(lead)
+
+
+def to_result(spec_, value, dtype, base):
+    """Nats (float64) -> the public function's result: `base`, sqrt, dtype."""
+    lb = _m._log_base(base) if spec_.base else None
+    if spec_.sqrt and lb is not None and lb < 0:
+        raise ValueError(f"js_distance needs base > 1 (the divergence is negative "
+                         f"in base {base!r}, so it has no real square root)")
+    if lb is not None:
+        value = value / lb
+    if spec_.sqrt:
+        value = np.sqrt(value)
+    if np.ndim(value) == 0:
+        return dtype.type(value)
+    return np.asarray(value).astype(dtype, copy=False)
+
+
+# ---------------------------------------------------------------------------
+# the public objects
+
+class Totals:
+    """Per-row totals of a two-pass measure, the input of its second pass.
+
+    Made by :meth:`PartialStats.totals` from the combined first-pass
+    statistics; passed to :func:`partial_stats` (``totals=``) for each chunk
+    of the second pass.  ``scales`` is a float64 array of shape
+    ``lead + (4,)`` (the kernels' pair scales and a row status); it is
+    small (four numbers per row) and picklable.
+    """
+
+    def __init__(self, measure, scales, normalize):
+        self.measure = measure
+        self.scales = scales
+        self.normalize = normalize
+
+    def __repr__(self):
+        return f"Totals({self.measure!r}, rows={self.scales.shape[:-1]})"
+
+
+class PartialStats:
+    """Partial statistics of one measure over part of the reduction axis.
+
+    Made by :func:`partial_stats` for one chunk; :meth:`merge` combines two
+    (associative and commutative: each chunk keeps its place on the axis,
+    so merging in any order or grouping gives the same statistics);
+    :meth:`result` finishes once the chunks cover the whole axis.  Picklable
+    (NumPy arrays and plain Python values only), so the partials can travel
+    between processes (Spark, Dask, multiprocessing).
+
+    Attributes
+    ----------
+    measure : str
+        The measure's name (a key of :data:`MEASURES`).
+    pass_ : int
+        1 (the sweep every measure has) or 2 (the second sweep of a
+        two-pass measure, with :attr:`totals`).
+    segments : list of (int, int, ndarray)
+        (offset, length, piece rows) per chunk, in axis order.
+    """
+
+    def __init__(self, measure, pass_, segments, dtype, normalize, lead, totals=None):
+        self.measure = measure
+        self.pass_ = pass_
+        self.segments = sorted(segments, key=lambda s: s[0])
+        self.dtype = np.dtype(dtype)
+        self.normalize = bool(normalize)
+        self.lead = tuple(lead)
+        self.totals_ = totals
+
+    def __repr__(self):
+        return (f"PartialStats({self.measure!r}, pass {self.pass_}, "
+                f"{len(self.segments)} chunk(s), {self.n_elements} element(s), "
+                f"rows={self.lead})")
+
+    @property
+    def n_elements(self):
+        """Elements of the axis covered so far."""
+        return sum(s[1] for s in self.segments)
+
+    def merge(self, other):
+        """The statistics of both chunks' elements (a new object).
+
+        Raises ValueError if the two belong to different measures, passes,
+        row shapes or settings, or cover overlapping parts of the axis.
+        """
+        if not isinstance(other, PartialStats):
+            raise TypeError(f"cannot merge PartialStats with {type(other).__name__}")
+        if (self.measure, self.pass_, self.lead, self.normalize) != (
+                other.measure, other.pass_, other.lead, other.normalize):
+            raise ValueError("cannot merge partial statistics of different measures, "
+                             "passes, row shapes or normalize settings")
+        dtype = self.dtype if self.dtype == other.dtype else np.dtype(np.float64)
+        merged = PartialStats(self.measure, self.pass_, self.segments + other.segments,
+                              dtype, self.normalize, self.lead, self.totals_)
+        merged._check(require_start=False)
+        return merged
+
+    def _check(self, require_start=True):
+        end = None
+        for off, length, _ in self.segments:
+            if end is not None and off < end:
+                raise ValueError(f"chunks overlap at index {off} of the axis")
+            if require_start and end is None and off != 0:
+                raise ValueError(f"the chunks start at index {off}, not 0: "
+                                 f"elements 0..{off - 1} are missing")
+            if require_start and end is not None and off != end:
+                raise ValueError(f"elements {end}..{off - 1} of the axis are missing")
+            end = off + length
+
+    def _pieces(self):
+        self._check()
+        return np.concatenate([s[2] for s in self.segments], axis=-2)
+
+    def totals(self):
+        """The :class:`Totals` that a two-pass measure's second pass needs."""
+        spec_ = spec(self.measure)
+        if spec_.passes != 2 or self.pass_ != 1:
+            raise ValueError(f"{self.measure} takes no second pass" if spec_.passes == 1
+                             else "totals come from the first pass's statistics")
+        t = pair_totals(spec_, self._pieces(), self.normalize,
+                        split=len(self.segments) > 1)
+        return Totals(self.measure, t, self.normalize)
+
+    def result(self, *, base=None):
+        """The measure of the whole axis, as the in-memory function returns it.
+
+        Parameters
+        ----------
+        base : float, optional
+            Logarithm base (as the in-memory function); default nats.
+
+        Returns
+        -------
+        numpy.float64/float32 or ndarray
+            Shape `lead` (the rows); float32 only if the chunks were float32.
+
+        Raises
+        ------
+        ValueError
+            A negative entry (naming the global row and the index of the
+            entry on the axis), a row that sums to 0 (normalising), chunks
+            that do not cover the axis, or a two-pass measure whose second
+            pass has not been made.
+        """
+        spec_ = spec(self.measure)
+        if spec_.passes == 2 and self.pass_ != 2:
+            raise ValueError(f"{self.measure} needs a second pass: call totals() on the "
+                             "combined first-pass statistics and sweep the chunks again "
+                             "with partial_stats(..., totals=...)")
+        if spec_.passes == 1:
+            value = finish_one(spec_, self._pieces(), self.normalize,
+                               split=len(self.segments) > 1)
+        else:
+            value = finish_pair(spec_, self._pieces(), self.totals_.scales, self.normalize)
+        return to_result(spec_, value if self.lead else float(value), self.dtype, base)
+
+
+def partial_stats(measure, p, q=None, *, axis=-1, offset=0, normalize=True,
+                  smoothing=0.0, totals=None):
+    r"""Partial statistics of one chunk of the reduction axis.
+
+    Parameters
+    ----------
+    measure : str
+        ``"entropy"``, ``"cross_entropy"``, ``"kl_divergence"``,
+        ``"js_divergence"``, ``"js_distance"`` or ``"total_variation"``
+        (the keys of :data:`MEASURES`).
+    p, q : array_like
+        The chunk: non-negative weights whose `axis` holds elements
+        ``offset .. offset + m - 1`` of the whole axis; they broadcast
+        against each other as in the in-memory function.  `q` is omitted
+        for ``entropy``.  float32 chunks stay float32 in the result
+        (accumulated in float64).
+    axis : int, default -1
+        The split axis (of the broadcast shape).
+    offset : int, default 0
+        Index of the chunk's first element on the whole axis: it orders the
+        chunks when they are merged and names entries in errors.
+    normalize : bool, default True
+        As in the in-memory function.
+    smoothing : float, default 0.0
+        Additive smoothing ``alpha >= 0`` added to every entry of the chunk
+        (so to every entry of the whole, as the in-memory function does).
+    totals : Totals, optional
+        For the second pass of a two-pass measure: the totals of the
+        combined first pass (:meth:`PartialStats.totals`).
+
+    Returns
+    -------
+    PartialStats
+        Merge with the other chunks' (:meth:`PartialStats.merge`), then
+        call :meth:`PartialStats.result` (one-pass measures, or a second
+        pass) or :meth:`PartialStats.totals` (first pass of a two-pass
+        measure).
+
+    Raises
+    ------
+    ValueError
+        An unknown measure, an empty chunk, shapes that do not broadcast,
+        an invalid axis or `smoothing`, a negative offset, or totals of
+        another measure or row shape.  Negative entries and zero sums are
+        reported by :meth:`PartialStats.result`/:meth:`PartialStats.totals`
+        (they need the whole row), naming the global row and index.
+    TypeError
+        Complex, object or other non-numeric input.
+
+    Notes
+    -----
+    Per piece of 65,536 elements the statistics are the sums
+    :math:`\sum p`, :math:`\sum q` and the measure's term sum (first pass),
+    or the pair-term sum with the row's scales (second pass); see the
+    module docstring for the protocol and its exactness.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kl_ext import chunked
+    >>> p = np.arange(1.0, 9.0).reshape(2, 4); q = np.ones(4)
+    >>> a = chunked.partial_stats("total_variation", p[:, :3], q[:3])
+    >>> b = chunked.partial_stats("total_variation", p[:, 3:], q[3:], offset=3)
+    >>> t = a.merge(b).totals()
+    >>> a2 = chunked.partial_stats("total_variation", p[:, :3], q[:3], totals=t)
+    >>> b2 = chunked.partial_stats("total_variation", p[:, 3:], q[3:], offset=3, totals=t)
+    >>> a2.merge(b2).result()
+    array([0.2       , 0.07692308])
+    """
+    spec_ = spec(measure)
+    if spec_.has_q and q is None:
+        raise ValueError(f"{measure} needs q")
+    if isinstance(offset, (bool, np.bool_)) or not isinstance(offset, (int, np.integer)) \
+            or offset < 0:
+        raise ValueError(f"offset must be an integer >= 0, got {offset!r}")
+    pb, qb, dtype = prepare(spec_, p, q, axis, smoothing)
+    lead, m = pb.shape[:-1], pb.shape[-1]
+    if totals is None:
+        parts = first_pieces(spec_, pb, qb, int(offset), normalize)
+        return PartialStats(measure, 1, [(int(offset), m, parts)], dtype, normalize, lead)
+    if not isinstance(totals, Totals) or spec(totals.measure).code != spec_.code:
+        raise ValueError(f"totals must be the Totals of {measure}'s first pass")
+    if totals.scales.shape[:-1] != lead:
+        raise ValueError(f"totals are for rows of shape {totals.scales.shape[:-1]}, "
+                         f"the chunk has rows of shape {lead}")
+    if bool(normalize) != totals.normalize:
+        raise ValueError("normalize differs from the first pass's")
+    parts = second_pieces(spec_, pb, qb, totals.scales)
+    return PartialStats(measure, 2, [(int(offset), m, parts)], dtype, normalize, lead,
+                        totals)
+
+
+class Accumulator:
+    r"""Streaming form of :func:`partial_stats`: feed chunks in axis order.
+
+    Parameters
+    ----------
+    measure : str
+        A key of :data:`MEASURES`.
+    base : float, optional
+        Logarithm base of the result (default nats).
+    normalize : bool, default True
+    smoothing : float, default 0.0
+    axis : int, default -1
+        As in the in-memory function; each chunk is split along `axis`.
+
+    Notes
+    -----
+    :meth:`update` takes the chunks in order along the axis (their offsets
+    are counted).  A two-pass measure (:attr:`needs_second_pass`) sweeps
+    the chunks once, then :meth:`start_second_pass`, then sweeps the same
+    chunks again in the same order.  Memory: one row of sums per 65,536
+    elements and per chunk.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kl_ext import chunked
+    >>> acc = chunked.Accumulator("entropy", base=2)
+    >>> for chunk in ([1, 1], [1, 1]):
+    ...     acc.update(chunk)
+    >>> acc.result()
+    np.float64(2.0)
+    """
+
+    def __init__(self, measure, *, base=None, normalize=True, smoothing=0.0, axis=-1):
+        self.spec = spec(measure)
+        self.measure = measure
+        self.base = base
+        self.normalize = normalize
+        self.smoothing = smoothing
+        self.axis = axis
+        _m._log_base(base) if self.spec.base else None  # validate early
+        self._stats = None
+        self._totals = None
+        self._offset = 0
+        self._first_len = None
+
+    @property
+    def needs_second_pass(self):
+        """True for a two-pass measure whose second pass has not started."""
+        return self.spec.passes == 2 and self._totals is None
+
+    def update(self, p, q=None):
+        """Add the next chunk (p, and q unless the measure is entropy)."""
+        part = partial_stats(self.measure, p, q, axis=self.axis, offset=self._offset,
+                             normalize=self.normalize, smoothing=self.smoothing,
+                             totals=self._totals)
+        self._offset += part.segments[0][1]
+        if self._first_len is not None and self._offset > self._first_len:
+            raise ValueError(f"the second pass is longer than the first "
+                             f"({self._offset} > {self._first_len} elements)")
+        self._stats = part if self._stats is None else self._stats.merge(part)
+
+    def start_second_pass(self):
+        """Compute the totals from the first pass; the next updates are pass 2."""
+        if self.spec.passes != 2:
+            raise ValueError(f"{self.measure} takes one pass")
+        if self._stats is None:
+            raise ValueError("no chunk was given")
+        if self._totals is not None:
+            raise ValueError("the second pass has already started")
+        self._totals = self._stats.totals()
+        self._first_len = self._offset
+        self._stats = None
+        self._offset = 0
+
+    def result(self):
+        """The measure of everything given (see :meth:`PartialStats.result`)."""
+        if self._stats is None:
+            raise ValueError("no chunk was given" if self._totals is None
+                             else "the second pass has no chunk yet")
+        if self.needs_second_pass:
+            raise ValueError(f"{self.measure} needs a second pass: call "
+                             "start_second_pass() and give the chunks again")
+        if self._first_len is not None and self._offset != self._first_len:
+            raise ValueError(f"the second pass covered {self._offset} of "
+                             f"{self._first_len} elements")
+        return self._stats.result(base=self.base)

@@ -1,0 +1,427 @@
+r"""kl_ext on Dask arrays: the same measures, lazily, where the data is.
+
+Every function has the name, signature, keywords and semantics of the
+in-memory function of :mod:`kl_ext` (values, dtypes, conventions at zeros
+and infinities, errors), takes Dask arrays (or anything
+:func:`dask.array.asarray` accepts) and returns a lazy Dask array
+(:func:`compare`: a :class:`kl_ext.Comparison` of Dask arrays).  Building
+the graph computes nothing; errors surface at compute time, naming the
+global row.
+
+How a call is run depends on the chunks of the reduction axis:
+
+* **The axis in one chunk** (rows chunked): one task per block of rows
+  calls the in-memory function on it -- no rechunking, no extra pass, and
+  results bit-identical to the in-memory call on the whole array.
+* **The axis split over chunks**: each chunk gives the partial statistics
+  of :mod:`kl_ext.chunked` (a few sums per 65,536 elements and row), which
+  are gathered in a tree of at most ``split_every`` (dask's
+  ``split_every`` setting, default 8) blocks per task and finished per
+  block of rows.  The data itself is never gathered or rechunked.
+  Entropy, cross-entropy and KL take one pass over the data; JS divergence
+  and distance, total variation and :func:`wasserstein_hist` take two (the
+  totals first), and the second pass reads its chunks again from their
+  source (``dask.graph_manipulation.bind``) rather than holding the whole
+  input in memory between the passes -- chunks that are expensive to
+  produce are produced twice.  Results equal the in-memory call bit for bit
+  when every chunk boundary of the axis is a multiple of 65,536, and to
+  ~1e-16 relative otherwise (see :mod:`kl_ext.chunked` for the two limits
+  of a split axis).
+
+Inside tasks the kernels run on one thread (``nthreads``: 1 by default):
+Dask's workers are the parallelism, and a threaded scheduler or a worker's
+``OMP_NUM_THREADS`` never multiplies the threads.
+
+``import kl_ext`` does not import Dask; this module does (install the
+``dask`` extra: ``pip install "kl_ext[dask]"``).
+
+Examples
+--------
+>>> import dask.array as da
+>>> import kl_ext, kl_ext.dask
+>>> p = da.from_array([[1.0, 3.0], [2.0, 2.0]], chunks=(1, 2))
+>>> d = kl_ext.dask.kl_divergence(p, [1.0, 1.0], base=2)
+>>> d
+dask.array<...>
+>>> d.compute()
+array([0.18872188, 0.        ])
+"""
+
+import functools
+import math
+
+import dask
+import dask.array as da
+import numpy as np
+from dask.graph_manipulation import bind
+
+from . import _threads, chunked
+from . import measures as _m
+
+__all__ = ["entropy", "cross_entropy", "kl_divergence", "js_divergence", "js_distance",
+           "total_variation", "compare", "wasserstein_hist", "wasserstein_1d_binned",
+           "NTHREADS"]
+
+#: Threads each task's kernel call may use (1: the worker processes and
+#: threads are the parallelism).  Set it to 0 for kl_ext's default when a
+#: task has a machine to itself.
+NTHREADS = 1
+
+_F64 = np.dtype(np.float64)
+_LETTERS = "abcdefghijklmnopqrstuvw"
+
+
+# ---------------------------------------------------------------------------
+# validation and alignment (no data is read)
+
+def _dtype_of(a, name):
+    """The dtype kl_ext's coercion gives `a` (TypeError as in kl_ext)."""
+    dt = a.dtype
+    if dt == np.float64 or dt == np.float32:
+        return np.dtype(dt)
+    if dt.kind == "f":
+        return np.dtype(np.float32) if dt.itemsize <= 4 else _F64
+    if dt.kind in "biu":
+        return _F64
+    if dt.kind == "c":
+        raise TypeError(f"{name} must be real-valued, got complex dtype {dt}")
+    raise TypeError(f"{name} must be a real numeric array, got dtype {dt}")
+
+
+def _as_dask(a):
+    return a if isinstance(a, da.Array) else da.asarray(a)
+
+
+def _align(p, q, axis, name_q="q"):
+    """Dask views of p and q of the broadcast shape's rank, `axis` last.
+
+    q (or p) keeps size-1 dimensions where it broadcasts (blockwise reuses
+    its one block); where both have a dimension, q takes p's chunks, so p's
+    rows are never rechunked.  Returns (p, q, lead, n).  Raises as kl_ext
+    does for shapes that do not broadcast, a bad axis and an empty axis.
+    """
+    try:
+        shape = np.broadcast_shapes(p.shape, q.shape)
+    except ValueError:
+        raise ValueError(f"p with shape {p.shape} and {name_q} with shape {q.shape} "
+                         "do not broadcast together") from None
+    if any(isinstance(s, float) and math.isnan(s) for s in shape):
+        raise ValueError("arrays with unknown chunk sizes: call compute_chunk_sizes() first")
+    nd = len(shape)
+    ax = _m._axis(axis, nd)
+    if shape[ax] == 0:
+        raise ValueError(f"cannot reduce over an empty axis (axis {axis} has length 0)")
+
+    def place(a):
+        a = a[(None,) * (nd - a.ndim)] if a.ndim < nd else a
+        return da.moveaxis(a, ax, -1) if ax != nd - 1 else a
+
+    pa, qa = place(p), place(q)
+    if qa is not pa:
+        target = tuple(pc if ps == qs else qc for pc, qc, ps, qs
+                       in zip(pa.chunks, qa.chunks, pa.shape, qa.shape))
+        if target != qa.chunks:
+            qa = qa.rechunk(target)
+    lead = tuple(shape[:ax] + shape[ax + 1:])
+    return pa, qa, lead, shape[ax]
+
+
+def _lead_chunks(pa, qa):
+    return tuple(pc if len(pc) >= len(qc) and sum(pc) >= sum(qc) else qc
+                 for pc, qc in zip(pa.chunks[:-1], qa.chunks[:-1]))
+
+
+def _origin(block_info, nlead):
+    loc = block_info[None]["array-location"]
+    return tuple(start for start, _ in loc[:nlead])
+
+
+# ---------------------------------------------------------------------------
+# the axis in one chunk: the in-memory function per block of rows
+
+def _block_eager(fn, kwargs, nlead, has_q, *arrays, block_info=None):
+    p = arrays[0]
+    q = arrays[1] if has_q else None
+    with _threads.limit(NTHREADS), _threads.rows_from(_origin(block_info, nlead)):
+        if p.ndim == 1:  # one row (1-D input): the general path, not `small`
+            p = p[np.newaxis]
+            q = None if q is None else q[np.newaxis]
+            res = fn(p, **kwargs) if q is None else fn(p, q, **kwargs)
+            if isinstance(res, tuple):
+                return type(res)(*(np.asarray(f)[0] for f in res))
+            return np.asarray(res)[0]
+        return fn(p, **kwargs) if q is None else fn(p, q, **kwargs)
+
+
+def _rowwise(fn, kwargs, pa, qa, lead, dtype, has_q):
+    """One task per block of rows (the axis is one chunk: map_blocks's
+    concatenation of the dropped axis gathers nothing)."""
+    nlead = len(lead)
+    return da.map_blocks(
+        functools.partial(_block_eager, fn, kwargs, nlead, has_q),
+        *([pa, qa] if has_q else [pa]), drop_axis=[nlead],
+        chunks=_lead_chunks(pa, qa), dtype=dtype,
+        meta=np.empty((0,) * nlead, dtype=dtype), token=f"kl-ext-{fn.__name__}")
+
+
+# ---------------------------------------------------------------------------
+# the axis split over chunks: partial statistics, gathered in a tree
+
+def _pieces_chunks(axis_chunks):
+    return tuple(int(chunked._k.n_pieces(c)) for c in axis_chunks)
+
+
+def _first_block(spec_, normalize, smoothing, nlead, has_q, *arrays, block_info=None):
+    p = arrays[0]
+    q = arrays[1] if has_q else None
+    offset = block_info[0]["array-location"][-1][0]
+    with _threads.limit(NTHREADS):
+        pb, qb, _ = chunked.prepare(spec_, p, q, -1, smoothing)
+        parts = chunked.first_pieces(spec_, pb, qb, offset, normalize)
+    return np.broadcast_to(parts, _block_lead(block_info, nlead) + parts.shape[-2:])
+
+
+def _block_lead(block_info, nlead):
+    return tuple(stop - start for start, stop in block_info[None]["array-location"][:nlead])
+
+
+def _gather(parts, split_every):
+    """Rechunk the pieces axis (-2) into one chunk, `split_every` blocks at a
+    time (a tree of concatenations of the small partial statistics)."""
+    ax = parts.ndim - 2
+    while parts.numblocks[ax] > 1:
+        c = parts.chunks[ax]
+        merged = tuple(sum(c[i:i + split_every]) for i in range(0, len(c), split_every))
+        parts = parts.rechunk({ax: merged})
+    return parts
+
+
+def _split_every():
+    s = dask.config.get("split_every", None)
+    return int(s) if isinstance(s, int) and s >= 2 else 8
+
+
+def _first_pass(spec_, pa, qa, lead, normalize, smoothing, has_q):
+    nlead = len(lead)
+    out_chunks = _lead_chunks(pa, qa) + (_pieces_chunks(pa.chunks[-1]), (chunked.NCOL1,))
+    parts = da.map_blocks(
+        functools.partial(_first_block, spec_, normalize, smoothing, nlead, has_q),
+        *([pa, qa] if has_q else [pa]), chunks=out_chunks, new_axis=[nlead + 1],
+        dtype=_F64, meta=np.empty((0,) * (nlead + 2)),
+        token=f"kl-ext-{spec_.name}-pass1")
+    return _gather(parts, _split_every())
+
+
+def _finish_one_block(spec_, normalize, nlead, split, parts, block_info=None):
+    with _threads.rows_from(_origin(block_info, nlead)):
+        return chunked.finish_one(spec_, parts, normalize, split=split)
+
+
+def _totals_block(spec_, normalize, nlead, split, parts, block_info=None):
+    with _threads.rows_from(_origin(block_info, nlead)):
+        return chunked.pair_totals(spec_, parts, normalize, split=split)
+
+
+def _second_block(spec_, has_q, *arrays):
+    p = arrays[0]
+    q = arrays[1] if has_q else None
+    totals = arrays[-1]
+    with _threads.limit(NTHREADS):
+        pb, qb, _ = chunked.prepare(spec_, p, q, -1, 0.0)
+        lead = np.broadcast_shapes(pb.shape[:-1], totals.shape[:-1])
+        pb = np.broadcast_to(pb, lead + pb.shape[-1:])
+        return chunked.second_pieces(spec_, pb, qb, totals)
+
+
+def _smoothed(a, alpha):
+    """kl_ext's smoothing, lazily (negative entries stay negative)."""
+    return da.where(a < 0, a, a + alpha) if alpha else a
+
+
+def _finish_pair_block(spec_, normalize, parts2, totals):
+    return chunked.finish_pair(spec_, parts2, totals, normalize)
+
+
+def _split_nats(spec_, pa, qa, lead, normalize, smoothing, has_q):
+    """float64 nats of a measure over a split axis (a lazy array of shape lead)."""
+    nlead = len(lead)
+    split = pa.numblocks[-1] > 1
+    parts = _first_pass(spec_, pa, qa, lead, normalize, smoothing, has_q)
+    if spec_.passes == 1:
+        return parts.map_blocks(
+            functools.partial(_finish_one_block, spec_, normalize, nlead, split),
+            drop_axis=[nlead, nlead + 1], dtype=_F64, meta=np.empty((0,) * nlead),
+            token=f"kl-ext-{spec_.name}-finish")
+    totals = parts.map_blocks(
+        functools.partial(_totals_block, spec_, normalize, nlead, split),
+        drop_axis=[nlead + 1], chunks=parts.chunks[:nlead] + ((4,),), dtype=_F64,
+        meta=np.empty((0,) * (nlead + 1)), token=f"kl-ext-{spec_.name}-totals")
+    # the second pass recomputes its chunks after the totals instead of
+    # holding every first-pass chunk in memory until then (dask/dask#874)
+    pa2 = _smoothed(bind(pa, totals), smoothing)
+    qa2 = _smoothed(bind(qa, totals), smoothing) if has_q else None
+    lead_ind = _LETTERS[:nlead]
+    full = lead_ind + "y"
+    args = [pa2, full] + ([qa2, full] if has_q else []) + [totals, lead_ind + "x"]
+    parts2 = da.blockwise(
+        functools.partial(_second_block, spec_, has_q), full + "z", *args,
+        new_axes={"z": chunked.NCOL2}, adjust_chunks={"y": _pieces_chunks(pa.chunks[-1])},
+        dtype=_F64, concatenate=True, meta=np.empty((0,) * (nlead + 2)),
+        token=f"kl-ext-{spec_.name}-pass2")
+    parts2 = _gather(parts2, _split_every())
+    return da.blockwise(
+        functools.partial(_finish_pair_block, spec_, normalize), lead_ind,
+        parts2, lead_ind + "yz", totals, lead_ind + "x", dtype=_F64, concatenate=True,
+        meta=np.empty((0,) * nlead), token=f"kl-ext-{spec_.name}-finish")
+
+
+def _finish_lazy(spec_, nats, dtype, base):
+    """Nats -> the public result (base, square root, dtype), elementwise."""
+    lb = _m._log_base(base) if spec_.base else None
+    if lb is not None:
+        nats = nats / lb
+    if spec_.sqrt:
+        nats = da.sqrt(nats)
+    return nats.astype(dtype, copy=False)
+
+
+def _measure(name, p, q, *, base, axis, normalize, smoothing):
+    spec_ = chunked.spec(name)
+    fn = getattr(_m, name)
+    if spec_.base:
+        lb = _m._log_base(base)
+        if spec_.sqrt and lb is not None and lb < 0:
+            raise ValueError(f"js_distance needs base > 1 (the divergence is negative "
+                             f"in base {base!r}, so it has no real square root)")
+    alpha = _m._smoothing(smoothing)
+    p = _as_dask(p)
+    dp = _dtype_of(p, "p")
+    if spec_.has_q:
+        q = _as_dask(q)
+        dq = _dtype_of(q, "q")
+        dtype = dp if dp == dq else _F64
+    else:
+        q, dtype = p, dp
+    pa, qa, lead, n = _align(p, q, axis)
+    kwargs = dict(normalize=normalize, smoothing=smoothing)
+    if spec_.base:
+        kwargs["base"] = base
+    if pa.numblocks[-1] == 1 and (not spec_.has_q or qa.numblocks[-1] == 1):
+        out = _rowwise(fn, kwargs, pa, qa, lead, dtype, spec_.has_q)
+    else:
+        nats = _split_nats(spec_, pa, qa, lead, normalize, alpha, spec_.has_q)
+        out = _finish_lazy(spec_, nats, dtype, base)
+    return out if lead else _scalar(out)
+
+
+# ---------------------------------------------------------------------------
+# the public functions: the in-memory docstrings, with the Dask notes
+
+def _public(name, has_q):
+    eager = getattr(_m, name)
+
+    if has_q:
+        def f(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
+            return _measure(name, p, q, base=base, axis=axis, normalize=normalize,
+                            smoothing=smoothing)
+    else:
+        def f(p, *, base=None, axis=-1, normalize=True, smoothing=0.0):
+            return _measure(name, p, None, base=base, axis=axis, normalize=normalize,
+                            smoothing=smoothing)
+    f.__name__ = f.__qualname__ = name
+    f.__module__ = __name__
+    f.__doc__ = _dask_doc(eager.__doc__, name)
+    return f
+
+
+def _dask_doc(doc, name):
+    head, sep, rest = doc.partition("\n")
+    note = (f"\n    Lazy Dask version of :func:`kl_ext.{name}`: Dask arrays in, a lazy\n"
+            "    Dask array out (see :mod:`kl_ext.dask` for how chunks are handled).\n"
+            "    Everything below is the in-memory function's documentation; its\n"
+            "    examples use NumPy input, which this function accepts too\n"
+            "    (``.compute()`` gives the same values).\n")
+    body = rest.split("    Examples\n    --------")[0]
+    return head + sep + note + body.rstrip() + "\n"
+
+
+entropy = _public("entropy", False)
+cross_entropy = _public("cross_entropy", True)
+kl_divergence = _public("kl_divergence", True)
+js_divergence = _public("js_divergence", True)
+js_distance = _public("js_distance", True)
+
+
+def total_variation(p, q, *, axis=-1, normalize=True, smoothing=0.0):
+    return _measure("total_variation", p, q, base=None, axis=axis, normalize=normalize,
+                    smoothing=smoothing)
+
+
+total_variation.__doc__ = _dask_doc(_m.total_variation.__doc__, "total_variation")
+
+
+# ---------------------------------------------------------------------------
+# compare: every measure at once
+
+def _compare_block(kwargs, nlead, *arrays, block_info=None):
+    from .report import compare as eager_compare
+    with _threads.limit(NTHREADS), _threads.rows_from(_origin(block_info, nlead)):
+        p, q = arrays
+        if p.ndim == 1:
+            p, q = p[np.newaxis], q[np.newaxis]
+        res = eager_compare(p, q, **kwargs)
+        out = np.stack([np.asarray(f) for f in res], axis=-1)
+        return out[0] if arrays[0].ndim == 1 else out
+
+
+def compare(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
+    from .report import Comparison
+    from .report import compare as eager_compare
+    lb = _m._log_base(base)
+    if lb is not None and lb < 0:
+        raise ValueError(f"compare needs base > 1 (the Jensen-Shannon distance has "
+                         f"no real value in base {base!r})")
+    alpha = _m._smoothing(smoothing)
+    p, q = _as_dask(p), _as_dask(q)
+    dp, dq = _dtype_of(p, "p"), _dtype_of(q, "q")
+    dtype = dp if dp == dq else _F64
+    pa, qa, lead, n = _align(p, q, axis)
+    nlead = len(lead)
+    nf = len(Comparison._fields)
+    if pa.numblocks[-1] == 1 and qa.numblocks[-1] == 1:
+        kwargs = dict(base=base, normalize=normalize, smoothing=smoothing)
+        out = da.map_blocks(
+            functools.partial(_compare_block, kwargs, nlead), pa, qa,
+            chunks=_lead_chunks(pa, qa) + ((nf,),), dtype=dtype,
+            meta=np.empty((0,) * (nlead + 1), dtype=dtype), token="kl-ext-compare")
+        return Comparison(*(_scalar(out[..., i]) if not lead else out[..., i]
+                            for i in range(nf)))
+    del eager_compare
+
+    def nats(name, a, b):
+        return _split_nats(chunked.spec(name), a, b, lead, normalize, alpha, True)
+
+    def own(name, a):
+        h = _split_nats(chunked.spec(name), a, a, lead, normalize, alpha, False)
+        return h if h.shape == lead else da.broadcast_to(h, lead, chunks=dpq.chunks)
+
+    hpq, dpq = nats("cross_entropy", pa, qa), nats("kl_divergence", pa, qa)
+    hp, hq = own("entropy", pa), own("entropy", qa)
+    dqp, js = nats("kl_divergence", qa, pa), nats("js_divergence", pa, qa)
+    tv = nats("total_variation", pa, qa)
+    if lb is not None:
+        hp, hq, hpq, dpq, dqp, js = (v / lb for v in (hp, hq, hpq, dpq, dqp, js))
+    fields = dict(entropy_p=hp, entropy_q=hq, cross_entropy=hpq, kl_pq=dpq, kl_qp=dqp,
+                  kl_mean=0.5 * (dpq + dqp), kl_min=da.minimum(dpq, dqp),
+                  js_divergence=js, js_distance=da.sqrt(js), total_variation=tv)
+    return Comparison(*(_scalar(fields[f].astype(dtype)) if not lead
+                        else fields[f].astype(dtype) for f in Comparison._fields))
+
+
+def _scalar(x):
+    """A 0-d lazy result that computes to a NumPy scalar, as in kl_ext."""
+    return x.map_blocks(lambda a: a[()], dtype=x.dtype, meta=x.dtype.type(0))
+
+
+compare.__doc__ = _dask_doc(__import__("kl_ext.report", fromlist=["compare"]).compare.__doc__,
+                            "compare")
