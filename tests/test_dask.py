@@ -1,0 +1,230 @@
+"""kl_ext.dask on a real scheduler: a LocalCluster of two worker processes.
+
+Rows chunked: bit-identical to the in-memory call.  Axis split: within
+1e-13 (bit-identical where chunks align with the kernels' 65,536-element
+pieces).  Building a graph computes nothing; errors name global rows; a
+worker that would have to hold the whole input dies (spilling is off), so a
+graph that gathers the axis fails.
+"""
+
+import os
+import re
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
+distributed = pytest.importorskip("distributed")
+
+import kl_ext  # noqa: E402
+import kl_ext.dask as kd  # noqa: E402
+from kl_ext import _threads, chunked  # noqa: E402
+
+pytestmark = [pytest.mark.timeout(300),
+              pytest.mark.filterwarnings("error:Sending large graph")]
+
+NAMES = list(chunked.MEASURES)
+PIECE = 65536
+
+
+@pytest.fixture(scope="module")
+def client():
+    # spilling off: a worker that exceeds its memory limit is killed, never
+    # quietly spills a gathered axis to disk
+    with dask.config.set({"distributed.worker.memory.target": False,
+                          "distributed.worker.memory.spill": False,
+                          "distributed.worker.memory.pause": False,
+                          "distributed.worker.memory.terminate": 0.95,
+                          "distributed.scheduler.allowed-failures": 0,
+                          "distributed.comm.timeouts.connect": "30s"}):
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      memory_limit="700MiB", dashboard_address=None,
+                                      host="127.0.0.1") as cluster:
+            with distributed.Client(cluster, timeout="60s") as c:
+                yield c
+
+
+def data(rng, m, n, dtype):
+    p = rng.random((m, n)).astype(dtype)
+    q = rng.random((m, n)).astype(dtype)
+    p[0, :5] = 0
+    q[1, 7] = 0
+    p[2, 3] = np.nan
+    return p, q
+
+
+def call(mod, name, p, q, **kw):
+    f = getattr(mod, name)
+    return f(p, **kw) if name == "entropy" else f(p, q, **kw)
+
+
+def same(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_row_chunks_bit_identical(client, dtype):
+    rng = np.random.default_rng(1)
+    p, q = data(rng, 50, 40, dtype)
+    P, Q = da.from_array(p, chunks=(7, 40)), da.from_array(q, chunks=(7, 40))
+    cases = [(name, kw) for name in NAMES
+             for kw in ({}, {"smoothing": 0.5}, {"normalize": False})]
+    computed = dask.compute(*[call(kd, name, P, Q, **kw) for name, kw in cases])
+    for (name, kw), got in zip(cases, computed):
+        assert same(got, call(kl_ext, name, p, q, **kw)), (name, kw)
+    # a reference row (n,) against the rows, and the compare report
+    want = kl_ext.compare(p, q[0], base=2)
+    got = dask.compute(*kd.compare(P, da.from_array(q[0]), base=2))
+    for w, g in zip(want, got):
+        assert same(g, w)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_split_axis_within_1e13(client, dtype):
+    rng = np.random.default_rng(2)
+    p, q = data(rng, 9, 1000, dtype)
+    P = da.from_array(p, chunks=(4, 300))
+    Q = da.from_array(q, chunks=(5, 170))  # other chunks: q takes p's
+    tol = 1e-13 if dtype == np.float64 else 0
+    cases = [(name, kw) for name in NAMES
+             for kw in ({}, {"smoothing": 0.5}, {"normalize": False})]
+    lazy = [call(kd, name, P, Q, **kw) for name, kw in cases]
+    lazy += list(kd.compare(P, Q, smoothing=1))
+    computed = dask.compute(*lazy)  # one graph: the cluster's per-compute cost once
+    for (name, kw), got in zip(cases, computed):
+        want = call(kl_ext, name, p, q, **kw)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=tol or 2e-7, atol=0, equal_nan=True,
+                                   err_msg=f"{name} {kw}")
+    want = kl_ext.compare(p, q, smoothing=1)
+    got = computed[len(cases):]
+    for f, w, g in zip(want._fields, want, got):
+        assert g.dtype == w.dtype
+        np.testing.assert_allclose(g, w, rtol=tol or 2e-7, atol=0, equal_nan=True, err_msg=f)
+
+
+def test_split_axis_aligned_bit_identical(client):
+    rng = np.random.default_rng(3)
+    n = 4 * PIECE
+    p, q = rng.random((3, n)), rng.random(n)
+    P = da.from_array(p, chunks=(2, 2 * PIECE))
+    Q = da.from_array(q, chunks=PIECE)
+    for name in NAMES:
+        assert same(call(kd, name, P, Q).compute(), call(kl_ext, name, p, q)), name
+    one = kd.js_distance(da.from_array(q, chunks=PIECE), da.from_array(p[0], chunks=PIECE))
+    want = kl_ext.js_distance(q, p[0])
+    got = one.compute()
+    assert type(got) is type(want) and got == want
+
+
+class CountingScheduler:
+    """A scheduler that counts the computes asked of it (xarray's pattern)."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, dsk, keys, **kwargs):
+        self.count += 1
+        return dask.get(dsk, keys, **kwargs)
+
+
+def test_building_the_graph_computes_nothing():
+    counter = CountingScheduler()
+    p = da.random.random((100, 1000), chunks=(50, 250))
+    q = da.random.random(1000, chunks=250)
+    with dask.config.set(scheduler=counter):
+        results = [call(kd, name, p, q, base=2) if chunked.MEASURES[name].base
+                   else call(kd, name, p, q) for name in NAMES]
+        results += list(kd.compare(p, q))
+        results.append(kd.kl_divergence(p.rechunk((50, 1000)), q))
+        assert counter.count == 0
+        results[0].compute()
+        assert counter.count == 1
+
+
+def test_negative_entry_in_row_1234567(client):
+    m, n = 1_300_000, 10
+    p = da.random.RandomState(0).random_sample((m, n), chunks=(100_000, n))
+    rows = da.arange(m, chunks=100_000)[:, None]
+    cols = da.arange(n)[None, :]
+    p = da.where((rows == 1_234_567) & (cols == 3), -0.5, p)
+    q = np.full(n, 0.1)
+    local = p.compute(scheduler="sync")
+    with pytest.raises(ValueError) as eager_err:
+        kl_ext.kl_divergence(local, q)
+    assert "in row 1234567" in str(eager_err.value)
+    with pytest.raises(ValueError, match=re.escape(str(eager_err.value)) + "$"):
+        kd.kl_divergence(p, q).compute()
+    # the axis split too: the global row and the index on the axis
+    with pytest.raises(ValueError, match=re.escape(str(eager_err.value)
+                                                   + " at index 3 of the axis")):
+        kd.js_divergence(p.rechunk((100_000, 5)), q).compute()
+
+
+def test_split_axis_never_gathered_on_one_worker(client):
+    # two histograms of 2**26 float64 bins (512 MiB each, 1 GiB together) in
+    # 16 chunks, generated on the workers; each worker has 700 MiB and no
+    # spilling: materialising the axis anywhere kills a worker
+    n = 2 ** 26
+    p = da.random.RandomState(1).random_sample(n, chunks=n // 16)
+    q = da.random.RandomState(2).random_sample(n, chunks=n // 16)
+    kl, js, h = dask.compute(kd.kl_divergence(p, q), kd.js_divergence(p, q), kd.entropy(p))
+    assert 0 < js < kl < 1 and h > 0
+    # the same values from a NumPy pass over the same data, one chunk at a time
+    acc = {name: chunked.Accumulator(name) for name in ("kl_divergence", "js_divergence")}
+    ent = chunked.Accumulator("entropy")
+    for _ in range(2):
+        for i in range(16):
+            a = p.blocks[i].compute(scheduler="sync")
+            b = q.blocks[i].compute(scheduler="sync")
+            for name, x in acc.items():
+                if x._totals is not None or not x.needs_second_pass or _ == 0:
+                    x.update(a, b)
+            if _ == 0:
+                ent.update(a)
+        if _ == 0:
+            acc["js_divergence"].start_second_pass()
+    assert acc["kl_divergence"].result() == kl
+    assert acc["js_divergence"].result() == js
+    assert ent.result() == h
+
+
+def test_tasks_run_the_kernels_on_one_thread(client, monkeypatch):
+    seen = []
+
+    def spy(p, q, **kw):
+        seen.append(_threads.current())
+        return kl_ext.kl_divergence(p, q, **kw)
+    monkeypatch.setattr(kd._m, "kl_divergence", spy)
+    p = da.ones((4, 8), chunks=(2, 8))
+    kd.kl_divergence(p, p).compute(scheduler="sync")
+    assert seen == [1, 1]
+    assert _threads.current() == 0
+    # the workers were started with the Nanny's OMP_NUM_THREADS=1, and
+    # kl_ext's own count is per task, not per process
+    assert set(client.run(lambda: os.environ.get("OMP_NUM_THREADS")).values()) <= {"1", None}
+
+
+def test_errors_before_compute():
+    p = da.ones((4, 8), chunks=(2, 4))
+    with pytest.raises(ValueError, match="do not broadcast"):
+        kd.kl_divergence(p, da.ones(7))
+    with pytest.raises(TypeError, match="complex"):
+        kd.kl_divergence(p, p.astype(complex))
+    with pytest.raises(ValueError, match="base"):
+        kd.js_distance(p, p, base=0.5)
+    with pytest.raises(ValueError, match="empty axis"):
+        kd.entropy(da.ones((3, 0)))
+    with pytest.raises(ValueError, match="smoothing"):
+        kd.total_variation(p, p, smoothing=-1)
+
+
+def test_import_kl_ext_does_not_import_dask():
+    import subprocess
+    import sys
+    code = "import sys, kl_ext, kl_ext.chunked; print('dask' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
