@@ -4,10 +4,13 @@
     Time kl_ext against :mod:`kl_ext.reference`, SciPy, NumKong and POT
     (those installed) on built-in workloads and print a table; optionally
     write the results as JSON and a speed-up chart (see :mod:`kl_ext.bench`).
-``kl-ext score P [Q] --measure M [--base B] [--out FILE] [--axis A]``
-    Score each distribution (row) of the ``.npy``/``.csv`` file P, against the
-    matching row of Q or against a single reference row Q, and write one
-    score per row to FILE (``.npy`` or ``.csv``) or print them one per line.
+``kl-ext score P [Q] --measure M [--base B] [--out FILE] [--axis A] [--column C]``
+    Score each distribution (row) of the ``.npy``/``.csv``/``.parquet`` file
+    P, against the matching row of Q or against a single reference row Q,
+    and write one score per row to FILE (``.npy``, ``.csv`` or ``.parquet``)
+    or print them one per line.  ``.npy`` and ``.parquet`` inputs are read in
+    blocks of rows (see :mod:`kl_ext._stream`), so memory stays bounded
+    whatever the file size.
 
 Every failure prints one line ``kl-ext: error: ...`` on stderr and exits
 with a non-zero status (2 for usage errors, 1 for everything else); no
@@ -17,7 +20,6 @@ traceback is shown.  Run as ``kl-ext ...`` or ``python -m kl_ext.cli ...``.
 import argparse
 import os
 import sys
-import warnings
 
 PROG = "kl-ext"
 
@@ -32,9 +34,6 @@ SCORE_MEASURES = {
 }
 # the full function names are accepted too
 _ALIASES = {v: k for k, v in SCORE_MEASURES.items() if v != k}
-
-_FORMATS = (".npy", ".csv")
-
 
 class CLIError(Exception):
     """A failure reported as ``kl-ext: error: <message>`` with exit status 1."""
@@ -66,47 +65,37 @@ def _error(message, status):
 # score
 
 def _ext(path):
-    return os.path.splitext(path)[1].lower()
+    return os.path.splitext(str(path))[1].lower()
 
 
-def _load(path, name):
-    """Read `path` (.npy or .csv) as a 1-D or 2-D real array."""
-    import numpy as np
-    ext = _ext(path)
-    if ext not in _FORMATS:
-        raise CLIError(f"{name} file {path!r}: unsupported format {ext or '(no extension)'!r}; "
-                       "use .npy or .csv")
-    if not os.path.exists(path):
-        raise CLIError(f"{name} file {path!r} does not exist")
+def _parquet_columns(values):
+    out = []
+    for v in values or ():
+        out.extend(c.strip() for c in v.split(",") if c.strip())
+    return out or None
+
+
+def _check_out(path, inputs):
+    """Refuse an --out that cannot be written or would replace an input."""
+    from . import _stream
+    if _ext(path) not in _stream.OUTPUT_FORMATS:
+        raise CLIError(f"--out {path!r}: unsupported format "
+                       f"{_ext(path) or '(no extension)'!r}; use .npy, .csv or .parquet")
+    d = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(d):
+        raise CLIError(f"--out {path!r}: directory {d!r} does not exist")
     if os.path.isdir(path):
-        raise CLIError(f"{name} file {path!r} is a directory")
-    try:
-        if ext == ".npy":
-            a = np.load(path, allow_pickle=False)
-        else:
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # e.g. "input contained no data"
-                a = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
-    except Exception as exc:  # any reader failure becomes one line
-        raise CLIError(f"cannot read {name} file {path!r} as {ext}: "
-                       f"{type(exc).__name__}: {exc}") from None
-    if not isinstance(a, np.ndarray):
-        raise CLIError(f"{name} file {path!r} does not hold a single array")
-    if a.dtype.kind not in "biuf":
-        raise CLIError(f"{name} file {path!r} holds dtype {a.dtype}; "
-                       "expected real numbers")
-    if a.ndim not in (1, 2):
-        raise CLIError(f"{name} file {path!r} holds an array of shape {a.shape}; "
-                       "expected 1-D (one distribution) or 2-D (one per row)")
-    if a.size == 0:
-        raise CLIError(f"{name} file {path!r} holds no values (shape {a.shape})")
-    return a
+        raise CLIError(f"--out {path!r} is a directory")
+    for name, src in inputs:
+        if src is not None and os.path.exists(path) and os.path.samefile(path, src):
+            raise CLIError(f"--out {path!r} is the input file {name}; "
+                           "write the scores to another file")
+    if _ext(path) == ".parquet":
+        _stream.need_pyarrow(f"--out {path!r}")
 
 
 def _score(args):
-    import numpy as np
-
-    import kl_ext
+    from . import _stream
 
     measure = _ALIASES.get(args.measure, args.measure)
     fname = SCORE_MEASURES[measure]
@@ -121,59 +110,67 @@ def _score(args):
     if args.axis not in (-2, -1, 0, 1):
         raise CLIError(f"--axis must be -1 or 1 (distributions in rows) or 0 "
                        f"(distributions in columns), got {args.axis}")
-    if args.out is not None and _ext(args.out) not in _FORMATS:
-        raise CLIError(f"--out {args.out!r}: unsupported format "
-                       f"{_ext(args.out) or '(no extension)'!r}; use .npy or .csv")
+    if args.block_rows is not None and args.block_rows < 1:
+        raise _UsageError(f"--block-rows must be >= 1, got {args.block_rows}")
     if args.out is not None:
-        d = os.path.dirname(os.path.abspath(args.out))
-        if not os.path.isdir(d):
-            raise CLIError(f"--out {args.out!r}: directory {d!r} does not exist")
-
-    p = _load(args.P, "P")
+        _check_out(args.out, (("P", args.P), ("Q", args.Q)))
     columns = args.axis in (0, -2)
-    if p.ndim == 1:
-        p = p[:, None] if columns else p[None, :]
-    ax = 0 if columns else 1
-    n = p.shape[ax]
-    kwargs = {} if measure == "tv" else {"base": args.base}
-    if measure == "entropy":
-        call_args = (p,)
-    else:
-        q = _load(args.Q, "Q")
-        if q.ndim == 1 or q.shape[1 - ax] == 1:
-            # one reference distribution, broadcast against every one of P
-            q = q.reshape(-1)
-            if q.shape[0] != n:
-                raise CLIError(f"Q is one distribution of length {q.shape[0]} but the "
-                               f"distributions of P have length {n}")
-            q = q[:, None] if columns else q[None, :]
-        elif q.shape != p.shape:
-            what = "columns" if columns else "rows"
-            raise CLIError(f"P has shape {p.shape} and Q has shape {q.shape}: Q must have "
-                           f"the same shape, or be a single distribution of length {n} "
-                           f"(one of P's {what})")
-        call_args = (p, q)
-    fn = getattr(kl_ext, fname)
+    pcols = _parquet_columns(args.column)
     try:
-        with np.errstate(all="ignore"):
-            scores = fn(*call_args, axis=ax, **kwargs)
-    except (ValueError, TypeError) as exc:
-        raise CLIError(_one_line(exc)) from None
-    scores = np.atleast_1d(np.asarray(scores))
+        return _score_stream(args, measure, fname, columns, pcols)
+    except _stream.StreamError as exc:
+        raise CLIError(str(exc)) from None
 
-    if args.out is None:
-        lines = "\n".join(repr(float(s)) for s in scores)
-        sys.stdout.write(lines + "\n")
-        return 0
-    try:
-        if _ext(args.out) == ".npy":
-            with open(args.out, "wb") as f:  # np.save(name) would append ".npy" to ".NPY"
-                np.save(f, scores)
+
+def _score_stream(args, measure, fname, columns, pcols):
+    """Score P (against Q) block by block and write the scores as they come."""
+    import kl_ext
+
+    from . import _stream
+
+    p = _stream.open_rows(args.P, "P", columns=columns, parquet_columns=pcols)
+    q = None
+    files = {"p": ("P", args.P)}
+    itemsize = p.dtype.itemsize
+    if measure != "entropy":
+        qsrc = _stream.open_rows(args.Q, "Q", columns=columns, parquet_columns=pcols)
+        files["q"] = ("Q", args.Q)
+        if qsrc.m == 1 or len(qsrc.shape) == 1:
+            # one reference distribution, broadcast against every one of P
+            if qsrc.m * qsrc.n != p.n:
+                raise CLIError(f"Q is one distribution of length {qsrc.m * qsrc.n} but "
+                               f"the distributions of P have length {p.n}")
+            q = qsrc.read_all().reshape(1, -1)
+            qsrc.close()
+        elif (qsrc.m, qsrc.n) != (p.m, p.n):
+            what = "columns" if columns else "rows"
+            pshape = (p.n, p.m) if columns else (p.m, p.n)
+            qshape = (qsrc.n, qsrc.m) if columns else (qsrc.m, qsrc.n)
+            raise CLIError(f"P has shape {pshape} and Q has shape {qshape}: Q must have "
+                           f"the same shape, or be a single distribution of length {p.n} "
+                           f"(one of P's {what})")
         else:
-            with open(args.out, "w", encoding="ascii") as f:
-                f.write("".join(repr(float(s)) + "\n" for s in scores))
-    except OSError as exc:
-        raise CLIError(f"cannot write {args.out!r}: {exc.strerror or exc}") from None
+            q = qsrc
+            itemsize += qsrc.dtype.itemsize
+    block = args.block_rows or _stream.block_rows_for(p.n, itemsize)
+    kwargs = {} if measure == "tv" else {"base": args.base}
+    fn = getattr(kl_ext, fname)
+
+    sink = _stream.open_sink(args.out, p.m)
+    bar = _stream.progress(p.m, not args.no_progress)
+    try:
+        for _, scores in _stream.score_blocks(fn, p, q, block, kwargs, files):
+            sink.write(scores)
+            bar.update(len(scores))
+        sink.commit()
+    except BaseException:
+        sink.abort()
+        raise
+    finally:
+        bar.close()
+        p.close()
+        if isinstance(q, _stream._Source):
+            q.close()
     return 0
 
 
@@ -295,13 +292,19 @@ def build_parser():
                    help="also draw kl_ext's speed-up per workload and competitor (log "
                         "scale) to FILE (.png, .svg or .pdf; needs matplotlib)")
 
-    s = sub.add_parser("score", help="score distributions read from .npy/.csv files",
+    s = sub.add_parser("score", help="score distributions read from .npy/.csv/.parquet "
+                       "files",
                        description="Score each distribution (row) of P against the same row "
-                       "of Q, or against Q's single reference row. Files are .npy or .csv "
-                       "(comma separated); a 1-D file is one distribution. Scores go to "
-                       "--out (.npy or .csv, by extension) or to stdout, one per line, "
-                       "printed exactly (repr).")
-    s.add_argument("P", help="distributions, .npy or .csv")
+                       "of Q, or against Q's single reference row. Files are .npy, .csv "
+                       "(comma separated) or .parquet (needs pyarrow); a 1-D file is one "
+                       "distribution. .npy and .parquet inputs are read in blocks of rows "
+                       "(a .npy through a memory map), so files larger than memory work "
+                       "in bounded memory; .csv inputs are read whole. Scores go to --out "
+                       "(.npy, .csv or .parquet, by extension; written to a temporary file "
+                       "that replaces FILE only when every row is scored) or to stdout, "
+                       "one per line, printed exactly (repr). A progress bar (with tqdm "
+                       "installed) goes to stderr when it is a terminal.")
+    s.add_argument("P", help="distributions, .npy, .csv or .parquet")
     s.add_argument("Q", nargs="?", help="distributions of the same shape, or one reference "
                    "row; omitted for --measure entropy")
     s.add_argument("--measure", required=True,
@@ -309,9 +312,18 @@ def build_parser():
                    help="one of: " + ", ".join(SCORE_MEASURES))
     s.add_argument("--base", type=float, metavar="B",
                    help="logarithm base (default: natural log, nats; 2 gives bits)")
-    s.add_argument("--out", metavar="FILE", help="write the scores to FILE (.npy or .csv)")
+    s.add_argument("--out", metavar="FILE",
+                   help="write the scores to FILE (.npy, .csv or .parquet)")
     s.add_argument("--axis", type=int, default=-1, metavar="A",
-                   help="-1 (default): one distribution per row; 0: one per column")
+                   help="-1 (default): one distribution per row; 0: one per column "
+                   "(streams only a Fortran-order .npy)")
+    s.add_argument("--column", action="append", metavar="NAME",
+                   help="Parquet column(s) forming the rows (repeatable or comma "
+                   "separated): one fixed-size-list column, or numeric columns, one "
+                   "element each; default: all columns")
+    s.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (there is none unless stderr is a terminal)")
+    s.add_argument("--block-rows", type=int, metavar="N", help=argparse.SUPPRESS)
     return parser
 
 
