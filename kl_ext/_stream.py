@@ -24,12 +24,13 @@ rows, the global row number.
 """
 
 import os
-import re
 import sys
 import tempfile
 import warnings
 
 import numpy as np
+
+from . import _threads
 
 #: Default budget of input bytes (P and Q together) per block of rows.
 BLOCK_BYTES = 64 << 20
@@ -333,17 +334,13 @@ def open_rows(path, label, *, columns=False, parquet_columns=None):
 # --------------------------------------------------------------------------
 # scoring
 
-_ROW_RE = re.compile(r"\bin row (\d+)")
+def named_error(exc, files):
+    """The message of a kernel's ValueError with the file it is about.
 
-
-def global_error(exc, start, files):
-    """The message of a kernel's ValueError with the block's row numbers
-    made global (``+ start``) and the file named.
-
-    `files` maps the argument name in the message (``"p"``, ``"q"``) to
-    ``(label, path)``.
+    `files` maps the argument name that starts the message (``"p"``,
+    ``"q"``) to ``(label, path)``; other messages are kept as they are.
     """
-    msg = _ROW_RE.sub(lambda mo: f"in row {int(mo.group(1)) + start}", str(exc), count=1)
+    msg = str(exc)
     who = files.get(msg.split(" ", 1)[0])
     return f"{who[0]} file {who[1]!r}: {msg}" if who else msg
 
@@ -372,10 +369,11 @@ def score_blocks(fn, p, q, block_rows, kwargs, files):
         pb = p.read(k)
         args = (pb,) if q is None else (pb, q.read(k) if isinstance(q, _Source) else q)
         try:
-            with np.errstate(all="ignore"):
+            # rows_from: the kernels' messages name global rows
+            with np.errstate(all="ignore"), _threads.rows_from((start,)):
                 scores = fn(*args, axis=1, **kwargs)
         except ValueError as exc:
-            raise StreamError(global_error(exc, start, files)) from None
+            raise StreamError(named_error(exc, files)) from None
         del args, pb
         yield start, np.atleast_1d(np.asarray(scores))
 
