@@ -86,8 +86,8 @@ def _sort_weighted(values, weights):
             return _argsort_weighted(values, weights)
     elif bits > 40:
         return _argsort_weighted(values, weights)
-    x = np.ascontiguousarray(values)
-    w = np.ascontiguousarray(weights)
+    x = _aligned(values)
+    w = _aligned(weights)
     x2 = x.reshape(-1, n)
     keys = np.empty(x2.shape, dtype=np.uint64)
     _k.pack_keys(x2, keys, bits)
@@ -226,11 +226,18 @@ def _rows2(a, batch):
     return r
 
 
+def _aligned(a):
+    """`a` C-contiguous and aligned (np.ascontiguousarray keeps an unaligned
+    C-contiguous array as it is; the kernels refuse those)."""
+    return np.require(a, requirements="CA")
+
+
 def _call_rows(kind, u, uw, v, vw, mode, p, out):
     if _k.rows(kind, u, uw, v, vw, mode, p, out) < 0:
-        c = np.ascontiguousarray
-        _k.rows(kind, c(u), None if uw is None else c(uw), c(v),
-                None if vw is None else c(vw), mode, p, out)
+        c = _aligned
+        if _k.rows(kind, c(u), None if uw is None else c(uw), c(v),
+                   None if vw is None else c(vw), mode, p, out) < 0:
+            raise RuntimeError("kl_ext._wasserstein: unsupported memory layout")
 
 
 # ---------------------------------------------------------------------------
@@ -544,7 +551,7 @@ def wasserstein_hist(p, q, *, support=None, order=1, axis=-1, normalize=True):
             raise ValueError("support must be finite")
         if n > 1 and not (x[1:] >= x[:-1]).all():
             raise ValueError("support must be sorted in ascending order")
-        x = np.ascontiguousarray(x)
+        x = _aligned(x)
     pb = np.moveaxis(np.broadcast_to(p, shape), ax, -1)
     qb = np.moveaxis(np.broadcast_to(q, shape), ax, -1)
     lead = pb.shape[:-1]
@@ -559,9 +566,10 @@ def wasserstein_hist(p, q, *, support=None, order=1, axis=-1, normalize=True):
     status = np.zeros(rows, dtype=np.int8)
     if mode == _P_ONE:
         flagged = _k.hist_rows(p2, q2, x, normalize, out, status)
-        if flagged < 0:
-            flagged = _k.hist_rows(np.ascontiguousarray(p2), np.ascontiguousarray(q2),
-                                   x, normalize, out, status)
+        if flagged < 0:  # unaligned or odd strides: copy and try again
+            flagged = _k.hist_rows(_aligned(p2), _aligned(q2), x, normalize, out, status)
+            if flagged < 0:
+                raise RuntimeError("kl_ext._wasserstein: unsupported memory layout")
         if flagged:
             _hist_error(status, lead, p2, q2)
     else:
