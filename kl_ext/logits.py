@@ -213,6 +213,8 @@ def cross_entropy_logits(logits, target, *, axis=-1, label_smoothing=0.0):
     dtype = xb.dtype
     out = np.empty(lead, dtype=_F64)
     status = np.zeros(lead, dtype=np.int8)
+    if not out.size:  # an empty batch: no rows to run
+        return out.astype(dtype)
     x2 = _rows(xb)
     t2 = None if tb is None else _rows(tb)
     flagged = _k.ce_rows(x2, labels, t2, eps, out.reshape(-1), status.reshape(-1))
@@ -348,6 +350,8 @@ def kl_divergence_logits(logits_p, logits_q, *, axis=-1, temperature=1.0):
     lead = ab.shape[:-1]
     out = np.empty(lead, dtype=_F64)
     status = np.zeros(lead, dtype=np.int8)
+    if not out.size:  # an empty batch: no rows to run
+        return out.astype(dtype)
     flagged = _k.kl_rows(_rows(ab), _rows(bb), temp, out.reshape(-1), status.reshape(-1))
     if flagged < 0:  # pragma: no cover - _rows guarantees the layout
         raise RuntimeError("kl_ext._logits: unsupported memory layout")

@@ -277,7 +277,8 @@ def _compute(measure, p, q, axis, normalize, name_q="q", smoothing=0.0):
     lead = pb.shape[:-1]
     out = np.empty(lead, dtype=_F64)
     status = np.zeros(lead, dtype=np.int8)
-    if _run(measure, pb, qb, normalize, out, status):
+    # an empty batch (a zero-length axis other than `axis`) has no rows to run
+    if out.size and _run(measure, pb, qb, normalize, out, status):
         _resolve(measure, name_q, pb, qb, normalize, out, status)
     return (out if lead else float(out)), dtype
 

@@ -102,7 +102,7 @@ def _values(p, q, axis, normalize):
     lead = pb.shape[:-1]
     out = np.empty(lead + (_NOUT,), dtype=_F64)
     status = np.zeros(lead, dtype=np.int32)
-    if _run(pb, qb, normalize, out, status):
+    if status.size and _run(pb, qb, normalize, out, status):  # empty batch: no rows
         _resolve_rows(pb, qb, normalize, out, status)
     if not lead:
         return tuple(float(v) for v in out), dtype
