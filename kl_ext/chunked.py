@@ -695,3 +695,91 @@ class Accumulator:
             raise ValueError(f"the second pass covered {self._offset} of "
                              f"{self._first_len} elements")
         return self._stats.result(base=self.base)
+
+
+# ---------------------------------------------------------------------------
+# wasserstein_hist (order 1): the CDF walk over a split axis
+#
+# Pass 1 is the sweep above with the sums only (the pieces of
+# total_variation).  hist_totals turns it into, per row and chunk, the pair
+# scales (mp, mq, K: the in-memory kernel's exact powers-of-two scaling) and
+# the scaled CDF difference at the chunk's first bin, from the sums of the
+# chunks before it.  Pass 2 (hist_pieces) walks each chunk from there:
+# W1 = (1/K) sum_k |D_k| (x_{k+1} - x_k), D_k = sum_{i<=k} (p_i mq - q_i mp).
+
+def hist_totals(parts, piece_counts, normalize, *, split=True):
+    """Pass-1 pieces (lead..., K, 7) -> float64 (lead..., nchunks, 5).
+
+    piece_counts: the number of pieces of each chunk, in axis order.
+    Columns: mp, mq, K, the scaled CDF difference before the chunk's first
+    bin, and a status (0, or 5: a NaN or infinite sum, whose result is NaN).
+    Raises the in-memory call's ValueError for a negative entry or (with
+    `normalize`) a zero sum.
+    """
+    lead = parts.shape[:-2]
+    P = np.ascontiguousarray(parts.reshape((-1,) + parts.shape[-2:]))
+    rows = P.shape[0]
+    sums = np.empty((rows, 2))
+    scales = np.empty((rows, 3))
+    status = np.zeros(rows, dtype=np.int8)
+    _k.pair_totals(_m._TV, np.ascontiguousarray(P[..., :3]), normalize, sums, scales,
+                   status)
+    if not normalize:
+        status[(status == 3) | (status == 4)] = 0  # no sums are needed
+    _errors(P, status, lead, split)
+    ends = np.cumsum(piece_counts)
+    nchunks = len(piece_counts)
+    out = np.zeros((rows, nchunks, 5))
+    with np.errstate(invalid="ignore", over="ignore"):
+        if normalize:
+            big = np.maximum(sums[:, 0], sums[:, 1])
+            e = np.frexp(np.where(np.isfinite(big) & (big > 0), big, 1.0))[1]
+            mp, mq = np.ldexp(sums[:, 0], -e), np.ldexp(sums[:, 1], -e)
+            k = sums[:, 0] * mq
+        else:
+            mp = mq = k = np.ones(rows)
+        out[..., 0] = mp[:, None]
+        out[..., 1] = mq[:, None]
+        out[..., 2] = k[:, None]
+        for c in range(1, nchunks):
+            before = _neumaier(P[:, :ends[c - 1], :2])
+            out[:, c, 3] = before[:, 0] * mq - before[:, 1] * mp
+        bad = ~(np.isfinite(sums[:, 0]) & np.isfinite(sums[:, 1]))
+    out[bad, :, 4] = _m._ST_NONFINITE
+    return out.reshape(lead + (nchunks, 5))
+
+
+def hist_pieces(pb, qb, totals, x, x_next, last):
+    """Pass 2 of one chunk: float64 (...,) -- sum |D_k| (x_{k+1} - x_k).
+
+    pb, qb: (..., m) views of the chunk; totals: (..., 5), the chunk's row of
+    :func:`hist_totals`; x: the chunk's m bin positions (None: 0, 1, ...);
+    x_next: the position of the next chunk's first bin; last: the chunk
+    holds the axis's last bin (which has no gap after it).
+    """
+    t = np.broadcast_to(totals, pb.shape[:-1] + (5,))
+    mp, mq, d0 = t[..., 0:1], t[..., 1:2], t[..., 3]
+    d = pb.astype(np.float64) * mq - qb.astype(np.float64) * mp
+    with np.errstate(invalid="ignore", over="ignore"):
+        d[..., 0] += d0
+        dcum = np.cumsum(d, axis=-1)
+        if x is None:
+            gaps = np.ones(d.shape[-1])
+        else:
+            xs = np.append(np.asarray(x, dtype=np.float64), x_next if not last else np.nan)
+            if not (np.isfinite(xs[:-1]).all() and (last or np.isfinite(xs[-1]))):
+                raise ValueError("support must be finite")
+            gaps = np.diff(xs)
+            if (gaps[:-1] < 0).any() or (not last and gaps[-1] < 0):
+                raise ValueError("support must be sorted in ascending order")
+        if last:
+            dcum, gaps = dcum[..., :-1], gaps[:-1]
+        return np.abs(dcum) @ gaps if gaps.size else np.zeros(d.shape[:-1])
+
+
+def hist_finish(contribs, totals):
+    """W1 in the units of the support (float64, shape lead) from the chunks'
+    pass-2 sums (lead..., nchunks) in axis order and :func:`hist_totals`."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        w = _neumaier(contribs[..., None])[..., 0] / totals[..., 0, 2]
+    return np.where(totals[..., 0, 4] == _m._ST_NONFINITE, np.nan, w)

@@ -39,7 +39,7 @@ def client():
                           "distributed.scheduler.allowed-failures": 0,
                           "distributed.comm.timeouts.connect": "30s"}):
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      memory_limit="700MiB", dashboard_address=None,
+                                      memory_limit="700MiB", dashboard_address="127.0.0.1:0",
                                       host="127.0.0.1") as cluster:
             with distributed.Client(cluster, timeout="60s") as c:
                 yield c
@@ -228,3 +228,65 @@ def test_import_kl_ext_does_not_import_dask():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_wasserstein_hist(client):
+    from kl_ext.wasserstein import wasserstein_hist as eager
+    rng = np.random.default_rng(4)
+    p, q = rng.random((6, 500)), rng.random(500)
+    x = np.sort(rng.random(500)) * 10
+    P = da.from_array(p, chunks=(4, 500))
+    lazy, cases = [], []
+    for chunks in ((4, 500), (4, 130)):
+        P = da.from_array(p, chunks=chunks)
+        Q = da.from_array(q, chunks=chunks[1])
+        for kw in ({}, {"support": x}, {"support": da.from_array(x, chunks=70)},
+                   {"order": 2}, {"normalize": False}):
+            if chunks[1] != 500 and kw.get("order") == 2:
+                continue
+            cases.append((chunks, kw))
+            lazy.append(kd.wasserstein_hist(P, Q, **kw))
+    for (chunks, kw), got in zip(cases, dask.compute(*lazy)):
+        kw_np = {k: (np.asarray(v) if k == "support" else v) for k, v in kw.items()}
+        want = eager(p, q, **kw_np)
+        if chunks[1] == 500:
+            assert same(got, want), kw
+        else:
+            np.testing.assert_allclose(got, want, rtol=1e-13, atol=0, err_msg=str(kw))
+    with pytest.raises(ValueError, match="order=1 only"):
+        kd.wasserstein_hist(da.from_array(p, chunks=(4, 130)), q, order=2)
+    bad = np.array(x)
+    bad[300] = bad[200]
+    with pytest.raises(ValueError, match="sorted"):
+        kd.wasserstein_hist(P, q, support=bad)
+    with pytest.raises(ValueError, match="sorted"):
+        kd.wasserstein_hist(da.from_array(p, chunks=(4, 130)), q,
+                            support=da.from_array(bad, chunks=100)).compute()
+    p2 = p.copy()
+    p2[5, 400] = -1
+    with pytest.raises(ValueError, match=re.escape("p must be non-negative, found -1.0 in row 5"
+                                                   " at index 400 of the axis")):
+        kd.wasserstein_hist(da.from_array(p2, chunks=(4, 130)), q).compute()
+
+
+def test_wasserstein_1d_binned(client):
+    from scipy.stats import wasserstein_distance
+    rng = np.random.default_rng(5)
+    # values on the grid: exact
+    u = rng.integers(0, 50, 20_000).astype(float)
+    v = rng.integers(10, 60, 15_000).astype(float)
+    w = rng.random(20_000)
+    grid = np.arange(61.0)
+    got = kd.wasserstein_1d_binned(da.from_array(u, chunks=6000), da.from_array(v, chunks=4000),
+                                   grid, u_weights=da.from_array(w, chunks=5000)).compute()
+    assert got == pytest.approx(wasserstein_distance(u, v, w), rel=1e-13, abs=0)
+    # off the grid: within the largest gap
+    u, v = rng.normal(size=50_000), rng.normal(0.3, 1.2, size=40_000)
+    grid = np.linspace(-9, 9, 1001)
+    got = kd.wasserstein_1d_binned(da.from_array(u, chunks=9000), v, grid).compute()
+    assert abs(got - wasserstein_distance(u, v)) <= grid[1] - grid[0]
+    with pytest.raises(ValueError, match="outside the grid"):
+        kd.wasserstein_1d_binned(da.from_array(u, chunks=9000), v,
+                                 np.linspace(-1, 1, 11)).compute()
+    with pytest.raises(ValueError, match="sorted"):
+        kd.wasserstein_1d_binned(u, v, [0.0, 0.0, 1.0])
