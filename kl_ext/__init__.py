@@ -15,6 +15,11 @@ supports differ, NaN in gives NaN out.
   ``energy_distance`` (``from kl_ext.compat import entropy``; imported on
   demand, so ``import kl_ext`` stays as light as NumPy).
 
+* :mod:`kl_ext.chunked` -- partial statistics of chunks of the reduction
+  axis that merge exactly (streams, Spark, files split in pieces);
+* :mod:`kl_ext.dask` -- the same measures on Dask arrays (imports Dask; not
+  loaded by ``import kl_ext``).
+
 ``kl_ext.measures.CPU_TIER`` names the kernel build chosen for this CPU
 (baseline, v3 = AVX2, v4 = AVX-512).
 """

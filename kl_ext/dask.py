@@ -59,7 +59,7 @@ from . import _threads, chunked
 from . import measures as _m
 
 __all__ = ["entropy", "cross_entropy", "kl_divergence", "js_divergence", "js_distance",
-           "total_variation", "compare", "wasserstein_hist", "wasserstein_1d_binned",
+           "total_variation", "compare", "wasserstein_hist", "wasserstein_1d_binned", "read_npy",
            "NTHREADS"]
 
 #: Threads each task's kernel call may use (1: the worker processes and
@@ -665,3 +665,62 @@ def wasserstein_1d_binned(u_values, v_values, grid, u_weights=None, v_weights=No
                      concatenate=True, dtype=_F64, meta=np.float64(0),
                      token="kl-ext-binned-w1")
     return w
+
+
+# ---------------------------------------------------------------------------
+# reading .npy files where the tasks run
+
+def _npy_block(path, block_info=None):
+    loc = block_info[None]["array-location"]
+    mm = np.load(path, mmap_mode="r")
+    return np.array(mm[tuple(slice(a, b) for a, b in loc)])
+
+
+def read_npy(path, chunks="auto"):
+    """A Dask array over a ``.npy`` file, each task reading its own block.
+
+    Every task memory-maps the file itself (``np.load(mmap_mode="r")``) and
+    copies out its block, so nothing travels from the client and memory
+    stays at a few blocks per worker whatever the file size (the file must
+    be readable at `path` by every worker).  ``dask.array.from_npy_stack``
+    reads only directories written by ``to_npy_stack``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.npy`` file (C or Fortran order; not an object array).
+    chunks : int, tuple or "auto", default "auto"
+        Dask chunks (rows of ~128 MiB by default, the last axis whole).
+
+    Returns
+    -------
+    dask.array.Array
+        Of the file's shape and dtype; lazy.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a ``.npy`` file or holds an object array (read
+        at build time: only its header).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os, kl_ext.dask
+    >>> path = os.path.join(tempfile.mkdtemp(), "p.npy")
+    >>> np.save(path, np.arange(12.0).reshape(4, 3))
+    >>> x = kl_ext.dask.read_npy(path, chunks=(2, 3))
+    >>> x.chunks
+    ((2, 2), (3,))
+    >>> float(x.sum().compute())
+    66.0
+    """
+    path = str(path)
+    mm = np.load(path, mmap_mode="r")
+    if mm.dtype.hasobject:
+        raise ValueError(f"{path!r} holds an object array")
+    if chunks == "auto" and mm.ndim >= 2:
+        chunks = ("auto",) + tuple(mm.shape[1:])
+    chunks = da.core.normalize_chunks(chunks, mm.shape, dtype=mm.dtype)
+    return da.map_blocks(functools.partial(_npy_block, path), chunks=chunks,
+                         dtype=mm.dtype, meta=np.empty((0,) * mm.ndim, dtype=mm.dtype),
+                         token="kl-ext-read-npy")

@@ -105,3 +105,29 @@ def test_threadpoolctl_limits_the_kernels():
         single = kl_ext.js_divergence(p, q)
     assert measures._k.max_threads() == before
     assert kl_ext.js_divergence(p, q) == single  # same chunks, same sum
+
+
+def test_thread_limit_one_starts_no_openmp_team():
+    # kl_ext.dask's tasks call the kernels with nthreads=1 (kl_ext._threads):
+    # no OpenMP team may start, whatever OMP_NUM_THREADS says
+    if measures._k.max_threads() < 2:
+        pytest.skip("one OpenMP thread here")
+    code = r"""
+import os, numpy as np, kl_ext
+from kl_ext import _threads
+p = np.random.default_rng(0).random((4, 500_000))
+count = lambda: len(os.listdir('/proc/self/task'))
+before = count()
+with _threads.limit(1):
+    for f in (kl_ext.kl_divergence, kl_ext.js_divergence, kl_ext.compare):
+        f(p, p[::-1])
+limited = count()
+kl_ext.kl_divergence(p, p[::-1])
+print(before, limited, count())
+"""
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=300)
+    before, limited, after = map(int, out.stdout.split())
+    assert limited == before, out.stdout
+    assert after > before, out.stdout  # the default does start a team
