@@ -289,6 +289,19 @@ def _slow_value(piece_rows, normalize, r, lead):
         return float(np.sum(extra))
 
 
+def _row_totals(code, parts, normalize):
+    """The kernels' pair_totals over pass-1 pieces (lead..., K, 7):
+    (pieces as (rows, K, 7), lead, sums, scales, status)."""
+    lead = parts.shape[:-2]
+    P = np.ascontiguousarray(parts.reshape((-1,) + parts.shape[-2:]))
+    rows = P.shape[0]
+    sums = np.empty((rows, 2))
+    scales = np.empty((rows, 3))
+    status = np.zeros(rows, dtype=np.int8)
+    _k.pair_totals(code, np.ascontiguousarray(P[..., :3]), normalize, sums, scales, status)
+    return P, lead, sums, scales, status
+
+
 def pair_totals(spec_, parts, normalize, *, split=True):
     """Pass-1 pieces (lead..., K, 7) -> per-row totals for pass 2.
 
@@ -297,15 +310,9 @@ def pair_totals(spec_, parts, normalize, *, split=True):
     the slow path).  Raises the in-memory call's ValueError for a negative
     entry or a zero sum.
     """
-    lead = parts.shape[:-2]
-    P = np.ascontiguousarray(parts.reshape((-1,) + parts.shape[-2:]))
-    rows = P.shape[0]
-    sums = np.empty((rows, 2))
-    scales = np.empty((rows, 3))
-    status = np.zeros(rows, dtype=np.int8)
-    _k.pair_totals(spec_.code, np.ascontiguousarray(P[..., :3]), normalize, sums, scales,
-                   status)
+    P, lead, sums, scales, status = _row_totals(spec_.code, parts, normalize)
     _errors(P, status, lead, split)
+    rows = P.shape[0]
     out = np.empty((rows, 4))
     out[:, :3] = scales
     out[:, 3] = status
@@ -716,14 +723,8 @@ def hist_totals(parts, piece_counts, normalize, *, split=True):
     Raises the in-memory call's ValueError for a negative entry or (with
     `normalize`) a zero sum.
     """
-    lead = parts.shape[:-2]
-    P = np.ascontiguousarray(parts.reshape((-1,) + parts.shape[-2:]))
+    P, lead, sums, _, status = _row_totals(_m._TV, parts, normalize)
     rows = P.shape[0]
-    sums = np.empty((rows, 2))
-    scales = np.empty((rows, 3))
-    status = np.zeros(rows, dtype=np.int8)
-    _k.pair_totals(_m._TV, np.ascontiguousarray(P[..., :3]), normalize, sums, scales,
-                   status)
     if not normalize:
         status[(status == 3) | (status == 4)] = 0  # no sums are needed
     _errors(P, status, lead, split)
