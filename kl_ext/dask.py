@@ -462,12 +462,12 @@ def _hist_block(kwargs, nlead, *arrays, block_info=None):
         return eager_hist(p, q, **kwargs)
 
 
-def _hist_pass2(starts, n, x_next, has_x, ids, p, q, totals, *x):
+def _hist_pass2(starts, n, has_x, ids, p, q, totals, *x):
+    # x: the chunk's bin positions and the first position of every later chunk
     c = int(ids[0])
     m = p.shape[-1]
     last = starts[c] + m == n
-    nxt = None if last or not has_x else float(np.asarray(x_next[0] if x_next is not None
-                                                           else x[1])[c])
+    nxt = None if last or not has_x else float(np.asarray(x[1])[c])
     with _threads.limit(NTHREADS):
         pb, qb = np.broadcast_arrays(p, q)
         t = totals[..., 0, :]
@@ -533,7 +533,6 @@ def wasserstein_hist(p, q, *, support=None, order=1, axis=-1, normalize=True):
     ids = da.arange(len(axis_chunks), chunks=1)
     lead_ind = _LETTERS[:nlead]
     args = [ids, "y", pb, lead_ind + "y", qb, lead_ind + "y", totals, lead_ind + "yv"]
-    x_next = None
     has_x = support is not None
     if has_x:
         xd = support if isinstance(support, da.Array) else da.from_array(xs, chunks=-1)
@@ -542,7 +541,7 @@ def wasserstein_hist(p, q, *, support=None, order=1, axis=-1, normalize=True):
         if len(starts) > 1:
             args += [xd[list(starts[1:])], "w"]
     contribs = da.blockwise(
-        functools.partial(_hist_pass2, starts, n, x_next, has_x), lead_ind + "y", *args,
+        functools.partial(_hist_pass2, starts, n, has_x), lead_ind + "y", *args,
         adjust_chunks={"y": (1,) * len(axis_chunks)}, align_arrays=False, concatenate=True,
         dtype=_F64, meta=np.empty((0,) * (nlead + 1)),
         token="kl-ext-wasserstein_hist-pass2")
