@@ -384,6 +384,85 @@ def block_rows_for(n, itemsize_total, budget=BLOCK_BYTES):
 
 
 # --------------------------------------------------------------------------
+# on a Dask cluster
+
+class NpyOnWorkers:
+    """A ``.npy`` file's rows as an array-like for :func:`dask.array.from_array`.
+
+    Only the path and layout travel in the graph; each task opens its own
+    read-only memory map on the worker, copies its block of rows out of it
+    and drops the map (the workers need the file at the same path: a shared
+    or local file system).
+    """
+
+    def __init__(self, path, columns, shape, dtype):
+        self.path = os.path.abspath(path)
+        self.columns = columns
+        self.shape = shape
+        self.dtype = dtype
+        self.ndim = 2
+
+    def __getitem__(self, key):
+        a = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        return np.array(_rows_of(self.path, "", a, self.columns)[key])
+
+
+def dask_rows(src, columns, block_rows):
+    """A Dask array of the rows of the ``.npy`` source `src`, `block_rows` per chunk."""
+    import dask.array as da
+    from dask.base import tokenize
+    st = os.stat(src.path)
+    arr = NpyOnWorkers(src.path, columns, (src.m, src.n), src.dtype)
+    name = "kl-ext-npy-" + tokenize(arr.path, columns, st.st_size, st.st_mtime_ns)
+    return da.from_array(arr, chunks=(block_rows, src.n), name=name, lock=False,
+                         asarray=False, inline_array=False,
+                         meta=np.empty((0, 0), src.dtype))
+
+
+def score_dask(client, name, p, q, columns, block_rows, kwargs, files, window=None):
+    """Yield ``(start, scores)`` like :func:`score_blocks`, computed on a cluster.
+
+    The blocks are ``kl_ext.dask.<name>`` tasks submitted through `client`,
+    at most `window` at a time (default: twice the cluster's threads), and
+    handed out in row order, so the client holds a few blocks of scores.
+    """
+    import collections
+
+    import kl_ext.dask as kd
+    fn = getattr(kd, name)
+    pd = dask_rows(p, columns, block_rows)
+    if q is None:
+        out = fn(pd, axis=1, **kwargs)
+    else:
+        qd = dask_rows(q, columns, block_rows) if isinstance(q, _Source) else q
+        out = fn(pd, qd, axis=1, **kwargs)
+    blocks = out.to_delayed().ravel().tolist()
+    starts = np.cumsum((0,) + out.chunks[0][:-1]).tolist()
+    if window is None:
+        window = max(2, 2 * sum(client.nthreads().values()))
+    pending = collections.deque()
+    todo = iter(zip(starts, blocks))
+    try:
+        for start, d in todo:
+            pending.append((start, client.compute(d)))
+            if len(pending) >= window:
+                break
+        while pending:
+            start, fut = pending.popleft()
+            try:
+                scores = fut.result()
+            except ValueError as exc:
+                raise StreamError(named_error(exc, files)) from None
+            for nxt in todo:
+                pending.append((nxt[0], client.compute(nxt[1])))
+                break
+            yield start, np.atleast_1d(np.asarray(scores))
+    finally:
+        for _, fut in pending:
+            fut.cancel()
+
+
+# --------------------------------------------------------------------------
 # sinks
 
 class _Sink:

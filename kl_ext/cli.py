@@ -18,6 +18,7 @@ traceback is shown.  Run as ``kl-ext ...`` or ``python -m kl_ext.cli ...``.
 """
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -112,6 +113,10 @@ def _score(args):
                        f"(distributions in columns), got {args.axis}")
     if args.block_rows is not None and args.block_rows < 1:
         raise _UsageError(f"--block-rows must be >= 1, got {args.block_rows}")
+    if args.workers is not None and args.workers < 1:
+        raise _UsageError(f"--workers must be >= 1, got {args.workers}")
+    if args.workers is not None and args.scheduler is not None:
+        raise _UsageError("give --scheduler or --workers, not both")
     if args.out is not None:
         _check_out(args.out, (("P", args.P), ("Q", args.Q)))
     columns = args.axis in (0, -2)
@@ -154,24 +159,65 @@ def _score_stream(args, measure, fname, columns, pcols):
             itemsize += qsrc.dtype.itemsize
     block = args.block_rows or _stream.block_rows_for(p.n, itemsize)
     kwargs = {} if measure == "tv" else {"base": args.base}
-    fn = getattr(kl_ext, fname)
 
-    sink = _stream.open_sink(args.out, p.m)
-    bar = _stream.progress(p.m, not args.no_progress)
-    try:
-        for _, scores in _stream.score_blocks(fn, p, q, block, kwargs, files):
-            sink.write(scores)
-            bar.update(len(scores))
-        sink.commit()
-    except BaseException:
-        sink.abort()
-        raise
-    finally:
-        bar.close()
-        p.close()
+    with contextlib.ExitStack() as stack:
+        stack.callback(p.close)
         if isinstance(q, _stream._Source):
-            q.close()
+            stack.callback(q.close)
+        if args.scheduler is not None or args.workers is not None:
+            for src in (p, q):
+                if isinstance(src, _stream._Source) and _ext(src.path) != ".npy":
+                    raise CLIError(f"--scheduler/--workers read .npy files on the workers; "
+                                   f"{src.label} file {src.path!r} is not one")
+            client = stack.enter_context(_dask_client(args))
+            blocks = _stream.score_dask(client, fname, p, q, columns, block, kwargs, files)
+        else:
+            blocks = _stream.score_blocks(getattr(kl_ext, fname), p, q, block, kwargs, files)
+        sink = _stream.open_sink(args.out, p.m)
+        bar = stack.enter_context(contextlib.closing(
+            _stream.progress(p.m, not args.no_progress)))
+        try:
+            for _, scores in blocks:
+                sink.write(scores)
+                bar.update(len(scores))
+            sink.commit()
+        except BaseException:
+            sink.abort()
+            raise
+        finally:
+            blocks.close()
     return 0
+
+
+@contextlib.contextmanager
+def _dask_client(args):
+    """A distributed Client: on the cluster at --scheduler, or on a
+    LocalCluster of --workers processes (localhost only, no dashboard)."""
+    try:
+        import kl_ext.dask  # noqa: F401
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise CLIError("--scheduler and --workers need dask and distributed, which are "
+                       "not installed (pip install 'kl_ext[dask]')") from None
+    import logging
+    if args.scheduler is not None:
+        try:
+            client = Client(args.scheduler, timeout="10s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise CLIError(f"cannot connect to the Dask scheduler at {args.scheduler!r}: "
+                           f"{_one_line(exc)}") from None
+        with client:
+            yield client
+        return
+    # no dashboard, and the scheduler's own HTTP routes on a free localhost
+    # port (by default they take 8787, or warn when it is in use); a failed
+    # task's report stays in the workers' logs: the error is ours to print
+    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                      host="127.0.0.1", dashboard_address=None,
+                      scheduler_kwargs={"dashboard": False,
+                                        "dashboard_address": "127.0.0.1:0"},
+                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
+        yield client
 
 
 # --------------------------------------------------------------------------
@@ -323,6 +369,14 @@ def build_parser():
                    "element each; default: all columns")
     s.add_argument("--no-progress", action="store_true",
                    help="no progress bar (there is none unless stderr is a terminal)")
+    s.add_argument("--scheduler", metavar="ADDRESS",
+                   help="score on the existing Dask cluster at ADDRESS (e.g. "
+                   "tcp://10.0.0.5:8786) with kl_ext.dask; each task memory-maps its "
+                   "own rows, so the workers need the .npy files at the same paths "
+                   "(needs kl_ext[dask])")
+    s.add_argument("--workers", type=int, metavar="N",
+                   help="score on a local Dask cluster of N worker processes, one "
+                   "thread each (localhost only, no dashboard; needs kl_ext[dask])")
     s.add_argument("--block-rows", type=int, metavar="N", help=argparse.SUPPRESS)
     return parser
 

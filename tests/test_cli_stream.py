@@ -474,3 +474,109 @@ def test_no_progress_bar_without_tqdm(data):
     status, out, err = _run_on_a_terminal("score", d / "p_float64.npy", "--measure",
                                           "entropy", code=_blocked("tqdm"))
     assert status == 0 and err == "" and len(out.split()) == M
+
+
+# ------------------------------------------------------- --scheduler/--workers
+
+def _has_dask():
+    try:
+        import dask  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_dask = pytest.mark.skipif(not _has_dask(), reason="needs dask and distributed")
+
+
+@needs_dask
+def test_tasks_map_their_own_rows(data):
+    # the graph carries the path, not the array: a task opens the memory map
+    import pickle
+
+    from kl_ext import _stream
+    d, arrays = data
+    big = np.zeros((200_000, N))
+    np.save(d / "big.npy", big)
+    src = _stream.open_rows(str(d / "big.npy"), "P")
+    pd = _stream.dask_rows(src, False, 50_000)
+    graph = dict(pd.__dask_graph__())
+    assert len(pickle.dumps(graph)) < 20_000            # the file is 11 MB
+    assert pd.chunks == ((50_000,) * 4, (N,))
+    src = _stream.open_rows(str(d / "p_float32.npy"), "P")
+    got = _stream.dask_rows(src, False, BLOCK).compute(scheduler="sync")
+    np.testing.assert_array_equal(got, arrays["float32"][0])
+
+
+@needs_dask
+@pytest.mark.timeout(180)
+def test_workers_give_the_eager_result_and_global_rows(data):
+    d, arrays = data
+    p, q, _ = arrays["float32"]
+    res = run_cli("score", d / "p_float32.npy", d / "q_float32.npy", "--measure", "kl",
+                  "--workers", 2, "--block-rows", 100, "--out", d / "o.npy")
+    assert res.returncode == 0, res.stderr
+    got = np.load(d / "o.npy")
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, eager("kl", p, q))
+    bad = p.copy()
+    bad[876, 1] = -2.0
+    np.save(d / "bad.npy", bad)
+    res = run_cli("score", d / "bad.npy", d / "r_float32.npy", "--measure", "js",
+                  "--workers", 1, "--block-rows", 100, "--out", d / "o2.csv")
+    line = one_line_error(res)
+    assert "P file" in line and "bad.npy" in line and "in row 876" in line, line
+    assert not (d / "o2.csv").exists()
+
+
+@pytest.fixture(scope="module")
+def local_scheduler():
+    if not _has_dask():
+        pytest.skip("needs dask and distributed")
+    from distributed import LocalCluster
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.mark.timeout(180)
+def test_scheduler_address(data, local_scheduler):
+    d, arrays = data
+    p, _, r = arrays["float64"]
+    res = run_cli("score", d / "p_float64.npy", d / "r_float64.npy", "--measure",
+                  "js_distance", "--base", 2, "--scheduler", local_scheduler,
+                  "--block-rows", 64)
+    assert res.returncode == 0, res.stderr
+    got = np.array([float(s) for s in res.stdout.split()])
+    np.testing.assert_array_equal(got, eager("js_distance", p, r, base=2))
+
+
+@pytest.mark.parametrize("args, needle, status", [
+    (["--workers", "0"], "--workers must be >= 1", 2),
+    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "not both", 2),
+])
+def test_cluster_option_errors(data, args, needle, status):
+    d, _ = data
+    res = run_cli("score", d / "p_float64.npy", "--measure", "entropy", *args)
+    assert needle in one_line_error(res, status=status)
+
+
+@needs_dask
+@pytest.mark.timeout(120)
+def test_cluster_needs_npy_and_a_reachable_scheduler(data):
+    d, arrays = data
+    np.savetxt(d / "p.csv", arrays["float64"][0][:5], delimiter=",")
+    res = run_cli("score", d / "p.csv", "--measure", "entropy", "--workers", 1)
+    assert "read .npy files on the workers" in one_line_error(res)
+    res = run_cli("score", d / "p_float64.npy", "--measure", "entropy", "--scheduler",
+                  "tcp://127.0.0.1:9")            # the discard port: nothing listens
+    assert "cannot connect to the Dask scheduler" in one_line_error(res)
+
+
+def test_cluster_without_dask_is_a_clear_error(data):
+    d, _ = data
+    res = subprocess.run([sys.executable, "-c", _blocked("distributed"), "score",
+                          str(d / "p_float64.npy"), "--measure", "entropy", "--workers",
+                          "1"], capture_output=True, text=True, timeout=120)
+    assert "kl_ext[dask]" in one_line_error(res)
