@@ -386,37 +386,16 @@ def block_rows_for(n, itemsize_total, budget=BLOCK_BYTES):
 # --------------------------------------------------------------------------
 # on a Dask cluster
 
-class NpyOnWorkers:
-    """A ``.npy`` file's rows as an array-like for :func:`dask.array.from_array`.
-
-    Only the path and layout travel in the graph; each task opens its own
-    read-only memory map on the worker, copies its block of rows out of it
-    and drops the map (the workers need the file at the same path: a shared
-    or local file system).
-    """
-
-    def __init__(self, path, columns, shape, dtype):
-        self.path = os.path.abspath(path)
-        self.columns = columns
-        self.shape = shape
-        self.dtype = dtype
-        self.ndim = 2
-
-    def __getitem__(self, key):
-        a = np.load(self.path, mmap_mode="r", allow_pickle=False)
-        return np.array(_rows_of(self.path, "", a, self.columns)[key])
-
-
 def dask_rows(src, columns, block_rows):
-    """A Dask array of the rows of the ``.npy`` source `src`, `block_rows` per chunk."""
-    import dask.array as da
-    from dask.base import tokenize
-    st = os.stat(src.path)
-    arr = NpyOnWorkers(src.path, columns, (src.m, src.n), src.dtype)
-    name = "kl-ext-npy-" + tokenize(arr.path, columns, st.st_size, st.st_mtime_ns)
-    return da.from_array(arr, chunks=(block_rows, src.n), name=name, lock=False,
-                         asarray=False, inline_array=False,
-                         meta=np.empty((0, 0), src.dtype))
+    """A Dask array of the rows of the ``.npy`` source `src`, `block_rows` per
+    chunk (:func:`kl_ext.dask.read_npy`: each task memory-maps its own block,
+    so the workers need the file at the same path)."""
+    import kl_ext.dask as kd
+    if len(src.shape) == 1:
+        return kd.read_npy(os.path.abspath(src.path), chunks=src.shape)[None, :]
+    chunks = (src.n, block_rows) if columns else (block_rows, src.n)
+    x = kd.read_npy(os.path.abspath(src.path), chunks=chunks)
+    return x.T if columns else x
 
 
 def score_dask(client, name, p, q, columns, block_rows, kwargs, files, window=None):

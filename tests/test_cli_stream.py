@@ -504,9 +504,18 @@ def test_tasks_map_their_own_rows(data):
     graph = dict(pd.__dask_graph__())
     assert len(pickle.dumps(graph)) < 20_000            # the file is 11 MB
     assert pd.chunks == ((50_000,) * 4, (N,))
+    p = arrays["float32"][0]
     src = _stream.open_rows(str(d / "p_float32.npy"), "P")
     got = _stream.dask_rows(src, False, BLOCK).compute(scheduler="sync")
-    np.testing.assert_array_equal(got, arrays["float32"][0])
+    np.testing.assert_array_equal(got, p)
+    np.save(d / "pf.npy", np.asfortranarray(p.T))        # distributions in columns
+    src = _stream.open_rows(str(d / "pf.npy"), "P", columns=True)
+    x = _stream.dask_rows(src, True, BLOCK)
+    assert x.chunks[0][0] == BLOCK
+    np.testing.assert_array_equal(x.compute(scheduler="sync"), p)
+    np.save(d / "one.npy", p[0])                           # one distribution
+    src = _stream.open_rows(str(d / "one.npy"), "P")
+    np.testing.assert_array_equal(_stream.dask_rows(src, False, BLOCK).compute(), p[:1])
 
 
 @needs_dask
