@@ -27,6 +27,8 @@ _F32 = np.dtype(np.float32)
 # kernel codes (src/_wasserstein.pyx)
 _QUANTILE, _CDF = 0, 1
 _P_ONE, _P_TWO, _P_GENERAL, _P_INF = 1, 2, 3, 4
+# hist_rows: a row whose sums need rescaling (see src/_wasserstein.pyx)
+_ST_RESCALE = 5
 
 
 class _ShapeTypeError(TypeError, ValueError):
@@ -133,11 +135,27 @@ def _cdf_distance(order, u_values, v_values, u_weights=None, v_weights=None):
     # which reproduces SciPy's values at +-inf and NaN too.  Sorted, so the
     # ends tell whether everything is finite (NaN sorts last).
     kind = _CDF
-    if (mode == _P_ONE and math.isfinite(u[0]) and math.isfinite(u[-1])
+    if (math.isfinite(u[0]) and math.isfinite(u[-1])
             and math.isfinite(v[0]) and math.isfinite(v[-1])):
-        kind = _QUANTILE
+        if mode == _P_ONE:
+            kind = _QUANTILE
+    else:
+        _scipy_inf_warning(u, v)
     _call_rows(kind, u, uw, v, vw, mode, p, out)
     return np.float64(out[0])
+
+
+def _scipy_inf_warning(u, v):
+    """SciPy takes the differences of the merged sorted values, so an
+    infinity that occurs twice (in u and v together) gives inf - inf: NumPy's
+    RuntimeWarning "invalid value encountered in subtract", or the
+    FloatingPointError of np.errstate(invalid='raise').  The same NumPy
+    operation here, so the drop-ins warn (and raise) exactly when SciPy does
+    (SciPy's test_inf_values checks both)."""
+    for s in (math.inf, -math.inf):
+        if np.count_nonzero(u == s) + np.count_nonzero(v == s) > 1:
+            np.subtract(np.array([s]), np.array([s]))
+            return
 
 
 # ---------------------------------------------------------------------------
@@ -198,22 +216,37 @@ def _weights_1d(w, shape, name):
     if a.shape != shape or a.dtype.kind not in "biuf":
         return False
     a = a.astype(_F64, copy=False)
-    s = a.sum()
+    with np.errstate(over="ignore"):
+        s = a.sum()
     if not (0.0 < s < math.inf) or a.min() < 0.0:
         return False
     return a
 
 
+def _pow2_rows(a):
+    """float64 copy of `a` with each row (last axis) multiplied by the power
+    of two that brings its largest entry into [0.5, 1): exact, and scale-free
+    for anything normalised, so a row sum no longer overflows."""
+    a = np.array(a, dtype=_F64)
+    return np.ldexp(a, -np.frexp(a.max(axis=-1, initial=0.0))[1][..., np.newaxis])
+
+
 def _check_sums(w, name):
-    """ValueError if a row of weights (last axis) does not sum to a positive
-    finite number."""
-    s = w.sum(axis=-1)
-    bad = ~((s > 0.0) & (s < math.inf))
+    """Weights (finite, >= 0) whose rows (last axis) sum to a positive
+    number: ValueError for a row that sums to 0; rows whose sum overflows
+    are rescaled by a power of two (the walks normalise them)."""
+    with np.errstate(over="ignore"):
+        s = w.sum(axis=-1)
+    bad = ~(s > 0.0)
     if bad.any():
         i = int(np.flatnonzero(bad.reshape(-1))[0])
         where = _row_text(i, s.shape)
         raise ValueError(f"Weight array-like sum must be positive and finite: "
                          f"{name} sums to {float(s.reshape(-1)[i])!r}{where}")
+    big = np.isinf(s)
+    if big.any():
+        w = np.where(big[..., np.newaxis], _pow2_rows(w), w)
+    return w
 
 
 def _rows2(a, batch):
@@ -230,6 +263,35 @@ def _aligned(a):
     """`a` C-contiguous and aligned (np.ascontiguousarray keeps an unaligned
     C-contiguous array as it is; the kernels refuse those)."""
     return np.require(a, requirements="CA")
+
+
+def _quantile_rows(u, uw, v, vw, mode, p, out):
+    """W_p of sorted rows into `out` (see _call_rows).  A row whose result
+    overflowed although every value is finite (a distance or a sum of up to
+    n + m of them beyond 1.8e308) is walked again with its values times
+    2**-k, 4 (n + m) <= 2**k (exact for all but subnormal values, which
+    cannot matter next to such distances), and the result scaled back: the
+    right finite value, or inf if W_p itself exceeds the float64 range."""
+    _call_rows(_QUANTILE, u, uw, v, vw, mode, p, out)
+    big = np.isinf(out)
+    if not big.any():
+        return
+    k = 2 + (u.shape[-1] + v.shape[-1]).bit_length()
+    sc = 2.0 ** -k
+    if u.ndim == 1:
+        if np.isfinite(u).all() and np.isfinite(v).all():
+            _call_rows(_QUANTILE, u * sc, uw, v * sc, vw, mode, p, out)
+            with np.errstate(over="ignore"):
+                out *= 2.0 ** k
+        return
+    rows = np.flatnonzero(big)
+    rows = rows[np.isfinite(u[rows]).all(axis=-1) & np.isfinite(v[rows]).all(axis=-1)]
+    if rows.size:
+        sub = np.empty(rows.size)
+        _call_rows(_QUANTILE, u[rows] * sc, None if uw is None else uw[rows],
+                   v[rows] * sc, None if vw is None else vw[rows], mode, p, sub)
+        with np.errstate(over="ignore"):
+            out[rows] = sub * 2.0 ** k
 
 
 def _call_rows(kind, u, uw, v, vw, mode, p, out):
@@ -280,13 +342,16 @@ def wasserstein_1d(u_values, v_values, u_weights=None, v_weights=None, *,
         :math:`W_p` (the distance, not its p-th power), in the units of the
         values, of the broadcast batch shape (a NumPy scalar for 1-D
         input).  float32 if both value arrays are float32 (accumulated in
-        float64), else float64.
+        float64), else float64.  An empty batch gives an empty array.  Huge
+        finite values and weights are rescaled by powers of two where a
+        sum would overflow, so the result is inf only when :math:`W_p`
+        itself exceeds the range of the result's dtype.
 
     Raises
     ------
     ValueError
         An empty sample; weights that are negative, NaN or infinite, or
-        whose row sums to 0 (or overflows); weights that do not broadcast to
+        whose row sums to 0; weights that do not broadcast to
         their values (SciPy's "same size" error); batch shapes that do not
         broadcast; `order` < 1 or NaN; `axis` out of range.  Messages name
         the argument (and row).
@@ -390,8 +455,8 @@ def wasserstein_1d(u_values, v_values, u_weights=None, v_weights=None, *,
                 else:
                     v, vw = _sort_weighted(v, vw)
             out = np.empty(1)
-            _call_rows(_QUANTILE, u, uw, v, vw, mode, p, out)
-            return dtype.type(out[0])
+            _quantile_rows(u, uw, v, vw, mode, p, out)
+            return _result(out[0], dtype)
     if u.ndim == 0 or v.ndim == 0:
         name = "u_values" if u.ndim == 0 else "v_values"
         raise ValueError(f"{name} must have at least one dimension (the samples)")
@@ -418,9 +483,9 @@ def wasserstein_1d(u_values, v_values, u_weights=None, v_weights=None, *,
                          f"with batch shape {v.shape[:-1]} (shapes without axis "
                          f"{axis}) do not broadcast together") from None
     if uw is not None:
-        _check_sums(uw, "u_weights")
+        uw = _check_sums(uw, "u_weights")
     if vw is not None:
-        _check_sums(vw, "v_weights")
+        vw = _check_sums(vw, "v_weights")
     if not assume_sorted:
         if uw is None:
             u = np.sort(u, axis=-1)
@@ -433,13 +498,12 @@ def wasserstein_1d(u_values, v_values, u_weights=None, v_weights=None, *,
     rows = math.prod(batch)
     out = np.empty(rows)
     if rows:
-        _call_rows(_QUANTILE, _rows2(u, batch),
-                   None if uw is None else _rows2(uw, batch),
-                   _rows2(v, batch), None if vw is None else _rows2(vw, batch),
-                   mode, p, out)
+        _quantile_rows(_rows2(u, batch), None if uw is None else _rows2(uw, batch),
+                       _rows2(v, batch), None if vw is None else _rows2(vw, batch),
+                       mode, p, out)
     if not batch:
-        return dtype.type(out[0])
-    return out.reshape(batch).astype(dtype, copy=False)
+        return _result(out[0], dtype)
+    return _result(out.reshape(batch), dtype)
 
 
 def wasserstein_hist(p, q, *, support=None, order=1, axis=-1, normalize=True):
@@ -469,7 +533,10 @@ def wasserstein_hist(p, q, *, support=None, order=1, axis=-1, normalize=True):
     -------
     w : numpy.float64/float32 or ndarray
         Broadcast shape without `axis`, in the units of `support`; float32
-        only if both `p` and `q` are float32 (accumulated in float64).
+        only if both `p` and `q` are float32 (accumulated in float64).  An
+        empty batch gives an empty array.  Rows whose sums overflow, are
+        subnormal or far apart are rescaled by powers of two (exact); the
+        result is inf only when the distance exceeds the range of its dtype.
 
     Raises
     ------
@@ -552,6 +619,11 @@ def wasserstein_hist(p, q, *, support=None, order=1, axis=-1, normalize=True):
         if n > 1 and not (x[1:] >= x[:-1]).all():
             raise ValueError("support must be sorted in ascending order")
         x = _aligned(x)
+    # a support wider than the float range: differences of half the
+    # positions (exact but for subnormal ones), and the result doubled
+    wide = x is not None and n > 1 and not math.isfinite(float(x[-1]) - float(x[0]))
+    if wide:
+        x = x * 0.5
     pb = np.moveaxis(np.broadcast_to(p, shape), ax, -1)
     qb = np.moveaxis(np.broadcast_to(q, shape), ax, -1)
     lead = pb.shape[:-1]
@@ -571,14 +643,43 @@ def wasserstein_hist(p, q, *, support=None, order=1, axis=-1, normalize=True):
             if flagged < 0:
                 raise RuntimeError("kl_ext._wasserstein: unsupported memory layout")
         if flagged:
-            _hist_error(status, lead, p2, q2)
+            errors = np.where(status == _ST_RESCALE, 0, status)
+            if errors.any():
+                _hist_error(errors, lead, p2, q2)
+            _hist_rescaled(p2, q2, x, status, out)
     else:
         st = _hist_rows_general(p2, q2, x, n, mode, pw, out)
         if st is not None:
             _hist_error(st, lead, p2, q2)
+    if wide:
+        with np.errstate(over="ignore"):
+            out *= 2.0
     if not lead:
-        return dtype.type(out[0])
-    return out.reshape(lead).astype(dtype, copy=False)
+        return _result(out[0], dtype)
+    return _result(out.reshape(lead), dtype)
+
+
+def _result(value, dtype):
+    """float64 result(s) as `dtype`: a float32 result beyond float32's range
+    is inf (no NumPy overflow warning)."""
+    with np.errstate(over="ignore"):
+        if isinstance(value, np.ndarray):
+            return value.astype(dtype, copy=False)
+        return dtype.type(value)
+
+
+def _hist_rescaled(p2, q2, x, status, out):
+    """Order 1, normalised: the rows whose sums the kernel could not use
+    (overflowing, subnormal or more than 2**1021 apart) with each histogram
+    rescaled by a power of two; NaN for a row with an inf entry."""
+    idx = np.flatnonzero(status == _ST_RESCALE)
+    ps, qs = p2[idx], q2[idx]
+    inf = np.isinf(ps).any(axis=-1) | np.isinf(qs).any(axis=-1)
+    sub = np.empty(idx.size)
+    st = np.zeros(idx.size, dtype=np.int8)
+    _k.hist_rows(_pow2_rows(ps), _pow2_rows(qs), x, True, sub, st)
+    sub[inf | (st != 0)] = np.nan
+    out[idx] = sub
 
 
 def _hist_rows_general(p2, q2, x, n, mode, pw, out):
@@ -586,14 +687,24 @@ def _hist_rows_general(p2, q2, x, n, mode, pw, out):
     Returns a status array if a row is invalid, else None."""
     pf = p2.astype(_F64, copy=False)
     qf = q2.astype(_F64, copy=False)
-    sp = pf.sum(axis=-1)
-    sq = qf.sum(axis=-1)
+    with np.errstate(over="ignore"):
+        sp = pf.sum(axis=-1)
+        sq = qf.sum(axis=-1)
     neg_p = (pf < 0).any(axis=-1)
     neg_q = (qf < 0).any(axis=-1)
     status = np.select([neg_p, neg_q, sp == 0, sq == 0], [1, 2, 3, 4], 0)
     if status.any():
         return status
     bad = ~(np.isfinite(sp) & np.isfinite(sq))
+    if bad.any():
+        # finite entries whose sum overflows: rescale those rows by a power
+        # of two (exact; the walk normalises them); a NaN or inf entry stays
+        # a NaN result
+        big = bad & np.isfinite(pf).all(axis=-1) & np.isfinite(qf).all(axis=-1)
+        if big.any():
+            pf = np.where(big[:, np.newaxis], _pow2_rows(pf), pf)
+            qf = np.where(big[:, np.newaxis], _pow2_rows(qf), qf)
+            bad &= ~big
     xs = np.arange(n, dtype=_F64) if x is None else x
     xr = np.broadcast_to(xs, p2.shape)
     if bad.any():

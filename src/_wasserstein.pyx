@@ -405,7 +405,10 @@ def rows(int kind, cnp.ndarray u, object uw, cnp.ndarray v, object vw,
 # _divergence.pyx: mp, mq are sp, sq times one power of two, K = sp mq), so
 # nearly equal histograms keep their relative accuracy.
 # Status per row: 0 OK, 1 negative entry in p, 2 negative entry in q,
-# 3 p sums to 0, 4 q sums to 0 (normalize only).
+# 3 p sums to 0, 4 q sums to 0 (normalize only), 5 the sums overflow (or hold
+# +inf), are subnormal or differ by more than 2**1021, so that the pair
+# scales below would under- or overflow: nothing written, the caller
+# rescales the row by powers of two (exact) and calls again.
 
 
 cdef enum:
@@ -414,6 +417,17 @@ cdef enum:
     ST_NEG_Q = 2
     ST_ZERO_P = 3
     ST_ZERO_Q = 4
+    ST_RESCALE = 5
+
+# 2**-1021: pair scales and k = sp mq stay normal numbers when the smaller
+# sum is at least this and this times the larger one
+cdef double SAFE_LO = 4.450147717014403e-308
+
+
+cdef inline bint sums_ok(double sp, double sq) noexcept nogil:
+    # positive, finite sums whose pair scales are exact (False for NaN)
+    cdef double lo = sp if sp < sq else sq, hi = sq if sp < sq else sp
+    return lo >= SAFE_LO and hi < INFINITY and lo >= hi * SAFE_LO
 
 
 cdef int hist_row(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
@@ -436,13 +450,15 @@ cdef int hist_row(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_
             return ST_NEG_P
         if negq:
             return ST_NEG_Q
-        if isnan(sp) or isnan(sq) or isinf(sp) or isinf(sq):
+        if isnan(sp) or isnan(sq):
             res[0] = NAN
             return ST_OK
         if sp == 0.0:
             return ST_ZERO_P
         if sq == 0.0:
             return ST_ZERO_Q
+        if not sums_ok(sp, sq):
+            return ST_RESCALE
         frexp(sp if sp > sq else sq, &e)
         mp = ldexp(sp, -e)
         mq = ldexp(sq, -e)
@@ -560,11 +576,9 @@ cdef bint hist_block4(const floating* p, Py_ssize_t prs, Py_ssize_t ps,
             lo3 = min(lo3, min(a3, e3))
     if not (lo0 >= 0.0 and lo1 >= 0.0 and lo2 >= 0.0 and lo3 >= 0.0):
         return False
-    # every sum finite (so no NaN or inf entry) and positive
-    if not (sp0 > 0.0 and sp0 < INFINITY and sp1 > 0.0 and sp1 < INFINITY
-            and sp2 > 0.0 and sp2 < INFINITY and sp3 > 0.0 and sp3 < INFINITY
-            and sq0 > 0.0 and sq0 < INFINITY and sq1 > 0.0 and sq1 < INFINITY
-            and sq2 > 0.0 and sq2 < INFINITY and sq3 > 0.0 and sq3 < INFINITY):
+    # every sum finite (so no NaN or inf entry), positive and in scale
+    if not (sums_ok(sp0, sq0) and sums_ok(sp1, sq1) and sums_ok(sp2, sq2)
+            and sums_ok(sp3, sq3)):
         return False
     scales(sp0, sq0, &mp0, &mq0, &k0)
     scales(sp1, sq1, &mp1, &mq1, &k1)
