@@ -184,8 +184,9 @@ def kl_estimate(logp, logq, *, estimator="k1", axis=-1):
             se = v.std(axis=ax, ddof=1) / math.sqrt(n)
         else:
             se = np.full(est.shape, np.nan)
-    est = np.asarray(est, dtype=_F64).astype(dtype, copy=False)
-    se = np.asarray(se, dtype=_F64).astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # float32 beyond its range: inf
+        est = np.asarray(est, dtype=_F64).astype(dtype, copy=False)
+        se = np.asarray(se, dtype=_F64).astype(dtype, copy=False)
     if est.ndim == 0:
         return KLEstimate(est[()], se[()])
     return KLEstimate(est, se)

@@ -234,9 +234,10 @@ def cross_entropy_logits(logits, target, *, axis=-1, label_smoothing=0.0):
             raise ValueError(f"target probabilities must be non-negative, found "
                              f"{float(v)!r}{where}")
         raise MemoryError("kl_ext._logits: out of memory")
-    if not lead:
-        return dtype.type(out[()])
-    return out.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # float32 beyond its range: inf
+        if not lead:
+            return dtype.type(out[()])
+        return out.astype(dtype, copy=False)
 
 
 def kl_divergence_logits(logits_p, logits_q, *, axis=-1, temperature=1.0):
@@ -357,6 +358,7 @@ def kl_divergence_logits(logits_p, logits_q, *, axis=-1, temperature=1.0):
         raise RuntimeError("kl_ext._logits: unsupported memory layout")
     if flagged:
         raise MemoryError("kl_ext._logits: out of memory")
-    if not lead:
-        return dtype.type(out[()])
-    return out.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # float32 beyond its range: inf
+        if not lead:
+            return dtype.type(out[()])
+        return out.astype(dtype, copy=False)

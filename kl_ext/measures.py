@@ -188,6 +188,13 @@ def _resolve(measure, name_q, pb, qb, normalize, out, status):
     flat_status = status.reshape(-1)
     flat_out = out.reshape(-1)
     flagged = np.flatnonzero(flat_status)
+    if normalize:  # an overflowing sum is flagged first; the other row may sum to 0
+        for i in flagged[flat_status[flagged] == _ST_NONFINITE]:
+            pos = np.unravel_index(int(i), lead) if lead else ()
+            if not pb[pos].any():
+                flat_status[i] = _ST_ZERO_P
+            elif not qb[pos].any():
+                flat_status[i] = _ST_ZERO_Q
     errors = flagged[flat_status[flagged] != _ST_NONFINITE]
     if errors.size:
         i = int(errors[0])
@@ -286,9 +293,10 @@ def _compute(measure, p, q, axis, normalize, name_q="q", smoothing=0.0):
 def _finish(value, dtype, log_base):
     if log_base is not None:
         value = value / log_base
-    if type(value) is float:
-        return dtype.type(value)
-    return value.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # float32 beyond its range: inf, no warning
+        if type(value) is float:
+            return dtype.type(value)
+        return value.astype(dtype, copy=False)
 
 
 def entropy(p, *, base=None, axis=-1, normalize=True, smoothing=0.0):
@@ -780,7 +788,8 @@ def js_distance(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
         value = value / lb
     if type(value) is float:  # >= 0 or NaN: math.sqrt never raises here
         return dtype.type(math.sqrt(value))
-    return np.sqrt(value).astype(dtype, copy=False)
+    with np.errstate(over="ignore"):
+        return np.sqrt(value).astype(dtype, copy=False)
 
 
 def total_variation(p, q, *, axis=-1, normalize=True, smoothing=0.0):

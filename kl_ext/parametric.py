@@ -100,7 +100,8 @@ def _require_positive(a, name):
 
 def _out(value, dtype):
     """Cast the float64 result to `dtype`; 0-d arrays become NumPy scalars."""
-    value = np.asarray(value, dtype=_F64).astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # float32 beyond its range: inf
+        value = np.asarray(value, dtype=_F64).astype(dtype, copy=False)
     return value[()] if value.ndim == 0 else value
 
 

@@ -244,8 +244,9 @@ def compare(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
         mean = 0.5 * (dpq + dqp)
         lo = dpq if dpq <= dqp or dpq != dpq else dqp  # NaN propagates
         t = dtype.type
-        return Comparison(t(hp), t(hq), t(hpq), t(dpq), t(dqp), t(mean), t(lo),
-                          t(js), t(math.sqrt(js)), t(tv))
+        with np.errstate(over="ignore"):  # float32 beyond its range: inf
+            return Comparison(t(hp), t(hq), t(hpq), t(dpq), t(dqp), t(mean), t(lo),
+                              t(js), t(math.sqrt(js)), t(tv))
     cols = [vals[..., k] for k in range(_NOUT)]
     if lb is not None:
         for k in range(6):
@@ -255,6 +256,7 @@ def compare(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     lo = np.minimum(dpq, dqp)
 
     def f(v):
-        return np.ascontiguousarray(v).astype(dtype, copy=False)
+        with np.errstate(over="ignore"):  # float32 beyond its range: inf
+            return np.ascontiguousarray(v).astype(dtype, copy=False)
     return Comparison(f(hp), f(hq), f(hpq), f(dpq), f(dqp), f(mean), f(lo),
                       f(js), f(np.sqrt(js)), f(tv))
