@@ -141,3 +141,98 @@ def test_unaligned_wasserstein_1d_sorted():
         want = kl_ext.wasserstein_1d(u, v, w, **kw)
         got = kl_ext.wasserstein_1d(unaligned(u), unaligned(v), unaligned(w), **kw)
         np.testing.assert_array_equal(got, want)
+
+
+# ---------------------------------------------------------------------------
+# magnitudes near the ends of the float range
+
+
+@pytest.mark.parametrize("normalize_rows", [False, True])
+def test_wasserstein_hist_sums_out_of_scale(normalize_rows):
+    # sums that overflow, are subnormal or ~1e608 apart: the pair scales
+    # under/overflowed (NaN); now the rows are rescaled by powers of two
+    cases = [([1e308], [1e-300], 0.0), ([1e308, 1e308], [1e-300, 1], 0.5),
+             ([5e-324], [5e-324], 0.0), ([5e-324, 0], [0, 5e-324], 1.0),
+             ([1.7e308, 1.7e308, 0], [0, 1e-310, 1e-310], 1.0)]
+    for p, q, want in cases:
+        if normalize_rows:  # the 4-row block path bails out to the same fix
+            p, q = [p] * 5, np.array([q] * 5)
+        got = quiet(kl_ext.wasserstein_hist, p, q)
+        np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
+    assert np.isnan(quiet(kl_ext.wasserstein_hist, [1, np.inf], [1e-300, 1]))
+
+
+def test_wasserstein_hist_huge_orders_and_support():
+    # order 2: the row sum overflowed (RuntimeWarning, then NaN)
+    got = quiet(kl_ext.wasserstein_hist, [1e308, 1e308], [1e-300, 1], order=2)
+    assert got == pytest.approx(np.sqrt(0.5), rel=1e-15)
+    # a support wider than the float range: x[i+1] - x[i] overflowed (inf)
+    got = quiet(kl_ext.wasserstein_hist, [1, 1], [0, 1], support=[-1.7e308, 1.7e308])
+    assert got == 1.7e308
+    # float32 histograms on a float64 support: float32 result is inf, no warning
+    got = quiet(kl_ext.wasserstein_hist, np.float32([1, 0]), np.float32([0, 1]),
+                support=[0, 1e300])
+    assert got.dtype == np.float32 and np.isinf(got)
+
+
+def test_wasserstein_1d_huge_values():
+    # the sum of distances overflowed although W_1 = 1.7e308 is finite
+    assert quiet(kl_ext.wasserstein_1d, [1.7e308, -1.7e308], [0.0]) == 1.7e308
+    np.testing.assert_array_equal(
+        quiet(kl_ext.wasserstein_1d, [[1.7e308, -1.7e308]], [0.0]), [1.7e308])
+    # a single distance overflows but W_1 does not (1001 B / 1000)
+    u, v = [0.0] * 999 + [1.7e308], [-1.7e308] * 1000
+    assert quiet(kl_ext.wasserstein_1d, u, v) == pytest.approx(1.7e308 * 1.001)
+    # and inf when W itself exceeds the range, without a warning
+    assert np.isinf(quiet(kl_ext.wasserstein_1d, [1.7e308], [-1.7e308]))
+    r = quiet(kl_ext.wasserstein_1d, np.float32([3e38]), np.float32([-3e38]))
+    assert r.dtype == np.float32 and np.isinf(r)
+
+
+def test_wasserstein_1d_weights_whose_sum_overflows():
+    # "overflow encountered in reduce", then ValueError; weights are scale-free
+    want = kl_ext.wasserstein_1d([0.0, 1.0], [0.0, 1.0], [1, 1], [3, 1])
+    got = quiet(kl_ext.wasserstein_1d, [0.0, 1.0], [0.0, 1.0], [1.7e308, 1.7e308], [3, 1])
+    assert got == want
+    got = quiet(kl_ext.wasserstein_1d, [[0.0, 1.0]], [0.0, 1.0], [[1.7e308, 1.7e308]],
+                [3, 1])
+    np.testing.assert_array_equal(got, [want])
+
+
+@pytest.mark.parametrize("name", ["wasserstein_distance", "energy_distance"])
+def test_compat_inf_values_warn_like_scipy(name):
+    # SciPy's TestWassersteinDistance/TestEnergyDistance::test_inf_values
+    fn = getattr(compat, name)
+    with pytest.warns(RuntimeWarning, match="invalid value encountered in subtract"):
+        assert np.isnan(fn([1, 2, np.inf], [np.inf, 1]))
+    with pytest.warns(RuntimeWarning, match="invalid value encountered in subtract"):
+        assert np.isnan(fn([1, 2, np.inf], [np.inf, 1], [1, 1, 1], [2, 2]))
+    with np.errstate(invalid="raise"), pytest.raises(FloatingPointError):
+        fn([1, 2, np.inf], [np.inf, 1])
+    # one infinity: inf, and no warning (as SciPy)
+    assert quiet(fn, [1, 2, np.inf], [1, 1]) == np.inf
+    assert quiet(fn, [-np.inf, 2], [1, np.inf]) == np.inf
+
+
+def test_float32_results_beyond_range_are_inf_without_warning():
+    f = np.float32
+    assert np.isinf(quiet(kl_ext.cross_entropy, f([[3e38]]), f([1e-45]), normalize=False))
+    assert np.isinf(quiet(kl_ext.entropy, f([3e38]).astype(">f4"), normalize=False))
+    r = quiet(kl_ext.compare, f([[3e38, 3e38]]), f([1e-45, 1]), normalize=False)
+    assert r.cross_entropy.dtype == np.float32 and np.isinf(r.cross_entropy)
+    r = quiet(kl_ext.compare, f([3e38, 3e38]).astype(">f4"), f([1e-45, 1]),
+              normalize=False)
+    assert np.isinf(r.cross_entropy)
+    assert np.isinf(quiet(kl_ext.cross_entropy_logits, f([[3e38, -3e38]]), [1]))
+    est = quiet(kl_ext.kl_estimate, f([0.0]), f([1e30]), estimator="k2")
+    assert np.isinf(est.estimate)
+    assert np.isinf(quiet(kl_ext.kl_gaussian, f([3e38]), f([1]), f([-3e38]), f([1])))
+
+
+def test_zero_sum_reported_when_the_other_sum_overflows():
+    # the overflowing q row was flagged first and p = 0 gave NaN
+    for name in PAIR_MEASURES:
+        with pytest.raises(ValueError, match="p sums to 0"):
+            quiet(getattr(kl_ext, name), [[0.0, 0.0]], [1e308, 1e308])
+        with pytest.raises(ValueError, match="q sums to 0"):
+            quiet(getattr(kl_ext, name), [[1e308, 1e308]], [0.0, 0.0])
