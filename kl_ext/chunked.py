@@ -510,17 +510,21 @@ class PartialStats:
             that do not cover the axis, or a two-pass measure whose second
             pass has not been made.
         """
+        value = self._nats()
+        return to_result(spec(self.measure), value if self.lead else float(value),
+                         self.dtype, base)
+
+    def _nats(self):
+        """The value in nats, float64 (before `base`, square root and dtype)."""
         spec_ = spec(self.measure)
         if spec_.passes == 2 and self.pass_ != 2:
             raise ValueError(f"{self.measure} needs a second pass: call totals() on the "
                              "combined first-pass statistics and sweep the chunks again "
                              "with partial_stats(..., totals=...)")
         if spec_.passes == 1:
-            value = finish_one(spec_, self._pieces(), self.normalize,
-                               split=len(self.segments) > 1)
-        else:
-            value = finish_pair(spec_, self._pieces(), self.totals_.scales, self.normalize)
-        return to_result(spec_, value if self.lead else float(value), self.dtype, base)
+            return finish_one(spec_, self._pieces(), self.normalize,
+                              split=len(self.segments) > 1)
+        return finish_pair(spec_, self._pieces(), self.totals_.scales, self.normalize)
 
 
 def partial_stats(measure, p, q=None, *, axis=-1, offset=0, normalize=True,
@@ -621,7 +625,9 @@ class Accumulator:
     Parameters
     ----------
     measure : str
-        A key of :data:`MEASURES`.
+        A key of :data:`MEASURES`, or ``"compare"`` for every field of
+        :func:`kl_ext.compare` (a two-pass report: its JS and TV fields need
+        the totals).
     base : float, optional
         Logarithm base of the result (default nats).
     normalize : bool, default True
@@ -649,6 +655,10 @@ class Accumulator:
     """
 
     def __init__(self, measure, *, base=None, normalize=True, smoothing=0.0, axis=-1):
+        if measure == "compare":
+            self.__class__ = _CompareAccumulator
+            self.__init__(base=base, normalize=normalize, smoothing=smoothing, axis=axis)
+            return
         self.spec = spec(measure)
         self.measure = measure
         self.base = base
@@ -692,6 +702,10 @@ class Accumulator:
 
     def result(self):
         """The measure of everything given (see :meth:`PartialStats.result`)."""
+        self._check_done()
+        return self._stats.result(base=self.base)
+
+    def _check_done(self):
         if self._stats is None:
             raise ValueError("no chunk was given" if self._totals is None
                              else "the second pass has no chunk yet")
@@ -701,7 +715,6 @@ class Accumulator:
         if self._first_len is not None and self._offset != self._first_len:
             raise ValueError(f"the second pass covered {self._offset} of "
                              f"{self._first_len} elements")
-        return self._stats.result(base=self.base)
 
 
 # ---------------------------------------------------------------------------
@@ -784,3 +797,68 @@ def hist_finish(contribs, totals):
     with np.errstate(invalid="ignore", over="ignore"):
         w = _neumaier(contribs[..., None])[..., 0] / totals[..., 0, 2]
     return np.where(totals[..., 0, 4] == _m._ST_NONFINITE, np.nan, w)
+
+
+# compare: the in-memory report's fields from accumulators of its measures
+# (name, swap p and q, base applies)
+_COMPARE_PARTS = {"entropy_p": ("entropy", False), "entropy_q": ("entropy", True),
+                  "cross_entropy": ("cross_entropy", False),
+                  "kl_pq": ("kl_divergence", False), "kl_qp": ("kl_divergence", True),
+                  "js_divergence": ("js_divergence", False),
+                  "total_variation": ("total_variation", False)}
+
+
+class _CompareAccumulator(Accumulator):
+    """Accumulator("compare"): one accumulator per measure of the report."""
+
+    def __init__(self, *, base=None, normalize=True, smoothing=0.0, axis=-1):
+        lb = _m._log_base(base)
+        if lb is not None and lb < 0:
+            raise ValueError(f"compare needs base > 1 (the Jensen-Shannon distance has "
+                             f"no real value in base {base!r})")
+        self.measure, self.base, self._lb = "compare", base, lb
+        self._parts = {f: Accumulator(name, normalize=normalize, smoothing=smoothing,
+                                      axis=axis) for f, (name, _) in _COMPARE_PARTS.items()}
+        self._second = False
+
+    @property
+    def needs_second_pass(self):
+        return not self._second
+
+    def update(self, p, q=None):
+        if q is None:
+            raise ValueError("compare needs q")
+        for f, acc in self._parts.items():
+            name, swap = _COMPARE_PARTS[f]
+            if self._second and acc.spec.passes == 1:
+                continue
+            a, b = (q, p) if swap else (p, q)
+            acc.update(a) if name == "entropy" else acc.update(a, b)
+
+    def start_second_pass(self):
+        if self._second:
+            raise ValueError("the second pass has already started")
+        for acc in self._parts.values():
+            if acc.spec.passes == 2:
+                acc.start_second_pass()
+        self._second = True
+
+    def result(self):
+        """The :class:`kl_ext.Comparison` of everything given."""
+        from .report import Comparison
+        if not self._second:
+            raise ValueError("compare needs a second pass: call start_second_pass() and "
+                             "give the chunks again")
+        for acc in self._parts.values():
+            acc._check_done()
+        nats = {f: np.asarray(acc._stats._nats()) for f, acc in self._parts.items()}
+        dtype = self._parts["kl_pq"]._stats.dtype
+        if self._lb is not None:
+            for f in ("entropy_p", "entropy_q", "cross_entropy", "kl_pq", "kl_qp",
+                      "js_divergence"):
+                nats[f] = nats[f] / self._lb
+        dpq, dqp = nats["kl_pq"], nats["kl_qp"]
+        nats.update(kl_mean=0.5 * (dpq + dqp), kl_min=np.minimum(dpq, dqp),
+                    js_distance=np.sqrt(nats["js_divergence"]))
+        out = (nats[f].astype(dtype) for f in Comparison._fields)
+        return Comparison(*(x[()] if x.ndim == 0 else x for x in out))

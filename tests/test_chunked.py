@@ -233,3 +233,25 @@ def test_overflowing_sums_without_normalising():
     want = kl_ext.total_variation(p, q2, normalize=False)
     assert np.isfinite(want)
     assert stats("total_variation", p, q2, [0, 2, 4], normalize=False) == want
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compare_accumulator(dtype):
+    rng = np.random.default_rng(9)
+    n = 2 * PIECE + 5
+    p, q = rng.random((3, n)).astype(dtype), rng.random(n).astype(dtype)
+    q[4] = 0
+    acc = chunked.Accumulator("compare", base=2, smoothing=0.25)
+    cuts = [0, PIECE, 2 * PIECE, n]
+    for sweep in range(2):
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            acc.update(p[:, a:b], q[a:b])
+        if sweep == 0:
+            with pytest.raises(ValueError, match="second pass"):
+                acc.result()
+            acc.start_second_pass()
+    want = kl_ext.compare(p, q, base=2, smoothing=0.25)
+    for f, got, w in zip(want._fields, acc.result(), want):
+        assert same(got, w), f
+    with pytest.raises(ValueError, match="base > 1"):
+        chunked.Accumulator("compare", base=0.5)
