@@ -860,5 +860,6 @@ class _CompareAccumulator(Accumulator):
         dpq, dqp = nats["kl_pq"], nats["kl_qp"]
         nats.update(kl_mean=0.5 * (dpq + dqp), kl_min=np.minimum(dpq, dqp),
                     js_distance=np.sqrt(nats["js_divergence"]))
-        out = (nats[f].astype(dtype) for f in Comparison._fields)
+        lead = np.broadcast_shapes(*(x.shape for x in nats.values()))
+        out = (np.broadcast_to(nats[f], lead).astype(dtype) for f in Comparison._fields)
         return Comparison(*(x[()] if x.ndim == 0 else x for x in out))
