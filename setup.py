@@ -14,6 +14,13 @@ tier whose flags the compiler rejects (or a non-x86-64 machine) is skipped.
 
 OpenMP is used when a compile-link-run probe succeeds (KL_EXT_OPENMP=0
 turns it off).  Set KL_EXT_DEBUG=1 to turn Cython's bounds/wraparound checks back on.
+
+The build fails (SystemExit with the reason) rather than produce a package
+without kernels: every module in KERNELS must have its src/<name>.pyx, and
+with KL_EXT_REQUIRE_TIERS=1 (set for release wheels) an x86-64 tier the
+compiler rejects is an error instead of a skip.  The .pyx are always
+compiled by Cython here; the generated src/*.c are build products that the
+sdist does not carry (see MANIFEST.in).
 """
 import glob
 import os
@@ -99,6 +106,20 @@ directives = {
     "embedsignature": True,
 }
 
+# The kernel modules kl_ext imports (kl_ext/_cpu.py loads kl_ext._<name>),
+# and whether each also has the src/<name>_v3.pyx, _v4.pyx CPU tiers.
+KERNELS = {"_divergence": True, "_compare": True, "_logits": True,
+           "_wasserstein": True, "_special": False}
+require_tiers = os.environ.get("KL_EXT_REQUIRE_TIERS", "0") not in ("", "0")
+
+expected = [name + tier for name, tiered in KERNELS.items()
+            for tier in [""] + (list(TIER_ARGS) if tiered else [])]
+missing = [name for name in expected if not os.path.isfile(os.path.join("src", name + ".pyx"))]
+if missing:
+    sys.exit("kl_ext: cannot build: kernel sources missing: "
+             + ", ".join(f"src/{name}.pyx" for name in missing)
+             + " (an sdist must carry src/*.pyx, *.pxd, *.h: see MANIFEST.in)")
+
 extensions = []
 for path in sorted(glob.glob(os.path.join("src", "*.pyx"))):
     stem = os.path.splitext(os.path.basename(path))[0]
@@ -106,7 +127,11 @@ for path in sorted(glob.glob(os.path.join("src", "*.pyx"))):
     tier = next((t for t in TIER_ARGS if stem.endswith(t)), None)
     if tier is not None:
         if not (IS_X86_64 and compiler_accepts(TIER_ARGS[tier])):
-            print(f"kl_ext: skipping {stem}: the compiler does not accept {TIER_ARGS[tier]}")
+            reason = (f"the compiler does not accept {TIER_ARGS[tier]}" if IS_X86_64
+                      else f"not an x86-64 machine ({platform.machine()})")
+            if require_tiers:
+                sys.exit(f"kl_ext: cannot build {stem} ({reason}) and KL_EXT_REQUIRE_TIERS=1")
+            print(f"kl_ext: skipping {stem}: {reason}")
             continue
         args += TIER_ARGS[tier]
     extensions.append(Extension(
