@@ -118,6 +118,14 @@ def _align(p, q, axis, name_q="q"):
 
     pa, qa = place(p), place(q)
     if qa is not pa:
+        # one input broadcast along the reduction axis: give it the other's
+        # axis chunks (np.broadcast_to per block: no copy)
+        for a, b in ((0, 1), (1, 0)):
+            x, y = (pa, qa)[a], (pa, qa)[b]
+            if x.shape[-1] == 1 and y.shape[-1] != 1:
+                x = da.broadcast_to(x, x.shape[:-1] + (y.shape[-1],),
+                                    chunks=x.chunks[:-1] + (y.chunks[-1],))
+                pa, qa = (x, qa) if a == 0 else (pa, x)
         target = tuple(pc if ps == qs else qc for pc, qc, ps, qs
                        in zip(pa.chunks, qa.chunks, pa.shape, qa.shape))
         if target != qa.chunks:
@@ -127,8 +135,16 @@ def _align(p, q, axis, name_q="q"):
 
 
 def _lead_chunks(pa, qa):
-    return tuple(pc if len(pc) >= len(qc) and sum(pc) >= sum(qc) else qc
+    """The chunks of the broadcast leading dimensions (a size-1 dimension
+    takes the other input's chunks)."""
+    return tuple(qc if sum(pc) == 1 and sum(qc) != 1 else pc
                  for pc, qc in zip(pa.chunks[:-1], qa.chunks[:-1]))
+
+
+def _empty(lead, dtype):
+    """The result of a batch with no rows: an empty array of the broadcast
+    shape (as the in-memory functions give)."""
+    return da.empty(lead, dtype=dtype, chunks=-1)
 
 
 def _origin(block_info, nlead):
@@ -303,6 +319,8 @@ def _measure(name, p, q, *, base, axis, normalize, smoothing):
     else:
         q, dtype = p, dp
     pa, qa, lead, n = _align(p, q, axis)
+    if 0 in lead:
+        return _empty(lead, dtype)
     kwargs = dict(normalize=normalize, smoothing=smoothing)
     if spec_.base:
         kwargs["base"] = base
@@ -409,6 +427,8 @@ def compare(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     pa, qa, lead, n = _align(p, q, axis)
     nlead = len(lead)
     nf = len(Comparison._fields)
+    if 0 in lead:
+        return Comparison(*(_empty(lead, dtype) for _ in range(nf)))
     if pa.numblocks[-1] == 1 and qa.numblocks[-1] == 1:
         kwargs = dict(base=base, normalize=normalize, smoothing=smoothing)
         out = da.map_blocks(
@@ -486,6 +506,8 @@ def wasserstein_hist(p, q, *, support=None, order=1, axis=-1, normalize=True):
         raise ValueError("p and q must have at least one dimension (the bins)")
     pa, qa, lead, n = _align(p, q, axis)
     nlead = len(lead)
+    if 0 in lead:
+        return _empty(lead, dtype)
     xs = None
     if support is not None and not isinstance(support, da.Array):
         xs = _m._coerce(support, "support").astype(_F64, copy=False)

@@ -303,3 +303,25 @@ def test_read_npy_opens_the_file_in_each_task(client, tmp_path):
     assert len(__import__("pickle").dumps(dict(x.__dask_graph__()))) < 20_000
     q = p[0]
     assert same(kd.kl_divergence(x, q).compute(), kl_ext.kl_divergence(p, q))
+
+
+@pytest.mark.parametrize("shapes", [((4, 5, 6), (6,), -1), ((4, 5, 6), (5, 1), 1),
+                                    ((4, 5, 6), (4, 5, 6), 0), ((3, 7), (3, 1), 1),
+                                    ((0, 8), (8,), -1), ((5, 9), (1, 9), -1), ((9,), (9,), 0)])
+def test_shapes_axes_and_broadcasting(shapes):
+    from kl_ext.wasserstein import wasserstein_hist
+    pshape, qshape, axis = shapes
+    rng = np.random.default_rng(7)
+    p, q = rng.random(pshape), rng.random(qshape)
+    for chunks in ("auto", 2):
+        P, Q = da.from_array(p, chunks=chunks), da.from_array(q, chunks=chunks)
+        for name in NAMES + ["wasserstein_hist", "compare"]:
+            eager = wasserstein_hist if name == "wasserstein_hist" else getattr(kl_ext, name)
+            want = eager(p, axis=axis) if name == "entropy" else eager(p, q, axis=axis)
+            lazy = (getattr(kd, name)(P, axis=axis) if name == "entropy"
+                    else getattr(kd, name)(P, Q, axis=axis))
+            got = dask.compute(*lazy, scheduler="sync") if name == "compare" else \
+                lazy.compute(scheduler="sync")
+            for g, w in zip(got, want) if name == "compare" else [(got, want)]:
+                assert type(g) is type(w) and np.shape(g) == np.shape(w), (name, chunks)
+                np.testing.assert_allclose(g, w, rtol=1e-13, atol=0, err_msg=f"{name} {chunks}")
