@@ -23,6 +23,7 @@ compiled by Cython here; the generated src/*.c are build products that the
 sdist does not carry (see MANIFEST.in).
 """
 import glob
+import importlib.util
 import os
 import platform
 import subprocess
@@ -35,6 +36,29 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 debug = os.environ.get("KL_EXT_DEBUG", "0") not in ("", "0")
+
+
+def write_codes_pxd():
+    """Regenerate src/_codes.pxd from the table of measures (kl_ext/_table.py,
+    loaded by path: the package itself cannot be imported before the build)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.util.spec_from_file_location(
+        "_kl_ext_table", os.path.join(here, "kl_ext", "_table.py"))
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    text = table.pxd_text()
+    path = os.path.join(here, "src", "_codes.pxd")
+    try:
+        with open(path) as f:
+            if f.read() == text:
+                return
+    except OSError:
+        pass
+    with open(path, "w") as f:
+        f.write(text)
+
+
+write_codes_pxd()
 
 if sys.platform == "win32":
     base_args = ["/O2"]

@@ -2,9 +2,9 @@
 # CPU-tier builds kl_ext._divergence_v3/_v4 have the same interface).
 # Both functions take ndarrays read through the NumPy C-API (no typed
 # memoryviews: their ~200 ns buffer acquisition dominates small calls).
-# Measures: 0 entropy, 1 cross-entropy, 2 KL, 3 JS divergence, 4 TV.
-# Row status: 0 ok, 1/2 negative entry in p/q, 3/4 p/q sums to 0,
-# 5 non-finite row (recomputed exactly by kl_ext.measures), 6 layout.
+# Measure and row status codes: kl_ext/_table.py (MEASURES[i].code, STATUS),
+# compiled in from src/_codes.pxd; an unknown measure code gives status
+# ST_BAD_MEASURE (8) and NaN, never another measure's value.
 import numpy as np
 import numpy.typing as npt
 

@@ -27,9 +27,12 @@ include "_divergence.pyx"
 cdef extern from "_vmath.h" nogil:
     double kl_vlog(double x)  # normal, positive, finite x only
 
+# NOUT (columns) and NF_SHIFT (status = NF_SHIFT * mask of non-finite
+# columns) come with the measure codes from src/_codes.pxd, generated from
+# kl_ext/_table.py (COMPARE_COLUMNS)
+from _codes cimport NOUT, NF_SHIFT
+
 cdef enum:
-    NOUT = 7
-    NF_SHIFT = 16  # status = NF_SHIFT * (mask of non-finite measures)
     NSUM = 7       # sums of the sweep: sp, sq, p log p, q log q, p log q,
                    # kl_div(p, q), kl_div(q, p)
 

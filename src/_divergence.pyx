@@ -13,7 +13,8 @@
 #   0 OK, 1 negative entry in p, 2 negative entry in q, 3 p sums to 0,
 #   4 q sums to 0 (normalize only), 5 non-finite (+inf entry or a sum that
 #   overflows, or with normalize a sum outside [2**-500, 2**500]): the caller
-#   recomputes that row by the slow, exact path.
+#   recomputes that row by the slow, exact path; 7 a measure code this
+#   module does not know (nothing computed).  Codes: src/_codes.pxd.
 # All accumulation is in double, in blocks of BLOCK elements folded into a
 # compensated (Neumaier) total, so long rows keep ~1e-16 relative accuracy.
 
@@ -54,22 +55,13 @@ cnp.import_array()
 cdef enum:
     BLOCK = 64  # the literal 64 in range() below (Cython needs a literal step)
 
-cdef enum:
-    ENTROPY = 0
-    CROSS_ENTROPY = 1
-    KL = 2
-    JS = 3
-    TV = 4
-
-cdef enum:
-    ST_OK = 0
-    ST_NEG_P = 1
-    ST_NEG_Q = 2
-    ST_ZERO_P = 3
-    ST_ZERO_Q = 4
-    ST_NONFINITE = 5
-    ST_REFINE = 7  # internal (fin_*): the one-pass value needs a second pass
-    ST_BAD_MEASURE = 8  # a measure code this kernel does not know
+# measure and status codes, generated from the table of measures
+# (kl_ext/_table.py); every dispatch below names each measure it handles and
+# answers an unknown code with ST_BAD_MEASURE.  ST_REFINE is internal to
+# fin_* and the chunked `finish`: the one-pass value needs a second pass.
+from _codes cimport (ENTROPY, CROSS_ENTROPY, KL, JS, TV, JS_DISTANCE, ST_OK,
+                     ST_NEG_P, ST_NEG_Q, ST_ZERO_P, ST_ZERO_Q, ST_NONFINITE,
+                     ST_LAYOUT, ST_REFINE, ST_BAD_MEASURE, is_one_pass, is_pair)
 
 cdef double LN2 = 0.6931471805599453
 # a cancellation in one-pass normalisation worse than this factor triggers an
@@ -301,6 +293,8 @@ cdef inline void lanes_pair(int measure, const double* x, const double* y, Py_ss
         for i in range(0, m, 8):
             for j in range(8):
                 st[j] += fabs(x[i + j] * mq - y[i + j] * mp)
+    elif measure != JS:
+        pass  # not a pair measure: row_dispatch never sends one here
     elif not kl_vbad_block_scaled(x, y, m, mp, mq):
         for i in range(0, m, 8):
             for j in range(8):
@@ -368,7 +362,7 @@ cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
         if measure == TV:
             for i in range(start, stop):
                 bt += fabs(p[i * ps] * mq - q[i * qs] * mp)
-        else:
+        elif measure == JS:
             for i in range(start, stop):
                 bt += js_term(p[i * ps] * mq, q[i * qs] * mp)
         kahan_add(&t, &tc, bt)
@@ -685,6 +679,8 @@ cdef inline void pair_tail(int measure, double v, double k, bint normalize,
             v = LN2
         elif measure == TV and v > 1.0:
             v = 1.0
+    if not is_pair(measure):
+        v = NAN  # never reached: row_dispatch and tile_rows check the code
     res[0] = 0.0 if v < 0.0 else v
 
 
@@ -719,7 +715,10 @@ cdef int row_dispatch(int measure, const floating* p, Py_ssize_t ps,
         return row_cross_entropy(p, ps, q, qs, n, normalize, res, nthreads)
     if measure == KL:
         return row_kl(p, ps, q, qs, n, normalize, res, nthreads)
-    return row_pair(measure, p, ps, q, qs, n, normalize, res, nthreads)
+    if is_pair(measure):
+        return row_pair(measure, p, ps, q, qs, n, normalize, res, nthreads)
+    res[0] = NAN
+    return ST_BAD_MEASURE
 
 
 # ---- short rows: many rows per vector block ----
@@ -783,7 +782,9 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
     cdef const double* y
     cdef const double* xp = bx
     cdef int st
-    cdef bint in_place = slack and measure != JS and measure != TV
+    cdef bint in_place = slack and is_one_pass(measure)
+    if not (is_one_pass(measure) or is_pair(measure)):
+        return False  # row by row: row_dispatch reports the unknown code
     if floating is double and in_place and ps == 1 and prs == n:
         xp = <const double*>p
     else:
@@ -811,7 +812,7 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
         for i in range(0, m8, 8):
             for j in range(8):
                 tb[i + j] = kl_vterm_xlogx(xp[i + j])
-    if measure == ENTROPY or measure == CROSS_ENTROPY or measure == KL:
+    if is_one_pass(measure):
         # per-row sums (mp: p, mq: q, kk: terms), then the rows' logarithms
         # in one vector loop, then each row's finishing step
         if qtile != NULL:
@@ -867,15 +868,15 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
             elif measure == CROSS_ENTROPY:
                 st = fin_cross(p + r * prs, ps, q + r * qrs, qs, n, mp[r], mq[r], kk[r],
                                tb[r], normalize, out + r)
-            else:
+            else:  # ENTROPY, the last one-pass measure
                 st = fin_entropy(p + r * prs, ps, n, mp[r], kk[r], tb[r], normalize,
                                  out + r)
             status[r] = <cnp.npy_int8>st
             flagged[0] += st != 0
         return True
-    # JS and TV: per-row sums and pair scales (one vector loop over the
-    # rows), then the pair terms of the scaled tile; rows whose sums end
-    # them early (check_sums) get zero scales, so zero terms
+    # the pair measures (JS, TV): per-row sums and pair scales (one vector
+    # loop over the rows), then the pair terms of the scaled tile; rows
+    # whose sums end them early (check_sums) get zero scales, so zero terms
     x = kl_seg_total(qtile, n) if qtile != NULL else 0.0
     for r in range(nr):
         res[r] = kl_seg_total(bx + r * n, n)
@@ -909,7 +910,7 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
         for i in range(0, m8, 8):
             for j in range(8):
                 tb[i + j] = fabs(bx[i + j] - tb[i + j])
-    else:
+    elif measure == JS:
         if kl_vbad_block(bx, tb, m8):
             return False
         for i in range(0, m8, 8):
@@ -1134,14 +1135,6 @@ cdef inline bint out_ok(cnp.ndarray a, int ndim, int typ):
             and cnp.PyArray_IS_C_CONTIGUOUS(a))
 
 
-cdef inline bint one_pass_measure(int measure) noexcept nogil:
-    return measure == ENTROPY or measure == CROSS_ENTROPY or measure == KL
-
-
-cdef inline bint pair_measure(int measure) noexcept nogil:
-    return measure == JS or measure == TV
-
-
 def n_pieces(Py_ssize_t n):
     """Pieces of CHUNK elements in a row of n > 0 elements."""
     return (n + CHUNK - 1) // CHUNK
@@ -1197,7 +1190,7 @@ def pieces(int measure, cnp.ndarray p, cnp.ndarray q, cnp.ndarray out,
             and cnp.PyArray_DIM(out, 2) == 3 and cnp.PyArray_DIM(status, 0) == nrows
             and cnp.PyArray_DIM(status, 1) == n_pieces(n)):
         raise ValueError("pieces: arrays of the wrong shape, dtype or layout")
-    if not (one_pass_measure(measure) or pair_measure(measure)):
+    if not (is_one_pass(measure) or is_pair(measure)):
         return -2
     nt = call_threads(nrows * n, nthreads)
     if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
@@ -1301,7 +1294,7 @@ def pair_totals(int measure, cnp.ndarray parts, bint normalize, cnp.ndarray sums
             sc[3 * r] = 1.0
             sc[3 * r + 1] = 1.0
             sc[3 * r + 2] = 1.0
-            if not pair_measure(measure):
+            if not is_pair(measure):
                 s[r] = ST_BAD_MEASURE
                 continue
             st = check_sums(tot[0], tot[1], normalize, &res)
@@ -1363,7 +1356,7 @@ def pair_pieces(int measure, cnp.ndarray p, cnp.ndarray q, cnp.ndarray scales,
             and cnp.PyArray_DIM(scales, 0) == nrows and cnp.PyArray_DIM(scales, 1) == 3
             and cnp.PyArray_DIM(out, 0) == nrows and cnp.PyArray_DIM(out, 1) == n_pieces(n)):
         raise ValueError("pair_pieces: arrays of the wrong shape, dtype or layout")
-    if not pair_measure(measure):
+    if not is_pair(measure):
         return -2
     nt = call_threads(nrows * n, nthreads)
     if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
@@ -1400,7 +1393,7 @@ def pair_finish(int measure, cnp.ndarray parts, cnp.ndarray scales, bint normali
             and cnp.PyArray_DIM(scales, 1) == 3 and cnp.PyArray_DIM(out, 0) == nrows
             and k > 0):
         raise ValueError("pair_finish: arrays of the wrong shape, dtype or layout")
-    if not pair_measure(measure):
+    if not is_pair(measure):
         return -2
     with nogil:
         for r in range(nrows):
@@ -1424,7 +1417,6 @@ cdef extern from "numpy/arrayobject.h":
 cdef cnp.dtype _D64 = cnp.PyArray_DescrFromType(cnp.NPY_DOUBLE)
 cdef cnp.dtype _D32 = cnp.PyArray_DescrFromType(cnp.NPY_FLOAT)
 cdef enum:
-    JS_DISTANCE = 5
     SMALL_GIL = 256  # rows up to this length keep the GIL (~0.5 us of work)
 
 

@@ -411,13 +411,14 @@ def rows(int kind, cnp.ndarray u, object uw, cnp.ndarray v, object vw,
 # rescales the row by powers of two (exact) and calls again.
 
 
+# row status codes shared with the divergence kernels (src/_codes.pxd,
+# generated from kl_ext/_table.py)
+from _codes cimport ST_OK, ST_NEG_P, ST_NEG_Q, ST_ZERO_P, ST_ZERO_Q, ST_NONFINITE
+
 cdef enum:
-    ST_OK = 0
-    ST_NEG_P = 1
-    ST_NEG_Q = 2
-    ST_ZERO_P = 3
-    ST_ZERO_Q = 4
-    ST_RESCALE = 5
+    # the sums are out of range for the pair scales: the caller rescales
+    # (the divergence kernels' slow-path code)
+    ST_RESCALE = ST_NONFINITE
 
 # 2**-1021: pair scales and k = sp mq stay normal numbers when the smaller
 # sum is at least this and this times the larger one
