@@ -26,6 +26,7 @@ supports differ, NaN in gives NaN out.
 
 from .measures import (cross_entropy, entropy, js_distance, js_divergence,
                        kl_divergence, total_variation)
+from ._table import MEASURES as _MEASURES
 
 # The other families load on first use (PEP 562), so that ``import kl_ext``
 # costs little more than ``import numpy``.
@@ -55,8 +56,8 @@ def __dir__():
 
 __version__ = "0.1.0"
 
-__all__ = ["entropy", "cross_entropy", "kl_divergence", "js_divergence",
-           "js_distance", "total_variation", "wasserstein_1d", "wasserstein_hist",
+__all__ = [m.name for m in _MEASURES] + [
+           "wasserstein_1d", "wasserstein_hist",
            "kl_estimate", "kl_monte_carlo", "KLEstimate",
            "kl_gaussian", "kl_mvn", "kl_beta", "kl_bernoulli", "kl_ucb",
            "compare", "Comparison", "cross_entropy_logits", "kl_divergence_logits"]

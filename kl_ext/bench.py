@@ -69,14 +69,15 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from . import _table
+
 __all__ = ["Workload", "Timing", "register", "default_workloads", "full_workloads",
            "workloads", "time_call", "run", "format_table", "header", "main_bench",
            "known_measures", "known_sizes", "human_time", "to_json", "write_json",
            "plot", "thread_info", "SIZES", "FULL_SIZES", "MEASURES", "COMPETITORS"]
 
 #: measure names of the built-in workloads, in table order
-MEASURES = ("entropy", "cross_entropy", "kl_divergence", "js_divergence",
-            "js_distance", "total_variation")
+MEASURES = tuple(m.name for m in _table.MEASURES)
 #: competitors timed against kl_ext, in column order -> column title
 COMPETITORS = {"reference": "reference", "scipy": "SciPy", "numkong": "NumKong",
                "pot": "POT"}
@@ -217,7 +218,7 @@ def _pair_inputs(shape_p, shape_q, measure, dtype="float64"):
     def make(rng):
         p = rng.random(shape_p) + 1e-3
         p /= p.sum(axis=-1, keepdims=True)
-        if measure == "entropy":
+        if not _table.BY_NAME[measure].takes_q:
             return (p.astype(dtype, copy=False),)
         q = rng.random(shape_q) + 1e-3
         q /= q.sum(axis=-1, keepdims=True)
@@ -292,7 +293,7 @@ def _divergence_workloads(sizes=SIZES, dtypes=("float64",), threads=(None,)):
     for measure in MEASURES:
         for dtype in dtypes:
             for size, (shape_p, shape_q, label) in sizes.items():
-                if measure == "entropy" and shape_q != shape_p:
+                if not _table.BY_NAME[measure].takes_q and shape_q != shape_p:
                     continue  # entropy has no q to broadcast
                 batched = len(shape_p) == 2
                 notes = {m: FOOTNOTES[m] for m in "ad" if f"[{m}]" in label}

@@ -22,19 +22,15 @@ import contextlib
 import os
 import sys
 
+from ._table import BY_NAME, MEASURES
+
 PROG = "kl-ext"
 
-# --measure name -> public function name in kl_ext
-SCORE_MEASURES = {
-    "entropy": "entropy",
-    "cross_entropy": "cross_entropy",
-    "kl": "kl_divergence",
-    "js": "js_divergence",
-    "js_distance": "js_distance",
-    "tv": "total_variation",
-}
-# the full function names are accepted too
+# --measure name -> public function name in kl_ext (the table of measures)
+SCORE_MEASURES = {m.cli: m.name for m in MEASURES}
+# the full function names and the table's other aliases are accepted too
 _ALIASES = {v: k for k, v in SCORE_MEASURES.items() if v != k}
+_ALIASES.update({a: m.cli for m in MEASURES for a in m.aliases})
 
 class CLIError(Exception):
     """A failure reported as ``kl-ext: error: <message>`` with exit status 1."""
@@ -100,14 +96,16 @@ def _score(args):
 
     measure = _ALIASES.get(args.measure, args.measure)
     fname = SCORE_MEASURES[measure]
-    if measure == "entropy":
+    info = BY_NAME[fname]
+    if not info.takes_q:
         if args.Q is not None:
-            raise CLIError("--measure entropy takes only P; got a second file "
+            raise CLIError(f"--measure {measure} takes only P; got a second file "
                            f"{args.Q!r}")
     elif args.Q is None:
         raise CLIError(f"--measure {measure} needs two files, P and Q")
-    if measure == "tv" and args.base is not None:
-        raise CLIError("--base does not apply to --measure tv (total variation has no unit)")
+    if not info.has_base and args.base is not None:
+        raise CLIError(f"--base does not apply to --measure {measure} "
+                       f"({fname.replace('_', ' ')} has no unit)")
     if args.axis not in (-2, -1, 0, 1):
         raise CLIError(f"--axis must be -1 or 1 (distributions in rows) or 0 "
                        f"(distributions in columns), got {args.axis}")
@@ -137,7 +135,7 @@ def _score_stream(args, measure, fname, columns, pcols):
     q = None
     files = {"p": ("P", args.P)}
     itemsize = p.dtype.itemsize
-    if measure != "entropy":
+    if BY_NAME[fname].takes_q:
         qsrc = _stream.open_rows(args.Q, "Q", columns=columns, parquet_columns=pcols)
         files["q"] = ("Q", args.Q)
         if qsrc.m == 1 or len(qsrc.shape) == 1:
@@ -158,7 +156,7 @@ def _score_stream(args, measure, fname, columns, pcols):
             q = qsrc
             itemsize += qsrc.dtype.itemsize
     block = args.block_rows or _stream.block_rows_for(p.n, itemsize)
-    kwargs = {} if measure == "tv" else {"base": args.base}
+    kwargs = {"base": args.base} if BY_NAME[fname].has_base else {}
 
     with contextlib.ExitStack() as stack:
         stack.callback(p.close)

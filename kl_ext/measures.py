@@ -19,22 +19,32 @@ import numpy as np
 from numpy.exceptions import AxisError
 
 from . import _cpu, _threads
+from ._doc import fill
+from ._table import BY_CODE, BY_NAME, MEASURES, STATUS
 
 # the kernels for the best CPU tier built and supported here (see _cpu.py)
 _k, CPU_TIER = _cpu.load("kl_ext._divergence")
 
-__all__ = ["entropy", "cross_entropy", "kl_divergence", "js_divergence",
-           "js_distance", "total_variation"]
+# the public measures, in the table's order
+__all__ = [m.name for m in MEASURES]
 
 _F64 = np.dtype(np.float64)
 _F32 = np.dtype(np.float32)
 
-# measure codes shared with src/_divergence.pyx (_JS_DISTANCE: `small` only)
-_ENTROPY, _CROSS_ENTROPY, _KL, _JS, _TV, _JS_DISTANCE = range(6)
+# measure codes of the kernels, from the table of measures (kl_ext/_table.py;
+# _JS_DISTANCE: `small` only)
+_ENTROPY = BY_NAME["entropy"].code
+_CROSS_ENTROPY = BY_NAME["cross_entropy"].code
+_KL = BY_NAME["kl_divergence"].code
+_JS = BY_NAME["js_divergence"].code
+_JS_DISTANCE = BY_NAME["js_distance"].code
+_TV = BY_NAME["total_variation"].code
 # bound once: each call then skips a global and an attribute lookup
 _small = _k.small
 # row status codes returned by the kernels
-_ST_NEG_P, _ST_NEG_Q, _ST_ZERO_P, _ST_ZERO_Q, _ST_NONFINITE, _ST_LAYOUT = 1, 2, 3, 4, 5, 6
+_ST_NEG_P, _ST_NEG_Q, _ST_ZERO_P, _ST_ZERO_Q, _ST_NONFINITE, _ST_LAYOUT = (
+    STATUS[k] for k in ("ST_NEG_P", "ST_NEG_Q", "ST_ZERO_P", "ST_ZERO_Q",
+                        "ST_NONFINITE", "ST_LAYOUT"))
 
 
 # _small: every public measure first offers its arguments to _k.small, which
@@ -201,6 +211,11 @@ def _resolve(measure, name_q, pb, qb, normalize, out, status):
         st = int(flat_status[i])
         where = _row_text(i, lead)
         pos = np.unravel_index(i, lead) if lead else ()
+        if st not in (_ST_NEG_P, _ST_NEG_Q, _ST_ZERO_P, _ST_ZERO_Q):
+            # e.g. ST_BAD_MEASURE: a code missing from this build's kernels
+            raise RuntimeError(f"kl_ext kernel returned status {st} for measure "
+                               f"code {measure}{where} (a build older than "
+                               "kl_ext/_table.py?)")
         if st in (_ST_NEG_P, _ST_NEG_Q):
             row, name = (pb, "p") if st == _ST_NEG_P else (qb, name_q)
             row = row[pos]
@@ -230,12 +245,10 @@ def _nonfinite_row(measure, p, q, normalize):
         value, st = _k.one(measure, p, q, True)
         return value if st == 0 else math.nan
     from . import reference
-    fn = {_ENTROPY: lambda p, q: reference.entropy(p, normalize=False),
-          _CROSS_ENTROPY: reference.cross_entropy, _KL: reference.kl_divergence,
-          _JS: reference.js_divergence, _TV: reference.total_variation}[measure]
+    fn = getattr(reference, BY_CODE[measure].reference)
     with np.errstate(all="ignore"):
         if measure == _ENTROPY:
-            return float(fn(p.astype(np.float64), None))
+            return float(fn(p.astype(np.float64), normalize=False))
         return float(fn(p.astype(np.float64), q.astype(np.float64), normalize=False))
 
 
@@ -299,6 +312,7 @@ def _finish(value, dtype, log_base):
         return value.astype(dtype, copy=False)
 
 
+@fill
 def entropy(p, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     r"""Shannon entropy of each distribution along `axis`.
 
@@ -315,14 +329,7 @@ def entropy(p, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     normalize : bool, default True
         Divide each distribution by its sum first, as ``scipy.stats.entropy``
         does.  With False the values are used as given.
-    smoothing : float, default 0.0
-        Additive (Lidstone) smoothing: a finite ``alpha >= 0`` added to
-        every entry of `p` before normalising (``alpha = 1`` is Laplace's
-        rule), so an empty category gets probability
-        ``alpha / (sum + n * alpha)`` instead of 0 (see Notes).  The default
-        0 keeps the exact values at no cost; ``alpha > 0`` works on a float
-        copy (the input arrays are never changed).  With
-        ``normalize=False`` alpha is still added to the values as given.
+    %(smoothing)s
 
     Returns
     -------
@@ -363,24 +370,13 @@ def entropy(p, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     ``-inf`` otherwise (``scipy.special.entr``).  Normalised results are
     never below 0.
 
-    With ``smoothing=alpha > 0`` each distribution (counts :math:`c_i`,
-    :math:`n` categories) is first replaced by
-
-    .. math:: \hat p_i = \frac{c_i + \alpha}{\sum_j c_j + n\alpha}
-
-    (Lidstone's law, "add-alpha"; Laplace's law for :math:`\alpha = 1`
-    [2]_), so every category gets a non-zero probability and, e.g.,
-    :math:`D(p\|q)` is finite even where :math:`q` has zero counts, by an
-    amount the caller chooses rather than a hidden epsilon.  Smoothing biases
-    the estimate toward the uniform distribution; negative entries are still
-    rejected.
+    %(smoothing_notes)s
 
     References
     ----------
     .. [1] T. M. Cover and J. A. Thomas, *Elements of Information Theory*,
        2nd ed., Wiley, 2006, eq. (2.1).
-    .. [2] C. D. Manning and H. Schütze, *Foundations of Statistical
-       Natural Language Processing*, MIT Press, 1999, sec. 6.2.2.
+    %(smoothing_ref)s
 
     Examples
     --------
@@ -399,6 +395,7 @@ def entropy(p, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     return _finish(value, dtype, lb)
 
 
+@fill
 def cross_entropy(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     r"""Cross-entropy of `q` relative to `p`, along `axis`.
 
@@ -409,20 +406,11 @@ def cross_entropy(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
         rules (e.g. one reference row `q` of shape (n,) against `p` of shape
         (m, n), read in place without copying).  Integer and bool input is
         treated as float64.
-    base : float, optional
-        Logarithm base; any finite ``base > 0`` other than 1.  Default nats.
-    axis : int, default -1
-        Axis along which the distributions lie (of the broadcast shape).
+    %(base)s
+    %(axis)s
     normalize : bool, default True
         Divide each row of `p` and of `q` by its sum first.
-    smoothing : float, default 0.0
-        Additive (Lidstone) smoothing: a finite ``alpha >= 0`` added to
-        every entry of `p` and of `q` before normalising (``alpha = 1`` is
-        Laplace's rule), so an empty category gets probability
-        ``alpha / (sum + n * alpha)`` instead of 0 (see Notes).  The default
-        0 keeps the exact values at no cost; ``alpha > 0`` works on a float
-        copy (the input arrays are never changed).  With
-        ``normalize=False`` alpha is still added to the values as given.
+    %(smoothing)s
 
     Returns
     -------
@@ -437,9 +425,7 @@ def cross_entropy(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
         out-of-range axis, an invalid `base`, or (with `normalize`) a row
         that sums to 0; the message names the argument and the row.
         A negative or non-finite `smoothing` raises ValueError too.
-    TypeError
-        For complex, object, string or other non-numeric input.
-        Also for a `smoothing` that is not a real number.
+    %(raises_type)s
 
     See Also
     --------
@@ -455,24 +441,13 @@ def cross_entropy(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     :math:`H(p/s_p, q/s_q) = \log s_q - \frac{1}{s_p}\sum_i p_i\log q_i`,
     with an exact second pass when that form cancels.
 
-    With ``smoothing=alpha > 0`` each distribution (counts :math:`c_i`,
-    :math:`n` categories) is first replaced by
-
-    .. math:: \hat p_i = \frac{c_i + \alpha}{\sum_j c_j + n\alpha}
-
-    (Lidstone's law, "add-alpha"; Laplace's law for :math:`\alpha = 1`
-    [2]_), so every category gets a non-zero probability and, e.g.,
-    :math:`D(p\|q)` is finite even where :math:`q` has zero counts, by an
-    amount the caller chooses rather than a hidden epsilon.  Smoothing biases
-    the estimate toward the uniform distribution; negative entries are still
-    rejected.
+    %(smoothing_notes)s
 
     References
     ----------
     .. [1] T. M. Cover and J. A. Thomas, *Elements of Information Theory*,
        2nd ed., Wiley, 2006, sec. 2.3 and 5.4.
-    .. [2] C. D. Manning and H. Schütze, *Foundations of Statistical
-       Natural Language Processing*, MIT Press, 1999, sec. 6.2.2.
+    %(smoothing_ref)s
 
     Examples
     --------
@@ -491,6 +466,7 @@ def cross_entropy(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     return _finish(value, dtype, lb)
 
 
+@fill
 def kl_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     r"""Kullback-Leibler divergence D(p‖q) along `axis`.
 
@@ -501,23 +477,14 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
         reference row `q` of shape (n,) against `p` of shape (m, n) is read
         in place, never copied).  Integer and bool input is treated as
         float64.
-    base : float, optional
-        Logarithm base; any finite ``base > 0`` other than 1.  Default nats.
-    axis : int, default -1
-        Axis along which the distributions lie (of the broadcast shape).
+    %(base)s
+    %(axis)s
     normalize : bool, default True
         Divide each row of `p` and `q` by its sum first, as
         ``scipy.stats.entropy(p, q)`` does.  With False the result is
         ``sum(scipy.special.rel_entr(p, q))`` of the values as given (which
         can be negative when they are not normalised).
-    smoothing : float, default 0.0
-        Additive (Lidstone) smoothing: a finite ``alpha >= 0`` added to
-        every entry of `p` and of `q` before normalising (``alpha = 1`` is
-        Laplace's rule), so an empty category gets probability
-        ``alpha / (sum + n * alpha)`` instead of 0 (see Notes).  The default
-        0 keeps the exact values at no cost; ``alpha > 0`` works on a float
-        copy (the input arrays are never changed).  With
-        ``normalize=False`` alpha is still added to the values as given.
+    %(smoothing)s
 
     Returns
     -------
@@ -533,9 +500,7 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
         out-of-range axis, an invalid `base`, or (with `normalize`) a row
         that sums to 0; the message names the argument and the row.
         A negative or non-finite `smoothing` raises ValueError too.
-    TypeError
-        For complex, object, string or other non-numeric input.
-        Also for a `smoothing` that is not a real number.
+    %(raises_type)s
 
     See Also
     --------
@@ -558,17 +523,7 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     :math:`d = (s_q - s_p)/s_p`, with an exact second pass when the two
     parts cancel.
 
-    With ``smoothing=alpha > 0`` each distribution (counts :math:`c_i`,
-    :math:`n` categories) is first replaced by
-
-    .. math:: \hat p_i = \frac{c_i + \alpha}{\sum_j c_j + n\alpha}
-
-    (Lidstone's law, "add-alpha"; Laplace's law for :math:`\alpha = 1`
-    [3]_), so every category gets a non-zero probability and, e.g.,
-    :math:`D(p\|q)` is finite even where :math:`q` has zero counts, by an
-    amount the caller chooses rather than a hidden epsilon.  Smoothing biases
-    the estimate toward the uniform distribution; negative entries are still
-    rejected.
+    %(smoothing_notes)s
 
     References
     ----------
@@ -576,8 +531,7 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
        Ann. Math. Statist. 22(1), 79-86, 1951.
     .. [2] scipy.special.rel_entr and kl_div; SciPy issue 20710 on accuracy
        near p = q.
-    .. [3] C. D. Manning and H. Schütze, *Foundations of Statistical
-       Natural Language Processing*, MIT Press, 1999, sec. 6.2.2.
+    %(smoothing_ref)s
 
     Examples
     --------
@@ -600,6 +554,7 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     return _finish(value, dtype, lb)
 
 
+@fill
 def js_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     r"""Jensen-Shannon divergence between `p` and `q` along `axis`.
 
@@ -608,21 +563,12 @@ def js_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     p, q : array_like
         Non-negative weights that broadcast against each other (a reference
         row is read in place).  Integer and bool input is treated as float64.
-    base : float, optional
-        Logarithm base; any finite ``base > 0`` other than 1.  Default nats.
-    axis : int, default -1
-        Axis along which the distributions lie (of the broadcast shape).
+    %(base)s
+    %(axis)s
     normalize : bool, default True
         Divide each row of `p` and `q` by its sum first (as
         ``scipy.spatial.distance.jensenshannon`` always does).
-    smoothing : float, default 0.0
-        Additive (Lidstone) smoothing: a finite ``alpha >= 0`` added to
-        every entry of `p` and of `q` before normalising (``alpha = 1`` is
-        Laplace's rule), so an empty category gets probability
-        ``alpha / (sum + n * alpha)`` instead of 0 (see Notes).  The default
-        0 keeps the exact values at no cost; ``alpha > 0`` works on a float
-        copy (the input arrays are never changed).  With
-        ``normalize=False`` alpha is still added to the values as given.
+    %(smoothing)s
 
     Returns
     -------
@@ -637,9 +583,7 @@ def js_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
         out-of-range axis, an invalid `base`, or (with `normalize`) a row
         that sums to 0; the message names the argument and the row.
         A negative or non-finite `smoothing` raises ValueError too.
-    TypeError
-        For complex, object, string or other non-numeric input.
-        Also for a `smoothing` that is not a real number.
+    %(raises_type)s
 
     See Also
     --------
@@ -659,24 +603,13 @@ def js_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     Zeros contribute nothing; NaN anywhere gives NaN; ``+inf`` gives NaN.
     Normalising takes two passes over each row (the sums first).
 
-    With ``smoothing=alpha > 0`` each distribution (counts :math:`c_i`,
-    :math:`n` categories) is first replaced by
-
-    .. math:: \hat p_i = \frac{c_i + \alpha}{\sum_j c_j + n\alpha}
-
-    (Lidstone's law, "add-alpha"; Laplace's law for :math:`\alpha = 1`
-    [2]_), so every category gets a non-zero probability and, e.g.,
-    :math:`D(p\|q)` is finite even where :math:`q` has zero counts, by an
-    amount the caller chooses rather than a hidden epsilon.  Smoothing biases
-    the estimate toward the uniform distribution; negative entries are still
-    rejected.
+    %(smoothing_notes)s
 
     References
     ----------
     .. [1] J. Lin, "Divergence measures based on the Shannon entropy",
        IEEE Trans. Inf. Theory 37(1), 145-151, 1991.
-    .. [2] C. D. Manning and H. Schütze, *Foundations of Statistical
-       Natural Language Processing*, MIT Press, 1999, sec. 6.2.2.
+    %(smoothing_ref)s
 
     Examples
     --------
@@ -695,6 +628,7 @@ def js_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     return _finish(value, dtype, lb)
 
 
+@fill
 def js_distance(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     r"""Jensen-Shannon distance, the square root of :func:`js_divergence`.
 
@@ -709,18 +643,10 @@ def js_distance(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     base : float, optional
         Logarithm base of the divergence under the root; must be > 1 here
         (the divergence is negative for bases below 1).  Default nats.
-    axis : int, default -1
-        Axis along which the distributions lie (of the broadcast shape).
+    %(axis)s
     normalize : bool, default True
         Divide each row of `p` and `q` by its sum first.
-    smoothing : float, default 0.0
-        Additive (Lidstone) smoothing: a finite ``alpha >= 0`` added to
-        every entry of `p` and of `q` before normalising (``alpha = 1`` is
-        Laplace's rule), so an empty category gets probability
-        ``alpha / (sum + n * alpha)`` instead of 0 (see Notes).  The default
-        0 keeps the exact values at no cost; ``alpha > 0`` works on a float
-        copy (the input arrays are never changed).  With
-        ``normalize=False`` alpha is still added to the values as given.
+    %(smoothing)s
 
     Returns
     -------
@@ -734,9 +660,7 @@ def js_distance(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     ValueError
         As :func:`js_divergence`, and for ``0 < base < 1``.
         A negative or non-finite `smoothing` raises ValueError too.
-    TypeError
-        For complex, object, string or other non-numeric input.
-        Also for a `smoothing` that is not a real number.
+    %(raises_type)s
 
     See Also
     --------
@@ -748,24 +672,13 @@ def js_distance(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
 
     A metric on probability distributions (Endres and Schindelin).
 
-    With ``smoothing=alpha > 0`` each distribution (counts :math:`c_i`,
-    :math:`n` categories) is first replaced by
-
-    .. math:: \hat p_i = \frac{c_i + \alpha}{\sum_j c_j + n\alpha}
-
-    (Lidstone's law, "add-alpha"; Laplace's law for :math:`\alpha = 1`
-    [2]_), so every category gets a non-zero probability and, e.g.,
-    :math:`D(p\|q)` is finite even where :math:`q` has zero counts, by an
-    amount the caller chooses rather than a hidden epsilon.  Smoothing biases
-    the estimate toward the uniform distribution; negative entries are still
-    rejected.
+    %(smoothing_notes)s
 
     References
     ----------
     .. [1] D. M. Endres and J. E. Schindelin, "A new metric for probability
        distributions", IEEE Trans. Inf. Theory 49(7), 1858-1860, 2003.
-    .. [2] C. D. Manning and H. Schütze, *Foundations of Statistical
-       Natural Language Processing*, MIT Press, 1999, sec. 6.2.2.
+    %(smoothing_ref)s
 
     Examples
     --------
@@ -792,6 +705,7 @@ def js_distance(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
         return np.sqrt(value).astype(dtype, copy=False)
 
 
+@fill
 def total_variation(p, q, *, axis=-1, normalize=True, smoothing=0.0):
     r"""Total variation distance between `p` and `q` along `axis`.
 
@@ -800,18 +714,10 @@ def total_variation(p, q, *, axis=-1, normalize=True, smoothing=0.0):
     p, q : array_like
         Non-negative weights that broadcast against each other (a reference
         row is read in place).  Integer and bool input is treated as float64.
-    axis : int, default -1
-        Axis along which the distributions lie (of the broadcast shape).
+    %(axis)s
     normalize : bool, default True
         Divide each row of `p` and `q` by its sum first.
-    smoothing : float, default 0.0
-        Additive (Lidstone) smoothing: a finite ``alpha >= 0`` added to
-        every entry of `p` and of `q` before normalising (``alpha = 1`` is
-        Laplace's rule), so an empty category gets probability
-        ``alpha / (sum + n * alpha)`` instead of 0 (see Notes).  The default
-        0 keeps the exact values at no cost; ``alpha > 0`` works on a float
-        copy (the input arrays are never changed).  With
-        ``normalize=False`` alpha is still added to the values as given.
+    %(smoothing)s
 
     Returns
     -------
@@ -825,9 +731,7 @@ def total_variation(p, q, *, axis=-1, normalize=True, smoothing=0.0):
         For a negative entry, shapes that don't broadcast, an empty or
         out-of-range axis, or (with `normalize`) a row that sums to 0.
         A negative or non-finite `smoothing` raises ValueError too.
-    TypeError
-        For complex, object, string or other non-numeric input.
-        Also for a `smoothing` that is not a real number.
+    %(raises_type)s
 
     See Also
     --------
@@ -840,24 +744,13 @@ def total_variation(p, q, *, axis=-1, normalize=True, smoothing=0.0):
     NaN anywhere in a row gives NaN; ``+inf`` gives NaN when normalising.
     Unitless (no `base`).
 
-    With ``smoothing=alpha > 0`` each distribution (counts :math:`c_i`,
-    :math:`n` categories) is first replaced by
-
-    .. math:: \hat p_i = \frac{c_i + \alpha}{\sum_j c_j + n\alpha}
-
-    (Lidstone's law, "add-alpha"; Laplace's law for :math:`\alpha = 1`
-    [2]_), so every category gets a non-zero probability and, e.g.,
-    :math:`D(p\|q)` is finite even where :math:`q` has zero counts, by an
-    amount the caller chooses rather than a hidden epsilon.  Smoothing biases
-    the estimate toward the uniform distribution; negative entries are still
-    rejected.
+    %(smoothing_notes)s
 
     References
     ----------
     .. [1] A. B. Tsybakov, *Introduction to Nonparametric Estimation*,
        Springer, 2009, sec. 2.4.
-    .. [2] C. D. Manning and H. Schütze, *Foundations of Statistical
-       Natural Language Processing*, MIT Press, 1999, sec. 6.2.2.
+    %(smoothing_ref)s
 
     Examples
     --------

@@ -15,9 +15,9 @@ from collections import namedtuple
 import numpy as np
 
 from . import _cpu, _threads
-from .measures import (_CROSS_ENTROPY, _ENTROPY, _F64, _JS, _KL, _TV,
-                       _as_rows, _broadcast_last, _coerce, _log_base, _nonfinite_row,
-                       _resolve, _smooth, _smoothing, _unit_stride)
+from ._table import BY_NAME, COMPARE_COLUMNS, NF_SHIFT as _NF_SHIFT
+from .measures import (_F64, _KL, _as_rows, _broadcast_last, _coerce, _log_base,
+                       _nonfinite_row, _resolve, _smooth, _smoothing, _unit_stride)
 
 _kc, CPU_TIER = _cpu.load("kl_ext._compare")
 
@@ -36,11 +36,10 @@ intrinsic discrepancy), ``js_divergence``, ``js_distance`` and
 ``total_variation``.
 """
 
-# kernel output columns -> (measure code, swap p and q) for the slow path
-_SLOW = [(_ENTROPY, False), (_ENTROPY, True), (_CROSS_ENTROPY, False),
-         (_KL, False), (_KL, True), (_JS, False), (_TV, False)]
-_NOUT = 7
-_NF_SHIFT = 16
+# kernel output columns -> (measure code, swap p and q) for the slow path,
+# from the table (src/_codes.pxd's NOUT and NF_SHIFT are generated from it)
+_SLOW = [(BY_NAME[m].code, swap) for _, m, swap in COMPARE_COLUMNS]
+_NOUT = len(COMPARE_COLUMNS)
 
 
 def _run(pb, qb, normalize, out, status):

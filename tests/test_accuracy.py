@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import kl_ext
+from kl_ext._table import MEASURES
 
 mpmath = pytest.importorskip("mpmath")
 mp = mpmath.mp
@@ -74,8 +75,7 @@ def call(name, p, q=None, **kw):
     return f(p, **kw) if name == "entropy" else f(p, q, **kw)
 
 
-ALL = ["entropy", "cross_entropy", "kl_divergence", "js_divergence", "js_distance",
-       "total_variation"]
+ALL = [m.name for m in MEASURES]
 
 
 # ------------------------------------------------------- ordinary inputs

@@ -14,6 +14,7 @@ import pytest
 
 import kl_ext
 from kl_ext import reference
+from kl_ext._table import MEASURES as TABLE
 
 
 def run_cli(*args, cwd=None):
@@ -320,8 +321,7 @@ def test_human_time():
 
 # ---------------------------------------------------------------- score
 
-MEASURES = {"entropy": "entropy", "cross_entropy": "cross_entropy", "kl": "kl_divergence",
-            "js": "js_divergence", "js_distance": "js_distance", "tv": "total_variation"}
+MEASURES = {m.cli: m.name for m in TABLE}
 
 
 @pytest.mark.parametrize("measure", list(MEASURES))

@@ -1,0 +1,65 @@
+"""Docstring text shared by the measures, written once and filled in.
+
+The pattern of SciPy's ``scipy._lib.doccer`` (and the ``_axis_parameter_doc``
+of ``scipy/stats/_axis_nan_policy.py``): a docstring holds a placeholder
+``%(key)s`` alone on a line; :func:`fill` replaces it, at import, by
+``DOCDICT[key]`` indented like the placeholder.  The functions' ``__doc__``
+(and so ``help()``) is the whole text.
+"""
+
+import re
+
+DOCDICT = {
+    "axis": """\
+axis : int, default -1
+    Axis along which the distributions lie (of the broadcast shape).""",
+    "base": """\
+base : float, optional
+    Logarithm base; any finite ``base > 0`` other than 1.  Default nats.""",
+    "smoothing": """\
+smoothing : float, default 0.0
+    Additive (Lidstone) smoothing: a finite ``alpha >= 0`` added to
+    every entry of each distribution before normalising (``alpha = 1`` is
+    Laplace's rule), so an empty category gets probability
+    ``alpha / (sum + n * alpha)`` instead of 0 (see Notes).  The default
+    0 keeps the exact values at no cost; ``alpha > 0`` works on a float
+    copy (the input arrays are never changed).  With
+    ``normalize=False`` alpha is still added to the values as given.""",
+    "raises_type": """\
+TypeError
+    For complex, object, string or other non-numeric input.
+    Also for a `smoothing` that is not a real number.""",
+    "smoothing_notes": r"""With ``smoothing=alpha > 0`` each distribution (counts :math:`c_i`,
+:math:`n` categories) is first replaced by
+
+.. math:: \hat p_i = \frac{c_i + \alpha}{\sum_j c_j + n\alpha}
+
+(Lidstone's law, "add-alpha"; Laplace's law for :math:`\alpha = 1`
+[MS1999]_), so every category gets a non-zero probability and, e.g.,
+:math:`D(p\|q)` is finite even where :math:`q` has zero counts, by an
+amount the caller chooses rather than a hidden epsilon.  Smoothing biases
+the estimate toward the uniform distribution; negative entries are still
+rejected.""",
+    "smoothing_ref": """\
+.. [MS1999] C. D. Manning and H. Schütze, *Foundations of Statistical
+   Natural Language Processing*, MIT Press, 1999, sec. 6.2.2.""",
+}
+
+_PLACEHOLDER = re.compile(r"^([ \t]*)%\((\w+)\)s[ \t]*$", re.MULTILINE)
+
+
+def docformat(doc, docdict=DOCDICT):
+    """`doc` with each line ``%(key)s`` replaced by ``docdict[key]``, indented
+    like that line (KeyError for an unknown key)."""
+    def expand(m):
+        indent, key = m.group(1), m.group(2)
+        return "\n".join(indent + line if line else line
+                         for line in docdict[key].splitlines())
+    return _PLACEHOLDER.sub(expand, doc)
+
+
+def fill(func):
+    """Decorator: fill the shared text into ``func.__doc__``."""
+    if func.__doc__:  # None under python -OO
+        func.__doc__ = docformat(func.__doc__)
+    return func
