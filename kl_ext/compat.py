@@ -35,6 +35,12 @@ does not validate `base` and returns float64 for float32 1-D input with a
 `base`, ``nan_policy``/``keepdims``/``axis=None``/tuple axes behave as in
 ``scipy.stats``.
 
+Code you cannot edit (a library that calls SciPy inside) gets the drop-ins
+through :func:`patch_scipy`, which replaces the functions in SciPy's public
+modules until :func:`unpatch_scipy` (or for a ``with scipy_patched():``
+block); call it before importing such a library, since a module that ran
+``from scipy.stats import entropy`` keeps SciPy's function.
+
 Deliberate deviations (SciPy bugs that are not reproduced)
 -----------------------------------------------------------
 1. ``jensenshannon`` never returns NaN for valid, near-identical inputs
@@ -73,7 +79,10 @@ np.float64(1.0)
 np.float64(2839.139983229607)
 """
 
+import contextlib
 import math
+import sys
+import threading
 
 import numpy as np
 
@@ -81,7 +90,8 @@ from . import _special
 from . import measures as _measures
 
 __all__ = ["entropy", "jensenshannon", "rel_entr", "kl_div", "entr",
-           "wasserstein_distance", "energy_distance"]
+           "wasserstein_distance", "energy_distance",
+           "patch_scipy", "unpatch_scipy", "scipy_patched"]
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -811,3 +821,238 @@ for _uf, _doc in ((rel_entr, _REL_ENTR_DOC), (kl_div, _KL_DIV_DOC), (entr, _ENTR
 del _uf, _doc
 
 __test__ = {"rel_entr": _REL_ENTR_DOC, "kl_div": _KL_DIV_DOC, "entr": _ENTR_DOC}
+
+
+# --------------------------------------------------------------------------
+# patch_scipy: the drop-ins installed in SciPy's own namespaces
+# --------------------------------------------------------------------------
+
+# Every (module, attribute) patch_scipy() replaces; each gets the drop-in of
+# this module with the same name.  Public namespaces only: SciPy's private
+# modules keep their objects, so SciPy's own internals (e.g. the `entropy`
+# methods of scipy.stats distributions, which use scipy.special.entr bound
+# at SciPy's import) compute exactly what they computed before.
+_SCIPY_TARGETS = (
+    ("scipy.stats", "entropy"),
+    ("scipy.stats.distributions", "entropy"),
+    ("scipy.stats", "wasserstein_distance"),
+    ("scipy.stats", "energy_distance"),
+    ("scipy.spatial.distance", "jensenshannon"),
+    ("scipy.special", "rel_entr"),
+    ("scipy.special", "kl_div"),
+    ("scipy.special", "entr"),
+)
+_SCIPY_NAMES = tuple(dict.fromkeys(attr for _, attr in _SCIPY_TARGETS))
+
+_scipy_lock = threading.RLock()
+_scipy_originals = {}      # (module, attribute) -> SciPy's object, while patched
+_scipy_pinned = set()      # keys patched by patch_scipy() (kept after a `with` block)
+_scipy_blocks = {}         # key -> number of scipy_patched() blocks holding it
+
+
+def _fill_targets(func):
+    """Fill the table of _SCIPY_TARGETS into `func`'s docstring (written once)."""
+    width = max(len(f"``{mod}.{attr}``") for mod, attr in _SCIPY_TARGETS) + 2
+    rule = "    " + "=" * (width - 2) + "  " + "=" * 42
+    rows = [f"    {f'``{mod}.{attr}``':<{width}}"
+            + (":data:" if isinstance(globals()[attr], np.ufunc) else ":func:")
+            + f"`kl_ext.compat.{attr}`" for mod, attr in _SCIPY_TARGETS]
+    table = "\n".join([rule, "    " + "SciPy attribute".ljust(width) + "replaced by", rule,
+                       *rows, rule])
+    if func.__doc__:  # None under python -OO
+        func.__doc__ = func.__doc__.replace("{targets}", table.lstrip())
+    return func
+
+
+def _scipy_keys(names):
+    if names is None:
+        names = _SCIPY_NAMES
+    elif isinstance(names, str):
+        names = (names,)
+    names = tuple(names)
+    bad = [n for n in names if n not in _SCIPY_NAMES]
+    if bad:
+        raise ValueError(f"names must be among {', '.join(_SCIPY_NAMES)}, got {bad[0]!r}")
+    return [key for key in _SCIPY_TARGETS if key[1] in names]
+
+
+def _scipy_install(keys):
+    import importlib
+    try:
+        modules = {mod: importlib.import_module(mod) for mod in dict.fromkeys(m for m, _ in keys)}
+    except ImportError as exc:
+        raise ImportError("patch_scipy needs SciPy: pip install scipy") from exc
+    for mod, attr in keys:
+        if (mod, attr) not in _scipy_originals:
+            _scipy_originals[mod, attr] = getattr(modules[mod], attr)
+            setattr(modules[mod], attr, globals()[attr])
+
+
+def _scipy_restore(keys):
+    for key in keys:
+        if key in _scipy_originals:
+            setattr(sys.modules[key[0]], key[1], _scipy_originals.pop(key))
+        _scipy_pinned.discard(key)
+        _scipy_blocks.pop(key, None)
+
+
+@_fill_targets
+def patch_scipy(names=None):
+    """Replace SciPy's information measures by the kl_ext drop-ins.
+
+    Each SciPy attribute below is set to the drop-in of this module with the
+    same name, until :func:`unpatch_scipy` restores it:
+
+    {targets}
+
+    Idempotent: a function already patched is left as it is, so the
+    originals saved are always SciPy's.
+
+    Parameters
+    ----------
+    names : str or iterable of str, optional
+        The functions to patch, among ``entropy``, ``wasserstein_distance``,
+        ``energy_distance``, ``jensenshannon``, ``rel_entr``, ``kl_div`` and
+        ``entr``; all of them when None.
+
+    Raises
+    ------
+    ValueError
+        If `names` holds a name not in that list.
+    ImportError
+        If SciPy is not installed.
+
+    See Also
+    --------
+    unpatch_scipy : restore SciPy's functions.
+    scipy_patched : patch for the duration of a ``with`` block.
+
+    Notes
+    -----
+    What is replaced is the attribute of SciPy's public module, so code that
+    looks the function up through SciPy when it calls it
+    (``import scipy.stats; scipy.stats.entropy(p)``, or ``from scipy import
+    stats; stats.entropy(p)``) gets kl_ext's.  **The limit:** a module that
+    already ran ``from scipy.stats import entropy`` holds SciPy's function in
+    its own namespace and keeps calling it, so patch before importing such a
+    module.  SciPy's private modules are left alone, so SciPy's internals are
+    unchanged (``pdist(..., metric="jensenshannon")`` and the ``entropy()``
+    methods of ``scipy.stats`` distributions keep SciPy's code); SciPy
+    functions that look ``scipy.special.rel_entr`` etc. up at call time see
+    the replacements.
+
+    Thread safety: patching changes SciPy for the whole process.  The three
+    patching functions are serialised by a lock; a thread calling a SciPy
+    function while another patches gets either SciPy's function or kl_ext's
+    (both give SciPy's results up to rounding, with the documented
+    deviations of :mod:`kl_ext.compat`).  Overlapping :func:`scipy_patched`
+    blocks in several threads keep SciPy patched until the last one ends,
+    but :func:`unpatch_scipy` restores SciPy at once for every thread: in a
+    threaded program, patch once at start-up.
+
+    Examples
+    --------
+    >>> import scipy.stats
+    >>> from kl_ext import compat
+    >>> compat.patch_scipy()
+    >>> scipy.stats.entropy is compat.entropy
+    True
+    >>> scipy.stats.entropy([1e-300, 1.0])    # SciPy's own gives 6.9078e-298
+    np.float64(6.9178e-298)
+    >>> compat.unpatch_scipy()
+    >>> scipy.stats.entropy is compat.entropy
+    False
+    """
+    with _scipy_lock:
+        keys = _scipy_keys(names)
+        _scipy_install(keys)
+        _scipy_pinned.update(keys)
+
+
+def unpatch_scipy(names=None):
+    """Restore SciPy's own functions where :func:`patch_scipy` replaced them.
+
+    Each attribute gets back the very object it held before patching; names
+    not patched are left alone, so calling it twice is harmless.  It also
+    ends the effect of any :func:`scipy_patched` block still running.
+
+    Parameters
+    ----------
+    names : str or iterable of str, optional
+        The functions to restore (the names :func:`patch_scipy` takes); all
+        of them when None.
+
+    Raises
+    ------
+    ValueError
+        If `names` holds a name :func:`patch_scipy` does not know.
+
+    See Also
+    --------
+    patch_scipy : what is replaced, the limit and thread safety.
+
+    Examples
+    --------
+    >>> import scipy.special
+    >>> from kl_ext import compat
+    >>> original = scipy.special.rel_entr
+    >>> compat.patch_scipy("rel_entr")
+    >>> compat.unpatch_scipy()
+    >>> scipy.special.rel_entr is original
+    True
+    """
+    with _scipy_lock:
+        _scipy_restore(_scipy_keys(names))
+
+
+@contextlib.contextmanager
+def scipy_patched(names=None):
+    """Context manager: SciPy patched by kl_ext for the ``with`` block.
+
+    On leaving the block, also by an exception, it restores what it patched,
+    unless :func:`patch_scipy` patched it too (before or inside the block).
+    Blocks nest.
+
+    Parameters
+    ----------
+    names : str or iterable of str, optional
+        The functions to patch (the names :func:`patch_scipy` takes); all of
+        them when None.
+
+    Raises
+    ------
+    ValueError
+        If `names` holds a name :func:`patch_scipy` does not know.
+    ImportError
+        If SciPy is not installed.
+
+    See Also
+    --------
+    patch_scipy : what is replaced, the limit and thread safety.
+
+    Examples
+    --------
+    >>> import scipy.spatial.distance as ssd
+    >>> from kl_ext import compat
+    >>> with compat.scipy_patched("jensenshannon"):
+    ...     ssd.jensenshannon([1.0, 0.0], [0.0, 1.0], base=2)
+    np.float64(1.0)
+    >>> ssd.jensenshannon is compat.jensenshannon
+    False
+    """
+    with _scipy_lock:
+        keys = _scipy_keys(names)
+        _scipy_install(keys)
+        for key in keys:
+            _scipy_blocks[key] = _scipy_blocks.get(key, 0) + 1
+    try:
+        yield
+    finally:
+        with _scipy_lock:
+            for key in keys:
+                if key not in _scipy_blocks:   # unpatch_scipy() ran meanwhile
+                    continue
+                _scipy_blocks[key] -= 1
+                if _scipy_blocks[key] == 0 and key not in _scipy_pinned:
+                    _scipy_restore([key])
+
