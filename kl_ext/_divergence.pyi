@@ -20,6 +20,12 @@ def rows(measure: int, p: npt.NDArray[np.floating], q: npt.NDArray[np.floating],
          status: npt.NDArray[np.int8], nthreads: int = 0) -> int:
     """(nrows, n) views p, q (row stride 0 for a broadcast row) -> flagged rows, or -1."""
 
+def small(measure: int, p: object, q: object, axis: object, normalize: object,
+          smoothing: object, base: object) -> np.floating | None:
+    """The plainest 1-D call answered in C (a NumPy scalar of p's dtype), or None
+    for any other arguments (kl_ext.measures then takes its general path).
+    Accepts the js_distance code too (sqrt of JS), which the others do not."""
+
 def openmp_enabled() -> bool:
     """True if the kernels were built with OpenMP (threads for large calls)."""
 
