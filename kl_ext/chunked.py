@@ -74,24 +74,20 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import _threads
+from . import _table, _threads
 from . import measures as _m
 
 __all__ = ["MEASURES", "partial_stats", "PartialStats", "Totals", "Accumulator"]
 
 _k = _m._k
 
-# The measures this module serves: name -> (kernel code, passes, takes q,
-# base applies, square root at the end).
+# The measures this module serves, read from the table of measures: name ->
+# (kernel code, passes, takes q, base applies, square root at the end).
 _Spec = namedtuple("_Spec", "name code passes has_q base sqrt")
-MEASURES = {s.name: s for s in (
-    _Spec("entropy", _m._ENTROPY, 1, False, True, False),
-    _Spec("cross_entropy", _m._CROSS_ENTROPY, 1, True, True, False),
-    _Spec("kl_divergence", _m._KL, 1, True, True, False),
-    _Spec("js_divergence", _m._JS, 2, True, True, False),
-    _Spec("js_distance", _m._JS, 2, True, True, True),
-    _Spec("total_variation", _m._TV, 2, True, False, False),
-)}
+MEASURES = {m.name: _Spec(m.name, m.kernel_code,
+                          1 if _table.BY_NAME[m.of or m.name].plan == _table.ONE_PASS else 2,
+                          m.takes_q, m.has_base, m.post == "sqrt")
+            for m in _table.MEASURES}
 
 # columns of a first-pass piece row
 _SP, _SQ, _T, _ST, _NEG_AT, _NEG_VAL, _EXTRA = range(7)
@@ -800,12 +796,25 @@ def hist_finish(contribs, totals):
 
 
 # compare: the in-memory report's fields from accumulators of its measures
-# (name, swap p and q, base applies)
-_COMPARE_PARTS = {"entropy_p": ("entropy", False), "entropy_q": ("entropy", True),
-                  "cross_entropy": ("cross_entropy", False),
-                  "kl_pq": ("kl_divergence", False), "kl_qp": ("kl_divergence", True),
-                  "js_divergence": ("js_divergence", False),
-                  "total_variation": ("total_variation", False)}
+# (the kernel columns of the table: field -> (measure, swap p and q))
+_COMPARE_PARTS = {col: (name, swap) for col, name, swap in _table.COMPARE_COLUMNS}
+
+
+def compare_fields(nats, lb, dtype, xp=np):
+    """The fields of :class:`kl_ext.Comparison` from the kernel columns in
+    float64 nats (a dict), as :func:`kl_ext.compare` forms them: `base`
+    (log-base `lb` or None), the derived fields, then the dtype.  `xp`: the
+    array module (NumPy, or dask.array for kl_ext.dask)."""
+    from .report import Comparison
+    v = dict(nats)
+    if lb is not None:
+        for col, name, _ in _table.COMPARE_COLUMNS:
+            if _table.BY_NAME[name].has_base:
+                v[col] = v[col] / lb
+    dpq, dqp = v["kl_pq"], v["kl_qp"]
+    v.update(kl_mean=0.5 * (dpq + dqp), kl_min=xp.minimum(dpq, dqp),
+             js_distance=xp.sqrt(v["js_divergence"]))
+    return Comparison(*(v[f].astype(dtype) for f in Comparison._fields))
 
 
 class _CompareAccumulator(Accumulator):
@@ -852,14 +861,7 @@ class _CompareAccumulator(Accumulator):
         for acc in self._parts.values():
             acc._check_done()
         nats = {f: np.asarray(acc._stats._nats()) for f, acc in self._parts.items()}
-        dtype = self._parts["kl_pq"]._stats.dtype
-        if self._lb is not None:
-            for f in ("entropy_p", "entropy_q", "cross_entropy", "kl_pq", "kl_qp",
-                      "js_divergence"):
-                nats[f] = nats[f] / self._lb
-        dpq, dqp = nats["kl_pq"], nats["kl_qp"]
-        nats.update(kl_mean=0.5 * (dpq + dqp), kl_min=np.minimum(dpq, dqp),
-                    js_distance=np.sqrt(nats["js_divergence"]))
         lead = np.broadcast_shapes(*(x.shape for x in nats.values()))
-        out = (np.broadcast_to(nats[f], lead).astype(dtype) for f in Comparison._fields)
-        return Comparison(*(x[()] if x.ndim == 0 else x for x in out))
+        nats = {f: np.broadcast_to(x, lead) for f, x in nats.items()}
+        res = compare_fields(nats, self._lb, self._parts["kl_pq"]._stats.dtype)
+        return Comparison(*(x[()] if x.ndim == 0 else x for x in res))

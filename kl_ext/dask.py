@@ -55,12 +55,11 @@ import dask.array as da
 import numpy as np
 from dask.graph_manipulation import bind
 
-from . import _threads, chunked
+from . import _table, _threads, chunked
 from . import measures as _m
 
-__all__ = ["entropy", "cross_entropy", "kl_divergence", "js_divergence", "js_distance",
-           "total_variation", "compare", "wasserstein_hist", "wasserstein_1d_binned", "read_npy",
-           "NTHREADS"]
+__all__ = [m.name for m in _table.MEASURES] + [
+    "compare", "wasserstein_hist", "wasserstein_1d_binned", "read_npy", "NTHREADS"]
 
 #: Threads each task's kernel call may use (1: the worker processes and
 #: threads are the parallelism).  Set it to 0 for kl_ext's default when a
@@ -335,12 +334,16 @@ def _measure(name, p, q, *, base, axis, normalize, smoothing):
 # ---------------------------------------------------------------------------
 # the public functions: the in-memory docstrings, with the Dask notes
 
-def _public(name, has_q):
-    eager = getattr(_m, name)
-
-    if has_q:
+def _public(info):
+    """kl_ext.dask's version of the table's measure `info`."""
+    name = info.name
+    if info.takes_q and info.has_base:
         def f(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
             return _measure(name, p, q, base=base, axis=axis, normalize=normalize,
+                            smoothing=smoothing)
+    elif info.takes_q:
+        def f(p, q, *, axis=-1, normalize=True, smoothing=0.0):
+            return _measure(name, p, q, base=None, axis=axis, normalize=normalize,
                             smoothing=smoothing)
     else:
         def f(p, *, base=None, axis=-1, normalize=True, smoothing=0.0):
@@ -348,26 +351,13 @@ def _public(name, has_q):
                             smoothing=smoothing)
     f.__name__ = f.__qualname__ = name
     f.__module__ = __name__
-    f.__doc__ = _dask_doc(eager.__doc__, name)
+    f.__doc__ = _dask_doc(getattr(_m, name).__doc__, name, info.takes_q)
     return f
 
 
-# each function's example: the axis split in two chunks (the two-pass and
-# partial-statistics path); the values are those of the in-memory function
-_EXAMPLES = {
-    "entropy": ("kl_ext.dask.entropy(p)", "array([0.56233514, 0.69314718])"),
-    "cross_entropy": ("kl_ext.dask.cross_entropy(p, q)", "array([0.69314718, 0.69314718])"),
-    "kl_divergence": ("kl_ext.dask.kl_divergence(p, q)", "array([0.13081204, 0.        ])"),
-    "js_divergence": ("kl_ext.dask.js_divergence(p, q)", "array([0.03382208, 0.        ])"),
-    "js_distance": ("kl_ext.dask.js_distance(p, q)", "array([0.18390779, 0.        ])"),
-    "total_variation": ("kl_ext.dask.total_variation(p, q)", "array([0.25, 0.  ])"),
-    "compare": ("kl_ext.dask.compare(p, q).kl_pq", "array([0.13081204, 0.        ])"),
-    "wasserstein_hist": ("kl_ext.dask.wasserstein_hist(p, q)", "array([0.25, 0.  ])"),
-}
-
-
-def _dask_doc(doc, name):
-    """The in-memory function's docstring, with a note on Dask and a Dask example."""
+def _dask_doc(doc, name, takes_q=True):
+    """The in-memory function's docstring, with a note on Dask and an example
+    showing that the lazy result equals the in-memory one."""
     head, sep, rest = doc.partition("\n")
     note = (f"\n    Lazy Dask version of :func:`kl_ext.{name}`: Dask arrays in, a lazy\n"
             "    Dask array out (see :mod:`kl_ext.dask` for how chunks are handled);\n"
@@ -375,28 +365,27 @@ def _dask_doc(doc, name):
             "    documentation, whose values, conventions and errors hold here too;\n"
             "    errors are raised at compute time.\n")
     body = rest.split("    Examples\n    --------")[0]
-    call, value = _EXAMPLES[name]
+    args = "p, q" if takes_q else "p"
+    field = ".kl_pq" if name == "compare" else ""
+    eager = "kl_ext.report.compare" if name == "compare" else (
+        "kl_ext.wasserstein.wasserstein_hist" if name == "wasserstein_hist" else f"kl_ext.{name}")
     example = ("    Examples\n    --------\n"
-               "    >>> import dask.array as da, kl_ext.dask\n"
+               "    The axis split in two chunks (partial statistics), against the\n"
+               "    in-memory call:\n\n"
+               "    >>> import numpy as np, dask.array as da\n"
+               "    >>> import kl_ext, kl_ext.dask, kl_ext.report, kl_ext.wasserstein\n"
                "    >>> p = da.from_array([[1.0, 3.0], [2.0, 2.0]], chunks=(1, 1))\n"
                "    >>> q = [1.0, 1.0]\n"
-               f"    >>> {call}.compute()\n    {value}\n")
+               f"    >>> lazy = kl_ext.dask.{name}({args}){field}\n"
+               f"    >>> want = {eager}(p.compute(){', q' if takes_q else ''}){field}\n"
+               "    >>> bool(np.allclose(lazy.compute(), want, rtol=1e-15, atol=0))\n"
+               "    True\n")
     return head + sep + note + body.rstrip() + "\n\n" + example
 
 
-entropy = _public("entropy", False)
-cross_entropy = _public("cross_entropy", True)
-kl_divergence = _public("kl_divergence", True)
-js_divergence = _public("js_divergence", True)
-js_distance = _public("js_distance", True)
-
-
-def total_variation(p, q, *, axis=-1, normalize=True, smoothing=0.0):
-    return _measure("total_variation", p, q, base=None, axis=axis, normalize=normalize,
-                    smoothing=smoothing)
-
-
-total_variation.__doc__ = _dask_doc(_m.total_variation.__doc__, "total_variation")
+for _info in _table.MEASURES:
+    globals()[_info.name] = _public(_info)
+del _info
 
 
 # ---------------------------------------------------------------------------
@@ -438,25 +427,14 @@ def compare(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
         return Comparison(*(_scalar(out[..., i]) if not lead else out[..., i]
                             for i in range(nf)))
     del eager_compare
-
-    def nats(name, a, b):
-        return _split_nats(chunked.spec(name), a, b, lead, normalize, alpha, True)
-
-    def own(name, a):
-        h = _split_nats(chunked.spec(name), a, a, lead, normalize, alpha, False)
-        return h if h.shape == lead else da.broadcast_to(h, lead, chunks=dpq.chunks)
-
-    hpq, dpq = nats("cross_entropy", pa, qa), nats("kl_divergence", pa, qa)
-    hp, hq = own("entropy", pa), own("entropy", qa)
-    dqp, js = nats("kl_divergence", qa, pa), nats("js_divergence", pa, qa)
-    tv = nats("total_variation", pa, qa)
-    if lb is not None:
-        hp, hq, hpq, dpq, dqp, js = (v / lb for v in (hp, hq, hpq, dpq, dqp, js))
-    fields = dict(entropy_p=hp, entropy_q=hq, cross_entropy=hpq, kl_pq=dpq, kl_qp=dqp,
-                  kl_mean=0.5 * (dpq + dqp), kl_min=da.minimum(dpq, dqp),
-                  js_divergence=js, js_distance=da.sqrt(js), total_variation=tv)
-    return Comparison(*(_scalar(fields[f].astype(dtype)) if not lead
-                        else fields[f].astype(dtype) for f in Comparison._fields))
+    cols = {}
+    for col, name, swap in _table.COMPARE_COLUMNS:
+        a, b = (qa, pa) if swap else (pa, qa)
+        spec_ = chunked.spec(name)
+        v = _split_nats(spec_, a, b if spec_.has_q else a, lead, normalize, alpha, spec_.has_q)
+        cols[col] = v if v.shape == lead else da.broadcast_to(v, lead)
+    out = chunked.compare_fields(cols, lb, dtype, xp=da)
+    return Comparison(*(_scalar(f) if not lead else f for f in out))
 
 
 def _scalar(x):
