@@ -670,18 +670,21 @@ def wasserstein_1d_binned(u_values, v_values, grid, u_weights=None, v_weights=No
 # reading .npy files where the tasks run
 
 def _npy_block(path, block_info=None):
+    # a read-only view of the memory map: the scoring task on the same worker
+    # reads the page cache directly (no copy); it is pickled as an array only
+    # if it has to move to another worker
     loc = block_info[None]["array-location"]
     mm = np.load(path, mmap_mode="r")
-    return np.array(mm[tuple(slice(a, b) for a, b in loc)])
+    return mm[tuple(slice(a, b) for a, b in loc)]
 
 
 def read_npy(path, chunks="auto"):
     """A Dask array over a ``.npy`` file, each task reading its own block.
 
     Every task memory-maps the file itself (``np.load(mmap_mode="r")``) and
-    copies out its block, so nothing travels from the client and memory
-    stays at a few blocks per worker whatever the file size (the file must
-    be readable at `path` by every worker).  ``dask.array.from_npy_stack``
+    hands on a read-only view of its block (no copy), so nothing travels
+    from the client and memory stays at a few blocks per worker whatever
+    the file size (the file must be readable at `path` by every worker).  ``dask.array.from_npy_stack``
     reads only directories written by ``to_npy_stack``.
 
     Parameters
