@@ -33,6 +33,15 @@ in-memory call **bit for bit**; otherwise the two differ only by the
 rounding of compensated sums (~1e-16 relative, far inside 1e-13 on
 ordinary inputs).
 
+``wasserstein_hist`` (order 1) follows the same two passes at the array
+level: the first pass's sums (the pieces of ``total_variation``) give, per
+row and chunk, the pair scales and the CDF difference at the chunk's first
+bin (:func:`hist_totals`, which needs each chunk's number of pieces); the
+second pass walks each chunk from there (:func:`hist_pieces`) and
+:func:`hist_finish` adds the chunks' sums.  :func:`kl_ext.dask.wasserstein_hist`
+is this protocol on Dask arrays.  ``compare`` is every measure of
+:data:`MEASURES` that it reports at once: ``Accumulator("compare")``.
+
 Limits (the in-memory call re-reads a row where this cannot):
 
 * where the one-pass form cancels -- a normalised entropy or cross-entropy
@@ -77,7 +86,8 @@ import numpy as np
 from . import _table, _threads
 from . import measures as _m
 
-__all__ = ["MEASURES", "partial_stats", "PartialStats", "Totals", "Accumulator"]
+__all__ = ["MEASURES", "partial_stats", "PartialStats", "Totals", "Accumulator",
+           "hist_totals", "hist_pieces", "hist_finish"]
 
 _k = _m._k
 
