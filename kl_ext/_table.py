@@ -83,6 +83,10 @@ MEASURES = (
     MeasureInfo("js_distance", 5, "JS_DISTANCE", DERIVED, True, True, 0.0,
                 math.sqrt(_LN2), "js_distance", of="js_divergence", post="sqrt"),
     MeasureInfo("total_variation", 4, "TV", PAIR, True, False, 0.0, 1.0, "tv"),
+    MeasureInfo("hellinger_distance", 6, "HELLINGER", PAIR, True, False, 0.0, 1.0,
+                "hellinger"),
+    MeasureInfo("jeffreys_divergence", 7, "JEFFREYS", PAIR, True, True, 0.0, math.inf,
+                "jeffreys", aliases=("psi",)),
 )
 
 BY_NAME = {m.name: m for m in MEASURES}
@@ -111,6 +115,8 @@ COMPARE_COLUMNS = (
     ("kl_qp", "kl_divergence", True),
     ("js_divergence", "js_divergence", False),
     ("total_variation", "total_variation", False),
+    ("hellinger_distance", "hellinger_distance", False),
+    ("jeffreys_divergence", "jeffreys_divergence", False),
 )
 #: compare's row status: NF_SHIFT * (bit mask of non-finite columns)
 NF_SHIFT = 16
@@ -145,7 +151,9 @@ def pxd_text():
     lines += ["", "cdef enum:", "    # row status codes"]
     lines += [f"    {k} = {v}" for k, v in STATUS.items()]
     lines += ["", "cdef enum:", "    # the compare kernel's output columns and status mask shift",
-              f"    NOUT = {len(COMPARE_COLUMNS)}", f"    NF_SHIFT = {NF_SHIFT}", ""]
+              f"    NOUT = {len(COMPARE_COLUMNS)}", f"    NF_SHIFT = {NF_SHIFT}"]
+    lines += [f"    COL_{col.upper()} = {k}" for k, (col, _, _) in enumerate(COMPARE_COLUMNS)]
+    lines += [""]
     for plan, fn in ((ONE_PASS, "is_one_pass"), (PAIR, "is_pair")):
         consts = [m.const for m in MEASURES if m.plan == plan]
         test = " or ".join(f"measure == {c}" for c in consts)

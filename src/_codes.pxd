@@ -10,6 +10,8 @@ cdef enum:
     JS = 3
     TV = 4
     JS_DISTANCE = 5
+    HELLINGER = 6
+    JEFFREYS = 7
 
 cdef enum:
     # row status codes
@@ -25,8 +27,17 @@ cdef enum:
 
 cdef enum:
     # the compare kernel's output columns and status mask shift
-    NOUT = 7
+    NOUT = 9
     NF_SHIFT = 16
+    COL_ENTROPY_P = 0
+    COL_ENTROPY_Q = 1
+    COL_CROSS_ENTROPY = 2
+    COL_KL_PQ = 3
+    COL_KL_QP = 4
+    COL_JS_DIVERGENCE = 5
+    COL_TOTAL_VARIATION = 6
+    COL_HELLINGER_DISTANCE = 7
+    COL_JEFFREYS_DIVERGENCE = 8
 
 cdef inline bint is_one_pass(int measure) noexcept nogil:
     # the one-pass measures of the table
@@ -35,4 +46,4 @@ cdef inline bint is_one_pass(int measure) noexcept nogil:
 
 cdef inline bint is_pair(int measure) noexcept nogil:
     # the pair measures of the table
-    return measure == JS or measure == TV
+    return measure == JS or measure == TV or measure == HELLINGER or measure == JEFFREYS

@@ -16,6 +16,7 @@
 # C-contiguous float64 array of nrows * NOUT, status an int32 array of nrows.
 # Per row, out[NOUT*r + k] holds, in nats:
 #   0 H(p)   1 H(q)   2 H(p, q)   3 D(p||q)   4 D(q||p)   5 JS   6 TV
+#   7 Hellinger   8 Jeffreys   (COL_* of src/_codes.pxd, from the table)
 # and status[r] is 0, an error code (1 negative in p, 2 negative in q,
 # 3 p sums to 0, 4 q sums to 0 -- the last two with normalize only), or
 # NF_SHIFT times a bit mask of the measures k whose row is non-finite
@@ -30,7 +31,9 @@ cdef extern from "_vmath.h" nogil:
 # NOUT (columns) and NF_SHIFT (status = NF_SHIFT * mask of non-finite
 # columns) come with the measure codes from src/_codes.pxd, generated from
 # kl_ext/_table.py (COMPARE_COLUMNS)
-from _codes cimport NOUT, NF_SHIFT
+from _codes cimport (NOUT, NF_SHIFT, COL_ENTROPY_P, COL_ENTROPY_Q, COL_CROSS_ENTROPY,
+                     COL_KL_PQ, COL_KL_QP, COL_JS_DIVERGENCE, COL_TOTAL_VARIATION,
+                     COL_HELLINGER_DISTANCE, COL_JEFFREYS_DIVERGENCE)
 
 cdef enum:
     NSUM = 7       # sums of the sweep: sp, sq, p log p, q log q, p log q,
@@ -218,75 +221,122 @@ cdef int sweep_par(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize
     return st
 
 
+cdef enum:
+    NPAIR = 4  # the pair measures of the second sweep: JS, TV, Hellinger, Jeffreys
+
+
+cdef inline int pair_code(int k) noexcept nogil:
+    # measure code of pair_sweep's k-th sum
+    return JS if k == 0 else (TV if k == 1 else (HELLINGER if k == 2 else JEFFREYS))
+
+
+cdef inline int pair_col(int k) noexcept nogil:
+    # output column of pair_sweep's k-th measure
+    return (COL_JS_DIVERGENCE if k == 0 else (COL_TOTAL_VARIATION if k == 1 else
+            (COL_HELLINGER_DISTANCE if k == 2 else COL_JEFFREYS_DIVERGENCE)))
+
+
 cdef inline void pair_sweep_lanes(const double* p, const double* q, Py_ssize_t m,
-                                  double mp, double mq, double* at, double* av) noexcept nogil:
-    # pair_sweep's vector body: `lanes_pair` of _divergence.pyx for JS and
-    # TV at once
+                                  double mp, double mq, double* a) noexcept nogil:
+    # pair_sweep's vector body: `lanes_pair` of _divergence.pyx for the
+    # four pair measures at once; a[8 k + j]: lane j of measure k (JS, TV,
+    # Hellinger, Jeffreys), accumulated in locals (registers: the caller's
+    # array might alias p and q, as far as the compiler knows)
     cdef Py_ssize_t i
     cdef int j, ok
+    cdef double x, y
+    cdef double s0[8]
+    cdef double s1[8]
+    cdef double s2[8]
+    cdef double s3[8]
     cdef bint clean = not kl_vbad_block_scaled(p, q, m, mp, mq)
+    for j in range(8):
+        s0[j] = a[j]
+        s1[j] = a[8 + j]
+        s2[j] = a[16 + j]
+        s3[j] = a[24 + j]
     for i in range(0, m, 8):
         for j in range(8):
-            av[j] += fabs(p[i + j] * mq - q[i + j] * mp)
+            s1[j] += fabs(p[i + j] * mq - q[i + j] * mp)
+        for j in range(8):
+            s2[j] += kl_vterm_hellinger(p[i + j] * mq, q[i + j] * mp)
         ok = 1
         if not clean:
             for j in range(8):
                 ok &= kl_vdomain(p[i + j] * mq) & kl_vdomain(q[i + j] * mp)
         if ok:
             for j in range(8):
-                at[j] += kl_vterm_js(p[i + j] * mq, q[i + j] * mp)
+                s0[j] += kl_vterm_js(p[i + j] * mq, q[i + j] * mp)
+            for j in range(8):
+                s3[j] += kl_vterm_jeffreys(p[i + j] * mq, q[i + j] * mp)
         else:
             for j in range(8):
-                at[j] += js_term(p[i + j] * mq, q[i + j] * mp)
+                x = p[i + j] * mq
+                y = q[i + j] * mp
+                s0[j] += js_term(x, y)
+                s3[j] += jeffreys_term(x, y)
+    for j in range(8):
+        a[j] = s0[j]
+        a[8 + j] = s1[j]
+        a[16 + j] = s2[j]
+        a[24 + j] = s3[j]
 
 
 cdef void pair_sweep(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
                      Py_ssize_t n, double mp, double mq, double* res) noexcept nogil:
-    # pair_pass of _divergence.pyx for JS and TV at once (the same blocks):
-    # res[0] = sum J(p*mq, q*mp), res[1] = sum |p*mq - q*mp|, compensated.
-    cdef double t = 0.0, tc = 0.0, v = 0.0, vc = 0.0, bt, bv, x, y
-    cdef double at[8]
-    cdef double av[8]
+    # pair_pass of _divergence.pyx for the four pair measures at once (the
+    # same blocks): res[k] = compensated sum of measure k's terms over
+    # x = p*mq, y = q*mp (k: JS, TV, Hellinger, Jeffreys).
+    cdef double tot[NPAIR]
+    cdef double cmp[NPAIR]
+    cdef double b[NPAIR]
+    cdef double a[NPAIR * 8]
     cdef double bx[LBLOCK]
     cdef double by[LBLOCK]
+    cdef double x, y
     cdef Py_ssize_t i, j, start, stop, m, m8
+    cdef int k
     cdef bint direct
+    for k in range(NPAIR):
+        tot[k] = 0.0
+        cmp[k] = 0.0
     if KL_EXT_VECTOR:
         for start in range(0, n, 512):
             m = min(<Py_ssize_t>LBLOCK, n - start)
-            for j in range(8):
-                at[j] = 0.0
-                av[j] = 0.0
+            for j in range(NPAIR * 8):
+                a[j] = 0.0
             direct = False
             if floating is double:
                 if ps == 1 and qs == 1:
                     direct = True
                     m8 = m - m % 8
-                    pair_sweep_lanes(p + start, q + start, m8, mp, mq, at, av)
+                    pair_sweep_lanes(p + start, q + start, m8, mp, mq, a)
                     if m8 < m:
                         load_block(p + start + m8, 1, m - m8, bx)
                         load_block(q + start + m8, 1, m - m8, by)
-                        pair_sweep_lanes(bx, by, 8, mp, mq, at, av)
+                        pair_sweep_lanes(bx, by, 8, mp, mq, a)
             if not direct:
                 load_block(p + start * ps, ps, m, bx)
                 m8 = load_block(q + start * qs, qs, m, by)
-                pair_sweep_lanes(bx, by, m8, mp, mq, at, av)
-            kahan_add(&t, &tc, lanes_total(at))
-            kahan_add(&v, &vc, lanes_total(av))
+                pair_sweep_lanes(bx, by, m8, mp, mq, a)
+            for k in range(NPAIR):
+                kahan_add(&tot[k], &cmp[k], lanes_total(a + 8 * k))
     else:
         for start in range(0, n, 64):
             stop = min(start + BLOCK, n)
-            bt = 0.0
-            bv = 0.0
+            for k in range(NPAIR):
+                b[k] = 0.0
             for i in range(start, stop):
                 x = p[i * ps] * mq
                 y = q[i * qs] * mp
-                bt += js_term(x, y)
-                bv += fabs(x - y)
-            kahan_add(&t, &tc, bt)
-            kahan_add(&v, &vc, bv)
-    res[0] = kahan_total(t, tc)
-    res[1] = kahan_total(v, vc)
+                b[0] += js_term(x, y)
+                b[1] += fabs(x - y)
+                b[2] += hellinger_term(x, y)
+                b[3] += jeffreys_term(x, y)
+            for k in range(NPAIR):
+                kahan_add(&tot[k], &cmp[k], b[k])
+    for k in range(NPAIR):
+        res[k] = kahan_total(tot[k], cmp[k])
 
 
 cdef void pair_sweep_par(const floating* p, Py_ssize_t ps, const floating* q,
@@ -295,28 +345,33 @@ cdef void pair_sweep_par(const floating* p, Py_ssize_t ps, const floating* q,
     # pair_sweep over a long row, chunk by chunk (as pair_pass_par)
     cdef Py_ssize_t c, nchunks = (n + CHUNK - 1) // CHUNK
     cdef double* part
-    cdef double t = 0.0, tc = 0.0, v = 0.0, vc = 0.0
+    cdef double tot[NPAIR]
+    cdef double cmp[NPAIR]
+    cdef int k
     if nchunks <= 1:
         pair_sweep(p, ps, q, qs, n, mp, mq, res)
         return
-    part = <double*>malloc(nchunks * 2 * sizeof(double))
+    part = <double*>malloc(nchunks * NPAIR * sizeof(double))
     if part == NULL:
         pair_sweep(p, ps, q, qs, n, mp, mq, res)
         return
     if nthreads > 1:
         for c in prange(nchunks, num_threads=nthreads, schedule="static"):
             pair_sweep(p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
-                       min(<Py_ssize_t>CHUNK, n - c * CHUNK), mp, mq, part + 2 * c)
+                       min(<Py_ssize_t>CHUNK, n - c * CHUNK), mp, mq, part + NPAIR * c)
     else:
         for c in range(nchunks):
             pair_sweep(p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
-                       min(<Py_ssize_t>CHUNK, n - c * CHUNK), mp, mq, part + 2 * c)
+                       min(<Py_ssize_t>CHUNK, n - c * CHUNK), mp, mq, part + NPAIR * c)
+    for k in range(NPAIR):
+        tot[k] = 0.0
+        cmp[k] = 0.0
     for c in range(nchunks):
-        kahan_add(&t, &tc, part[2 * c])
-        kahan_add(&v, &vc, part[2 * c + 1])
+        for k in range(NPAIR):
+            kahan_add(&tot[k], &cmp[k], part[NPAIR * c + k])
     free(part)
-    res[0] = kahan_total(t, tc)
-    res[1] = kahan_total(v, vc)
+    for k in range(NPAIR):
+        res[k] = kahan_total(tot[k], cmp[k])
 
 
 # The finishing steps fin_entropy, fin_cross and fin_kl (the normalisation
@@ -329,7 +384,7 @@ cdef int row_compare(const floating* p, Py_ssize_t ps, const floating* q, Py_ssi
     # IN: one row of p and q.  OUT: res[0..NOUT-1]; returns the row status
     # (an error code, or NF_SHIFT * mask of non-finite measures, or 0).
     cdef double sums[NSUM]
-    cdef double pj[2]
+    cdef double pj[NPAIR]
     cdef double sp, sq, mp = 1.0, mq = 1.0, kk = 1.0, v
     cdef int st, mask = 0, k
     st = sweep_par(p, ps, q, qs, n, sums, nthreads)
@@ -345,37 +400,32 @@ cdef int row_compare(const floating* p, Py_ssize_t ps, const floating* q, Py_ssi
             return ST_ZERO_Q
     for k in range(NOUT):
         res[k] = NAN
-    if fin_entropy(p, ps, n, sp, sums[2], kl_vlog_sum(sp), normalize, res) != ST_OK:
-        mask |= 1
-    if fin_entropy(q, qs, n, sq, sums[3], kl_vlog_sum(sq), normalize, res + 1) != ST_OK:
-        mask |= 2
+    if fin_entropy(p, ps, n, sp, sums[2], kl_vlog_sum(sp), normalize,
+                   res + COL_ENTROPY_P) != ST_OK:
+        mask |= 1 << COL_ENTROPY_P
+    if fin_entropy(q, qs, n, sq, sums[3], kl_vlog_sum(sq), normalize,
+                   res + COL_ENTROPY_Q) != ST_OK:
+        mask |= 1 << COL_ENTROPY_Q
     if fin_cross(p, ps, q, qs, n, sp, sq, sums[4], kl_vlog_sum(sq), normalize,
-                 res + 2) != ST_OK:
-        mask |= 4
+                 res + COL_CROSS_ENTROPY) != ST_OK:
+        mask |= 1 << COL_CROSS_ENTROPY
     if fin_kl(p, ps, q, qs, n, sp, sq, sums[5], kl_vlog1pmx_ratio(sp, sq), normalize,
-              res + 3) != ST_OK:
-        mask |= 8
+              res + COL_KL_PQ) != ST_OK:
+        mask |= 1 << COL_KL_PQ
     if fin_kl(q, qs, p, ps, n, sq, sp, sums[6], kl_vlog1pmx_ratio(sq, sp), normalize,
-              res + 4) != ST_OK:
-        mask |= 16
-    # JS and TV (row_pair): a second pass once the sums are known
-    st = check_sums(sp, sq, normalize, res + 5)
-    if st < 0:
-        res[6] = NAN
-    elif st != ST_OK:
-        mask |= 32 | 64
-    else:
+              res + COL_KL_QP) != ST_OK:
+        mask |= 1 << COL_KL_QP
+    # the pair measures (row_pair): a second pass once the sums are known
+    st = check_sums(sp, sq, normalize, &v)
+    if st != ST_OK and st >= 0:
+        for k in range(NPAIR):
+            mask |= 1 << pair_col(k)
+    elif st == ST_OK:
         if normalize:
             pair_scales(sp, sq, &mp, &mq, &kk)
         pair_sweep_par(p, ps, q, qs, n, mp, mq, pj, nthreads)
-        v = pj[0] / (2.0 * kk)
-        if normalize and v > LN2:
-            v = LN2
-        res[5] = 0.0 if v < 0.0 else v
-        v = pj[1] / (2.0 * kk)
-        if normalize and v > 1.0:
-            v = 1.0
-        res[6] = 0.0 if v < 0.0 else v
+        for k in range(NPAIR):
+            pair_tail(pair_code(k), pj[k], kk, normalize, res + pair_col(k))
     return mask * NF_SHIFT
 
 
@@ -432,7 +482,7 @@ def compare_one(cnp.ndarray p, cnp.ndarray q, bint normalize, int nthreads=0):
                              <const float*>cnp.PyArray_DATA(q), qs, n,
                              normalize, res, nt)
     release_threads(nt)
-    return (res[0], res[1], res[2], res[3], res[4], res[5], res[6]), st
+    return tuple([res[k] for k in range(NOUT)]), st
 
 
 def compare_rows(cnp.ndarray p, cnp.ndarray q, bint normalize,

@@ -35,6 +35,8 @@ cdef extern from "_vmath.h" nogil:
     double kl_vterm_xlogx(double x)
     double kl_vterm_xlogy(double p, double q)
     double kl_vterm_js(double x, double y)
+    double kl_vterm_jeffreys(double x, double y)
+    double kl_vterm_hellinger(double x, double y)
     int kl_max_threads()
     int kl_openmp_enabled()
     double kl_vlog1pmx_ratio(double a, double b)
@@ -48,7 +50,7 @@ cdef extern from "_vmath.h" nogil:
                               double mp, double mq)
 
 from _scalar cimport (kahan_add, kahan_total, log_ratio, kl_term, js_term,
-                      DBL_MAX)
+                      jeffreys_term, hellinger_term, DBL_MAX)
 
 cnp.import_array()
 
@@ -59,7 +61,8 @@ cdef enum:
 # (kl_ext/_table.py); every dispatch below names each measure it handles and
 # answers an unknown code with ST_BAD_MEASURE.  ST_REFINE is internal to
 # fin_* and the chunked `finish`: the one-pass value needs a second pass.
-from _codes cimport (ENTROPY, CROSS_ENTROPY, KL, JS, TV, JS_DISTANCE, ST_OK,
+from _codes cimport (ENTROPY, CROSS_ENTROPY, KL, JS, TV, JS_DISTANCE, HELLINGER,
+                     JEFFREYS, ST_OK,
                      ST_NEG_P, ST_NEG_Q, ST_ZERO_P, ST_ZERO_Q, ST_NONFINITE,
                      ST_LAYOUT, ST_REFINE, ST_BAD_MEASURE, is_one_pass, is_pair)
 
@@ -289,27 +292,44 @@ cdef inline void lanes_pair(int measure, const double* x, const double* y, Py_ss
     cdef double st[8]
     for j in range(8):
         st[j] = at[j]
+    # (TV and Hellinger: terms valid for every finite x, y >= 0, no test;
+    # JS and Jeffreys: logarithms, vector terms inside the domain only)
     if measure == TV:
         for i in range(0, m, 8):
             for j in range(8):
                 st[j] += fabs(x[i + j] * mq - y[i + j] * mp)
-    elif measure != JS:
-        pass  # not a pair measure: row_dispatch never sends one here
-    elif not kl_vbad_block_scaled(x, y, m, mp, mq):
+    elif measure == HELLINGER:
         for i in range(0, m, 8):
             for j in range(8):
-                st[j] += kl_vterm_js(x[i + j] * mq, y[i + j] * mp)
+                st[j] += kl_vterm_hellinger(x[i + j] * mq, y[i + j] * mp)
+    elif measure != JS and measure != JEFFREYS:
+        pass  # not a pair measure: row_dispatch never sends one here
+    elif not kl_vbad_block_scaled(x, y, m, mp, mq):
+        if measure == JS:
+            for i in range(0, m, 8):
+                for j in range(8):
+                    st[j] += kl_vterm_js(x[i + j] * mq, y[i + j] * mp)
+        else:
+            for i in range(0, m, 8):
+                for j in range(8):
+                    st[j] += kl_vterm_jeffreys(x[i + j] * mq, y[i + j] * mp)
     else:
         for i in range(0, m, 8):
             ok = 1
             for j in range(8):
                 ok &= kl_vdomain(x[i + j] * mq) & kl_vdomain(y[i + j] * mp)
-            if ok:
+            if ok and measure == JS:
                 for j in range(8):
                     st[j] += kl_vterm_js(x[i + j] * mq, y[i + j] * mp)
-            else:
+            elif ok:
+                for j in range(8):
+                    st[j] += kl_vterm_jeffreys(x[i + j] * mq, y[i + j] * mp)
+            elif measure == JS:
                 for j in range(8):
                     st[j] += js_term(x[i + j] * mq, y[i + j] * mp)
+            else:
+                for j in range(8):
+                    st[j] += jeffreys_term(x[i + j] * mq, y[i + j] * mp)
     for j in range(8):
         at[j] = st[j]
 
@@ -317,7 +337,7 @@ cdef inline void lanes_pair(int measure, const double* x, const double* y, Py_ss
 cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
                       const floating* q, Py_ssize_t qs, Py_ssize_t n,
                       double mp, double mq) noexcept nogil:
-    # Second pass of JS and TV over validated rows (no negatives, sums
+    # Second pass of the pair measures over validated rows (no negatives, sums
     # finite): compensated sum of J(p*mq, q*mp) (JS) or |p*mq - q*mp| (TV).
     # Vector builds run `lanes_pair` over blocks, as first_pass does.
     cdef double t = 0.0, tc = 0.0, bt
@@ -365,6 +385,12 @@ cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
         elif measure == JS:
             for i in range(start, stop):
                 bt += js_term(p[i * ps] * mq, q[i * qs] * mp)
+        elif measure == HELLINGER:
+            for i in range(start, stop):
+                bt += hellinger_term(p[i * ps] * mq, q[i * qs] * mp)
+        elif measure == JEFFREYS:
+            for i in range(start, stop):
+                bt += jeffreys_term(p[i * ps] * mq, q[i * qs] * mp)
         kahan_add(&t, &tc, bt)
     return kahan_total(t, tc)
 
@@ -671,17 +697,25 @@ cdef inline void pair_scales(double sp, double sq, double* mp, double* mq,
 
 cdef inline void pair_tail(int measure, double v, double k, bint normalize,
                            double* res) noexcept nogil:
-    # the last step of JS and TV: v = the sum of the pair terms, k its
-    # scale (row_pair, tile_rows)
-    v = v / (2.0 * k)
+    # the last step of the pair measures: v = the sum of the pair terms over
+    # x = K a, y = K b (a, b the normalised rows), k = K (row_pair, tile_rows,
+    # the chunked pair_finish).  JS, TV: sum/(2K); Hellinger: the square
+    # root of sum/(2K); Jeffreys: sum/K (its terms are homogeneous of
+    # degree 1 and have no factor 1/2).  Clamped to the bounds of the
+    # table when normalised (rounding can leave them by an ulp).
+    if measure == JEFFREYS:
+        v = v / k
+    else:
+        v = v / (2.0 * k)
     if normalize:
         if measure == JS and v > LN2:
             v = LN2
-        elif measure == TV and v > 1.0:
+        elif (measure == TV or measure == HELLINGER) and v > 1.0:
             v = 1.0
     if not is_pair(measure):
         v = NAN  # never reached: row_dispatch and tile_rows check the code
-    res[0] = 0.0 if v < 0.0 else v
+    v = 0.0 if v < 0.0 else v
+    res[0] = sqrt(v) if measure == HELLINGER else v
 
 
 cdef int row_pair(int measure, const floating* p, Py_ssize_t ps,
@@ -690,6 +724,8 @@ cdef int row_pair(int measure, const floating* p, Py_ssize_t ps,
     # Two-pass measures, with a = p/sp, b = q/sq (or p, q unnormalised):
     #   JS = 1/2 sum J(a, b), J(a, b) = a log(2a/(a+b)) + b log(2b/(a+b)) >= 0
     #   TV = 1/2 sum |a - b|
+    #   Hellinger = sqrt(1/2 sum (sqrt a - sqrt b)^2)
+    #   Jeffreys = sum (a - b) log(a/b) = D(a||b) + D(b||a)
     cdef double sums[3]
     cdef double mp = 1.0, mq = 1.0, k = 1.0, v
     cdef int st
@@ -874,7 +910,7 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
             status[r] = <cnp.npy_int8>st
             flagged[0] += st != 0
         return True
-    # the pair measures (JS, TV): per-row sums and pair scales (one vector
+    # the pair measures (JS, TV, ...): per-row sums and pair scales (one vector
     # loop over the rows), then the pair terms of the scaled tile; rows
     # whose sums end them early (check_sums) get zero scales, so zero terms
     x = kl_seg_total(qtile, n) if qtile != NULL else 0.0
@@ -910,12 +946,23 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
         for i in range(0, m8, 8):
             for j in range(8):
                 tb[i + j] = fabs(bx[i + j] - tb[i + j])
-    elif measure == JS:
+    else:
+        # JS, Jeffreys and Hellinger: a tile with an entry outside the vector
+        # domain (NaN, inf, ... of an unnormalised row) goes row by row
         if kl_vbad_block(bx, tb, m8):
             return False
-        for i in range(0, m8, 8):
-            for j in range(8):
-                tb[i + j] = kl_vterm_js(bx[i + j], tb[i + j])
+        if measure == JS:
+            for i in range(0, m8, 8):
+                for j in range(8):
+                    tb[i + j] = kl_vterm_js(bx[i + j], tb[i + j])
+        elif measure == JEFFREYS:
+            for i in range(0, m8, 8):
+                for j in range(8):
+                    tb[i + j] = kl_vterm_jeffreys(bx[i + j], tb[i + j])
+        elif measure == HELLINGER:
+            for i in range(0, m8, 8):
+                for j in range(8):
+                    tb[i + j] = kl_vterm_hellinger(bx[i + j], tb[i + j])
     for r in range(nr):
         if ok[r]:
             pair_tail(measure, kl_seg_total(tb + r * n, n), kk[r], normalize, out + r)

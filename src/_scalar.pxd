@@ -6,7 +6,7 @@
 # NaN arguments propagate to a NaN result, +inf arguments are handled by the
 # callers' non-finite fallback and need not give meaningful results here.
 
-from libc.math cimport log, log1p, fabs, INFINITY
+from libc.math cimport log, log1p, fabs, sqrt, INFINITY
 
 cdef extern from "float.h":
     double DBL_MAX
@@ -127,3 +127,38 @@ cdef inline double js_term(double x, double y) noexcept nogil:
     if y > 0.0:
         t += y * log_twice_ratio(y, w)
     return t
+
+
+cdef inline double jeffreys_term(double x, double y) noexcept nogil:
+    # (x - y) log(x/y) = rel_entr(x, y) + rel_entr(y, x) >= 0 for finite
+    # x, y >= 0: 0 at x = y = 0, +inf where exactly one is 0, NaN for NaN.
+    # With w = x + y and r = (x - y)/w, log(x/y) = log1p(r) - log1p(-r);
+    # near r = 0 that form keeps full relative accuracy (each log1p ~ +-r,
+    # x - y exact), elsewhere log(2x/w) - log(2y/w), formed from w as in
+    # js_term (no underflow for subnormal inputs).  Symmetric in x, y.
+    cdef double w = x + y
+    cdef double r
+    if w != w:
+        return w
+    if w == 0.0:
+        return 0.0
+    if x == 0.0 or y == 0.0:
+        return INFINITY
+    r = (x - y) / w
+    if fabs(r) <= 0.125:
+        return (x - y) * (log1p(r) - log1p(-r))
+    return (x - y) * (log_twice_ratio(x, w) - log_twice_ratio(y, w))
+
+
+cdef inline double hellinger_term(double x, double y) noexcept nogil:
+    # (sqrt x - sqrt y)^2 as d^2, d = (x - y)/(sqrt x + sqrt y), for
+    # x, y >= 0: no cancellation near x = y (x - y is exact there); exactly
+    # y at x = 0 and x at y = 0; NaN propagates.  The same arithmetic as
+    # kl_vterm_hellinger.
+    cdef double d
+    if x == 0.0:
+        return y
+    if y == 0.0:
+        return x
+    d = (x - y) / (sqrt(x) + sqrt(y))
+    return d * d

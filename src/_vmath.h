@@ -216,32 +216,89 @@ static inline __attribute__((always_inline)) double kl_vterm_xlogy(double p, dou
     return (p == 0.0) ? 0.0 : t;
 }
 
-/* J(x, y) = x log(2x/(x+y)) + y log(2y/(x+y)) >= 0 (twice one element's
-   Jensen-Shannon contribution), 0 at x = y = 0.  Near x = y (|r| <= 1/8,
-   r = (x - y)/(x + y)): J = (w/2) ((1+r) log1p(r) + (1-r) log1p(-r))
-   = (w/2) (2 r^2 + (Da + Db) + r (Da - Db)), Da = log1p(r) - r,
-   Db = log1p(-r) + r. */
-static inline __attribute__((always_inline)) double kl_vterm_js(double x, double y)
+/* The two logarithms of the JS and Jeffreys terms: la = log(2x/w),
+   lb = log(2y/w), w = x + y, r = (x - y)/w.  Near x = y (|r| <= 1/8)
+   they are log1p(r) and log1p(-r) from the log polynomial at f = +-r
+   (da, db: their remainders log1p(+-r) -/+ r, free of cancellation).
+   w = 0 makes every output NaN (the callers select); x = 0 (w > 0) gives
+   a = 0, whose reduction is finite (log ~ -709), and likewise y = 0. */
+static inline __attribute__((always_inline)) void kl_vjs_logs(double x, double y, double *w,
+                                                              double *r, double *la,
+                                                              double *lb, double *da,
+                                                              double *db)
 {
-    /* w = 0 makes every lane below NaN, replaced by the last select; x = 0
-       (w > 0) gives a = 0, whose reduction is finite (log ~ -709), so
-       x * la = 0 needs no select, nor does y = 0 */
-    double w = x + y;
-    double iw = 1.0 / w;
-    double r = (x - y) * iw;
-    double fa, ka, fb, kb, da, db;
+    *w = x + y;
+    double iw = 1.0 / *w;
+    *r = (x - y) * iw;
+    double fa, ka, fb, kb;
     kl_vreduce(2.0 * x * iw, &fa, &ka);
     kl_vreduce(2.0 * y * iw, &fb, &kb);
     /* near lanes: 2x/w and 2y/w lie in [7/8, 9/8], where ka = kb = 0 */
-    int near = kl_vnear_js(r);
-    fa = near ? r : fa;
-    fb = near ? -r : fb;
-    double la = kl_vlog_core(fa, ka, &da);
-    double lb = kl_vlog_core(fb, kb, &db);
+    int near = kl_vnear_js(*r);
+    fa = near ? *r : fa;
+    fb = near ? -*r : fb;
+    *la = kl_vlog_core(fa, ka, da);
+    *lb = kl_vlog_core(fb, kb, db);
+}
+
+/* J(x, y) = x log(2x/(x+y)) + y log(2y/(x+y)) >= 0 (twice one element's
+   Jensen-Shannon contribution) from the outputs of kl_vjs_logs, 0 at
+   x = y = 0.  Near x = y (|r| <= 1/8, r = (x - y)/(x + y)):
+   J = (w/2) ((1+r) log1p(r) + (1-r) log1p(-r))
+   = (w/2) (2 r^2 + (Da + Db) + r (Da - Db)), Da = log1p(r) - r,
+   Db = log1p(-r) + r.  x * la = 0 at x = 0 needs no select (la is
+   finite), nor does y = 0. */
+static inline __attribute__((always_inline)) double kl_vjs_from_logs(double x, double y,
+                                                                     double w, double r,
+                                                                     double la, double lb,
+                                                                     double da, double db)
+{
     double direct = x * la + y * lb;  /* symmetric in x, y: no FMA */
     double series = (0.5 * w) * (KL_FMA(r, da - db, 2.0 * (r * r) + (da + db)));
-    double t = near ? series : direct;
+    double t = kl_vnear_js(r) ? series : direct;
     return (w == 0.0) ? 0.0 : t;
+}
+
+/* (x - y) log(x/y) >= 0, the Jeffreys divergence's element term
+   (rel_entr(x, y) + rel_entr(y, x)), from the outputs of kl_vjs_logs: 0 at
+   x = y = 0, +inf where exactly one of x, y is 0.  log(x/y) = la - lb;
+   near x = y they are log1p(+-r), ~+-r each, so their difference ~2r keeps
+   full relative accuracy, and x - y is exact there (Sterbenz).  Symmetric
+   in x, y bit for bit (both factors change sign). */
+static inline __attribute__((always_inline)) double kl_vjeffreys_from_logs(double x, double y,
+                                                                           double w, double la,
+                                                                           double lb)
+{
+    double t = (x - y) * (la - lb);
+    t = ((x == 0.0) != (y == 0.0)) ? HUGE_VAL : t;
+    return (w == 0.0) ? 0.0 : t;
+}
+
+static inline __attribute__((always_inline)) double kl_vterm_js(double x, double y)
+{
+    double w, r, la, lb, da, db;
+    kl_vjs_logs(x, y, &w, &r, &la, &lb, &da, &db);
+    return kl_vjs_from_logs(x, y, w, r, la, lb, da, db);
+}
+
+static inline __attribute__((always_inline)) double kl_vterm_jeffreys(double x, double y)
+{
+    double w, r, la, lb, da, db;
+    kl_vjs_logs(x, y, &w, &r, &la, &lb, &da, &db);
+    return kl_vjeffreys_from_logs(x, y, w, la, lb);
+}
+
+/* (sqrt x - sqrt y)^2, the Hellinger distance's element term, formed as
+   d^2 with d = (x - y)/(sqrt x + sqrt y): no cancellation when x ~ y (x - y
+   is exact there, while sqrt x - sqrt y would lose ~eps/|r| relative).
+   Exactly x where y = 0 and y where x = 0 (so disjoint rows give H = 1;
+   also 0/0 at x = y = 0 is replaced).  Valid for every x, y >= 0,
+   subnormal or huge (no domain test); NaN propagates.  Symmetric in x, y. */
+static inline __attribute__((always_inline)) double kl_vterm_hellinger(double x, double y)
+{
+    double d = (x - y) / (sqrt(x) + sqrt(y));
+    double t = (y == 0.0) ? x : d * d;
+    return (x == 0.0) ? y : t;
 }
 
 /* 1 if kl_vterm_js takes its near-equal branch: |r| <= 1/8 for
