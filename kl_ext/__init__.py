@@ -24,8 +24,8 @@ supports differ, NaN in gives NaN out.
 (baseline, v3 = AVX2, v4 = AVX-512).
 """
 
-from .measures import (cross_entropy, entropy, js_distance, js_divergence,
-                       kl_divergence, total_variation)
+from .measures import (cross_entropy, entropy, hellinger_distance, jeffreys_divergence,
+                       js_distance, js_divergence, kl_divergence, total_variation)
 from ._table import MEASURES as _MEASURES
 
 # The other families load on first use (PEP 562), so that ``import kl_ext``

@@ -10,6 +10,13 @@ of ``scipy/stats/_axis_nan_policy.py``): a docstring holds a placeholder
 import re
 
 DOCDICT = {
+    "pq": """\
+p, q : array_like
+    Non-negative weights that broadcast against each other (a reference
+    row is read in place).  Integer and bool input is treated as float64.""",
+    "normalize": """\
+normalize : bool, default True
+    Divide each row of `p` and `q` by its sum first.""",
     "axis": """\
 axis : int, default -1
     Axis along which the distributions lie (of the broadcast shape).""",

@@ -230,9 +230,14 @@ def _const(fn):
     return lambda: fn
 
 
+#: the measures SciPy has a counterpart of (no TV, no Hellinger distance)
+_SCIPY_HAS = ("entropy", "cross_entropy", "kl_divergence", "js_divergence", "js_distance",
+              "jeffreys_divergence")
+
+
 def _scipy_factory(measure, batched):
     """SciPy's counterpart of `measure` (None where SciPy has none)."""
-    if measure == "total_variation":
+    if measure not in _SCIPY_HAS:
         return None
     kw = {"axis": 1} if batched else {}
 
@@ -253,6 +258,8 @@ def _scipy_factory(measure, batched):
             return lambda p, q: jensenshannon(p, lift(q), **kw) ** 2
         if measure == "js_distance":
             return lambda p, q: jensenshannon(p, lift(q), **kw)
+        if measure == "jeffreys_divergence":  # PSI: D(p||q) + D(q||p)
+            return lambda p, q: entropy(p, lift(q), **kw) + entropy(lift(q), p, **kw)
         raise KeyError(measure)
     return factory
 

@@ -1,4 +1,5 @@
-"""Entropy, cross-entropy, KL and Jensen-Shannon divergence, total variation.
+"""Entropy, cross-entropy, KL, Jensen-Shannon and Jeffreys divergence, total
+variation and Hellinger distance.
 
 This file is the whole contract of the divergence measures: argument
 validation, dtype coercion, broadcasting, the move of ``axis`` to the end,
@@ -39,6 +40,8 @@ _KL = BY_NAME["kl_divergence"].code
 _JS = BY_NAME["js_divergence"].code
 _JS_DISTANCE = BY_NAME["js_distance"].code
 _TV = BY_NAME["total_variation"].code
+_HELLINGER = BY_NAME["hellinger_distance"].code
+_JEFFREYS = BY_NAME["jeffreys_divergence"].code
 # bound once: each call then skips a global and an attribute lookup
 _small = _k.small
 # row status codes returned by the kernels
@@ -560,9 +563,7 @@ def js_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
 
     Parameters
     ----------
-    p, q : array_like
-        Non-negative weights that broadcast against each other (a reference
-        row is read in place).  Integer and bool input is treated as float64.
+    %(pq)s
     %(base)s
     %(axis)s
     normalize : bool, default True
@@ -644,8 +645,7 @@ def js_distance(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
         Logarithm base of the divergence under the root; must be > 1 here
         (the divergence is negative for bases below 1).  Default nats.
     %(axis)s
-    normalize : bool, default True
-        Divide each row of `p` and `q` by its sum first.
+    %(normalize)s
     %(smoothing)s
 
     Returns
@@ -711,12 +711,9 @@ def total_variation(p, q, *, axis=-1, normalize=True, smoothing=0.0):
 
     Parameters
     ----------
-    p, q : array_like
-        Non-negative weights that broadcast against each other (a reference
-        row is read in place).  Integer and bool input is treated as float64.
+    %(pq)s
     %(axis)s
-    normalize : bool, default True
-        Divide each row of `p` and `q` by its sum first.
+    %(normalize)s
     %(smoothing)s
 
     Returns
@@ -766,3 +763,172 @@ def total_variation(p, q, *, axis=-1, normalize=True, smoothing=0.0):
     value, dtype = _compute(_TV, p, q, axis, normalize,
                             smoothing=_smoothing(smoothing))
     return _finish(value, dtype, None)
+
+
+@fill
+def hellinger_distance(p, q, *, axis=-1, normalize=True, smoothing=0.0):
+    r"""Hellinger distance between `p` and `q` along `axis`.
+
+    Parameters
+    ----------
+    %(pq)s
+    %(axis)s
+    %(normalize)s
+    %(smoothing)s
+
+    Returns
+    -------
+    h : numpy.float64/float32 or ndarray
+        Broadcast shape without `axis`; in [0, 1] when normalised: 0 for
+        equal distributions, 1 for disjoint supports.  float32 only if both
+        inputs are float32 (accumulated in float64).
+
+    Raises
+    ------
+    ValueError
+        For a negative entry, shapes that don't broadcast, an empty or
+        out-of-range axis, or (with `normalize`) a row that sums to 0; the
+        message names the argument and the row.
+        A negative or non-finite `smoothing` raises ValueError too.
+    %(raises_type)s
+
+    See Also
+    --------
+    total_variation : :math:`H^2 \le TV \le \sqrt2\, H`.
+    js_distance, jeffreys_divergence
+
+    Notes
+    -----
+    .. math::
+
+        H(p, q) = \frac{1}{\sqrt2}\,\bigl\|\sqrt p - \sqrt q\bigr\|_2
+                = \sqrt{\tfrac12 \sum_i \bigl(\sqrt{p_i} - \sqrt{q_i}\bigr)^2}
+
+    A metric on probability distributions, unitless (no `base`).  Each term
+    is formed as :math:`d^2`, :math:`d = (p_i - q_i)/(\sqrt{p_i} +
+    \sqrt{q_i})`, never from :math:`1 - \sum_i\sqrt{p_i q_i}` (which cancels
+    catastrophically when :math:`p \approx q`), so small distances keep
+    their relative accuracy.  Zeros contribute :math:`\tfrac12 q_i` or
+    :math:`\tfrac12 p_i`; NaN anywhere in a row gives NaN; ``+inf`` gives
+    NaN when normalising.  Normalising takes two passes over each row (the
+    sums first), as for :func:`js_divergence`.  Some authors define
+    :math:`H` without the factor :math:`1/\sqrt2` (bounded by
+    :math:`\sqrt2`); multiply by ``sqrt(2)`` for that convention.
+
+    %(smoothing_notes)s
+
+    References
+    ----------
+    .. [1] E. Hellinger, "Neue Begründung der Theorie quadratischer Formen
+       von unendlichvielen Veränderlichen", J. Reine Angew. Math. 136,
+       210-271, 1909.
+    .. [2] A. B. Tsybakov, *Introduction to Nonparametric Estimation*,
+       Springer, 2009, sec. 2.4.
+    %(smoothing_ref)s
+
+    Examples
+    --------
+    >>> import kl_ext
+    >>> kl_ext.hellinger_distance([1, 0], [0, 1])
+    np.float64(1.0)
+    >>> kl_ext.hellinger_distance([0.5, 0.5], [0.9, 0.1])
+    np.float64(0.3249196962329063)
+    >>> kl_ext.hellinger_distance([[1, 1], [1, 3]], [1, 1])
+    array([0.        , 0.18459191])
+    """
+    r = _small(_HELLINGER, p, q, axis, normalize, smoothing, None)
+    if r is not None:  # the common 1-D call, answered in C (see _small)
+        return r
+    value, dtype = _compute(_HELLINGER, p, q, axis, normalize,
+                            smoothing=_smoothing(smoothing))
+    return _finish(value, dtype, None)
+
+
+@fill
+def jeffreys_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
+    r"""Jeffreys divergence (symmetric KL; the Population Stability Index, PSI).
+
+    :math:`J(p, q) = D(p\|q) + D(q\|p)`, which on binned frequencies is
+    exactly the Population Stability Index used in credit scoring and
+    model monitoring (PSI, with `p` the expected and `q` the actual
+    shares, or the other way round: J is symmetric).
+
+    Parameters
+    ----------
+    %(pq)s
+    %(base)s
+    %(axis)s
+    %(normalize)s
+    %(smoothing)s
+
+    Returns
+    -------
+    j : numpy.float64/float32 or ndarray
+        Broadcast shape without `axis`; >= 0, ``inf`` where the supports
+        differ.  float32 only if both inputs are float32 (accumulated in
+        float64), else float64.
+
+    Raises
+    ------
+    ValueError
+        For a negative entry, shapes that don't broadcast, an empty or
+        out-of-range axis, an invalid `base`, or (with `normalize`) a row
+        that sums to 0; the message names the argument and the row.
+        A negative or non-finite `smoothing` raises ValueError too.
+    %(raises_type)s
+
+    See Also
+    --------
+    kl_divergence : one direction, :math:`D(p\|q)`.
+    compare : ``kl_mean`` is :math:`J/2`.
+    hellinger_distance, js_divergence
+
+    Notes
+    -----
+    .. math::
+
+        J(p, q) = D(p\|q) + D(q\|p) = \sum_i (p_i - q_i)\log\frac{p_i}{q_i}
+
+    Every term is :math:`\ge 0`: 0 where :math:`p_i = q_i` (also both 0),
+    :math:`+\infty` where exactly one of :math:`p_i, q_i` is 0 (disjoint or
+    different supports; use `smoothing` to keep PSI finite on empty bins,
+    as is common practice, or merge such bins).  The logarithm is formed as
+    :math:`\log\frac{2p_i}{p_i+q_i} - \log\frac{2q_i}{p_i+q_i}`, near
+    :math:`p_i \approx q_i` as :math:`\operatorname{log1p}(r) -
+    \operatorname{log1p}(-r)`, :math:`r = (p_i - q_i)/(p_i + q_i)`, so the
+    result keeps its relative accuracy when :math:`J` is tiny (drift
+    monitoring), where :math:`D(p\|q) + D(q\|p)` from two separate sums of
+    :math:`p\log(p/q)` would cancel.  NaN anywhere in a row gives NaN;
+    ``+inf`` gives NaN when normalising.  Normalising takes two passes over
+    each row (the sums first).  PSI's rules of thumb (< 0.1 stable, > 0.25
+    shifted) are in nats (natural logarithm, the default).
+
+    %(smoothing_notes)s
+
+    References
+    ----------
+    .. [1] H. Jeffreys, "An invariant form for the prior probability in
+       estimation problems", Proc. R. Soc. Lond. A 186(1007), 453-461, 1946.
+    .. [2] B. Yurdakul, "Statistical Properties of Population Stability
+       Index", PhD dissertation, Western Michigan University, 2018.
+    %(smoothing_ref)s
+
+    Examples
+    --------
+    >>> import kl_ext
+    >>> kl_ext.jeffreys_divergence([0.5, 0.5], [0.9, 0.1])
+    np.float64(0.8788898309344878)
+    >>> expected = [120, 300, 380, 200]   # PSI of binned counts
+    >>> actual = [100, 280, 400, 220]
+    >>> kl_ext.jeffreys_divergence(expected, actual)
+    np.float64(0.00795835804945563)
+    >>> kl_ext.jeffreys_divergence([1, 0], [1, 1])
+    np.float64(inf)
+    """
+    r = _small(_JEFFREYS, p, q, axis, normalize, smoothing, base)
+    if r is not None:  # the common 1-D call, answered in C (see _small)
+        return r
+    lb = _log_base(base)
+    value, dtype = _compute(_JEFFREYS, p, q, axis, normalize,
+                            smoothing=_smoothing(smoothing))
+    return _finish(value, dtype, lb)

@@ -24,7 +24,7 @@ Conventions (shared with :mod:`kl_ext`):
 import numpy as np
 
 __all__ = ["entropy", "cross_entropy", "kl_divergence", "js_divergence",
-           "js_distance", "total_variation"]
+           "js_distance", "total_variation", "hellinger_distance", "jeffreys_divergence"]
 
 
 def _prepare(arrays, axis, normalize):
@@ -148,3 +148,20 @@ def total_variation(p, q, *, axis=-1, normalize=True):
     if normalize:
         tv = np.minimum(tv, 1.0)
     return _finish(tv, dtype, None)
+
+
+def hellinger_distance(p, q, *, axis=-1, normalize=True):
+    """Hellinger distance √(½Σ(√p − √q)²) (reference for :func:`kl_ext.hellinger_distance`)."""
+    (p, q), dtype = _prepare([("p", p), ("q", q)], axis, normalize)
+    h2 = 0.5 * np.square(np.sqrt(p) - np.sqrt(q)).sum(axis=-1)
+    if normalize:
+        h2 = np.minimum(h2, 1.0)
+    return _finish(np.sqrt(h2), dtype, None)
+
+
+def jeffreys_divergence(p, q, *, base=None, axis=-1, normalize=True):
+    """Jeffreys divergence D(p‖q) + D(q‖p) = Σ(p − q) log(p/q), the PSI
+    (reference for :func:`kl_ext.jeffreys_divergence`)."""
+    (p, q), dtype = _prepare([("p", p), ("q", q)], axis, normalize)
+    j = (_rel_entr(p, q) + _rel_entr(q, p)).sum(axis=-1)
+    return _finish(np.maximum(j, 0.0), dtype, base)

@@ -1,9 +1,10 @@
 """One-pass scoring report: every divergence measure of two distributions.
 
 :func:`compare` returns H(p), H(q), H(p, q), D(p‖q), D(q‖p), their mean and
-minimum, the Jensen-Shannon divergence and distance and the total variation
-from one sweep over the data (plus the second pass that JS and TV need
-once the sums are known), in the kernel ``src/_compare.pyx``.  Validation,
+minimum, the Jensen-Shannon divergence and distance, the total variation,
+the Hellinger distance and the Jeffreys divergence from one sweep over the
+data (plus the second pass that the pair measures need once the sums are
+known), in the kernel ``src/_compare.pyx``.  Validation,
 broadcasting, errors and the exact slow path for non-finite rows are those
 of :mod:`kl_ext.measures`, so every field equals what the individual
 function returns.
@@ -25,21 +26,25 @@ __all__ = ["compare", "Comparison"]
 
 Comparison = namedtuple("Comparison", [
     "entropy_p", "entropy_q", "cross_entropy", "kl_pq", "kl_qp", "kl_mean",
-    "kl_min", "js_divergence", "js_distance", "total_variation"])
+    "kl_min", "js_divergence", "js_distance", "total_variation", "hellinger_distance",
+    "jeffreys_divergence"])
 Comparison.__doc__ = """All measures of a pair of distributions (see :func:`compare`).
 
 Fields (each a NumPy scalar for 1-D input, else an ndarray of the broadcast
 shape without `axis`): ``entropy_p`` H(p), ``entropy_q`` H(q),
 ``cross_entropy`` H(p, q), ``kl_pq`` D(p‖q), ``kl_qp`` D(q‖p), ``kl_mean``
 their mean (half the Jeffreys divergence), ``kl_min`` their minimum (the
-intrinsic discrepancy), ``js_divergence``, ``js_distance`` and
-``total_variation``.
+intrinsic discrepancy), ``js_divergence``, ``js_distance``,
+``total_variation``, ``hellinger_distance`` and ``jeffreys_divergence``
+(the symmetric KL divergence, ``2 * kl_mean``, computed by its own pass).
 """
 
 # kernel output columns -> (measure code, swap p and q) for the slow path,
 # from the table (src/_codes.pxd's NOUT and NF_SHIFT are generated from it)
 _SLOW = [(BY_NAME[m].code, swap) for _, m, swap in COMPARE_COLUMNS]
 _NOUT = len(COMPARE_COLUMNS)
+# the columns that `base` divides (the table's has_base)
+_BASED = [BY_NAME[m].has_base for _, m, _ in COMPARE_COLUMNS]
 
 
 def _run(pb, qb, normalize, out, status):
@@ -114,8 +119,8 @@ def compare(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     One sweep over the data gives the entropies H(p) and H(q), the
     cross-entropy H(p, q), both directions of the Kullback-Leibler
     divergence with their mean and minimum, the Jensen-Shannon divergence
-    and distance and the total variation: faster than calling the six
-    functions, and each field equal (to rounding, ~1e-15 relative) to the
+    and distance, the total variation, the Hellinger distance and the
+    Jeffreys divergence: faster than calling the eight functions, and each field equal (to rounding, ~1e-15 relative) to the
     function's own result, with the same conventions and errors.
 
     Parameters
@@ -126,7 +131,8 @@ def compare(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
         (n,) against `p` of shape (m, n) is read in place, never copied).
         Integer and bool input is treated as float64.
     base : float, optional
-        Logarithm base of every field except ``total_variation`` (unitless);
+        Logarithm base of every field except ``total_variation`` and
+        ``hellinger_distance`` (unitless);
         any finite ``base > 1`` (``js_distance`` needs it, as in
         :func:`js_distance`).  Default nats; ``base=2`` gives bits.
     axis : int, default -1
@@ -145,8 +151,9 @@ def compare(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     report : Comparison
         A named tuple with fields ``entropy_p``, ``entropy_q``,
         ``cross_entropy``, ``kl_pq`` (D(p‖q)), ``kl_qp`` (D(q‖p)),
-        ``kl_mean``, ``kl_min``, ``js_divergence``, ``js_distance`` and
-        ``total_variation``; each a NumPy scalar for 1-D input, else an
+        ``kl_mean``, ``kl_min``, ``js_divergence``, ``js_distance``,
+        ``total_variation``, ``hellinger_distance`` and
+        ``jeffreys_divergence``; each a NumPy scalar for 1-D input, else an
         ndarray of the broadcast shape without `axis`.  float32 only if both
         inputs are float32 (accumulated in float64), else float64.
 
@@ -165,7 +172,8 @@ def compare(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     See Also
     --------
     entropy, cross_entropy, kl_divergence, js_divergence, js_distance,
-    total_variation : the individual measures.
+    total_variation, hellinger_distance, jeffreys_divergence : the
+    individual measures.
 
     Notes
     -----
@@ -180,9 +188,14 @@ def compare(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
         \delta = \min[D(a\|b), D(b\|a)],
 
         JS = \tfrac12 D(a\|m) + \tfrac12 D(b\|m),\ m = \tfrac12(a + b),
-        \qquad TV = \tfrac12\sum_i|a_i - b_i|.
+        \qquad TV = \tfrac12\sum_i|a_i - b_i|,
 
-    :math:`\bar D` is half the symmetric (Jeffreys) divergence; the minimum
+        H = \sqrt{\tfrac12\sum_i\bigl(\sqrt{a_i} - \sqrt{b_i}\bigr)^2}, \qquad
+        J = \sum_i (a_i - b_i)\log\frac{a_i}{b_i}.
+
+    :math:`\bar D = J/2` is half the symmetric (Jeffreys) divergence
+    (``jeffreys_divergence`` comes from the pair pass, as in
+    :func:`jeffreys_divergence`, so the two agree to rounding); the minimum
     :math:`\delta` is the *intrinsic discrepancy* of Bernardo and Rueda [2]_,
     finite whenever one support contains the other.  Both directions of KL
     and their mean are what R's ``LaplacesDemon::KLD`` reports [1]_.
@@ -193,7 +206,7 @@ def compare(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     (compensated, in float64), then forms each measure by the identities of
     :mod:`kl_ext.measures` (e.g.
     :math:`D(a\|b) = T/s_p + \log(1 + d) - d`, :math:`d = (s_q - s_p)/s_p`)
-    and their exact second passes where those would cancel; JS and TV take
+    and their exact second passes where those would cancel; the pair measures take
     one more pass once the sums are known.  Conventions: :math:`0\log 0 = 0`,
     :math:`+\infty` for :math:`D(a\|b)` and :math:`H(a, b)` where
     :math:`a_i > 0 = b_i` (so ``kl_mean`` is then ``inf`` and ``kl_min``
@@ -237,20 +250,19 @@ def compare(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
         q = _smooth(q, alpha)
     vals, dtype = _values(p, q, axis, normalize)
     if type(vals) is tuple:
-        hp, hq, hpq, dpq, dqp, js, tv = vals
         if lb is not None:
-            hp, hq, hpq, dpq, dqp, js = (v / lb for v in (hp, hq, hpq, dpq, dqp, js))
+            vals = [v / lb if based else v for v, based in zip(vals, _BASED)]
+        hp, hq, hpq, dpq, dqp, js, tv, hel, jef = vals
         mean = 0.5 * (dpq + dqp)
         lo = dpq if dpq <= dqp or dpq != dpq else dqp  # NaN propagates
         t = dtype.type
         with np.errstate(over="ignore"):  # float32 beyond its range: inf
             return Comparison(t(hp), t(hq), t(hpq), t(dpq), t(dqp), t(mean), t(lo),
-                              t(js), t(math.sqrt(js)), t(tv))
+                              t(js), t(math.sqrt(js)), t(tv), t(hel), t(jef))
     cols = [vals[..., k] for k in range(_NOUT)]
     if lb is not None:
-        for k in range(6):
-            cols[k] = cols[k] / lb
-    hp, hq, hpq, dpq, dqp, js, tv = cols
+        cols = [c / lb if based else c for c, based in zip(cols, _BASED)]
+    hp, hq, hpq, dpq, dqp, js, tv, hel, jef = cols
     mean = 0.5 * (dpq + dqp)
     lo = np.minimum(dpq, dqp)
 
@@ -258,4 +270,4 @@ def compare(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
         with np.errstate(over="ignore"):  # float32 beyond its range: inf
             return np.ascontiguousarray(v).astype(dtype, copy=False)
     return Comparison(f(hp), f(hq), f(hpq), f(dpq), f(dqp), f(mean), f(lo),
-                      f(js), f(np.sqrt(js)), f(tv))
+                      f(js), f(np.sqrt(js)), f(tv), f(hel), f(jef))

@@ -55,6 +55,14 @@ def exact(name, p, q=None, normalize=True, base=None):
                 r = mpmath.sqrt(r)
         elif name == "total_variation":
             r = mpmath.fsum(abs(x - y) for x, y in zip(P, Q)) / 2
+        elif name == "hellinger_distance":
+            r = mpmath.sqrt(mpmath.fsum((mpmath.sqrt(x) - mpmath.sqrt(y)) ** 2
+                                        for x, y in zip(P, Q)) / 2)
+        elif name == "jeffreys_divergence":
+            if any((x == 0) != (y == 0) for x, y in zip(P, Q)):
+                r = mpmath.inf
+            else:
+                r = mpmath.fsum((x - y) * mpmath.log(x / y) for x, y in zip(P, Q) if x != 0)
         else:
             raise AssertionError(name)
         if base is not None:
@@ -93,12 +101,16 @@ def test_ordinary_inputs_within_1e13(name, n, normalize):
             q = rng.random(n) * rng.choice([1.0, 2.0, 0.3])
         if n > 2:
             p[rng.random(n) < 0.2] = 0.0
-            if name in ("entropy", "js_divergence", "js_distance", "total_variation"):
+            if name in ("entropy", "js_divergence", "js_distance", "total_variation",
+                        "hellinger_distance", "jeffreys_divergence"):
                 q[rng.random(n) < 0.2] = 0.0
         p[0] += 0.25
         q[0] += 0.25
         got = call(name, p, q, normalize=normalize)
         want = exact(name, p, q, normalize=normalize)
+        if mpmath.isinf(want):  # Jeffreys where the supports differ
+            assert got == np.inf, (name, n, trial, float(got))
+            continue
         if abs(want) < 1e-300:
             # one-element rows: exactly 0 when normalised
             assert got == 0.0
@@ -114,7 +126,7 @@ def test_ordinary_inputs_within_1e13(name, n, normalize):
 
 @pytest.mark.parametrize("base", [2, 10, 0.3])
 @pytest.mark.parametrize("name", ["entropy", "cross_entropy", "kl_divergence",
-                                  "js_divergence"])
+                                  "js_divergence", "jeffreys_divergence"])
 def test_base_within_1e13(name, base):
     rng = np.random.default_rng(3)
     p, q = rng.random(50), rng.random(50)
@@ -161,7 +173,8 @@ def test_drift_kl_and_js_within_1e8(seed, renormalise):
 # relative differences from 1e-12 to 1 (the larger ones mixed with far lanes
 # within each block of 8).
 @pytest.mark.parametrize("spread", [1e-12, 1e-9, 1e-6, 1e-3, 0.05, 0.3])
-@pytest.mark.parametrize("name", ["kl_divergence", "js_divergence"])
+@pytest.mark.parametrize("name", ["kl_divergence", "js_divergence", "jeffreys_divergence",
+                                  "hellinger_distance"])
 def test_near_equal_terms_within_1e13(name, spread):
     rng = np.random.default_rng(int(-math.log10(spread) * 7) + len(name))
     n = 1024
@@ -172,7 +185,7 @@ def test_near_equal_terms_within_1e13(name, spread):
         # zeros of p; at smaller spreads they would dominate the sum and
         # hide the near terms' errors
         d[::7] = np.rint(base[::7] * rng.uniform(-0.9, 3.0, base[::7].size))
-        if name == "js_divergence":
+        if name in ("js_divergence", "hellinger_distance"):  # (Jeffreys: inf)
             d[::13] = -base[::13]
     # the last entry absorbs the difference: equal totals of 2**52 units
     # (every partial sum an integer below 2**53), so that JS's pair scales

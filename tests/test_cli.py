@@ -339,6 +339,17 @@ def test_score_npy_to_stdout_is_exact(files, measure):
     np.testing.assert_allclose(got, want_ref, rtol=1e-12, atol=1e-15)
 
 
+def test_score_psi_alias_and_unitless_hellinger(files):
+    d, a = files
+    res = run_cli("score", d / "p.npy", d / "q.npy", "--measure", "psi", "--base", "2")
+    assert res.returncode == 0, res.stderr
+    got = np.array([float(s) for s in res.stdout.split()])
+    np.testing.assert_array_equal(got, kl_ext.jeffreys_divergence(a["p"], a["q"], base=2))
+    res = run_cli("score", d / "p.npy", d / "q.npy", "--measure", "hellinger", "--base", "2")
+    assert res.returncode == 1
+    assert "--base does not apply to --measure hellinger" in res.stderr
+
+
 def test_score_csv_in_csv_out_with_base(files):
     d, a = files
     res = run_cli("score", d / "p.csv", d / "q.csv", "--measure", "kl", "--base", "2",

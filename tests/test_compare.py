@@ -30,6 +30,8 @@ FIELDS = {
     "js_divergence": kl_ext.js_divergence,
     "js_distance": kl_ext.js_distance,
     "total_variation": lambda p, q, base=None, **kw: kl_ext.total_variation(p, q, **kw),
+    "hellinger_distance": lambda p, q, base=None, **kw: kl_ext.hellinger_distance(p, q, **kw),
+    "jeffreys_divergence": kl_ext.jeffreys_divergence,
 }
 
 

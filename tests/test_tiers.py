@@ -152,7 +152,8 @@ def test_tier_js_and_tv_are_bitwise_symmetric(monkeypatch, tier):
             p = rng.random(n) * rng.choice([1.0, 7.0, 1e-3])
             q = rng.random(n)
             p[rng.random(n) < 0.2] = 0.0
-            for name in ("js_divergence", "js_distance", "total_variation"):
+            for name in ("js_divergence", "js_distance", "total_variation",
+                         "hellinger_distance", "jeffreys_divergence"):
                 fn = getattr(kl_ext, name)
                 assert fn(p, q) == fn(q, p)
 
