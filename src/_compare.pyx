@@ -495,18 +495,12 @@ def compare_rows(cnp.ndarray p, cnp.ndarray q, bint normalize,
     nthreads: 0 the default thread count, 1 the calling thread only, n > 1
     at most n threads.
     """
-    cdef Py_ssize_t nrows = cnp.PyArray_DIM(p, 0)
-    cdef Py_ssize_t n = cnp.PyArray_DIM(p, 1)
-    cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(p)
-    cdef Py_ssize_t prs = cnp.PyArray_STRIDE(p, 0) // isz
-    cdef Py_ssize_t ps = cnp.PyArray_STRIDE(p, 1) // isz
-    cdef Py_ssize_t qrs = cnp.PyArray_STRIDE(q, 0) // isz
-    cdef Py_ssize_t qs = cnp.PyArray_STRIDE(q, 1) // isz
+    cdef Py_ssize_t nrows, n, prs, ps, qrs, qs
     cdef double* o = <double*>cnp.PyArray_DATA(out)
     cdef cnp.npy_int32* s = <cnp.npy_int32*>cnp.PyArray_DATA(status)
     cdef Py_ssize_t flagged
     cdef int nt
-    if not (layout_ok(p, 2) and layout_ok(q, 2)):
+    if not rows_layout(p, q, &nrows, &n, &prs, &ps, &qrs, &qs):
         return -1
     nt = call_threads(nrows * n, nthreads)
     if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:

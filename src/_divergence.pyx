@@ -1100,6 +1100,24 @@ cdef inline bint layout_ok(cnp.ndarray a, int ndim):
     return True
 
 
+cdef inline bint rows_layout(cnp.ndarray p, cnp.ndarray q, Py_ssize_t* nrows,
+                             Py_ssize_t* n, Py_ssize_t* prs, Py_ssize_t* ps,
+                             Py_ssize_t* qrs, Py_ssize_t* qs):
+    # OUT: the shape of 2-D views p, q (nrows, n) and their row and element
+    # strides in elements; False (nothing set) if the kernels cannot read
+    # them (layout_ok)
+    cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(p)
+    if not (layout_ok(p, 2) and layout_ok(q, 2)):
+        return False
+    nrows[0] = cnp.PyArray_DIM(p, 0)
+    n[0] = cnp.PyArray_DIM(p, 1)
+    prs[0] = cnp.PyArray_STRIDE(p, 0) // isz
+    ps[0] = cnp.PyArray_STRIDE(p, 1) // isz
+    qrs[0] = cnp.PyArray_STRIDE(q, 0) // isz
+    qs[0] = cnp.PyArray_STRIDE(q, 1) // isz
+    return True
+
+
 def one(int measure, cnp.ndarray p, cnp.ndarray q, bint normalize, int nthreads=0):
     """Measure of one pair of 1-D arrays -> (value in nats, status).
 
@@ -1139,18 +1157,12 @@ def rows(int measure, cnp.ndarray p, cnp.ndarray q, bint normalize,
     if an array is unaligned or has a stride that is not a whole number of
     elements.  nthreads as in `one`.
     """
-    cdef Py_ssize_t nrows = cnp.PyArray_DIM(p, 0)
-    cdef Py_ssize_t n = cnp.PyArray_DIM(p, 1)
-    cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(p)
-    cdef Py_ssize_t prs = cnp.PyArray_STRIDE(p, 0) // isz
-    cdef Py_ssize_t ps = cnp.PyArray_STRIDE(p, 1) // isz
-    cdef Py_ssize_t qrs = cnp.PyArray_STRIDE(q, 0) // isz
-    cdef Py_ssize_t qs = cnp.PyArray_STRIDE(q, 1) // isz
+    cdef Py_ssize_t nrows, n, prs, ps, qrs, qs
     cdef double* o = <double*>cnp.PyArray_DATA(out)
     cdef cnp.npy_int8* s = <cnp.npy_int8*>cnp.PyArray_DATA(status)
     cdef Py_ssize_t flagged
     cdef int nt
-    if not (layout_ok(p, 2) and layout_ok(q, 2)):
+    if not rows_layout(p, q, &nrows, &n, &prs, &ps, &qrs, &qs):
         return -1
     nt = call_threads(nrows * n, nthreads)
     if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
@@ -1220,15 +1232,9 @@ def pieces(int measure, cnp.ndarray p, cnp.ndarray q, cnp.ndarray out,
     Returns 0, or -1 (nothing done) for an unaligned array or a stride that
     is not a whole number of elements.
     """
-    cdef Py_ssize_t nrows = cnp.PyArray_DIM(p, 0)
-    cdef Py_ssize_t n = cnp.PyArray_DIM(p, 1)
-    cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(p)
-    cdef Py_ssize_t prs = cnp.PyArray_STRIDE(p, 0) // isz
-    cdef Py_ssize_t ps = cnp.PyArray_STRIDE(p, 1) // isz
-    cdef Py_ssize_t qrs = cnp.PyArray_STRIDE(q, 0) // isz
-    cdef Py_ssize_t qs = cnp.PyArray_STRIDE(q, 1) // isz
+    cdef Py_ssize_t nrows, n, prs, ps, qrs, qs
     cdef int nt
-    if not (layout_ok(p, 2) and layout_ok(q, 2)):
+    if not rows_layout(p, q, &nrows, &n, &prs, &ps, &qrs, &qs):
         return -1
     if not (out_ok(out, 3, cnp.NPY_DOUBLE) and out_ok(status, 2, cnp.NPY_INT8)
             and n > 0 and cnp.PyArray_TYPE(p) == cnp.PyArray_TYPE(q)
@@ -1387,15 +1393,9 @@ def pair_pieces(int measure, cnp.ndarray p, cnp.ndarray q, cnp.ndarray scales,
     (nrows, n_pieces(n)).  Returns 0, -1 for a layout the kernels cannot
     read, -2 for a measure that has no second sweep.
     """
-    cdef Py_ssize_t nrows = cnp.PyArray_DIM(p, 0)
-    cdef Py_ssize_t n = cnp.PyArray_DIM(p, 1)
-    cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(p)
-    cdef Py_ssize_t prs = cnp.PyArray_STRIDE(p, 0) // isz
-    cdef Py_ssize_t ps = cnp.PyArray_STRIDE(p, 1) // isz
-    cdef Py_ssize_t qrs = cnp.PyArray_STRIDE(q, 0) // isz
-    cdef Py_ssize_t qs = cnp.PyArray_STRIDE(q, 1) // isz
+    cdef Py_ssize_t nrows, n, prs, ps, qrs, qs
     cdef int nt
-    if not (layout_ok(p, 2) and layout_ok(q, 2)):
+    if not rows_layout(p, q, &nrows, &n, &prs, &ps, &qrs, &qs):
         return -1
     if not (out_ok(out, 2, cnp.NPY_DOUBLE) and out_ok(scales, 2, cnp.NPY_DOUBLE)
             and n > 0 and cnp.PyArray_TYPE(p) == cnp.PyArray_TYPE(q)
