@@ -126,16 +126,8 @@ def prepare(spec_, p, q, axis, smoothing):
     Returns (pb, qb, dtype): broadcast views (no copies) of shape
     (..., n) and the result dtype (float32 only if both are float32).
     """
-    alpha = _m._smoothing(smoothing)
-    p = _m._coerce(p, "p")
-    q = p if not spec_.has_q else _m._coerce(q, "q")
-    if alpha:
-        same = q is p
-        p = _m._smooth(p, alpha)
-        q = p if same else _m._smooth(q, alpha)
-    if p.dtype is not q.dtype:
-        p = p.astype(_m._F64)
-        q = q.astype(_m._F64)
+    p, q = _m._coerce_pair(p, q if spec_.has_q else None,
+                           smoothing=_m._smoothing(smoothing))
     pb, qb = _m._broadcast_last(p, q, axis)
     return pb, qb, p.dtype
 
@@ -169,8 +161,6 @@ def first_pieces(spec_, pb, qb, offset, normalize):
     """
     lead, m = pb.shape[:-1], pb.shape[-1]
     p2, q2 = _kernel_rows(pb), _kernel_rows(qb)
-    if q2.shape[0] != p2.shape[0]:  # a broadcast reference row
-        q2 = np.broadcast_to(q2[0], p2.shape)
     rows = p2.shape[0]
     k = _k.n_pieces(m)
     sums = np.empty((rows, k, 3))
@@ -341,8 +331,6 @@ def second_pieces(spec_, pb, qb, totals):
     """
     lead, m = pb.shape[:-1], pb.shape[-1]
     p2, q2 = _kernel_rows(pb), _kernel_rows(qb)
-    if q2.shape[0] != p2.shape[0]:
-        q2 = np.broadcast_to(q2[0], p2.shape)
     t = np.ascontiguousarray(np.broadcast_to(totals, lead + (4,)).reshape(-1, 4))
     scales = np.ascontiguousarray(t[:, :3])
     k = _k.n_pieces(m)

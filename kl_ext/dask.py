@@ -74,17 +74,9 @@ _LETTERS = "abcdefghijklmnopqrstuvw"
 # validation and alignment (no data is read)
 
 def _dtype_of(a, name):
-    """The dtype kl_ext's coercion gives `a` (TypeError as in kl_ext)."""
-    dt = a.dtype
-    if dt == np.float64 or dt == np.float32:
-        return np.dtype(dt)
-    if dt.kind == "f":
-        return np.dtype(np.float32) if dt.itemsize <= 4 else _F64
-    if dt.kind in "biu":
-        return _F64
-    if dt.kind == "c":
-        raise TypeError(f"{name} must be real-valued, got complex dtype {dt}")
-    raise TypeError(f"{name} must be a real numeric array, got dtype {dt}")
+    """The dtype kl_ext's coercion gives `a` (its TypeError for complex or
+    non-numeric dtypes), without reading any data."""
+    return _m._coerce(np.empty(0, dtype=a.dtype), name).dtype
 
 
 def _as_dask(a):
@@ -155,17 +147,17 @@ def _origin(block_info, nlead):
 # the axis in one chunk: the in-memory function per block of rows
 
 def _block_eager(fn, kwargs, nlead, has_q, *arrays, block_info=None):
-    p = arrays[0]
-    q = arrays[1] if has_q else None
+    """fn(p[, q], *extra, **kwargs) on one block of rows, on one thread, with
+    error messages naming global rows; a 1-D block (one row) takes the 2-D
+    path, so that the thread count reaches the kernels."""
+    p, rest = arrays[0], arrays[1:]
     with _threads.limit(NTHREADS), _threads.rows_from(_origin(block_info, nlead)):
-        if p.ndim == 1:  # one row (1-D input): the general path, not `small`
+        if p.ndim == 1:
             p = p[np.newaxis]
-            q = None if q is None else q[np.newaxis]
-            res = fn(p, **kwargs) if q is None else fn(p, q, **kwargs)
-            if isinstance(res, tuple):
-                return type(res)(*(np.asarray(f)[0] for f in res))
-            return np.asarray(res)[0]
-        return fn(p, **kwargs) if q is None else fn(p, q, **kwargs)
+            if has_q:
+                rest = (rest[0][np.newaxis],) + rest[1:]
+            return np.asarray(fn(p, *rest, **kwargs))[0]
+        return fn(p, *rest, **kwargs)
 
 
 def _rowwise(fn, kwargs, pa, qa, lead, dtype, has_q):
@@ -192,12 +184,7 @@ def _first_block(spec_, normalize, smoothing, nlead, has_q, *arrays, block_info=
     offset = block_info[0]["array-location"][-1][0]
     with _threads.limit(NTHREADS):
         pb, qb, _ = chunked.prepare(spec_, p, q, -1, smoothing)
-        parts = chunked.first_pieces(spec_, pb, qb, offset, normalize)
-    return np.broadcast_to(parts, _block_lead(block_info, nlead) + parts.shape[-2:])
-
-
-def _block_lead(block_info, nlead):
-    return tuple(stop - start for start, stop in block_info[None]["array-location"][:nlead])
+        return chunked.first_pieces(spec_, pb, qb, offset, normalize)
 
 
 def _gather(parts, split_every):
@@ -237,20 +224,15 @@ def _totals_block(spec_, normalize, nlead, split, parts, block_info=None):
         return chunked.pair_totals(spec_, parts, normalize, split=split)
 
 
-def _second_block(spec_, has_q, *arrays):
+def _second_block(spec_, smoothing, has_q, *arrays):
     p = arrays[0]
     q = arrays[1] if has_q else None
     totals = arrays[-1]
     with _threads.limit(NTHREADS):
-        pb, qb, _ = chunked.prepare(spec_, p, q, -1, 0.0)
+        pb, qb, _ = chunked.prepare(spec_, p, q, -1, smoothing)
         lead = np.broadcast_shapes(pb.shape[:-1], totals.shape[:-1])
         pb = np.broadcast_to(pb, lead + pb.shape[-1:])
         return chunked.second_pieces(spec_, pb, qb, totals)
-
-
-def _smoothed(a, alpha):
-    """kl_ext's smoothing, lazily (negative entries stay negative)."""
-    return da.where(a < 0, a, a + alpha) if alpha else a
 
 
 def _finish_pair_block(spec_, normalize, parts2, totals):
@@ -273,13 +255,13 @@ def _split_nats(spec_, pa, qa, lead, normalize, smoothing, has_q):
         meta=np.empty((0,) * (nlead + 1)), token=f"kl-ext-{spec_.name}-totals")
     # the second pass recomputes its chunks after the totals instead of
     # holding every first-pass chunk in memory until then (dask/dask#874)
-    pa2 = _smoothed(bind(pa, totals), smoothing)
-    qa2 = _smoothed(bind(qa, totals), smoothing) if has_q else None
+    pa2 = bind(pa, totals)
+    qa2 = bind(qa, totals) if has_q else None
     lead_ind = _LETTERS[:nlead]
     full = lead_ind + "y"
     args = [pa2, full] + ([qa2, full] if has_q else []) + [totals, lead_ind + "x"]
     parts2 = da.blockwise(
-        functools.partial(_second_block, spec_, has_q), full + "z", *args,
+        functools.partial(_second_block, spec_, smoothing, has_q), full + "z", *args,
         new_axes={"z": chunked.NCOL2}, adjust_chunks={"y": _pieces_chunks(pa.chunks[-1])},
         dtype=_F64, concatenate=True, meta=np.empty((0,) * (nlead + 2)),
         token=f"kl-ext-{spec_.name}-pass2")
@@ -391,20 +373,14 @@ del _info
 # ---------------------------------------------------------------------------
 # compare: every measure at once
 
-def _compare_block(kwargs, nlead, *arrays, block_info=None):
+def _compare_stacked(p, q, **kwargs):
+    """kl_ext.compare's fields stacked along a last axis (one task's output)."""
     from .report import compare as eager_compare
-    with _threads.limit(NTHREADS), _threads.rows_from(_origin(block_info, nlead)):
-        p, q = arrays
-        if p.ndim == 1:
-            p, q = p[np.newaxis], q[np.newaxis]
-        res = eager_compare(p, q, **kwargs)
-        out = np.stack([np.asarray(f) for f in res], axis=-1)
-        return out[0] if arrays[0].ndim == 1 else out
+    return np.stack([np.asarray(f) for f in eager_compare(p, q, **kwargs)], axis=-1)
 
 
 def compare(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     from .report import Comparison
-    from .report import compare as eager_compare
     lb = _m._log_base(base)
     if lb is not None and lb < 0:
         raise ValueError(f"compare needs base > 1 (the Jensen-Shannon distance has "
@@ -421,12 +397,11 @@ def compare(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
     if pa.numblocks[-1] == 1 and qa.numblocks[-1] == 1:
         kwargs = dict(base=base, normalize=normalize, smoothing=smoothing)
         out = da.map_blocks(
-            functools.partial(_compare_block, kwargs, nlead), pa, qa,
+            functools.partial(_block_eager, _compare_stacked, kwargs, nlead, True), pa, qa,
             chunks=_lead_chunks(pa, qa) + ((nf,),), dtype=dtype,
             meta=np.empty((0,) * (nlead + 1), dtype=dtype), token="kl-ext-compare")
         return Comparison(*(_scalar(out[..., i]) if not lead else out[..., i]
                             for i in range(nf)))
-    del eager_compare
     cols = {}
     for col, name, swap in _table.COMPARE_COLUMNS:
         a, b = (qa, pa) if swap else (pa, qa)
@@ -449,15 +424,12 @@ compare.__doc__ = _dask_doc(__import__("kl_ext.report", fromlist=["compare"]).co
 # ---------------------------------------------------------------------------
 # Wasserstein distances
 
-def _hist_block(kwargs, nlead, *arrays, block_info=None):
+def _hist_eager(p, q, *support, **kwargs):
+    """kl_ext's wasserstein_hist, the support (if any) as a third array."""
     from .wasserstein import wasserstein_hist as eager_hist
-    p, q = arrays[0], arrays[1]
-    if len(arrays) > 2:
-        kwargs = dict(kwargs, support=arrays[2])
-    with _threads.limit(NTHREADS), _threads.rows_from(_origin(block_info, nlead)):
-        if p.ndim == 1:
-            return np.asarray(eager_hist(p[np.newaxis], q[np.newaxis], **kwargs))[0]
-        return eager_hist(p, q, **kwargs)
+    if support:
+        kwargs["support"] = support[0]
+    return eager_hist(p, q, **kwargs)
 
 
 def _hist_pass2(starts, n, has_x, ids, p, q, totals, *x):
@@ -474,8 +446,7 @@ def _hist_pass2(starts, n, has_x, ids, p, q, totals, *x):
 
 
 def wasserstein_hist(p, q, *, support=None, order=1, axis=-1, normalize=True):
-    from .wasserstein import _order
-    from .wasserstein import wasserstein_hist as eager_hist
+    from .wasserstein import _order, _support
     _order(order)  # validates
     p, q = _as_dask(p), _as_dask(q)
     dp, dq = _dtype_of(p, "p"), _dtype_of(q, "q")
@@ -488,14 +459,7 @@ def wasserstein_hist(p, q, *, support=None, order=1, axis=-1, normalize=True):
         return _empty(lead, dtype)
     xs = None
     if support is not None and not isinstance(support, da.Array):
-        xs = _m._coerce(support, "support").astype(_F64, copy=False)
-        if xs.shape != (n,):
-            raise ValueError(f"support must be 1-D with one position per bin "
-                             f"({n}), got shape {xs.shape}")
-        if not np.isfinite(xs).all():
-            raise ValueError("support must be finite")
-        if n > 1 and not (xs[1:] >= xs[:-1]).all():
-            raise ValueError("support must be sorted in ascending order")
+        xs = _support(support, n)
     elif support is not None and support.shape != (n,):
         raise ValueError(f"support must be 1-D with one position per bin "
                          f"({n}), got shape {support.shape}")
@@ -507,11 +471,11 @@ def wasserstein_hist(p, q, *, support=None, order=1, axis=-1, normalize=True):
         elif xs is not None:
             kwargs["support"] = xs
         out = da.map_blocks(
-            functools.partial(_hist_block, kwargs, nlead), *arrays, drop_axis=[nlead],
+            functools.partial(_block_eager, _hist_eager, kwargs, nlead, True), *arrays,
+            drop_axis=[nlead],
             chunks=_lead_chunks(pa, qa), dtype=dtype,
             meta=np.empty((0,) * nlead, dtype=dtype), token="kl-ext-wasserstein_hist")
         return out if lead else _scalar(out)
-    del eager_hist
     if order != 1:
         raise ValueError("wasserstein_hist over a split axis supports order=1 only (the "
                          "other orders walk the quantiles of the whole row); put the bins "
@@ -684,8 +648,9 @@ def read_npy(path, chunks="auto"):
     Every task memory-maps the file itself (``np.load(mmap_mode="r")``) and
     hands on a read-only view of its block (no copy), so nothing travels
     from the client and memory stays at a few blocks per worker whatever
-    the file size (the file must be readable at `path` by every worker).  ``dask.array.from_npy_stack``
-    reads only directories written by ``to_npy_stack``.
+    the file size (the file must be readable at `path` by every worker).
+    ``dask.array.from_npy_stack`` reads only directories written by
+    ``to_npy_stack``.
 
     Parameters
     ----------

@@ -276,17 +276,24 @@ def _broadcast_last(p, q, axis, name_q="q"):
             np.moveaxis(np.broadcast_to(q, shape), ax, -1))
 
 
-def _compute(measure, p, q, axis, normalize, name_q="q", smoothing=0.0):
-    """Validated measure in nats: float64 ndarray (or float) and result dtype."""
+def _coerce_pair(p, q, name_q="q", smoothing=0.0):
+    """p and q as float arrays of one dtype (float32 only if both are),
+    smoothed by a validated alpha; q None: q is p (entropy)."""
     p = _coerce(p, "p")
     q = p if q is None else _coerce(q, name_q)
-    if smoothing:  # alpha > 0 (validated by the caller): smoothed copies
+    if smoothing:  # alpha > 0: smoothed copies
         same = q is p
         p = _smooth(p, smoothing)
         q = p if same else _smooth(q, smoothing)
     if p.dtype is not q.dtype:
         p = p.astype(_F64)
         q = q.astype(_F64)
+    return p, q
+
+
+def _compute(measure, p, q, axis, normalize, name_q="q", smoothing=0.0):
+    """Validated measure in nats: float64 ndarray (or float) and result dtype."""
+    p, q = _coerce_pair(p, q, name_q, smoothing)
     dtype = p.dtype
     # fast path: one pair of 1-D arrays
     if (p.ndim == 1 and q.ndim == 1 and (axis == -1 or axis == 0)

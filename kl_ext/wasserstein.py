@@ -608,17 +608,7 @@ def wasserstein_hist(p, q, *, support=None, order=1, axis=-1, normalize=True):
     n = shape[ax]
     if n == 0:
         raise ValueError(f"cannot reduce over an empty axis (axis {axis} has length 0)")
-    x = None
-    if support is not None:
-        x = _coerce(support, "support").astype(_F64, copy=False)
-        if x.shape != (n,):
-            raise ValueError(f"support must be 1-D with one position per bin "
-                             f"({n}), got shape {x.shape}")
-        if not np.isfinite(x).all():
-            raise ValueError("support must be finite")
-        if n > 1 and not (x[1:] >= x[:-1]).all():
-            raise ValueError("support must be sorted in ascending order")
-        x = _aligned(x)
+    x = None if support is None else _aligned(_support(support, n))
     # a support wider than the float range: differences of half the
     # positions (exact but for subnormal ones), and the result doubled
     wide = x is not None and n > 1 and not math.isfinite(float(x[-1]) - float(x[0]))
@@ -680,6 +670,20 @@ def _hist_rescaled(p2, q2, x, status, out):
     _k.hist_rows(_pow2_rows(ps), _pow2_rows(qs), x, True, sub, st)
     sub[inf | (st != 0)] = np.nan
     out[idx] = sub
+
+
+def _support(support, n):
+    """`support` as float64 positions of n bins: 1-D, finite, sorted
+    (ValueError otherwise)."""
+    x = _coerce(support, "support").astype(_F64, copy=False)
+    if x.shape != (n,):
+        raise ValueError(f"support must be 1-D with one position per bin "
+                         f"({n}), got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("support must be finite")
+    if n > 1 and not (x[1:] >= x[:-1]).all():
+        raise ValueError("support must be sorted in ascending order")
+    return x
 
 
 def _hist_rows_general(p2, q2, x, n, mode, pw, out):
