@@ -1,7 +1,8 @@
 # Type stub for the compiled one-pass scoring-report kernel (src/_compare.pyx;
 # the CPU-tier builds kl_ext._compare_v3/_v4 have the same interface).  The
 # module includes src/_divergence.pyx, so it also carries that module's
-# one/rows/openmp_enabled/max_threads (internal; use kl_ext._divergence).
+# one/rows/openmp_enabled/max_threads/set_thread_cap (internal; use
+# kl_ext._divergence).
 # Output columns (nats): 0 H(p), 1 H(q), 2 H(p, q), 3 D(p||q), 4 D(q||p),
 # 5 JS, 6 TV.  Row status: 0 ok, 1/2 negative entry in p/q, 3/4 p/q sums to
 # 0 (normalize only), or 16 * (bit mask of non-finite columns, recomputed

@@ -18,6 +18,8 @@ crashing with an illegal instruction.
 import importlib
 import os
 
+from . import _threads
+
 TIERS = ("v4", "v3", "baseline")
 _FEATURE = {"v4": "X86_V4", "v3": "X86_V3", "baseline": None}
 
@@ -41,7 +43,7 @@ def available_tiers(name):
         if not cpu_supports(tier):
             continue
         try:
-            importlib.import_module(_module(name, tier))
+            _import(_module(name, tier))
         except ImportError:
             continue
         out.append(tier)
@@ -50,6 +52,23 @@ def available_tiers(name):
 
 def _module(name, tier):
     return name if tier == "baseline" else f"{name}_{tier}"
+
+
+def _import(module):
+    # every kernel module runs at most cpu_budget() threads (affinity, cgroup quota)
+    mod = importlib.import_module(module)
+    if hasattr(mod, "set_thread_cap"):
+        mod.set_thread_cap(_budget())
+    return mod
+
+
+_BUDGET = []
+
+
+def _budget():
+    if not _BUDGET:
+        _BUDGET.append(_threads.cpu_budget())
+    return _BUDGET[0]
 
 
 def load(name):
@@ -62,11 +81,11 @@ def load(name):
         if not cpu_supports(forced):
             raise ImportError(f"KL_EXT_CPU_TIER={forced}: this CPU lacks "
                               f"{_FEATURE[forced]}")
-        return importlib.import_module(_module(name, forced)), forced
+        return _import(_module(name, forced)), forced
     for tier in TIERS:
         if cpu_supports(tier):
             try:
-                return importlib.import_module(_module(name, tier)), tier
+                return _import(_module(name, tier)), tier
             except ImportError:
                 continue
     raise ImportError(f"no build of {name} found")  # pragma: no cover

@@ -32,6 +32,10 @@ def openmp_enabled() -> bool:
 def max_threads() -> int:
     """Threads a call of >= 131072 elements would use now (1 without OpenMP)."""
 
+def set_thread_cap(n: int) -> None:
+    """Never run more than n threads (0: no cap); kl_ext._cpu sets it to
+    kl_ext._threads.cpu_budget() (affinity mask, cgroup CPU quota) at import."""
+
 # ---- chunked statistics (kl_ext.chunked): per piece of 65536 elements ----
 # Row status 7 from `finish`: the one-pass value where the in-memory call
 # would take a second pass over the row; 8: unknown measure code.

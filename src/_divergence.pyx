@@ -38,6 +38,7 @@ cdef extern from "_vmath.h" nogil:
     double kl_vterm_jeffreys(double x, double y)
     double kl_vterm_hellinger(double x, double y)
     int kl_max_threads()
+    void kl_set_thread_cap(int n)
     int kl_openmp_enabled()
     double kl_vlog1pmx_ratio(double a, double b)
     double kl_vlog_sum(double s)
@@ -421,7 +422,7 @@ cdef int first_pass_par(int measure, const floating* p, Py_ssize_t ps,
         free(stc)
         return first_pass(measure, p, ps, q, qs, n, sums)
     if nthreads > 1:
-        for c in prange(nchunks, num_threads=nthreads, schedule="static"):
+        for c in prange(nchunks, num_threads=nthreads, schedule="dynamic"):
             stc[c] = first_pass(measure, p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
                                 min(<Py_ssize_t>CHUNK, n - c * CHUNK), part + 3 * c)
     else:
@@ -456,7 +457,7 @@ cdef double pair_pass_par(int measure, const floating* p, Py_ssize_t ps,
     if part == NULL:
         return pair_pass(measure, p, ps, q, qs, n, mp, mq)
     if nthreads > 1:
-        for c in prange(nchunks, num_threads=nthreads, schedule="static"):
+        for c in prange(nchunks, num_threads=nthreads, schedule="dynamic"):
             part[c] = pair_pass(measure, p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
                                 min(<Py_ssize_t>CHUNK, n - c * CHUNK), mp, mq)
     else:
@@ -998,8 +999,8 @@ cdef Py_ssize_t rows_typed(int measure, const floating* p, Py_ssize_t prs,
                            cnp.npy_int8* status, int nthreads) noexcept nogil:
     # IN: nrows rows of n elements, row/element strides in elements.
     # OUT: out[r] (nats), status[r]; returns the number of flagged rows.
-    # Many rows are split over the threads (static schedule); a few long
-    # rows are each split into chunks instead.
+    # Many rows are split over the threads (dynamic schedule, see `grab`); a
+    # few long rows are each split into chunks instead.
     cdef Py_ssize_t r, flagged = 0, tile, ntiles, nr, r0
     cdef int st
     cdef double qbuf[LBLOCK + 16]
@@ -1012,7 +1013,8 @@ cdef Py_ssize_t rows_typed(int measure, const floating* p, Py_ssize_t prs,
             load_tile(q, 0, qs, nr, n, qbuf)
             qtile = qbuf
         if nthreads > 1 and ntiles >= 2 * nthreads:
-            for tile in prange(ntiles, num_threads=nthreads, schedule="static"):
+            for tile in prange(ntiles, num_threads=nthreads, schedule="dynamic",
+                               chunksize=grab(nr * n)):
                 flagged += tile_or_rows(measure, p, prs, ps, q, qrs, qs, tile * nr,
                                         min(nr, nrows - tile * nr), n, normalize,
                                         out, status, qtile, nrows)
@@ -1023,7 +1025,8 @@ cdef Py_ssize_t rows_typed(int measure, const floating* p, Py_ssize_t prs,
                                         out, status, qtile, nrows)
         return flagged
     if nthreads > 1 and nrows >= 2 * nthreads:
-        for r in prange(nrows, num_threads=nthreads, schedule="static"):
+        for r in prange(nrows, num_threads=nthreads, schedule="dynamic",
+                        chunksize=grab(n)):
             st = row_dispatch(measure, p + r * prs, ps, q + r * qrs, qs, n,
                               normalize, out + r, 1)
             status[r] = <cnp.npy_int8>st
@@ -1043,6 +1046,7 @@ cdef Py_ssize_t rows_typed(int measure, const floating* p, Py_ssize_t prs,
 # then it runs on one, so concurrent callers never oversubscribe the cores.
 # _active is only read and written with the GIL held.
 cdef Py_ssize_t PAR_MIN = 131072
+cdef Py_ssize_t GRAB = 8192
 cdef int _active = 0
 
 
@@ -1061,6 +1065,17 @@ cdef void release_threads(int nt):
     global _active
     if nt > 1:
         _active = 0
+
+
+cdef inline Py_ssize_t grab(Py_ssize_t per_item) noexcept nogil:
+    # Parallel loops hand out their items dynamically, `grab(size of one
+    # item)` items at a time (>= GRAB elements, ~10 us of work): a thread the
+    # OS deschedules holds back at most one grab, never a static share of
+    # the call (on a busy machine that share waited a whole time slice).
+    # Which thread computes an item never changes its value (each item's
+    # result has its own slot, summed in item order), so results stay
+    # independent of the thread count and of the schedule.
+    return 1 + GRAB // per_item if per_item > 0 else GRAB
 
 
 cdef int call_threads(Py_ssize_t work, int nthreads):
@@ -1083,6 +1098,11 @@ def openmp_enabled():
 def max_threads():
     """Threads a large call would use now (1 without OpenMP)."""
     return kl_max_threads()
+
+
+def set_thread_cap(int n):
+    """Never run more than `n` threads (0: no cap); see kl_ext._threads.cpu_budget."""
+    kl_set_thread_cap(n)
 
 
 cdef inline bint layout_ok(cnp.ndarray a, int ndim):

@@ -34,6 +34,7 @@ cdef extern from "_vexp.h" nogil:
 
 cdef extern from "_vmath.h" nogil:
     int kl_max_threads()
+    void kl_set_thread_cap(int n)
 
 from _scalar cimport kahan_add, kahan_total
 
@@ -567,7 +568,7 @@ cdef Py_ssize_t ce_rows_typed(const floating* x, Py_ssize_t xrs, Py_ssize_t nrow
     if nthreads > 1 and nunits >= 2 * nthreads:
         with parallel(num_threads=nthreads):
             work = <double*>malloc(wsize * sizeof(double)) if wsize else NULL
-            for u in prange(nunits, schedule="static"):
+            for u in prange(nunits, schedule="dynamic", chunksize=1 + 8192 // (8 * n + 1)):
                 flagged += ce_unit(x, xrs, nrows, n, labels, t, trs, eps, out, status,
                                    8 * u, min(8 * u + 8, nrows), work)
             free(work)
@@ -675,7 +676,7 @@ cdef Py_ssize_t kl_rows_typed(const floating* a, Py_ssize_t ars,
     if nthreads > 1 and nunits >= 2 * nthreads:
         with parallel(num_threads=nthreads):
             work = <double*>malloc(wsize * sizeof(double)) if wsize else NULL
-            for u in prange(nunits, schedule="static"):
+            for u in prange(nunits, schedule="dynamic", chunksize=1 + 8192 // (8 * n + 1)):
                 flagged += kl_unit(a, ars, b, brs, n, temp, out, status, 8 * u,
                                    min(8 * u + 8, nrows), work)
             free(work)
@@ -697,6 +698,16 @@ cdef inline int n_threads(Py_ssize_t work):
     if work < PAR_MIN:
         return 1
     return kl_max_threads()
+
+
+def max_threads():
+    """Threads a large call would use now (1 without OpenMP)."""
+    return kl_max_threads()
+
+
+def set_thread_cap(int n):
+    """Never run more than `n` threads (0: no cap); see kl_ext._threads.cpu_budget."""
+    kl_set_thread_cap(n)
 
 
 cdef inline bint layout_ok(cnp.ndarray a):

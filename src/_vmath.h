@@ -25,9 +25,19 @@
 #include <stddef.h>
 
 /* thread count for the OpenMP builds; 1 (and no OpenMP symbol) otherwise */
+/* kl_thread_cap: the CPUs this process may run on (its affinity mask and its
+   cgroup's CPU quota, computed by kl_ext._threads.cpu_budget and set once at
+   import by kl_ext._cpu); 0 means no cap.  OMP_NUM_THREADS and threadpoolctl
+   lower the count further through omp_get_max_threads. */
+static int kl_thread_cap = 0;
+static inline void kl_set_thread_cap(int n) { kl_thread_cap = n > 0 ? n : 0; }
 #ifdef _OPENMP
 #include <omp.h>
-static inline __attribute__((always_inline)) int kl_max_threads(void) { return omp_get_max_threads(); }
+static inline __attribute__((always_inline)) int kl_max_threads(void)
+{
+    int n = omp_get_max_threads();
+    return (kl_thread_cap > 0 && n > kl_thread_cap) ? kl_thread_cap : n;
+}
 static inline __attribute__((always_inline)) int kl_openmp_enabled(void) { return 1; }
 #else
 static inline __attribute__((always_inline)) int kl_max_threads(void) { return 1; }

@@ -131,3 +131,90 @@ print(before, limited, count())
     before, limited, after = map(int, out.stdout.split())
     assert limited == before, out.stdout
     assert after > before, out.stdout  # the default does start a team
+
+
+# The thread budget: the affinity mask and the cgroup CPU quota
+# (kl_ext._threads.cpu_budget), read from a made-up /proc and /sys here.
+
+def _fake_root(tmp_path, cgroup, mountinfo, files):
+    (tmp_path / "proc/self").mkdir(parents=True)
+    (tmp_path / "proc/self/cgroup").write_text(cgroup)
+    (tmp_path / "proc/self/mountinfo").write_text(mountinfo)
+    for name, text in files.items():
+        path = tmp_path / name.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return str(tmp_path)
+
+
+V2_MOUNT = "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw\n"
+V1_MOUNT = ("31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755\n"
+            "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
+            "34 31 0:31 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset\n")
+
+
+@pytest.mark.parametrize("cpu_max, want", [
+    ("150000 100000\n", 1.5),    # a container with 1.5 CPUs
+    ("100000 100000\n", 1.0),
+    ("max 100000\n", None),      # no quota
+    ("garbage\n", None),
+])
+def test_cgroup_v2_quota(tmp_path, cpu_max, want):
+    from kl_ext import _threads
+    root = _fake_root(tmp_path, "0::/pod/app\n", V2_MOUNT,
+                      {"/sys/fs/cgroup/pod/app/cpu.max": cpu_max})
+    assert _threads._cgroup_quota(root) == want
+
+
+def test_cgroup_quota_of_an_ancestor_applies(tmp_path):
+    from kl_ext import _threads
+    root = _fake_root(tmp_path, "0::/pod/app\n", V2_MOUNT,
+                      {"/sys/fs/cgroup/pod/app/cpu.max": "max 100000\n",
+                       "/sys/fs/cgroup/pod/cpu.max": "50000 100000\n"})
+    assert _threads._cgroup_quota(root) == 0.5
+    assert _threads.cpu_budget(root) == 1
+
+
+def test_cgroup_v1_quota(tmp_path):
+    from kl_ext import _threads
+    base = "/sys/fs/cgroup/cpu,cpuacct/docker/abc"
+    root = _fake_root(tmp_path, "4:cpu,cpuacct:/docker/abc\n3:cpuset:/docker/abc\n",
+                      V1_MOUNT, {base + "/cpu.cfs_quota_us": "100000\n",
+                                 base + "/cpu.cfs_period_us": "100000\n"})
+    assert _threads._cgroup_quota(root) == 1.0
+    assert _threads.cpu_budget(root) == 1
+    # -1: no quota
+    (tmp_path / base.lstrip("/") / "cpu.cfs_quota_us").write_text("-1\n")
+    assert _threads._cgroup_quota(root) is None
+    assert _threads.cpu_budget(root) == len(os.sched_getaffinity(0))
+
+
+def test_no_cgroup_files_means_no_quota(tmp_path):
+    from kl_ext import _threads
+    assert _threads._cgroup_quota(str(tmp_path)) is None
+    assert _threads.cpu_budget(str(tmp_path)) == len(os.sched_getaffinity(0))
+
+
+def test_every_kernel_module_is_capped_at_the_budget():
+    # a container allowed one CPU must not start two threads: kl_ext._cpu
+    # sets every kernel module's cap to cpu_budget() when it imports it
+    code = r"""
+import importlib.util, os, sys
+# load kl_ext._threads alone and pretend the budget is one CPU, before kl_ext
+# (and its kernel modules) are imported
+where = os.path.dirname(importlib.util.find_spec("kl_ext").origin)
+spec = importlib.util.spec_from_file_location("kl_ext._threads",
+                                              os.path.join(where, "_threads.py"))
+t = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(t)
+t.cpu_budget = lambda root="/": 1
+sys.modules["kl_ext._threads"] = t
+import kl_ext, kl_ext.logits, kl_ext.report
+print(kl_ext.measures._k.max_threads(), kl_ext.logits._k.max_threads(),
+      kl_ext.report._kc.max_threads())
+"""
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "1", "1"]
