@@ -1,4 +1,5 @@
-"""Monte Carlo KL estimates converging to the closed form: two Beta laws.
+"""Monte Carlo KL estimates converging to the closed form: two Beta laws
+=====================================================================
 
 Run from anywhere (needs SciPy and matplotlib)::
 
@@ -70,12 +71,14 @@ def plot(ns, curves, exact, path):
               frameon=False)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
+    # (the figure stays open: sphinx-gallery shows the open figures)
 
 
 def main(argv=None):
-    here = os.path.dirname(os.path.abspath(__file__))
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # (sphinx-gallery runs this file with no __file__ and an empty __doc__,
+    # from the examples/ folder)
+    here = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.getcwd()
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--out-dir", default=os.path.join(here, "out"))
     parser.add_argument("--n", type=int, default=100_000, help="number of samples")
     parser.add_argument("--seed", type=int, default=0)
@@ -115,4 +118,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    if status:  # sys.exit(0) would stop sphinx-gallery before it takes the figure
+        sys.exit(status)

@@ -1,4 +1,5 @@
-"""kl_ext on real data: scikit-learn's bundled handwritten digits.
+"""kl_ext on real data: scikit-learn's bundled handwritten digits
+==============================================================
 
 Run from anywhere (needs the ``examples`` extra: scikit-learn, matplotlib)::
 
@@ -77,12 +78,15 @@ def save_heatmap(matrix, path):
     fig.colorbar(im, ax=ax, label="js_distance, base 2")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
+    # (the figure stays open: sphinx-gallery shows the open figures)
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out-dir", default=os.path.join(os.path.dirname(__file__), "out"),
+    # (sphinx-gallery runs this file with no __file__ and an empty __doc__,
+    # from the examples/ folder)
+    here = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.getcwd()
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    ap.add_argument("--out-dir", default=os.path.join(here, "out"),
                     help="directory for the .npy files and the PNG (default: examples/out/)")
     args = ap.parse_args(argv)
     os.makedirs(args.out_dir, exist_ok=True)
@@ -167,4 +171,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    if status:  # sys.exit(0) would stop sphinx-gallery before it takes the figure
+        sys.exit(status)

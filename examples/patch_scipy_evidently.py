@@ -1,4 +1,5 @@
-"""kl_ext.compat.patch_scipy() under a real client: Evidently's data-drift tests.
+"""kl_ext.compat.patch_scipy() under a real client: Evidently's data-drift tests
+=============================================================================
 
 Evidently computes its drift scores with SciPy inside its own code
 (``scipy.spatial.distance.jensenshannon``, ``scipy.stats.entropy`` for
@@ -95,7 +96,7 @@ def best_of(results):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--columns", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=5)

@@ -1,10 +1,11 @@
-"""kl_ext on PySpark: the two recipes of docs/scaling_spark_ray.md.
+"""kl_ext on PySpark: the two recipes of docs/user_guide/spark_ray.md
+==================================================================
 
-1. :func:`score_rows` -- one score per row: ``DataFrame.mapInArrow`` hands
+1. ``score_rows`` -- one score per row: ``DataFrame.mapInArrow`` hands
    each Python worker Arrow record batches; a column of probability vectors
    becomes one (rows, n) NumPy array per batch and one kl_ext call scores
    the whole batch.
-2. :func:`histogram_measure` -- one measure of two histograms whose bins are
+2. ``histogram_measure`` -- one measure of two histograms whose bins are
    the rows of a DataFrame (spread over partitions, never collected):
    every batch gives the partial statistics of :mod:`kl_ext.chunked`, the
    driver merges them (a few numbers per 65,536 bins) and finishes.

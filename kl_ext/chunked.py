@@ -442,8 +442,23 @@ class PartialStats:
     def merge(self, other):
         """The statistics of both chunks' elements (a new object).
 
-        Raises ValueError if the two belong to different measures, passes,
-        row shapes or settings, or cover overlapping parts of the axis.
+        Parameters
+        ----------
+        other : PartialStats
+            The statistics of other chunks of the same measure and pass.
+
+        Returns
+        -------
+        PartialStats
+            Covering the chunks of both.
+
+        Raises
+        ------
+        ValueError
+            If the two belong to different measures, passes, row shapes or
+            settings, or cover overlapping parts of the axis.
+        TypeError
+            If `other` is not a :class:`PartialStats`.
         """
         if not isinstance(other, PartialStats):
             raise TypeError(f"cannot merge PartialStats with {type(other).__name__}")
@@ -671,7 +686,15 @@ class Accumulator:
         return self.spec.passes == 2 and self._totals is None
 
     def update(self, p, q=None):
-        """Add the next chunk (p, and q unless the measure is entropy)."""
+        """Add the next chunk of the axis.
+
+        Parameters
+        ----------
+        p : array_like
+            The chunk of `p`, the axis chunks given in order.
+        q : array_like, optional
+            The matching chunk of `q` (omitted for entropy).
+        """
         part = partial_stats(self.measure, p, q, axis=self.axis, offset=self._offset,
                              normalize=self.normalize, smoothing=self.smoothing,
                              totals=self._totals)

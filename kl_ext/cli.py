@@ -3,13 +3,13 @@
 ``kl-ext bench [--quick] [--full] [--json FILE] [--plot FILE.png] ...``
     Time kl_ext against :mod:`kl_ext.reference`, SciPy, NumKong and POT
     (those installed) on built-in workloads and print a table; optionally
-    write the results as JSON and a speed-up chart (see :mod:`kl_ext.bench`).
+    write the results as JSON and a speed-up chart (see ``kl_ext.bench``).
 ``kl-ext score P [Q] --measure M [--base B] [--out FILE] [--axis A] [--column C]``
     Score each distribution (row) of the ``.npy``/``.csv``/``.parquet`` file
     P, against the matching row of Q or against a single reference row Q,
     and write one score per row to FILE (``.npy``, ``.csv`` or ``.parquet``)
     or print them one per line.  ``.npy`` and ``.parquet`` inputs are read in
-    blocks of rows (see :mod:`kl_ext._stream`), so memory stays bounded
+    blocks of rows (see ``kl_ext._stream``), so memory stays bounded
     whatever the file size.
 
 Every failure prints one line ``kl-ext: error: ...`` on stderr and exits

@@ -171,9 +171,8 @@ def compare(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
 
     See Also
     --------
-    entropy, cross_entropy, kl_divergence, js_divergence, js_distance,
-    total_variation, hellinger_distance, jeffreys_divergence : the
-    individual measures.
+    entropy, cross_entropy, kl_divergence, js_divergence, js_distance
+    total_variation, hellinger_distance, jeffreys_divergence
 
     Notes
     -----

@@ -1,4 +1,4 @@
-"""The PySpark recipes of docs/scaling_spark_ray.md (examples/spark_kl.py)
+"""The PySpark recipes of docs/user_guide/spark_ray.md (examples/spark_kl.py)
 on a local Spark session: master local[1], bound to 127.0.0.1, no UI.
 
 Skipped unless pyspark (with pandas and pyarrow: ``pip install
