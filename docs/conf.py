@@ -91,7 +91,6 @@ numpydoc_validation_exclude = {
 # ---- theme -------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"kl_ext {release}"
-html_static_path = ["_static"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
