@@ -77,9 +77,6 @@ numpydoc_attributes_as_param_list = True
 numpydoc_validation_checks = {"GL08", "PR01", "PR02", "PR03", "SS01", "GL06", "GL07"}
 numpydoc_validation_exclude = {
     r"\.__init__$",  # documented by their class
-    # the plain-NumPy references: one-line docstrings that name the kl_ext
-    # function whose signature and parameters they share
-    r"^kl_ext\.reference(_wasserstein|_logits)?\.",
     # NumPy ufuncs: their signature is NumPy's generic (x1, x2, /, out, ...)
     r"^kl_ext\.compat\.(rel_entr|kl_div|entr)$",
     # named tuples: the fields are documented as Attributes

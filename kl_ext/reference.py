@@ -23,8 +23,47 @@ Conventions (shared with :mod:`kl_ext`):
 
 import numpy as np
 
+from ._doc import docformat
+
 __all__ = ["entropy", "cross_entropy", "kl_divergence", "js_divergence",
            "js_distance", "total_variation", "hellinger_distance", "jeffreys_divergence"]
+
+
+# parameter text shared by the docstrings below, filled in at import
+_DOCS = {
+    "p": """\
+p : array_like
+    Non-negative weights; integer and bool input is treated as float64.""",
+    "pq": """\
+p, q : array_like
+    Non-negative weights that broadcast against each other; integer and
+    bool input is treated as float64.""",
+    "base": """\
+base : float, optional
+    Logarithm base (not validated here).  Default: nats.""",
+    "axis": """\
+axis : int, default -1
+    Axis along which the distributions lie (of the broadcast shape).""",
+    "normalize": """\
+normalize : bool, default True
+    Divide each row by its sum first.""",
+    "returns": """\
+ndarray or NumPy scalar
+    One value per distribution: the broadcast shape without `axis`;
+    float32 for float32 input, float64 otherwise.""",
+    "raises": """\
+TypeError
+    For complex, object or other non-numeric input.
+ValueError
+    For shapes that do not broadcast, a 0-d input, an empty reduction
+    axis, a negative entry, or (when normalising) a row that sums to 0.""",
+}
+
+
+def _fill(func):
+    if func.__doc__:  # None under python -OO
+        func.__doc__ = docformat(func.__doc__, _DOCS)
+    return func
 
 
 def _prepare(arrays, axis, normalize):
@@ -93,8 +132,31 @@ def _entr(p):
         return np.where(np.isnan(p), np.nan, t)
 
 
+@_fill
 def entropy(p, *, base=None, axis=-1, normalize=True):
-    """Shannon entropy H(p) = -Σ p log p (reference for :func:`kl_ext.entropy`)."""
+    """Shannon entropy H(p) = -Σ p log p (reference for :func:`kl_ext.entropy`).
+
+    Parameters
+    ----------
+    %(p)s
+    %(base)s
+    %(axis)s
+    %(normalize)s
+
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    %(raises)s
+
+    Examples
+    --------
+    >>> from kl_ext import reference
+    >>> reference.entropy([0.5, 0.5])
+    np.float64(0.6931471805599453)
+    """
     (p,), dtype = _prepare([("p", p)], axis, normalize)
     h = _entr(p).sum(axis=-1)
     if normalize:
@@ -102,8 +164,31 @@ def entropy(p, *, base=None, axis=-1, normalize=True):
     return _finish(h, dtype, base)
 
 
+@_fill
 def cross_entropy(p, q, *, base=None, axis=-1, normalize=True):
-    """Cross-entropy H(p, q) = -Σ p log q (reference for :func:`kl_ext.cross_entropy`)."""
+    """Cross-entropy H(p, q) = -Σ p log q (reference for :func:`kl_ext.cross_entropy`).
+
+    Parameters
+    ----------
+    %(pq)s
+    %(base)s
+    %(axis)s
+    %(normalize)s
+
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    %(raises)s
+
+    Examples
+    --------
+    >>> from kl_ext import reference
+    >>> reference.cross_entropy([0.5, 0.5], [0.9, 0.1])
+    np.float64(1.203972804325936)
+    """
     (p, q), dtype = _prepare([("p", p), ("q", q)], axis, normalize)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(p == 0, 0.0, -p * np.log(q))
@@ -114,8 +199,31 @@ def cross_entropy(p, q, *, base=None, axis=-1, normalize=True):
     return _finish(h, dtype, base)
 
 
+@_fill
 def kl_divergence(p, q, *, base=None, axis=-1, normalize=True):
-    """KL divergence D(p‖q) = Σ p log(p/q) (reference for :func:`kl_ext.kl_divergence`)."""
+    """KL divergence D(p‖q) = Σ p log(p/q) (reference for :func:`kl_ext.kl_divergence`).
+
+    Parameters
+    ----------
+    %(pq)s
+    %(base)s
+    %(axis)s
+    %(normalize)s
+
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    %(raises)s
+
+    Examples
+    --------
+    >>> from kl_ext import reference
+    >>> reference.kl_divergence([0.5, 0.5], [0.9, 0.1])
+    np.float64(0.5108256237659907)
+    """
     (p, q), dtype = _prepare([("p", p), ("q", q)], axis, normalize)
     d = _rel_entr(p, q).sum(axis=-1)
     if normalize:
@@ -123,8 +231,31 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=True):
     return _finish(d, dtype, base)
 
 
+@_fill
 def js_divergence(p, q, *, base=None, axis=-1, normalize=True):
-    """Jensen-Shannon divergence ½D(p‖m) + ½D(q‖m), m = (p+q)/2 (reference)."""
+    """Jensen-Shannon divergence ½D(p‖m) + ½D(q‖m), m = (p+q)/2 (reference).
+
+    Parameters
+    ----------
+    %(pq)s
+    %(base)s
+    %(axis)s
+    %(normalize)s
+
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    %(raises)s
+
+    Examples
+    --------
+    >>> from kl_ext import reference
+    >>> reference.js_divergence([0.5, 0.5], [0.9, 0.1])
+    np.float64(0.10174922507919676)
+    """
     (p, q), dtype = _prepare([("p", p), ("q", q)], axis, normalize)
     m = (p + q) / 2
     js = 0.5 * (_rel_entr(p, m) + _rel_entr(q, m)).sum(axis=-1)
@@ -134,15 +265,60 @@ def js_divergence(p, q, *, base=None, axis=-1, normalize=True):
     return _finish(js, dtype, base)
 
 
+@_fill
 def js_distance(p, q, *, base=None, axis=-1, normalize=True):
-    """Jensen-Shannon distance √JS (reference; scipy.spatial.distance.jensenshannon)."""
+    """Jensen-Shannon distance √JS (reference; scipy.spatial.distance.jensenshannon).
+
+    Parameters
+    ----------
+    %(pq)s
+    %(base)s
+    %(axis)s
+    %(normalize)s
+
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    %(raises)s
+
+    Examples
+    --------
+    >>> from kl_ext import reference
+    >>> reference.js_distance([0.5, 0.5], [0.9, 0.1])
+    np.float64(0.31898154347735663)
+    """
     js = np.asarray(js_divergence(p, q, base=base, axis=axis, normalize=normalize))
     out = np.sqrt(js)
     return out[()] if out.ndim == 0 else out
 
 
+@_fill
 def total_variation(p, q, *, axis=-1, normalize=True):
-    """Total variation distance ½Σ|p − q| (reference for :func:`kl_ext.total_variation`)."""
+    """Total variation distance ½Σ|p − q| (reference for :func:`kl_ext.total_variation`).
+
+    Parameters
+    ----------
+    %(pq)s
+    %(axis)s
+    %(normalize)s
+
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    %(raises)s
+
+    Examples
+    --------
+    >>> from kl_ext import reference
+    >>> reference.total_variation([0.5, 0.5], [0.9, 0.1])
+    np.float64(0.4)
+    """
     (p, q), dtype = _prepare([("p", p), ("q", q)], axis, normalize)
     tv = 0.5 * np.abs(p - q).sum(axis=-1)
     if normalize:
@@ -150,8 +326,30 @@ def total_variation(p, q, *, axis=-1, normalize=True):
     return _finish(tv, dtype, None)
 
 
+@_fill
 def hellinger_distance(p, q, *, axis=-1, normalize=True):
-    """Hellinger distance √(½Σ(√p − √q)²) (reference for :func:`kl_ext.hellinger_distance`)."""
+    """Hellinger distance √(½Σ(√p − √q)²) (reference for :func:`kl_ext.hellinger_distance`).
+
+    Parameters
+    ----------
+    %(pq)s
+    %(axis)s
+    %(normalize)s
+
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    %(raises)s
+
+    Examples
+    --------
+    >>> from kl_ext import reference
+    >>> reference.hellinger_distance([0.5, 0.5], [0.9, 0.1])
+    np.float64(0.32491969623290634)
+    """
     (p, q), dtype = _prepare([("p", p), ("q", q)], axis, normalize)
     h2 = 0.5 * np.square(np.sqrt(p) - np.sqrt(q)).sum(axis=-1)
     if normalize:
@@ -159,9 +357,32 @@ def hellinger_distance(p, q, *, axis=-1, normalize=True):
     return _finish(np.sqrt(h2), dtype, None)
 
 
+@_fill
 def jeffreys_divergence(p, q, *, base=None, axis=-1, normalize=True):
     """Jeffreys divergence D(p‖q) + D(q‖p) = Σ(p − q) log(p/q), the PSI
-    (reference for :func:`kl_ext.jeffreys_divergence`)."""
+    (reference for :func:`kl_ext.jeffreys_divergence`).
+
+    Parameters
+    ----------
+    %(pq)s
+    %(base)s
+    %(axis)s
+    %(normalize)s
+
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    %(raises)s
+
+    Examples
+    --------
+    >>> from kl_ext import reference
+    >>> reference.jeffreys_divergence([0.5, 0.5], [0.9, 0.1])
+    np.float64(0.8788898309344877)
+    """
     (p, q), dtype = _prepare([("p", p), ("q", q)], axis, normalize)
     j = (_rel_entr(p, q) + _rel_entr(q, p)).sum(axis=-1)
     return _finish(np.maximum(j, 0.0), dtype, base)
