@@ -17,16 +17,12 @@ Run::
 
 import argparse
 import os
-import subprocess
-import sys
 import time
 
 import numpy as np
 
 import kl_ext
-from kl_ext import _threads
-
-HOG = "import os, sys\nos.sched_setaffinity(0, {int(sys.argv[1])})\nwhile True:\n    pass\n"
+from kl_ext import _threads, bench
 
 
 def _cases(sizes):
@@ -80,13 +76,9 @@ def main(argv=None):
           f"load average {os.getloadavg()[0]:.2f}")
     if not args.no_quiet:
         _table("no other process started", args.sizes, args.repeat)
-    hog = subprocess.Popen([sys.executable, "-c", HOG, str(cpus[-1])])
-    try:
-        time.sleep(0.5)
-        _table(f"a CPU-bound process pinned to CPU {cpus[-1]}", args.sizes, args.repeat)
-    finally:
-        hog.kill()
-        hog.wait()
+    with bench.busy_machine():
+        _table(f"a CPU-bound process pinned to CPU {bench.busy_cpu()}", args.sizes,
+               args.repeat)
 
 
 if __name__ == "__main__":

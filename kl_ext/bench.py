@@ -787,14 +787,16 @@ def conventions_check():
         f"Support check, KL([0.5, 0.5] || [1, 0]) (exact: inf): {text}.")
 
 
-def to_json(results, *, full=False, quick=False, budget=None, threads=None, argv=None):
+def to_json(results, *, full=False, quick=False, budget=None, threads=None, argv=None,
+            busy=False):
     """Machine-readable results: metadata plus one record per workload.
 
     Keys: ``schema``, ``created`` (UTC, ISO 8601), ``command``, ``versions``
     (kl_ext, numpy, scipy, numkong, pot, threadpoolctl, python; None when not
     installed), ``cpu`` (name, logical cores, machine), ``cpu_tier``,
     ``available_tiers``, ``openmp``, ``default_threads``, ``threads`` (the
-    limits requested), ``threadpoolctl``, ``timing`` (full, quick, budget),
+    limits requested), ``threadpoolctl``, ``timing`` (full, quick, budget, busy:
+    whether a CPU-bound process ran beside the benchmark),
     ``rtol``, ``support_check`` and ``results``: a list of dicts with
     ``measure``, ``size``, ``label``, ``dtype``, ``threads`` (used), ``elements``,
     ``median_s`` (competitor -> seconds per call, kl_ext included),
@@ -832,7 +834,7 @@ def to_json(results, *, full=False, quick=False, budget=None, threads=None, argv
         "omp_num_threads": ti["omp_num_threads"],
         "threads": list(threads) if threads else [None],
         "threadpoolctl": ti["threadpoolctl"],
-        "timing": {"full": full, "quick": quick,
+        "timing": {"full": full, "quick": quick, "busy": bool(busy),
                    "budget_s": budget if budget is not None else (
                        0.02 if quick else FULL_BUDGET if full else DEFAULT_BUDGET)},
         "rtol": RTOL,
@@ -933,9 +935,50 @@ def plot(results, path, *, title=None):
     fig.savefig(path, dpi=110)
 
 
+_HOG = "import os, sys\nos.sched_setaffinity(0, {int(sys.argv[1])})\nwhile True:\n    pass\n"
+
+
+def busy_cpu():
+    """The CPU that :func:`busy_machine` loads: the last one this process may use."""
+    try:
+        return sorted(os.sched_getaffinity(0))[-1]
+    except AttributeError:  # pragma: no cover - no affinity API (macOS)
+        return None
+
+
+@contextlib.contextmanager
+def busy_machine():
+    """Run the ``with`` block next to a CPU-bound process on another core.
+
+    Production servers are rarely idle: this starts a Python process that
+    spins on the last CPU of this process's affinity mask (:func:`busy_cpu`;
+    unpinned where the OS has no affinity API) and kills it when the block
+    ends, also on an exception.  ``kl-ext bench --busy`` and
+    ``benchmarks/busy.py`` time kl_ext inside it.
+    """
+    import subprocess
+
+    cpu = busy_cpu()
+    code = _HOG if cpu is not None else "while True:\n    pass\n"
+    hog = subprocess.Popen([sys.executable, "-c", code] + ([str(cpu)] if cpu is not None
+                                                          else []))
+    try:
+        time.sleep(0.3)  # the hog is spinning before the first timing
+        if hog.poll() is not None:
+            raise RuntimeError(f"the CPU-bound process exited with status {hog.returncode}")
+        yield hog
+    finally:
+        hog.kill()
+        hog.wait()
+
+
 def main_bench(measures=None, sizes=None, quick=False, budget=None, file=None, *,
-               full=False, threads=None, json_path=None, plot_path=None, argv=None):
-    """Run the selected workloads, print the header and table, write JSON/plot; returns 0."""
+               full=False, threads=None, json_path=None, plot_path=None, argv=None,
+               busy=False):
+    """Run the selected workloads, print the header and table, write JSON/plot; returns 0.
+
+    `busy`: time everything next to a CPU-bound process (:func:`busy_machine`).
+    """
     file = sys.stdout if file is None else file
     if threads is None:
         threads = FULL_THREADS if full else (None,)
@@ -946,6 +989,11 @@ def main_bench(measures=None, sizes=None, quick=False, budget=None, file=None, *
     selected = workloads(measures, sizes, full=full, threads=threads)
     for line in header(threads):
         print(line, file=file)
+    if busy:
+        cpu = busy_cpu()
+        print("busy machine: a CPU-bound process runs on "
+              f"{'CPU %d' % cpu if cpu is not None else 'an unpinned CPU'} for the whole run",
+              file=file)
     mode = "quick (few repeats, rough numbers)" if quick else (
         f"~{budget if budget is not None else DEFAULT_BUDGET:g} s per cell")
     print(f"{len(selected)} workloads{' (full matrix)' if full else ''}, timing: {mode}",
@@ -964,7 +1012,8 @@ def main_bench(measures=None, sizes=None, quick=False, budget=None, file=None, *
                 sys.stderr.write("\r" + " " * 70 + "\r")
             sys.stderr.flush()
     t0 = time.perf_counter()
-    results = run(selected, quick=quick, budget=budget, progress=progress)
+    with busy_machine() if busy else contextlib.nullcontext():
+        results = run(selected, quick=quick, budget=budget, progress=progress)
     elapsed = time.perf_counter() - t0
     for line in format_table(results):
         print(line, file=file)
@@ -975,7 +1024,7 @@ def main_bench(measures=None, sizes=None, quick=False, budget=None, file=None, *
     print(f"({len(results)} workloads timed in {elapsed:.0f} s)", file=file)
     if json_path is not None:
         write_json(json_path, to_json(results, full=full, quick=quick, budget=budget,
-                                      threads=threads, argv=argv))
+                                      threads=threads, argv=argv, busy=busy))
         print(f"wrote {json_path}", file=file)
     if plot_path is not None:
         plot(results, plot_path)

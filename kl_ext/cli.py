@@ -1,6 +1,6 @@
 """The ``kl-ext`` console script.
 
-``kl-ext bench [--quick] [--full] [--json FILE] [--plot FILE.png] ...``
+``kl-ext bench [--quick] [--full] [--busy] [--json FILE] [--plot FILE.png] ...``
     Time kl_ext against :mod:`kl_ext.reference`, SciPy, NumKong and POT
     (those installed) on built-in workloads and print a table; optionally
     write the results as JSON and a speed-up chart (see ``kl_ext.bench``).
@@ -287,7 +287,8 @@ def _bench(args):
     try:
         return bench.main_bench(args.measure, sizes, quick=args.quick, budget=args.budget,
                                 full=args.full, threads=threads, json_path=args.json,
-                                plot_path=args.plot, argv=["kl-ext"] + list(args.argv))
+                                plot_path=args.plot, argv=["kl-ext"] + list(args.argv),
+                                busy=args.busy)
     except OSError as exc:
         name = getattr(exc, "filename", None)
         raise CLIError(f"cannot write {name!r}: {exc.strerror or exc}" if name
@@ -329,6 +330,9 @@ def build_parser():
                    help="OpenMP thread limits to run (space or comma separated; applied "
                         "with threadpoolctl); default: the library's default, or 1 2 "
                         "with --full")
+    b.add_argument("--busy", action="store_true",
+                   help="time everything next to a CPU-bound process started on another "
+                        "core (the last CPU of the affinity mask): a busy production server")
     b.add_argument("--json", metavar="FILE",
                    help="also write the results (medians, ratios, differences, versions, "
                         "CPU tier, threads) to FILE as JSON")

@@ -5,6 +5,7 @@ entry point calls) in a fresh interpreter, so an escaped exception would
 show up as a traceback on stderr.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -521,3 +522,23 @@ sys.exit(main(["bench", "--quick", "--sizes", "10", "--measure", "entropy"]))
     assert "SciPy not installed" in res.stdout
     row = next(line for line in res.stdout.splitlines() if line.startswith("entropy"))
     assert row.split()[-1] == "—" and "×" in row
+
+
+def test_bench_busy_runs_next_to_a_cpu_bound_process(tmp_path):
+    out = tmp_path / "busy.json"
+    res = run_cli("bench", "--quick", "--busy", "--measure", "kl_divergence", "--sizes", "10",
+                  "--json", out)
+    assert res.returncode == 0, res.stderr
+    assert "busy machine: a CPU-bound process runs on CPU" in res.stdout
+    assert json.loads(out.read_text())["timing"]["busy"] is True
+
+
+def test_busy_machine_kills_the_process_at_the_end_and_on_an_exception():
+    from kl_ext import bench
+    with bench.busy_machine() as hog:
+        assert hog.poll() is None  # spinning
+    assert hog.poll() is not None
+    with pytest.raises(KeyError), bench.busy_machine() as hog:
+        assert hog.poll() is None  # spinning
+        raise KeyError("stop")
+    assert hog.poll() is not None
