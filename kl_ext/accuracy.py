@@ -42,6 +42,7 @@ import statistics
 import sys
 import textwrap
 import time
+import zlib
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable
@@ -765,12 +766,35 @@ def _function(lib, name):
 
 @dataclass
 class Case:
-    """One line group of the table: a regime, a label and its seeded rows.
+    """One group of table lines: a regime, a label and how to make its seeded rows.
 
-    ``make(rng)`` returns a list of rows; each row is ``(args, exact)``:
-    the positional arguments every library gets and a dict measure ->
-    exact value.  ``x`` is the abscissa of the plot (d or n), None if the
-    case is not plotted.
+    Attributes
+    ----------
+    regime : str
+        A key of :data:`REGIMES`.
+    label : str
+        The case within the regime, e.g. ``"d=1e-7"`` or ``"n=1e6 float32"``.
+    measures : tuple of str
+        The measures reported on it.
+    make : callable
+        ``make(rng)`` returns a list of rows, each ``(args, exact)``: the
+        positional arguments every library gets and a dict measure -> exact
+        value.
+    x : float or None
+        The abscissa of the plot (d or n); None if the case is not plotted.
+    dtype : str
+        dtype of the inputs.
+    n : int
+        Row length.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kl_ext.accuracy import cases
+    >>> c = cases(quick=True, regimes=["counts"], measures=["entropy"])[0]
+    >>> (args, exact), *_ = c.make(np.random.default_rng(0))
+    >>> c.label, args[0].shape, sorted(exact)
+    ('n=100', (100,), ['entropy'])
     """
 
     regime: str
@@ -784,7 +808,27 @@ class Case:
 
 @dataclass
 class Result:
-    """Errors of every library on one case and measure."""
+    """Errors of every library on one case and measure (what :func:`run` returns).
+
+    Attributes
+    ----------
+    case : Case
+    measure : str
+    exact : list of float
+        The exact value of each row (rounded to float for display).
+    errors : dict
+        Library key -> relative error of each row (libraries that ran).
+    status : dict
+        Library key -> ``"ok"``, ``"not installed"``, ``"no function"`` or
+        ``"error: <exception type>"``.
+
+    Examples
+    --------
+    >>> from kl_ext.accuracy import run
+    >>> r = run(quick=True, measures=["hellinger_distance"], regimes=["random"])["results"][0]
+    >>> r.status["kl_ext"], r.status["scipy"], r.summary("scipy")
+    ('ok', 'no function', None)
+    """
 
     case: Case
     measure: str
@@ -968,42 +1012,44 @@ def cases(*, quick=False, measures=None, regimes=None):
     rows = 3 if quick else 10
     out = []
 
-    def add(regime, label, ms, make, x=None, dtype="float64", size=n):
+    def add(regime, label, ms, factory, x=None, dtype="float64", size=n):
+        # factory(measures) -> make(rng): the exact values of the kept measures only
         ms = tuple(m for m in ms if measures is None or m in measures)
         if ms and (regimes is None or regime in regimes):
-            out.append(Case(regime, label, ms, make, x, dtype, size))
+            out.append(Case(regime, label, ms, factory(ms), x, dtype, size))
 
     for dtype, r in (("float64", rows), ("float32", max(2, rows // 2))):
         add("random", f"n={n} {dtype}", DISCRETE,
-            _discrete_rows(_random(n), r, dtype, DISCRETE), dtype=dtype)
+            lambda ms: _discrete_rows(_random(n), r, dtype, ms), dtype=dtype)
     for d, e in ((1e-4, -4), (1e-7, -7), (1e-10, -10), (1e-13, -13)):
-        add("near", f"d=1e{e}", _PAIR, _discrete_rows(_near(n, d), rows, "float64", _PAIR),
-            x=d)
+        add("near", f"d=1e{e}", _PAIR,
+            lambda ms: _discrete_rows(_near(n, d), rows, "float64", ms), x=d)
     add("proportional", "q=fl(3p)", _PAIR,
-        _discrete_rows(_proportional(n, 3.0), rows, "float64", _PAIR))
+        lambda ms: _discrete_rows(_proportional(n, 3.0), rows, "float64", ms))
     add("proportional", "q=4p", _PAIR,
-        _discrete_rows(_proportional(n, 4.0), max(2, rows // 3), "float64", _PAIR))
+        lambda ms: _discrete_rows(_proportional(n, 4.0), max(2, rows // 3), "float64", ms))
     for size in ((100_000,) if quick else (1_000_000, 10_000_000)):
         for dtype in ("float64", "float32"):
             add("long", f"n={_fmt_n(size)} {dtype}", DISCRETE,
-                _discrete_rows(_long(size), 1, dtype, DISCRETE), x=size, dtype=dtype,
+                lambda ms: _discrete_rows(_long(size), 1, dtype, ms), x=size, dtype=dtype,
                 size=size)
-    add("wide", f"n={n}", DISCRETE, _discrete_rows(_wide(n), rows, "float64", DISCRETE))
-    add("counts", f"n={n}", DISCRETE, _discrete_rows(_counts(n), rows, "float64", DISCRETE))
+    add("wide", f"n={n}", DISCRETE, lambda ms: _discrete_rows(_wide(n), rows, "float64", ms))
+    add("counts", f"n={n}", DISCRETE,
+        lambda ms: _discrete_rows(_counts(n), rows, "float64", ms))
     hist = (((1000, 3), (100_000, 1)) if quick else
             ((1000, 10), (10_000, 5), (100_000, 3), (1_000_000, 1), (10_000_000, 1)))
     for size, r in hist:
-        add("hist", f"n={_fmt_n(size)}", ("wasserstein_hist",), _hist_rows(size, r),
-            x=size, size=size)
+        add("hist", f"n={_fmt_n(size)}", ("wasserstein_hist",),
+            lambda ms: _hist_rows(size, r), x=size, size=size)
     samples = ((1000, 3),) if quick else ((1000, 10), (100_000, 3), (1_000_000, 1))
     for weighted in (False, True):
         for size, r in samples:
             what = "weighted" if weighted else "unweighted"
             add("samples", f"n={_fmt_n(size)} {what}", ("wasserstein_1d",),
-                _sample_rows(size, r, weighted), x=size, size=size)
+                lambda ms: _sample_rows(size, r, weighted), x=size, size=size)
     near_n = 1000 if quick else 10_000
     add("samples", f"n={_fmt_n(near_n)} v=u+1e-12·ε", ("wasserstein_1d",),
-        _near_samples(near_n, 2 if quick else 5), size=near_n)
+        lambda ms: _near_samples(near_n, 2 if quick else 5), size=near_n)
     return out
 
 
@@ -1170,7 +1216,9 @@ def run(*, quick=False, measures=None, regimes=None, seed=_SEED, progress=None,
     measures, regimes : sequence of str, optional
         Restrict the run (see :func:`cases`).
     seed : int
-        Seed of the input generator (each case draws from its own stream).
+        Seed of the input generator; each case draws from its own stream
+        (seed and the case's name), so a case has the same rows whatever
+        else is selected.
     progress : callable, optional
         Called with a short text before each case (e.g. to print progress).
     libraries : sequence of str, optional
@@ -1208,7 +1256,8 @@ def run(*, quick=False, measures=None, regimes=None, seed=_SEED, progress=None,
     for k, case in enumerate(selected):
         if progress is not None:
             progress(f"{case.regime} {case.label}")
-        rng = np.random.default_rng([seed, k])
+        # each case's own stream: the same rows whatever else is selected
+        rng = np.random.default_rng([seed, zlib.crc32(f"{case.regime} {case.label}".encode())])
         rows = case.make(rng)
         generated.append((case, rows))
         for measure in case.measures:
@@ -1457,6 +1506,17 @@ def plot(out, path):
     ------
     ImportError
         matplotlib is not installed.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from kl_ext.accuracy import plot, run
+    >>> out = run(quick=True, measures=["kl_divergence", "wasserstein_hist"],
+    ...           regimes=["near", "hist"])
+    >>> path = os.path.join(tempfile.mkdtemp(), "accuracy.png")
+    >>> plot(out, path)
+    >>> os.path.getsize(path) > 10_000
+    True
     """
     try:
         import matplotlib
@@ -1515,18 +1575,53 @@ def plot(out, path):
     plt.close(fig)
 
 
+def _tty_progress(text):
+    print(f"\r\033[K{text} ...", end="", file=sys.stderr, flush=True)
+
+
 def main_accuracy(*, quick=False, measures=None, regimes=None, seed=_SEED, json_path=None,
                   plot_path=None, argv=None):
-    """Run the benchmark and print the table (what ``kl-ext accuracy`` does).
+    """Run the benchmark and print the table: what ``kl-ext accuracy`` does.
 
-    With ``json_path="-"`` the JSON goes to stdout instead of the table.
-    Returns the exit status (0).
+    Parameters
+    ----------
+    quick, measures, regimes, seed
+        As for :func:`run`.
+    json_path : str, optional
+        Also write :func:`to_json` to this file; ``"-"`` prints the JSON
+        to stdout instead of the table.
+    plot_path : str, optional
+        Also draw :func:`plot` to this file.
+    argv : list of str, optional
+        The command line, printed in the header and recorded in the JSON.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+
+    Raises
+    ------
+    ValueError, RuntimeError
+        As :func:`run`.
+    OSError
+        `json_path` or `plot_path` cannot be written.
+    ImportError
+        `plot_path` given and matplotlib missing, or mpmath missing.
+
+    Examples
+    --------
+    >>> from kl_ext.accuracy import main_accuracy
+    >>> main_accuracy(quick=True, measures=["total_variation"],
+    ...               regimes=["counts"])  # doctest: +ELLIPSIS
+    kl_ext ...
+    total_variation
+      counts n=100 ...
+    run time: ... s
+    0
     """
     import json
-    progress = None
-    if sys.stderr.isatty():
-        def progress(text):
-            print(f"\r\033[K{text} ...", end="", file=sys.stderr, flush=True)
+    progress = _tty_progress if sys.stderr.isatty() else None
     out = run(quick=quick, measures=measures, regimes=regimes, seed=seed, progress=progress)
     if progress is not None:
         print("\r\033[K", end="", file=sys.stderr, flush=True)

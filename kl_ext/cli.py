@@ -335,6 +335,8 @@ def _accuracy(args):
                                       regimes=args.regime, seed=args.seed,
                                       json_path=args.json, plot_path=args.plot,
                                       argv=["kl-ext"] + list(args.argv))
+    except RuntimeError as exc:   # the exact references failed their own check
+        raise CLIError(str(exc)) from None
     except OSError as exc:
         name = getattr(exc, "filename", None)
         raise CLIError(f"cannot write {name!r}: {exc.strerror or exc}" if name
