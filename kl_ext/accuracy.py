@@ -13,17 +13,17 @@ installed, on seeded inputs of several regimes:
 * ``long`` -- rows of 1e6 and 1e7 elements, float64 and float32;
 * ``wide`` -- entries spanning 1e-300…1, with subnormals;
 * ``counts`` -- integer counts up to 2**52;
-* ``hist`` -- :func:`kl_ext.wasserstein_hist` on integer counts in 1e3…1e7
-  bins on a dyadic support;
+* ``hist`` -- :func:`kl_ext.wasserstein_hist` on uniform random masses
+  (NumPy's draws, multiples of 2**-53) in 1e3…1e7 bins on a dyadic support;
 * ``samples`` -- :func:`kl_ext.wasserstein_1d` on unweighted and weighted
   samples of unequal sizes, and on nearly equal samples ``v = u + 1e-12·noise``.
 
 The exact values come from :func:`exact_measures` (mpmath at
-:data:`PRECISION` bits; every float is an exact binary number, the row sums
+``PRECISION`` bits; every float is an exact binary number, the row sums
 are exact integers and the differences of the normalised rows are formed
 exactly, so nothing cancels: every term summed is non-negative) and from
 :func:`exact_wasserstein_hist` / :func:`exact_wasserstein_1d` (exact integer
-arithmetic, O(n) in NumPy).  Long rows are built from a few hundred distinct
+arithmetic, O(n) in NumPy).  Long rows are built from 1000 distinct
 pairs repeated in shuffled order, so the exact value costs one mpmath
 evaluation per distinct pair (times its multiplicity), never one per element.
 Every run checks the exact references themselves against an independent,
@@ -164,7 +164,7 @@ def exact_measures(p, q=None, multiplicity=None, *, measures=None):
     Every float is an exact binary number; the row sums are formed as exact
     integers and the differences of the normalised rows, ``p_i/Σp −
     q_i/Σq``, as exact rationals, then each measure is a sum of
-    non-negative terms evaluated with mpmath at :data:`PRECISION` bits (so
+    non-negative terms evaluated with mpmath at ``PRECISION`` bits (so
     the result is exact to ~1e-45 relative, whatever the closeness of p
     and q).
 
@@ -180,13 +180,13 @@ def exact_measures(p, q=None, multiplicity=None, *, measures=None):
         each): the exact value of a long row made of a few distinct pairs
         costs one evaluation per distinct pair.
     measures : sequence of str, optional
-        Names from :data:`DISCRETE` (default: all of them, or ``entropy``
+        Names from ``DISCRETE`` (default: all of them, or ``entropy``
         without `q`).
 
     Returns
     -------
     dict
-        Measure name -> :class:`mpmath.mpf` in nats (``+inf`` where the
+        Measure name -> ``mpmath.mpf`` in nats (``+inf`` where the
         measure is infinite, e.g. KL with q_i = 0 < p_i).
 
     Raises
@@ -768,10 +768,10 @@ def _function(lib, name):
 class Case:
     """One group of table lines: a regime, a label and how to make its seeded rows.
 
-    Attributes
+    Parameters
     ----------
     regime : str
-        A key of :data:`REGIMES`.
+        A key of ``REGIMES``.
     label : str
         The case within the regime, e.g. ``"d=1e-7"`` or ``"n=1e6 float32"``.
     measures : tuple of str
@@ -810,7 +810,7 @@ class Case:
 class Result:
     """Errors of every library on one case and measure (what :func:`run` returns).
 
-    Attributes
+    Parameters
     ----------
     case : Case
     measure : str
@@ -984,8 +984,8 @@ def cases(*, quick=False, measures=None, regimes=None):
     quick : bool, default False
         Smaller and fewer rows (a few seconds instead of about a minute).
     measures, regimes : sequence of str, optional
-        Keep only these measures (:data:`MEASURES`) and regimes
-        (:data:`REGIMES`).
+        Keep only these measures (``MEASURES``) and regimes
+        (``REGIMES``).
 
     Returns
     -------
@@ -1139,7 +1139,7 @@ def check_references(case_rows, *, max_n=600, max_samples=20_000):
 
     Discrete measures: the textbook formulas in mpmath at 100 digits (the
     cancellation near p = q costs at most ~35 of them).  Wasserstein: plain
-    :class:`fractions.Fraction` loops.
+    ``fractions.Fraction`` loops.
 
     Parameters
     ----------
@@ -1222,7 +1222,7 @@ def run(*, quick=False, measures=None, regimes=None, seed=_SEED, progress=None,
     progress : callable, optional
         Called with a short text before each case (e.g. to print progress).
     libraries : sequence of str, optional
-        Keys of :data:`LIBRARIES` to run (default: all; missing ones are
+        Keys of ``LIBRARIES`` to run (default: all; missing ones are
         reported as such, never an error).
 
     Returns
@@ -1237,7 +1237,7 @@ def run(*, quick=False, measures=None, regimes=None, seed=_SEED, progress=None,
         An unknown measure or regime, or no case left after filtering.
     RuntimeError
         The exact references disagree with their direct check (beyond
-        :data:`CHECK_TOL`): the run would publish wrong errors.
+        ``CHECK_TOL``): the run would publish wrong errors.
 
     Examples
     --------
