@@ -15,8 +15,11 @@ tiers); asking for a tier the CPU lacks raises ImportError rather than
 crashing with an illegal instruction.
 """
 
+from __future__ import annotations
+
 import importlib
 import os
+from types import ModuleType
 
 from . import _threads
 
@@ -24,19 +27,20 @@ TIERS = ("v4", "v3", "baseline")
 _FEATURE = {"v4": "X86_V4", "v3": "X86_V3", "baseline": None}
 
 
-def cpu_supports(tier):
+def cpu_supports(tier: str) -> bool:
     """True if this CPU can run kernels built for `tier`."""
     feature = _FEATURE[tier]
     if feature is None:
         return True
     try:
-        from numpy._core._multiarray_umath import __cpu_features__
+        from numpy._core._multiarray_umath import (  # type: ignore[import-not-found, unused-ignore]
+            __cpu_features__)
     except ImportError:  # pragma: no cover - NumPy layout changed
         return False
     return bool(__cpu_features__.get(feature, False))
 
 
-def available_tiers(name):
+def available_tiers(name: str) -> list[str]:
     """Tiers of kernel module `name` that are built and that this CPU runs."""
     out = []
     for tier in TIERS:
@@ -50,11 +54,11 @@ def available_tiers(name):
     return out
 
 
-def _module(name, tier):
+def _module(name: str, tier: str) -> str:
     return name if tier == "baseline" else f"{name}_{tier}"
 
 
-def _import(module):
+def _import(module: str) -> ModuleType:
     # every kernel module runs at most cpu_budget() threads (affinity, cgroup quota)
     mod = importlib.import_module(module)
     if hasattr(mod, "set_thread_cap"):
@@ -62,16 +66,16 @@ def _import(module):
     return mod
 
 
-_BUDGET = []
+_BUDGET: list[int] = []
 
 
-def _budget():
+def _budget() -> int:
     if not _BUDGET:
         _BUDGET.append(_threads.cpu_budget())
     return _BUDGET[0]
 
 
-def load(name):
+def load(name: str) -> tuple[ModuleType, str]:
     """Import the best tier of kernel module `name`: (module, tier)."""
     forced = os.environ.get("KL_EXT_CPU_TIER", "").strip().lower()
     if forced:

@@ -7,7 +7,13 @@ of ``scipy/stats/_axis_nan_policy.py``): a docstring holds a placeholder
 (and so ``help()``) is the whole text.
 """
 
+from __future__ import annotations
+
 import re
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 DOCDICT = {
     "pq": """\
@@ -55,17 +61,17 @@ rejected.""",
 _PLACEHOLDER = re.compile(r"^([ \t]*)%\((\w+)\)s[ \t]*$", re.MULTILINE)
 
 
-def docformat(doc, docdict=DOCDICT):
+def docformat(doc: str, docdict: Mapping[str, str] = DOCDICT) -> str:
     """`doc` with each line ``%(key)s`` replaced by ``docdict[key]``, indented
     like that line (KeyError for an unknown key)."""
-    def expand(m):
+    def expand(m: re.Match[str]) -> str:
         indent, key = m.group(1), m.group(2)
         return "\n".join(indent + line if line else line
                          for line in docdict[key].splitlines())
     return _PLACEHOLDER.sub(expand, doc)
 
 
-def fill(func):
+def fill(func: _F) -> _F:
     """Decorator: fill the shared text into ``func.__doc__``."""
     if func.__doc__:  # None under python -OO
         func.__doc__ = docformat(func.__doc__)

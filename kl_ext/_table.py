@@ -15,6 +15,8 @@ This module imports nothing but the standard library (no NumPy, no dask):
 setup.py loads it by path before anything is built.
 """
 
+from __future__ import annotations
+
 import math
 from dataclasses import dataclass
 
@@ -57,15 +59,15 @@ class MeasureInfo:
     cli: str
     of: str = ""
     post: str = ""
-    aliases: tuple = ()
+    aliases: tuple[str, ...] = ()
 
     @property
-    def reference(self):
+    def reference(self) -> str:
         """Name of the plain-NumPy version in kl_ext.reference."""
         return self.name
 
     @property
-    def kernel_code(self):
+    def kernel_code(self) -> int:
         """The code the kernels compute this measure with."""
         return BY_NAME[self.of].code if self.plan == DERIVED else self.code
 
@@ -122,7 +124,7 @@ COMPARE_COLUMNS = (
 NF_SHIFT = 16
 
 
-def _check():
+def _check() -> None:
     codes = [m.code for m in MEASURES]
     if len(set(codes)) != len(codes) or len({m.const for m in MEASURES}) != len(MEASURES):
         raise RuntimeError("kl_ext._table: duplicate measure code or constant")
@@ -137,7 +139,7 @@ def _check():
 _check()
 
 
-def pxd_text():
+def pxd_text() -> str:
     """The text of src/_codes.pxd (measure, status and compare constants)."""
     lines = [
         "# Constants shared by the kl_ext Cython modules.  GENERATED from",

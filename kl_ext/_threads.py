@@ -19,21 +19,25 @@ the block of rows starting at global row ``origin`` reports its rows by
 their global numbers ("in row 1234567"), as the in-memory call would.
 """
 
+from __future__ import annotations
+
 import math
 import os
 import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import SupportsIndex, SupportsInt
 
 _local = threading.local()
 
 
-def current():
+def current() -> int:
     """The thread count the kernels get from this Python thread (0 = default)."""
     return getattr(_local, "n", 0)
 
 
 @contextmanager
-def limit(n):
+def limit(n: SupportsInt) -> Iterator[None]:
     """Run the kernels called from this thread on at most `n` threads.
 
     Parameters
@@ -53,13 +57,13 @@ def limit(n):
         _local.n = before
 
 
-def row_origin():
+def row_origin() -> tuple[int, ...] | None:
     """The global index of the first row of the block being measured, or None."""
     return getattr(_local, "origin", None)
 
 
 @contextmanager
-def rows_from(origin):
+def rows_from(origin: Iterable[SupportsIndex] | None) -> Iterator[None]:
     """Number rows in error messages from `origin` (a tuple, one per leading axis)."""
     before = row_origin()
     _local.origin = tuple(int(o) for o in origin) if origin is not None else None
@@ -69,7 +73,7 @@ def rows_from(origin):
         _local.origin = before
 
 
-def _cgroup_quota(root="/"):
+def _cgroup_quota(root: str = "/") -> float | None:
     """The CPU quota of this process's cgroup (and its ancestors), or None.
 
     cgroup v2 (``cpu.max``: "max 100000" or "150000 100000") and v1
@@ -78,21 +82,21 @@ def _cgroup_quota(root="/"):
     the hierarchy's mount point applies.  `root` lets the tests point this at
     a made-up file system.
     """
-    def read(path):
+    def read(path: str) -> str | None:
         try:
             with open(path, encoding="ascii") as f:
                 return f.read()
         except (OSError, UnicodeDecodeError):
             return None
 
-    def join(*parts):
+    def join(*parts: str) -> str:
         return os.path.join(root, *(x.lstrip("/") for x in parts))
 
     cgroups = read(join("proc/self/cgroup"))
     mounts = read(join("proc/self/mountinfo"))
     if cgroups is None or mounts is None:
         return None
-    quotas = []
+    quotas: list[float] = []
     for line in mounts.splitlines():
         # mountinfo: id parent major:minor root mount-point options ... - fstype source superopts
         left, _, right = line.partition(" - ")
@@ -135,7 +139,7 @@ def _cgroup_quota(root="/"):
     return min(quotas) if quotas else None
 
 
-def cpu_budget(root="/"):
+def cpu_budget(root: str = "/") -> int:
     """The number of CPUs this process may use: affinity mask and cgroup CPU quota.
 
     Returns

@@ -78,13 +78,22 @@ A two-pass measure with the streaming accumulator:
 np.float64(0.15356065532898455)
 """
 
+from __future__ import annotations
+
 import math
-from collections import namedtuple
+from collections.abc import Mapping, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, SupportsIndex
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import _table, _threads
 from . import measures as _m
+from ._typing import ArrayLike, FloatArray, Value
+
+if TYPE_CHECKING:
+    from .report import Comparison
 
 __all__ = ["MEASURES", "partial_stats", "PartialStats", "Totals", "Accumulator",
            "hist_totals", "hist_pieces", "hist_finish"]
@@ -93,7 +102,15 @@ _k = _m._k
 
 # The measures this module serves, read from the table of measures: name ->
 # (kernel code, passes, takes q, base applies, square root at the end).
-_Spec = namedtuple("_Spec", "name code passes has_q base sqrt")
+class _Spec(NamedTuple):
+    name: str
+    code: int
+    passes: int
+    has_q: bool
+    base: bool
+    sqrt: bool
+
+
 MEASURES = {m.name: _Spec(m.name, m.kernel_code,
                           1 if _table.BY_NAME[m.of or m.name].plan == _table.ONE_PASS else 2,
                           m.takes_q, m.has_base, m.post == "sqrt")
@@ -108,7 +125,7 @@ NCOL2 = 2
 _ST_REFINE = 7
 
 
-def spec(measure):
+def spec(measure: str) -> _Spec:
     """The :data:`MEASURES` entry of `measure` (a name), or ValueError."""
     try:
         return MEASURES[measure]
@@ -120,7 +137,8 @@ def spec(measure):
 # ---------------------------------------------------------------------------
 # the array-level steps (kl_ext.dask calls these once per block)
 
-def prepare(spec_, p, q, axis, smoothing):
+def prepare(spec_: _Spec, p: ArrayLike, q: ArrayLike | None, axis: object, smoothing: object
+            ) -> tuple[FloatArray, FloatArray, np.dtype[np.floating[Any]]]:
     """Coerced, smoothed, dtype-matched views of p and q with `axis` last.
 
     Returns (pb, qb, dtype): broadcast views (no copies) of shape
@@ -132,7 +150,7 @@ def prepare(spec_, p, q, axis, smoothing):
     return pb, qb, p.dtype
 
 
-def _rows(a):
+def _rows(a: FloatArray) -> FloatArray:
     """(rows, n) view of (..., n) `a` the kernels can read (copies if needed)."""
     a2 = _m._as_rows(a)
     if a2 is None:
@@ -140,14 +158,14 @@ def _rows(a):
     return a2
 
 
-def _kernel_rows(a):
+def _kernel_rows(a: FloatArray) -> FloatArray:
     a2 = _m._unit_stride(_rows(a))
     if not (a2.flags.aligned and a2.dtype.isnative):
-        a2 = np.require(a2, dtype=a2.dtype.newbyteorder("="), requirements="CA")
+        a2 = np.require(a2, dtype=a2.dtype.newbyteorder("="), requirements=["C", "A"])
     return a2
 
 
-def first_pieces(spec_, pb, qb, offset, normalize):
+def first_pieces(spec_: _Spec, pb: FloatArray, qb: FloatArray, offset: int, normalize: bool) -> NDArray[np.float64]:
     """Pass-1 piece rows of one chunk: float64 (..., k, 7).
 
     pb, qb: (..., m) views from :func:`prepare` (the chunk's part of the
@@ -166,7 +184,7 @@ def first_pieces(spec_, pb, qb, offset, normalize):
     sums = np.empty((rows, k, 3))
     status = np.zeros((rows, k), dtype=np.int8)
     if _k.pieces(spec_.code, p2, q2, sums, status, _threads.current()) < 0:
-        p2, q2 = (np.require(a, requirements="CA") for a in (p2, q2))
+        p2, q2 = (np.require(a, requirements=["C", "A"]) for a in (p2, q2))
         _k.pieces(spec_.code, p2, q2, sums, status, _threads.current())
     out = np.zeros((rows, k, NCOL1))
     out[..., :3] = sums
@@ -195,7 +213,7 @@ def first_pieces(spec_, pb, qb, offset, normalize):
     return out.reshape(lead + (k, NCOL1))
 
 
-def _unnormalised(code, sums):
+def _unnormalised(code: int, sums: NDArray[np.float64]) -> NDArray[np.float64] | float:
     """Each piece's share of the unnormalised value, from its sums."""
     if code == _m._KL:
         return sums[..., 2] + (sums[..., 0] - sums[..., 1])
@@ -204,7 +222,7 @@ def _unnormalised(code, sums):
     return np.nan  # pair measures: from the second pass
 
 
-def _neumaier(parts):
+def _neumaier(parts: NDArray[np.float64]) -> NDArray[np.float64]:
     """In-order Neumaier sums over axis -2 of `parts` (..., k, c): what the
     kernels' piece_totals does, so equal pieces give equal bits."""
     s = np.zeros(parts.shape[:-2] + parts.shape[-1:])
@@ -218,7 +236,7 @@ def _neumaier(parts):
         return np.where(s - s != 0, s, s + c)
 
 
-def _where(flat, lead, at=None):
+def _where(flat: SupportsIndex, lead: tuple[int, ...], at: float | None = None) -> str:
     """' in row ...' (the global row), and the axis index of a split axis."""
     text = _m._row_text(int(flat), lead)
     if at is not None:
@@ -226,7 +244,8 @@ def _where(flat, lead, at=None):
     return text
 
 
-def _errors(parts, status, lead, split, q_name="q"):
+def _errors(parts: NDArray[np.float64], status: NDArray[np.int8], lead: tuple[int, ...], split: bool,
+            q_name: str = "q") -> None:
     """Raise the in-memory call's ValueError for the first row in error.
 
     parts: (rows, k, 7) pass-1 pieces; status: (rows,) the finishing
@@ -252,14 +271,14 @@ def _errors(parts, status, lead, split, q_name="q"):
                      "normalized to a probability distribution")
 
 
-def _out_of_range(r, lead):
+def _out_of_range(r: SupportsIndex, lead: tuple[int, ...]) -> NoReturn:
     raise ValueError(f"the sums{_where(r, lead)} lie outside [2**-500, 2**500]: "
                      "the chunked statistics cannot rescale a row they never hold; "
                      "scale the input by a power of two (the measures are scale-free "
                      "when normalised)")
 
 
-def finish_one(spec_, parts, normalize, *, split=True):
+def finish_one(spec_: _Spec, parts: NDArray[np.float64], normalize: bool, *, split: bool = True) -> NDArray[np.float64]:
     """Values in nats (float64, shape `lead`) of a one-pass measure from its
     pass-1 pieces (lead..., K, 7) in axis order."""
     lead = parts.shape[:-2]
@@ -274,7 +293,8 @@ def finish_one(spec_, parts, normalize, *, split=True):
     return out.reshape(lead)
 
 
-def _slow_value(piece_rows, normalize, r, lead):
+def _slow_value(piece_rows: NDArray[np.float64], normalize: bool, r: SupportsIndex,
+                lead: tuple[int, ...]) -> float:
     """A row with an infinite entry or sum (the in-memory slow path's value)."""
     extra = piece_rows[:, _EXTRA]
     if normalize:
@@ -285,7 +305,8 @@ def _slow_value(piece_rows, normalize, r, lead):
         return float(np.sum(extra))
 
 
-def _row_totals(code, parts, normalize):
+def _row_totals(code: int, parts: NDArray[np.float64], normalize: bool) -> tuple[
+        NDArray[np.float64], tuple[int, ...], NDArray[np.float64], NDArray[np.float64], NDArray[np.int8]]:
     """The kernels' pair_totals over pass-1 pieces (lead..., K, 7):
     (pieces as (rows, K, 7), lead, sums, scales, status)."""
     lead = parts.shape[:-2]
@@ -298,7 +319,7 @@ def _row_totals(code, parts, normalize):
     return P, lead, sums, scales, status
 
 
-def pair_totals(spec_, parts, normalize, *, split=True):
+def pair_totals(spec_: _Spec, parts: NDArray[np.float64], normalize: bool, *, split: bool = True) -> NDArray[np.float64]:
     """Pass-1 pieces (lead..., K, 7) -> per-row totals for pass 2.
 
     Returns float64 (lead..., 4): the pair scales mp, mq, K of the kernels
@@ -322,7 +343,7 @@ def pair_totals(spec_, parts, normalize, *, split=True):
     return out.reshape(lead + (4,))
 
 
-def second_pieces(spec_, pb, qb, totals):
+def second_pieces(spec_: _Spec, pb: FloatArray, qb: FloatArray, totals: NDArray[np.float64]) -> NDArray[np.float64]:
     """Pass-2 piece rows of one chunk: float64 (..., k, 2).
 
     totals: (..., 4) from :func:`pair_totals` for the chunk's rows.
@@ -336,7 +357,7 @@ def second_pieces(spec_, pb, qb, totals):
     k = _k.n_pieces(m)
     sums = np.empty((p2.shape[0], k))
     if _k.pair_pieces(spec_.code, p2, q2, scales, sums, _threads.current()) == -1:
-        p2, q2 = (np.require(a, requirements="CA") for a in (p2, q2))
+        p2, q2 = (np.require(a, requirements=["C", "A"]) for a in (p2, q2))
         _k.pair_pieces(spec_.code, p2, q2, scales, sums, _threads.current())
     out = np.full((p2.shape[0], k, NCOL2), np.nan)
     out[..., 0] = sums
@@ -347,7 +368,7 @@ def second_pieces(spec_, pb, qb, totals):
     return out.reshape(lead + (k, NCOL2))
 
 
-def finish_pair(spec_, parts2, totals, normalize):
+def finish_pair(spec_: _Spec, parts2: NDArray[np.float64], totals: NDArray[np.float64], normalize: bool) -> NDArray[np.float64]:
     """Values in nats (float64, shape `lead`) of a two-pass measure."""
     lead = parts2.shape[:-2]
     P = np.ascontiguousarray(parts2.reshape((-1,) + parts2.shape[-2:]))
@@ -362,7 +383,8 @@ def finish_pair(spec_, parts2, totals, normalize):
     return out.reshape(lead)
 
 
-def to_result(spec_, value, dtype, base):
+def to_result(spec_: _Spec, value: NDArray[np.float64] | float, dtype: np.dtype[np.floating[Any]],
+              base: float | None) -> Value:
     """Nats (float64) -> the public function's result: `base`, sqrt, dtype."""
     lb = _m._log_base(base) if spec_.base else None
     if spec_.sqrt and lb is not None and lb < 0:
@@ -390,12 +412,12 @@ class Totals:
     small (four numbers per row) and picklable.
     """
 
-    def __init__(self, measure, scales, normalize):
+    def __init__(self, measure: str, scales: NDArray[np.float64], normalize: bool) -> None:
         self.measure = measure
         self.scales = scales
         self.normalize = normalize
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Totals({self.measure!r}, rows={self.scales.shape[:-1]})"
 
 
@@ -420,7 +442,10 @@ class PartialStats:
         (offset, length, piece rows) per chunk, in axis order.
     """
 
-    def __init__(self, measure, pass_, segments, dtype, normalize, lead, totals=None):
+    def __init__(self, measure: str, pass_: int,
+                 segments: Sequence[tuple[int, int, NDArray[np.float64]]],
+                 dtype: np.dtype[np.floating[Any]] | type[np.floating[Any]], normalize: bool,
+                 lead: Sequence[int], totals: Totals | None = None) -> None:
         self.measure = measure
         self.pass_ = pass_
         self.segments = sorted(segments, key=lambda s: s[0])
@@ -429,17 +454,17 @@ class PartialStats:
         self.lead = tuple(lead)
         self.totals_ = totals
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"PartialStats({self.measure!r}, pass {self.pass_}, "
                 f"{len(self.segments)} chunk(s), {self.n_elements} element(s), "
                 f"rows={self.lead})")
 
     @property
-    def n_elements(self):
+    def n_elements(self) -> int:
         """Elements of the axis covered so far."""
         return sum(s[1] for s in self.segments)
 
-    def merge(self, other):
+    def merge(self, other: PartialStats) -> PartialStats:
         """The statistics of both chunks' elements (a new object).
 
         Parameters
@@ -472,7 +497,7 @@ class PartialStats:
         merged._check(require_start=False)
         return merged
 
-    def _check(self, require_start=True):
+    def _check(self, require_start: bool = True) -> None:
         end = None
         for off, length, _ in self.segments:
             if end is not None and off < end:
@@ -484,11 +509,11 @@ class PartialStats:
                 raise ValueError(f"elements {end}..{off - 1} of the axis are missing")
             end = off + length
 
-    def _pieces(self):
+    def _pieces(self) -> NDArray[np.float64]:
         self._check()
         return np.concatenate([s[2] for s in self.segments], axis=-2)
 
-    def totals(self):
+    def totals(self) -> Totals:
         """The :class:`Totals` that a two-pass measure's second pass needs."""
         spec_ = spec(self.measure)
         if spec_.passes != 2 or self.pass_ != 1:
@@ -498,7 +523,7 @@ class PartialStats:
                         split=len(self.segments) > 1)
         return Totals(self.measure, t, self.normalize)
 
-    def result(self, *, base=None):
+    def result(self, *, base: float | None = None) -> Value:
         """The measure of the whole axis, as the in-memory function returns it.
 
         Parameters
@@ -523,7 +548,7 @@ class PartialStats:
         return to_result(spec(self.measure), value if self.lead else float(value),
                          self.dtype, base)
 
-    def _nats(self):
+    def _nats(self) -> NDArray[np.float64]:
         """The value in nats, float64 (before `base`, square root and dtype)."""
         spec_ = spec(self.measure)
         if spec_.passes == 2 and self.pass_ != 2:
@@ -533,11 +558,14 @@ class PartialStats:
         if spec_.passes == 1:
             return finish_one(spec_, self._pieces(), self.normalize,
                               split=len(self.segments) > 1)
+        assert self.totals_ is not None  # a second pass has its totals
         return finish_pair(spec_, self._pieces(), self.totals_.scales, self.normalize)
 
 
-def partial_stats(measure, p, q=None, *, axis=-1, offset=0, normalize=True,
-                  smoothing=0.0, totals=None):
+def partial_stats(measure: str, p: ArrayLike, q: ArrayLike | None = None, *,
+                  axis: SupportsIndex = -1, offset: SupportsIndex = 0,
+                  normalize: bool = True, smoothing: float = 0.0,
+                  totals: Totals | None = None) -> PartialStats:
     r"""Partial statistics of one chunk of the reduction axis.
 
     Parameters
@@ -663,10 +691,12 @@ class Accumulator:
     np.float64(2.0)
     """
 
-    def __init__(self, measure, *, base=None, normalize=True, smoothing=0.0, axis=-1):
+    def __init__(self, measure: str, *, base: float | None = None, normalize: bool = True,
+                 smoothing: float = 0.0, axis: SupportsIndex = -1) -> None:
         if measure == "compare":
             self.__class__ = _CompareAccumulator
-            self.__init__(base=base, normalize=normalize, smoothing=smoothing, axis=axis)
+            self.__init__(base=base, normalize=normalize,  # type: ignore[misc]
+                          smoothing=smoothing, axis=axis)
             return
         self.spec = spec(measure)
         self.measure = measure
@@ -675,17 +705,17 @@ class Accumulator:
         self.smoothing = smoothing
         self.axis = axis
         _m._log_base(base) if self.spec.base else None  # validate early
-        self._stats = None
-        self._totals = None
+        self._stats: PartialStats | None = None
+        self._totals: Totals | None = None
         self._offset = 0
-        self._first_len = None
+        self._first_len: int | None = None
 
     @property
-    def needs_second_pass(self):
+    def needs_second_pass(self) -> bool:
         """True for a two-pass measure whose second pass has not started."""
         return self.spec.passes == 2 and self._totals is None
 
-    def update(self, p, q=None):
+    def update(self, p: ArrayLike, q: ArrayLike | None = None) -> None:
         """Add the next chunk of the axis.
 
         Parameters
@@ -704,7 +734,7 @@ class Accumulator:
                              f"({self._offset} > {self._first_len} elements)")
         self._stats = part if self._stats is None else self._stats.merge(part)
 
-    def start_second_pass(self):
+    def start_second_pass(self) -> None:
         """Compute the totals from the first pass; the next updates are pass 2."""
         if self.spec.passes != 2:
             raise ValueError(f"{self.measure} takes one pass")
@@ -717,12 +747,13 @@ class Accumulator:
         self._stats = None
         self._offset = 0
 
-    def result(self):
+    def result(self) -> Value | Comparison:
         """The measure of everything given (see :meth:`PartialStats.result`)."""
         self._check_done()
+        assert self._stats is not None  # (checked by _check_done)
         return self._stats.result(base=self.base)
 
-    def _check_done(self):
+    def _check_done(self) -> None:
         if self._stats is None:
             raise ValueError("no chunk was given" if self._totals is None
                              else "the second pass has no chunk yet")
@@ -744,7 +775,8 @@ class Accumulator:
 # chunks before it.  Pass 2 (hist_pieces) walks each chunk from there:
 # W1 = (1/K) sum_k |D_k| (x_{k+1} - x_k), D_k = sum_{i<=k} (p_i mq - q_i mp).
 
-def hist_totals(parts, piece_counts, normalize, *, split=True):
+def hist_totals(parts: NDArray[np.float64], piece_counts: Sequence[int], normalize: bool, *,
+                split: bool = True) -> NDArray[np.float64]:
     r"""Per-row, per-chunk totals of order-1 ``wasserstein_hist``'s second pass.
 
     Parameters
@@ -802,7 +834,8 @@ def hist_totals(parts, piece_counts, normalize, *, split=True):
     return out.reshape(lead + (nchunks, 5))
 
 
-def hist_pieces(pb, qb, totals, x, x_next, last):
+def hist_pieces(pb: FloatArray, qb: FloatArray, totals: NDArray[np.float64], x: ArrayLike | None,
+                x_next: float | None, last: bool) -> NDArray[np.float64]:
     r"""Second pass of one chunk of order-1 ``wasserstein_hist``.
 
     Parameters
@@ -838,7 +871,8 @@ def hist_pieces(pb, qb, totals, x, x_next, last):
         if x is None:
             gaps = np.ones(d.shape[-1])
         else:
-            xs = np.append(np.asarray(x, dtype=np.float64), x_next if not last else np.nan)
+            xs = np.append(np.asarray(x, dtype=np.float64),
+                           x_next if not last else np.nan)  # type: ignore[arg-type]
             if not (np.isfinite(xs[:-1]).all() and (last or np.isfinite(xs[-1]))):
                 raise ValueError("support must be finite")
             gaps = np.diff(xs)
@@ -849,7 +883,7 @@ def hist_pieces(pb, qb, totals, x, x_next, last):
         return np.abs(dcum) @ gaps if gaps.size else np.zeros(d.shape[:-1])
 
 
-def hist_finish(contribs, totals):
+def hist_finish(contribs: NDArray[np.float64], totals: NDArray[np.float64]) -> NDArray[np.float64]:
     """Order-1 ``wasserstein_hist`` from its chunks' second-pass sums.
 
     Parameters
@@ -893,7 +927,8 @@ def hist_finish(contribs, totals):
 _COMPARE_PARTS = {col: (name, swap) for col, name, swap in _table.COMPARE_COLUMNS}
 
 
-def compare_fields(nats, lb, dtype, xp=np):
+def compare_fields(nats: Mapping[str, Any], lb: float | None, dtype: np.dtype[np.floating[Any]],
+                   xp: ModuleType = np) -> Comparison:
     """The fields of :class:`kl_ext.Comparison` from the kernel columns in
     float64 nats (a dict), as :func:`kl_ext.compare` forms them: `base`
     (log-base `lb` or None), the derived fields, then the dtype.  `xp`: the
@@ -913,7 +948,8 @@ def compare_fields(nats, lb, dtype, xp=np):
 class _CompareAccumulator(Accumulator):
     """Accumulator("compare"): one accumulator per measure of the report."""
 
-    def __init__(self, *, base=None, normalize=True, smoothing=0.0, axis=-1):
+    def __init__(self, *, base: float | None = None, normalize: bool = True,
+                 smoothing: float = 0.0, axis: SupportsIndex = -1) -> None:
         lb = _m._log_base(base)
         if lb is not None and lb < 0:
             raise ValueError(f"compare needs base > 1 (the Jensen-Shannon distance has "
@@ -924,10 +960,10 @@ class _CompareAccumulator(Accumulator):
         self._second = False
 
     @property
-    def needs_second_pass(self):
+    def needs_second_pass(self) -> bool:
         return not self._second
 
-    def update(self, p, q=None):
+    def update(self, p: ArrayLike, q: ArrayLike | None = None) -> None:
         if q is None:
             raise ValueError("compare needs q")
         for f, acc in self._parts.items():
@@ -937,7 +973,7 @@ class _CompareAccumulator(Accumulator):
             a, b = (q, p) if swap else (p, q)
             acc.update(a) if name == "entropy" else acc.update(a, b)
 
-    def start_second_pass(self):
+    def start_second_pass(self) -> None:
         if self._second:
             raise ValueError("the second pass has already started")
         for acc in self._parts.values():
@@ -945,7 +981,7 @@ class _CompareAccumulator(Accumulator):
                 acc.start_second_pass()
         self._second = True
 
-    def result(self):
+    def result(self) -> Comparison:
         """The :class:`kl_ext.Comparison` of everything given."""
         from .report import Comparison
         if not self._second:
@@ -953,8 +989,13 @@ class _CompareAccumulator(Accumulator):
                              "give the chunks again")
         for acc in self._parts.values():
             acc._check_done()
-        nats = {f: np.asarray(acc._stats._nats()) for f, acc in self._parts.items()}
+        # (each acc._stats is set: checked by _check_done)
+        nats = {f: np.asarray(acc._stats._nats())  # type: ignore[union-attr]
+                for f, acc in self._parts.items()}
         lead = np.broadcast_shapes(*(x.shape for x in nats.values()))
         nats = {f: np.broadcast_to(x, lead) for f, x in nats.items()}
-        res = compare_fields(nats, self._lb, self._parts["kl_pq"]._stats.dtype)
-        return Comparison(*(x[()] if x.ndim == 0 else x for x in res))
+        res = compare_fields(nats, self._lb,
+                             self._parts["kl_pq"]._stats.dtype)  # type: ignore[union-attr]
+        # (the fields are ndarrays here: compare_fields made them with astype)
+        return Comparison(*(x[()] if x.ndim == 0 else x  # type: ignore[index]
+                            for x in res))

@@ -14,17 +14,27 @@ Kernels: the best CPU tier built for this machine (``CPU_TIER``; see
 the thread count.
 """
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING, Any, SupportsIndex
 
 import numpy as np
 from numpy.exceptions import AxisError
+from numpy.typing import NDArray
 
 from . import _cpu, _threads
 from ._doc import fill
 from ._table import BY_CODE, BY_NAME, MEASURES, STATUS
+from ._typing import ArrayLike, FloatArray, Value
 
 # the kernels for the best CPU tier built and supported here (see _cpu.py)
-_k, CPU_TIER = _cpu.load("kl_ext._divergence")
+if TYPE_CHECKING:  # every tier has the interface of kl_ext/_divergence.pyi
+    from . import _divergence
+    _k = _divergence
+    CPU_TIER: str
+else:
+    _k, CPU_TIER = _cpu.load("kl_ext._divergence")
 
 # the public measures, in the table's order
 __all__ = [m.name for m in MEASURES]
@@ -63,7 +73,7 @@ class _AxisTypeError(TypeError, ValueError):
     """A non-integer `axis` (both a TypeError and a ValueError)."""
 
 
-def _coerce(x, name):
+def _coerce(x: ArrayLike, name: str) -> FloatArray:
     """Return `x` as an ndarray of dtype float32 or float64 (no copy if it is one).
 
     Integers and bools become float64, float16 becomes float32, long double
@@ -86,7 +96,7 @@ def _coerce(x, name):
     raise TypeError(f"{name} must be a real numeric array, got dtype {dt}")
 
 
-def _smoothing(alpha):
+def _smoothing(alpha: object) -> float:
     """The additive-smoothing constant as a float: a finite real >= 0."""
     if type(alpha) is float and alpha == 0.0:  # the default: no work at all
         return 0.0
@@ -99,7 +109,7 @@ def _smoothing(alpha):
     return a
 
 
-def _smooth(a, alpha):
+def _smooth(a: FloatArray, alpha: float) -> FloatArray:
     """a + alpha as a new array of a's dtype (float32 stays float32).
 
     Negative entries are left as they are, so the kernels still reject them
@@ -109,7 +119,7 @@ def _smooth(a, alpha):
         return np.where(a < 0, a, a + alpha)
 
 
-def _log_base(base):
+def _log_base(base: Any) -> float | None:
     """log(base), or None for nats.  base must be a finite real > 0, != 1."""
     if base is None:
         return None
@@ -122,7 +132,7 @@ def _log_base(base):
     return math.log(b)
 
 
-def _axis(axis, ndim):
+def _axis(axis: object, ndim: int) -> int:
     if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
         raise _AxisTypeError(f"axis must be an integer, got {axis!r}")
     axis = int(axis)
@@ -131,7 +141,7 @@ def _axis(axis, ndim):
     return axis % ndim
 
 
-def _as_rows(a):
+def _as_rows(a: FloatArray) -> FloatArray | None:
     """View an (..., n) array as (rows, n) without copying, or None."""
     if a.ndim == 2:
         return a
@@ -149,7 +159,7 @@ def _as_rows(a):
     return a.reshape(rows, n)  # a view: the leading strides merge
 
 
-def _unit_stride(a):
+def _unit_stride(a: FloatArray) -> FloatArray:
     """(rows, n) view `a` with unit element stride, which the SIMD loops need.
 
     Rows of >= 8 elements that are strided (a transposed array, axis=0 of a
@@ -163,7 +173,8 @@ def _unit_stride(a):
     return np.ascontiguousarray(a)
 
 
-def _run(measure, pb, qb, normalize, out, status):
+def _run(measure: int, pb: FloatArray, qb: FloatArray, normalize: bool,
+         out: NDArray[np.float64], status: NDArray[np.int8]) -> int:
     """Call the row kernel on (..., n) views; recurse where rows don't merge."""
     p2 = _as_rows(pb)
     q2 = _as_rows(qb)
@@ -179,15 +190,15 @@ def _run(measure, pb, qb, normalize, out, status):
     if flagged < 0:  # unaligned or odd strides: copy and try again
         # (np.ascontiguousarray keeps an unaligned C-contiguous array as it
         # is; np.require with "A" copies it to aligned memory)
-        flagged = _k.rows(measure, np.require(p2, requirements="CA"),
-                          np.require(q2, requirements="CA"), normalize, o, s, nt)
+        flagged = _k.rows(measure, np.require(p2, requirements=["C", "A"]),
+                          np.require(q2, requirements=["C", "A"]), normalize, o, s, nt)
     return flagged
 
 
-def _row_text(idx, lead):
+def _row_text(idx: int, lead: tuple[int, ...]) -> str:
     if not lead:
         return ""
-    pos = np.unravel_index(idx, lead)
+    pos: Any = np.unravel_index(idx, lead)
     origin = _threads.row_origin()  # a kl_ext.dask task: global row numbers
     if origin:
         pos = tuple(int(i) + o for i, o in zip(pos, origin))
@@ -195,7 +206,8 @@ def _row_text(idx, lead):
     return f" in row {int(pos)}" if not isinstance(pos, tuple) else f" in row {pos}"
 
 
-def _resolve(measure, name_q, pb, qb, normalize, out, status):
+def _resolve(measure: int, name_q: str, pb: FloatArray, qb: FloatArray, normalize: bool,
+             out: NDArray[np.float64], status: NDArray[np.int8]) -> None:
     """Raise for rows flagged as errors; recompute non-finite rows exactly."""
     lead = out.shape
     flat_status = status.reshape(-1)
@@ -232,7 +244,7 @@ def _resolve(measure, name_q, pb, qb, normalize, out, status):
         flat_out[i] = _nonfinite_row(measure, pb[pos], qb[pos], normalize)
 
 
-def _nonfinite_row(measure, p, q, normalize):
+def _nonfinite_row(measure: int, p: FloatArray, q: FloatArray, normalize: bool) -> float:
     """Exact value for a row with a +inf entry, a sum that overflows, or
     (normalize) sums so small, large or unequal that the kernel's one-pass
     forms would under- or overflow."""
@@ -255,7 +267,8 @@ def _nonfinite_row(measure, p, q, normalize):
         return float(fn(p.astype(np.float64), q.astype(np.float64), normalize=False))
 
 
-def _broadcast_last(p, q, axis, name_q="q"):
+def _broadcast_last(p: FloatArray, q: FloatArray, axis: object,
+                    name_q: str = "q") -> tuple[FloatArray, FloatArray]:
     """Broadcast views of p and q (no copies), check `axis`, move it last.
 
     Raises ValueError for shapes that don't broadcast, an invalid axis or
@@ -276,7 +289,8 @@ def _broadcast_last(p, q, axis, name_q="q"):
             np.moveaxis(np.broadcast_to(q, shape), ax, -1))
 
 
-def _coerce_pair(p, q, name_q="q", smoothing=0.0):
+def _coerce_pair(p: ArrayLike, q: ArrayLike | None, name_q: str = "q",
+                 smoothing: float = 0.0) -> tuple[FloatArray, FloatArray]:
     """p and q as float arrays of one dtype (float32 only if both are),
     smoothed by a validated alpha; q None: q is p (entropy)."""
     p = _coerce(p, "p")
@@ -291,7 +305,9 @@ def _coerce_pair(p, q, name_q="q", smoothing=0.0):
     return p, q
 
 
-def _compute(measure, p, q, axis, normalize, name_q="q", smoothing=0.0):
+def _compute(measure: int, p: ArrayLike, q: ArrayLike | None, axis: object, normalize: bool,
+             name_q: str = "q", smoothing: float = 0.0
+             ) -> tuple[float | NDArray[np.float64], np.dtype[np.floating[Any]]]:
     """Validated measure in nats: float64 ndarray (or float) and result dtype."""
     p, q = _coerce_pair(p, q, name_q, smoothing)
     dtype = p.dtype
@@ -313,19 +329,21 @@ def _compute(measure, p, q, axis, normalize, name_q="q", smoothing=0.0):
     return (out if lead else float(out)), dtype
 
 
-def _finish(value, dtype, log_base):
+def _finish(value: float | NDArray[np.float64], dtype: np.dtype[np.floating[Any]],
+            log_base: float | None) -> Value:
     if log_base is not None:
         value = value / log_base
     if dtype is _F64:  # no rounding, so nothing to silence (errstate costs ~1 us)
-        return dtype.type(value) if type(value) is float else value
+        return dtype.type(value) if isinstance(value, float) else value
     with np.errstate(over="ignore"):  # float32 beyond its range: inf, no warning
-        if type(value) is float:
+        if isinstance(value, float):
             return dtype.type(value)
         return value.astype(dtype, copy=False)
 
 
 @fill
-def entropy(p, *, base=None, axis=-1, normalize=True, smoothing=0.0):
+def entropy(p: ArrayLike, *, base: float | None = None, axis: SupportsIndex = -1,
+            normalize: bool = True, smoothing: float = 0.0) -> Value:
     r"""Shannon entropy of each distribution along `axis`.
 
     Parameters
@@ -408,7 +426,9 @@ def entropy(p, *, base=None, axis=-1, normalize=True, smoothing=0.0):
 
 
 @fill
-def cross_entropy(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
+def cross_entropy(p: ArrayLike, q: ArrayLike, *, base: float | None = None,
+                  axis: SupportsIndex = -1, normalize: bool = True,
+                  smoothing: float = 0.0) -> Value:
     r"""Cross-entropy of `q` relative to `p`, along `axis`.
 
     Parameters
@@ -479,7 +499,9 @@ def cross_entropy(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
 
 
 @fill
-def kl_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
+def kl_divergence(p: ArrayLike, q: ArrayLike, *, base: float | None = None,
+                  axis: SupportsIndex = -1, normalize: bool = True,
+                  smoothing: float = 0.0) -> Value:
     r"""Kullback-Leibler divergence D(p‖q) along `axis`.
 
     Parameters
@@ -567,7 +589,9 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
 
 
 @fill
-def js_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
+def js_divergence(p: ArrayLike, q: ArrayLike, *, base: float | None = None,
+                  axis: SupportsIndex = -1, normalize: bool = True,
+                  smoothing: float = 0.0) -> Value:
     r"""Jensen-Shannon divergence between `p` and `q` along `axis`.
 
     Parameters
@@ -639,7 +663,9 @@ def js_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
 
 
 @fill
-def js_distance(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
+def js_distance(p: ArrayLike, q: ArrayLike, *, base: float | None = None,
+                axis: SupportsIndex = -1, normalize: bool = True,
+                smoothing: float = 0.0) -> Value:
     r"""Jensen-Shannon distance, the square root of :func:`js_divergence`.
 
     Equal to ``scipy.spatial.distance.jensenshannon(p, q, base, axis=axis)``
@@ -715,7 +741,8 @@ def js_distance(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
 
 
 @fill
-def total_variation(p, q, *, axis=-1, normalize=True, smoothing=0.0):
+def total_variation(p: ArrayLike, q: ArrayLike, *, axis: SupportsIndex = -1,
+                    normalize: bool = True, smoothing: float = 0.0) -> Value:
     r"""Total variation distance between `p` and `q` along `axis`.
 
     Parameters
@@ -775,7 +802,8 @@ def total_variation(p, q, *, axis=-1, normalize=True, smoothing=0.0):
 
 
 @fill
-def hellinger_distance(p, q, *, axis=-1, normalize=True, smoothing=0.0):
+def hellinger_distance(p: ArrayLike, q: ArrayLike, *, axis: SupportsIndex = -1,
+                       normalize: bool = True, smoothing: float = 0.0) -> Value:
     r"""Hellinger distance between `p` and `q` along `axis`.
 
     Parameters
@@ -854,7 +882,9 @@ def hellinger_distance(p, q, *, axis=-1, normalize=True, smoothing=0.0):
 
 
 @fill
-def jeffreys_divergence(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
+def jeffreys_divergence(p: ArrayLike, q: ArrayLike, *, base: float | None = None,
+                        axis: SupportsIndex = -1, normalize: bool = True,
+                        smoothing: float = 0.0) -> Value:
     r"""Jeffreys divergence (symmetric KL; the Population Stability Index, PSI).
 
     :math:`J(p, q) = D(p\|q) + D(q\|p)`, which on binned frequencies is

@@ -17,9 +17,15 @@ The caller's arrays are never modified.
 * :func:`kl_ucb` -- the KL-UCB index of Bernoulli bandit arms.
 """
 
+from __future__ import annotations
+
 import math
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
+
+from ._typing import ArrayLike, Value
 
 __all__ = ["kl_gaussian", "kl_mvn", "kl_beta", "kl_bernoulli", "kl_ucb"]
 
@@ -41,7 +47,7 @@ _HUGE = np.finfo(np.float64).max
 
 # ---------------------------------------------------------------- helpers
 
-def _param(x, name):
+def _param(x: object, name: str) -> tuple[NDArray[np.float64], bool | None]:
     """`x` as a float64 ndarray, and whether it counts as float32 input.
 
     Python scalars are "weak" (they never make the result float64), NumPy
@@ -59,7 +65,7 @@ def _param(x, name):
     return a.astype(_F64, copy=False), (None if weak else small)
 
 
-def _params(**named):
+def _params(**named: ArrayLike) -> tuple[dict[str, NDArray[np.float64]], np.dtype[np.floating[Any]]]:
     """Validate, coerce and broadcast named parameters.
 
     Returns (dict of broadcast float64 arrays, output dtype).
@@ -78,34 +84,34 @@ def _params(**named):
     return {k: np.broadcast_to(a, shape) for k, a in arrays.items()}, dtype
 
 
-def _first_bad(a, bad):
+def _first_bad(a: NDArray[np.float64], bad: NDArray[np.bool_]) -> float:
     """The first offending value of `a` (where `bad` is True), as a float."""
     return float(a[bad].flat[0])
 
 
-def _require(a, name, ok, what):
+def _require(a: NDArray[np.float64], name: str, ok: NDArray[np.bool_], what: str) -> None:
     """Raise ValueError naming `name` and the first value where `ok` is False."""
     bad = ~ok
     if bad.any():
         raise ValueError(f"{name} must be {what}, got {_first_bad(a, bad)!r}")
 
 
-def _require_finite(a, name):
+def _require_finite(a: NDArray[np.float64], name: str) -> None:
     _require(a, name, np.isfinite(a), "finite")
 
 
-def _require_positive(a, name):
+def _require_positive(a: NDArray[np.float64], name: str) -> None:
     _require(a, name, np.isfinite(a) & (a > 0), "finite and > 0")
 
 
-def _out(value, dtype):
+def _out(value: ArrayLike, dtype: np.dtype[np.floating[Any]]) -> Value:
     """Cast the float64 result to `dtype`; 0-d arrays become NumPy scalars."""
     with np.errstate(over="ignore"):  # float32 beyond its range: inf
         value = np.asarray(value, dtype=_F64).astype(dtype, copy=False)
     return value[()] if value.ndim == 0 else value
 
 
-def _series(poly, x):
+def _series(poly: NDArray[np.float64], x: NDArray[np.float64]) -> NDArray[np.float64]:
     """Horner evaluation of `poly` (highest power first) at x, in place."""
     acc = np.full_like(x, poly[0])
     for c in poly[1:]:
@@ -114,7 +120,7 @@ def _series(poly, x):
     return acc
 
 
-def _half_rho_term(sp, sq):
+def _half_rho_term(sp: NDArray[np.float64], sq: NDArray[np.float64]) -> NDArray[np.float64]:
     """(rho - 1) - log(rho) >= 0 with rho = (sp/sq)**2, accurate near sp = sq.
 
     With u = (sp - sq)/sq (sp - sq exact by Sterbenz' lemma when
@@ -149,7 +155,8 @@ def _half_rho_term(sp, sq):
     return out.reshape(shape)
 
 
-def _kl_div_close(x, y, d):
+def _kl_div_close(x: NDArray[np.float64], y: NDArray[np.float64],
+                  d: NDArray[np.float64]) -> NDArray[np.float64]:
     """x log(x/y) - x + y >= 0 for x, y in [0, 1], with d = x - y given
     separately (computed from the original parameters, so that it is exact
     or correctly rounded even when x = 1 - p has lost low bits).
@@ -162,7 +169,7 @@ def _kl_div_close(x, y, d):
     shape = np.broadcast_shapes(np.shape(x), np.shape(y), np.shape(d))
     x, y, d = (np.broadcast_to(v, shape).reshape(-1) for v in (x, y, d))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        out = kl_div(x, y)
+        out: NDArray[np.float64] = kl_div(x, y)  # (a ufunc call: Any to NumPy's stubs)
         r = d / y
         mid = np.flatnonzero((r >= -0.5) & (r <= 1.0) & (y > 0))
         if mid.size:
@@ -176,7 +183,7 @@ def _kl_div_close(x, y, d):
     return out.reshape(shape)
 
 
-def _kl_bernoulli64(p, q):
+def _kl_bernoulli64(p: NDArray[np.float64], q: NDArray[np.float64]) -> NDArray[np.float64]:
     """KL(Ber(p) || Ber(q)) in float64 for validated p, q in [0, 1]."""
     d = p - q
     return _kl_div_close(p, q, d) + _kl_div_close(1.0 - p, 1.0 - q, -d)
@@ -184,7 +191,8 @@ def _kl_bernoulli64(p, q):
 
 # ---------------------------------------------------------------- Gaussian
 
-def kl_gaussian(mu_p, sigma_p, mu_q, sigma_q):
+def kl_gaussian(mu_p: ArrayLike, sigma_p: ArrayLike, mu_q: ArrayLike,
+                sigma_q: ArrayLike) -> Value:
     r"""KL divergence between two univariate normal distributions.
 
     Parameters
@@ -263,7 +271,8 @@ def kl_gaussian(mu_p, sigma_p, mu_q, sigma_q):
 
 # ---------------------------------------------------------------- MVN
 
-def _cholesky(c, name, batch_shape):
+def _cholesky(c: NDArray[np.float64], name: str,
+              batch_shape: tuple[int, ...]) -> NDArray[np.floating[Any]]:
     try:
         return np.linalg.cholesky(c)
     except np.linalg.LinAlgError:
@@ -281,7 +290,8 @@ def _cholesky(c, name, batch_shape):
     raise ValueError(f"{name} is not positive definite")  # pragma: no cover
 
 
-def kl_mvn(mean_p, cov_p, mean_q, cov_q):
+def kl_mvn(mean_p: ArrayLike, cov_p: ArrayLike, mean_q: ArrayLike,
+           cov_q: ArrayLike) -> Value:
     r"""KL divergence between two multivariate normal distributions.
 
     Parameters
@@ -359,14 +369,15 @@ def kl_mvn(mean_p, cov_p, mean_q, cov_q):
     >>> kl_mvn(np.zeros((3, 2)), cov, [[0, 0], [1, 0], [0, 1]], cov)
     array([0.        , 0.28571429, 0.57142857])
     """
-    a, dtype = {}, []
+    a: dict[str, NDArray[np.float64]] = {}
+    flags: list[bool] = []
     for name, x in (("mean_p", mean_p), ("cov_p", cov_p), ("mean_q", mean_q),
                     ("cov_q", cov_q)):
         arr, small = _param(x, name)
         a[name] = arr
         if small is not None:
-            dtype.append(small)
-    dtype = _F32 if dtype and all(dtype) else _F64
+            flags.append(small)
+    dtype = _F32 if flags and all(flags) else _F64
     for name in ("cov_p", "cov_q"):
         c = a[name]
         if c.ndim < 2 or c.shape[-1] != c.shape[-2]:
@@ -379,7 +390,7 @@ def kl_mvn(mean_p, cov_p, mean_q, cov_q):
         raise ValueError("the dimension k must be >= 1, got covariances of shape "
                          f"{a['cov_p'].shape}")
     for name in ("mean_p", "mean_q"):
-        m = a[name]
+        m: NDArray[np.floating[Any]] = a[name]
         if m.ndim < 1 or m.shape[-1] != k:
             raise ValueError(f"{name} must have shape (..., {k}), got {m.shape}")
     for name, x in a.items():
@@ -415,7 +426,8 @@ def kl_mvn(mean_p, cov_p, mean_q, cov_q):
     return _out(np.maximum(kl, 0.0), dtype)
 
 
-def _forward_substitution(low, b):
+def _forward_substitution(low: NDArray[np.floating[Any]],
+                          b: NDArray[np.floating[Any]]) -> NDArray[np.floating[Any]]:
     """Solve ``low @ x = b`` for lower-triangular ``low`` (..., k, k).
 
     Row by row, so that equal factors give exactly the identity (and
@@ -431,7 +443,7 @@ def _forward_substitution(low, b):
 
 # ---------------------------------------------------------------- Beta
 
-def kl_beta(a_p, b_p, a_q, b_q):
+def kl_beta(a_p: ArrayLike, b_p: ArrayLike, a_q: ArrayLike, b_q: ArrayLike) -> Value:
     r"""KL divergence between two Beta distributions.
 
     Parameters
@@ -504,7 +516,7 @@ def kl_beta(a_p, b_p, a_q, b_q):
 
 # ---------------------------------------------------------------- Bernoulli
 
-def kl_bernoulli(p, q):
+def kl_bernoulli(p: ArrayLike, q: ArrayLike) -> Value:
     r"""KL divergence between two Bernoulli distributions.
 
     Parameters
@@ -569,7 +581,8 @@ def kl_bernoulli(p, q):
     return _out(_kl_bernoulli64(a["p"], a["q"]), dtype)
 
 
-def kl_ucb(mean, count, t, *, c=0.0, precision=1e-6):
+def kl_ucb(mean: ArrayLike, count: ArrayLike, t: ArrayLike, *, c: float = 0.0,
+           precision: float = 1e-6) -> Value:
     r"""KL-UCB upper-confidence index of Bernoulli bandit arms.
 
     Parameters

@@ -10,24 +10,45 @@ of :mod:`kl_ext.measures`, so every field equals what the individual
 function returns.
 """
 
+from __future__ import annotations
+
 import math
-from collections import namedtuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, SupportsIndex
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import _cpu, _threads
 from ._table import BY_NAME, COMPARE_COLUMNS, NF_SHIFT as _NF_SHIFT
 from .measures import (_F64, _KL, _as_rows, _broadcast_last, _coerce, _log_base,
                        _nonfinite_row, _resolve, _smooth, _smoothing, _unit_stride)
+from ._typing import ArrayLike, FloatArray, Value
 
-_kc, CPU_TIER = _cpu.load("kl_ext._compare")
+if TYPE_CHECKING:  # every tier has the interface of kl_ext/_compare.pyi
+    from . import _compare as _kc
+    CPU_TIER: str
+else:
+    _kc, CPU_TIER = _cpu.load("kl_ext._compare")
 
 __all__ = ["compare", "Comparison"]
 
-Comparison = namedtuple("Comparison", [
-    "entropy_p", "entropy_q", "cross_entropy", "kl_pq", "kl_qp", "kl_mean",
-    "kl_min", "js_divergence", "js_distance", "total_variation", "hellinger_distance",
-    "jeffreys_divergence"])
+class Comparison(NamedTuple):
+    # (typed fields; the same tuple class collections.namedtuple made)
+    entropy_p: Value
+    entropy_q: Value
+    cross_entropy: Value
+    kl_pq: Value
+    kl_qp: Value
+    kl_mean: Value
+    kl_min: Value
+    js_divergence: Value
+    js_distance: Value
+    total_variation: Value
+    hellinger_distance: Value
+    jeffreys_divergence: Value
+
+
 Comparison.__doc__ = """All measures of a pair of distributions (see :func:`compare`).
 
 Fields (each a NumPy scalar for 1-D input, else an ndarray of the broadcast
@@ -47,7 +68,7 @@ _NOUT = len(COMPARE_COLUMNS)
 _BASED = [BY_NAME[m].has_base for _, m, _ in COMPARE_COLUMNS]
 
 
-def _run(pb, qb, normalize, out, status):
+def _run(pb: FloatArray, qb: FloatArray, normalize: bool, out: NDArray[np.float64], status: NDArray[np.int32]) -> int:
     """Call the compare kernel on (..., n) views; recurse where rows don't merge."""
     p2 = _as_rows(pb)
     q2 = _as_rows(qb)
@@ -61,19 +82,20 @@ def _run(pb, qb, normalize, out, status):
     nt = _threads.current()
     flagged = _kc.compare_rows(p2, q2, normalize, o, s, nt)
     if flagged < 0:  # unaligned or odd strides: copy and try again
-        flagged = _kc.compare_rows(np.require(p2, requirements="CA"),
-                                   np.require(q2, requirements="CA"), normalize, o, s, nt)
+        flagged = _kc.compare_rows(np.require(p2, requirements=["C", "A"]),
+                                   np.require(q2, requirements=["C", "A"]), normalize, o, s, nt)
     return flagged
 
 
-def _slow(k, p, q, normalize):
+def _slow(k: int, p: FloatArray, q: FloatArray, normalize: bool) -> float:
     measure, swap = _SLOW[k]
     if swap:
         p, q = q, p
     return _nonfinite_row(measure, p, q, normalize)
 
 
-def _resolve_rows(pb, qb, normalize, out, status):
+def _resolve_rows(pb: FloatArray, qb: FloatArray, normalize: bool, out: NDArray[np.float64],
+                  status: NDArray[np.int32]) -> None:
     """Raise for rows with an error; recompute non-finite values exactly."""
     lead = status.shape
     flat = status.reshape(-1)
@@ -89,7 +111,8 @@ def _resolve_rows(pb, qb, normalize, out, status):
                 flat_out[i, k] = _slow(k, pb[pos], qb[pos], normalize)
 
 
-def _values(p, q, axis, normalize):
+def _values(p: FloatArray, q: FloatArray, axis: object, normalize: bool
+            ) -> tuple[tuple[float, ...] | NDArray[np.float64], np.dtype[np.floating[Any]]]:
     """(lead,) + (7,) float64 nats (or a tuple for 1-D input), result dtype."""
     if p.dtype is not q.dtype:
         p = p.astype(_F64)
@@ -100,8 +123,8 @@ def _values(p, q, axis, normalize):
         n = p.shape[0]
         if n == q.shape[0] and n:
             vals, st = _kc.compare_one(p, q, normalize, _threads.current())
-            if st == 0:
-                return vals, dtype
+            if st == 0:  # (vals is a tuple: None only with a status)
+                return vals, dtype  # type: ignore[return-value]
     pb, qb = _broadcast_last(p, q, axis)
     lead = pb.shape[:-1]
     out = np.empty(lead + (_NOUT,), dtype=_F64)
@@ -113,7 +136,8 @@ def _values(p, q, axis, normalize):
     return out, dtype
 
 
-def compare(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
+def compare(p: ArrayLike, q: ArrayLike, *, base: float | None = None, axis: SupportsIndex = -1,
+            normalize: bool = True, smoothing: float = 0.0) -> Comparison:
     r"""Every divergence measure of `p` and `q` at once (a scoring report).
 
     One sweep over the data gives the entropies H(p) and H(q), the
@@ -248,10 +272,11 @@ def compare(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
         p = _smooth(p, alpha)
         q = _smooth(q, alpha)
     vals, dtype = _values(p, q, axis, normalize)
-    if type(vals) is tuple:
+    if isinstance(vals, tuple):
+        row: Sequence[Any] = vals
         if lb is not None:
-            vals = [v / lb if based else v for v, based in zip(vals, _BASED)]
-        hp, hq, hpq, dpq, dqp, js, tv, hel, jef = vals
+            row = [v / lb if based else v for v, based in zip(row, _BASED)]
+        hp, hq, hpq, dpq, dqp, js, tv, hel, jef = row
         mean = 0.5 * (dpq + dqp)
         lo = dpq if dpq <= dqp or dpq != dpq else dqp  # NaN propagates
         t = dtype.type

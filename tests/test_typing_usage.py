@@ -1,0 +1,164 @@
+"""kl_ext's public API as a user calls it, checked twice.
+
+``mypy --strict tests/test_typing_usage.py`` (a CI step of .ci/run) checks
+each call against the annotations and ``assert_type`` pins the declared
+return types; pytest runs the same calls, and ``_value`` etc. check that
+the objects returned at run time are what the annotations promise (a NumPy
+float scalar for 1-D input, a float ndarray for a batch).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+import kl_ext
+from kl_ext import chunked
+
+if sys.version_info >= (3, 11):
+    from typing import assert_type
+else:  # pragma: no cover
+    from typing_extensions import assert_type
+
+Value = np.floating[Any] | NDArray[np.floating[Any]]
+
+P = np.array([0.1, 0.2, 0.7])
+Q = [0.3, 0.3, 0.4]
+BATCH = np.array([[0.5, 0.5], [0.9, 0.1]])
+
+
+def _scalar(x: object, dtype: type[np.floating[Any]] = np.float64) -> None:
+    assert type(x) is dtype, type(x)
+
+
+def _array(x: object, shape: tuple[int, ...], dtype: type[Any] = np.float64) -> None:
+    assert isinstance(x, np.ndarray) and x.dtype == dtype and x.shape == shape, x
+
+
+def test_measures() -> None:
+    for fn in (kl_ext.cross_entropy, kl_ext.kl_divergence, kl_ext.js_divergence,
+               kl_ext.js_distance, kl_ext.jeffreys_divergence):
+        v = fn(P, Q, base=2, axis=-1, normalize=True, smoothing=0.0)
+        assert_type(v, Value)
+        _scalar(v)
+        _array(fn(BATCH, [0.5, 0.5], base=2.0), (2,))
+    for fn2 in (kl_ext.total_variation, kl_ext.hellinger_distance):
+        w = fn2(P, Q, axis=0, normalize=False, smoothing=1)
+        assert_type(w, Value)
+        _scalar(w)
+    h = kl_ext.entropy(P.astype(np.float32), base=None)
+    assert_type(h, Value)
+    _scalar(h, np.float32)
+    _array(kl_ext.entropy(BATCH, axis=np.int64(0)), (2,))
+
+
+def test_chunked() -> None:
+    a = chunked.partial_stats("kl_divergence", P[:2], Q[:2])
+    assert_type(a, chunked.PartialStats)
+    b = chunked.partial_stats("kl_divergence", P[2:], Q[2:], offset=2)
+    m = a.merge(b)
+    assert_type(m, chunked.PartialStats)
+    assert_type(m.n_elements, int)
+    r = m.result(base=2)
+    assert_type(r, Value)
+    _scalar(r)
+
+    acc = chunked.Accumulator("total_variation")
+    assert_type(acc.needs_second_pass, bool)
+    acc.update(P, Q)
+    acc.start_second_pass()
+    acc.update(P, Q)
+    tv = acc.result()
+    assert_type(tv, Value | kl_ext.Comparison)
+    _scalar(tv)
+    t = chunked.partial_stats("total_variation", P, Q).totals()
+    assert_type(t, chunked.Totals)
+    assert_type(t.scales, NDArray[np.float64])
+
+    p, q = np.array([1.0, 0, 0, 1]), np.array([0.0, 1, 1, 0])
+    s1 = chunked.partial_stats("total_variation", p[:2], q[:2])
+    s2 = chunked.partial_stats("total_variation", p[2:], q[2:], offset=2)
+    parts = np.concatenate([s[2] for s in s1.merge(s2).segments], axis=-2)
+    totals = chunked.hist_totals(parts, [1, 1], True)
+    assert_type(totals, NDArray[np.float64])
+    w = [chunked.hist_pieces(p[:2], q[:2], totals[0], None, None, False),
+         chunked.hist_pieces(p[2:], q[2:], totals[1], [2.0, 3.0], None, True)]
+    fin = chunked.hist_finish(np.array(w), totals)
+    assert_type(fin, NDArray[np.float64])
+    _array(fin, ())
+
+
+def test_compare() -> None:
+    r = kl_ext.compare(P, Q, base=2, axis=-1, normalize=True, smoothing=0.5)
+    assert_type(r, kl_ext.Comparison)
+    assert_type(r.kl_pq, Value)
+    for field in r:
+        _scalar(field)
+    rb = kl_ext.compare(BATCH, [0.5, 0.5])
+    assert_type(rb.js_distance, Value)
+    for field in rb:
+        _array(field, (2,))
+    acc = chunked.Accumulator("compare")
+    acc.update(P, Q)
+    acc.start_second_pass()
+    acc.update(P, Q)
+    ra = acc.result()
+    assert isinstance(ra, kl_ext.Comparison) and ra == kl_ext.compare(P, Q)
+
+
+def test_estimators() -> None:
+    logp = np.array([-1.0, -2.0, -0.5])
+    logq = np.array([-1.5, -1.0, -0.7])
+    e = kl_ext.kl_estimate(logp, logq, estimator="k3", axis=0)
+    assert_type(e, kl_ext.KLEstimate)
+    assert_type(e.estimate, Value)
+    assert_type(e.stderr, Value)
+    _scalar(e.estimate)
+    _scalar(e.stderr)
+    eb = kl_ext.kl_estimate([[0.0, -1.0], [-2.0, -2.0]], [[-1.0, 0.0], [-3.0, -2.0]])
+    _array(eb.estimate, (2,))
+
+
+class _Normal:
+    """A user's own distribution object (kl_monte_carlo takes any with rvs
+    and logpdf, as a frozen scipy.stats distribution has)."""
+
+    def __init__(self, mu: float) -> None:
+        self.mu = mu
+
+    def rvs(self, size: int, random_state: np.random.Generator) -> NDArray[np.float64]:
+        return random_state.normal(self.mu, 1.0, size)
+
+    def logpdf(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        # (annotated: NumPy's stubs type a ufunc call such as np.log as Any)
+        out: NDArray[np.float64] = -0.5 * (x - self.mu) ** 2 - 0.5 * np.log(2 * np.pi)
+        return out
+
+
+def test_kl_monte_carlo() -> None:
+    e = kl_ext.kl_monte_carlo(_Normal(0.0), _Normal(1.0), 1000, rng=0, estimator="k1")
+    assert_type(e, kl_ext.KLEstimate)
+    _scalar(e.estimate)
+    assert abs(float(e.estimate) - 0.5) < 0.2
+
+
+def test_parametric() -> None:
+    g = kl_ext.kl_gaussian(0.0, 1.0, 1, 2)
+    assert_type(g, Value)
+    _scalar(g)
+    _array(kl_ext.kl_gaussian([0.0, 1.0], 1.0, 0.0, np.float32(2.0)), (2,))
+    mvn = kl_ext.kl_mvn(np.zeros(2), np.eye(2), [1.0, 0.0], 2 * np.eye(2))
+    assert_type(mvn, Value)
+    _scalar(mvn)
+    b = kl_ext.kl_beta(2, 3, 3.0, 2.0)
+    assert_type(b, Value)
+    _scalar(b)
+    be = kl_ext.kl_bernoulli(np.array([0.1, 0.5], dtype=np.float32), np.float32(0.3))
+    assert_type(be, Value)
+    _array(be, (2,), np.float32)
+    u = kl_ext.kl_ucb(0.5, 10, 100, c=0.0, precision=1e-6)
+    assert_type(u, Value)
+    _scalar(u)
