@@ -5,14 +5,24 @@ Validation, dtype coercion and broadcasting follow :mod:`kl_ext.measures`
 ``src/_logits.pyx`` (best CPU tier built for this machine, ``CPU_TIER``).
 """
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING, Any, SupportsIndex
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import _cpu
+from ._typing import ArrayLike, FloatArray, Value
 from .measures import _AxisTypeError, _as_rows, _axis, _coerce, _row_text  # noqa: F401
 
-_k, CPU_TIER = _cpu.load("kl_ext._logits")
+if TYPE_CHECKING:  # every tier has the interface of kl_ext/_logits.pyi
+    from . import _logits
+    _k = _logits
+    CPU_TIER: str
+else:
+    _k, CPU_TIER = _cpu.load("kl_ext._logits")
 
 __all__ = ["cross_entropy_logits", "kl_divergence_logits"]
 
@@ -22,7 +32,7 @@ _I64 = np.dtype(np.int64)
 _ST_LABEL, _ST_NEG_TARGET, _ST_NOMEM = 1, 2, 3
 
 
-def _rows(a):
+def _rows(a: FloatArray) -> FloatArray:
     """(..., n) view as (rows, n) with unit element stride (copy if needed)."""
     r = _as_rows(a)
     if r is None:
@@ -33,11 +43,12 @@ def _rows(a):
         else:
             r = np.ascontiguousarray(r)
     if not r.flags.aligned:
-        r = np.require(r, requirements="CA")
+        r = np.require(r, requirements=["C", "A"])
     return r
 
 
-def _float_arg(value, name, lo, lo_open, hi=None):
+def _float_arg(value: Any, name: str, lo: float, lo_open: bool,
+               hi: float | None = None) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -51,7 +62,7 @@ def _float_arg(value, name, lo, lo_open, hi=None):
     return v
 
 
-def _labels(target, lead, ax_name):
+def _labels(target: ArrayLike, lead: tuple[int, ...], ax_name: str) -> NDArray[np.int64]:
     """Validated int64 class labels of shape `lead` (ValueError names the row)."""
     t = target if type(target) is np.ndarray else np.asarray(target)
     kind = t.dtype.kind
@@ -78,7 +89,8 @@ def _labels(target, lead, ax_name):
     return np.ascontiguousarray(t, dtype=_I64).reshape(-1)
 
 
-def cross_entropy_logits(logits, target, *, axis=-1, label_smoothing=0.0):
+def cross_entropy_logits(logits: ArrayLike, target: ArrayLike, *, axis: SupportsIndex = -1,
+                         label_smoothing: float = 0.0) -> Value:
     r"""Cross-entropy loss of each row of logits against its target.
 
     Parameters
@@ -226,9 +238,11 @@ def cross_entropy_logits(logits, target, *, axis=-1, label_smoothing=0.0):
         st = int(flat[i])
         where = _row_text(i, lead)
         if st == _ST_LABEL:
+            assert labels is not None  # (only class labels are out of range)
             raise ValueError(f"class label {int(labels[i])} is out of range [0, {n})"
                              f"{where}")
         if st == _ST_NEG_TARGET:
+            assert tb is not None  # (only probability rows are negative)
             row = tb.reshape(-1, n)[i] if tb.ndim > 1 else tb
             v = row[np.flatnonzero(row < 0)[0]]
             raise ValueError(f"target probabilities must be non-negative, found "
@@ -240,7 +254,8 @@ def cross_entropy_logits(logits, target, *, axis=-1, label_smoothing=0.0):
         return out.astype(dtype, copy=False)
 
 
-def kl_divergence_logits(logits_p, logits_q, *, axis=-1, temperature=1.0):
+def kl_divergence_logits(logits_p: ArrayLike, logits_q: ArrayLike, *, axis: SupportsIndex = -1,
+                         temperature: float = 1.0) -> Value:
     r"""KL divergence between the softmax distributions of two sets of logits.
 
     Parameters

@@ -21,9 +21,18 @@ Conventions (shared with :mod:`kl_ext`):
   and ``entr`` at ``+inf``.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, SupportsIndex, TypeVar
+
 import numpy as np
+from numpy.typing import NDArray
 
 from ._doc import docformat
+from ._typing import ArrayLike, Value
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 __all__ = ["entropy", "cross_entropy", "kl_divergence", "js_divergence",
            "js_distance", "total_variation", "hellinger_distance", "jeffreys_divergence"]
@@ -60,13 +69,14 @@ ValueError
 }
 
 
-def _fill(func):
+def _fill(func: _F) -> _F:
     if func.__doc__:  # None under python -OO
         func.__doc__ = docformat(func.__doc__, _DOCS)
     return func
 
 
-def _prepare(arrays, axis, normalize):
+def _prepare(arrays: Sequence[tuple[str, ArrayLike]], axis: SupportsIndex, normalize: bool
+             ) -> tuple[list[NDArray[np.float64]], np.dtype[Any]]:
     """Coerce to float, broadcast, validate, move `axis` last, normalise."""
     out = []
     for name, a in arrays:
@@ -80,7 +90,7 @@ def _prepare(arrays, axis, normalize):
     if dtype.itemsize < 4:
         dtype = np.dtype(np.float32)
     try:
-        out = np.broadcast_arrays(*out)
+        out = list(np.broadcast_arrays(*out))
     except ValueError:
         raise ValueError("p and q do not broadcast: shapes "
                          + " and ".join(str(np.shape(a)) for _, a in arrays)) from None
@@ -109,14 +119,14 @@ def _prepare(arrays, axis, normalize):
     return out, dtype
 
 
-def _finish(total, dtype, base):
+def _finish(total: ArrayLike, dtype: np.dtype[Any], base: float | None) -> Value:
     if base is not None:
         total = total / np.log(base)
     total = np.asarray(total, dtype=dtype)
     return total[()] if total.ndim == 0 else total
 
 
-def _rel_entr(p, q):
+def _rel_entr(p: NDArray[np.float64], q: NDArray[np.float64]) -> NDArray[np.float64]:
     # scipy.special.rel_entr: p log(p/q) for p, q > 0; 0 at p = 0, q >= 0;
     # +inf at p > 0, q = 0; NaN propagates
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -125,7 +135,7 @@ def _rel_entr(p, q):
         return np.where(np.isnan(p) | np.isnan(q), np.nan, t)
 
 
-def _entr(p):
+def _entr(p: NDArray[np.float64]) -> NDArray[np.float64]:
     # scipy.special.entr: -p log p for p > 0, 0 at p = 0
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(p > 0, -p * np.log(p), 0.0)
@@ -133,7 +143,8 @@ def _entr(p):
 
 
 @_fill
-def entropy(p, *, base=None, axis=-1, normalize=True):
+def entropy(p: ArrayLike, *, base: float | None = None, axis: SupportsIndex = -1,
+            normalize: bool = True) -> Value:
     """Shannon entropy H(p) = -Σ p log p (reference for :func:`kl_ext.entropy`).
 
     Parameters
@@ -165,7 +176,8 @@ def entropy(p, *, base=None, axis=-1, normalize=True):
 
 
 @_fill
-def cross_entropy(p, q, *, base=None, axis=-1, normalize=True):
+def cross_entropy(p: ArrayLike, q: ArrayLike, *, base: float | None = None,
+                  axis: SupportsIndex = -1, normalize: bool = True) -> Value:
     """Cross-entropy H(p, q) = -Σ p log q (reference for :func:`kl_ext.cross_entropy`).
 
     Parameters
@@ -200,7 +212,8 @@ def cross_entropy(p, q, *, base=None, axis=-1, normalize=True):
 
 
 @_fill
-def kl_divergence(p, q, *, base=None, axis=-1, normalize=True):
+def kl_divergence(p: ArrayLike, q: ArrayLike, *, base: float | None = None,
+                  axis: SupportsIndex = -1, normalize: bool = True) -> Value:
     """KL divergence D(p‖q) = Σ p log(p/q) (reference for :func:`kl_ext.kl_divergence`).
 
     Parameters
@@ -232,7 +245,8 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=True):
 
 
 @_fill
-def js_divergence(p, q, *, base=None, axis=-1, normalize=True):
+def js_divergence(p: ArrayLike, q: ArrayLike, *, base: float | None = None,
+                  axis: SupportsIndex = -1, normalize: bool = True) -> Value:
     """Jensen-Shannon divergence ½D(p‖m) + ½D(q‖m), m = (p+q)/2 (reference).
 
     Parameters
@@ -266,7 +280,8 @@ def js_divergence(p, q, *, base=None, axis=-1, normalize=True):
 
 
 @_fill
-def js_distance(p, q, *, base=None, axis=-1, normalize=True):
+def js_distance(p: ArrayLike, q: ArrayLike, *, base: float | None = None,
+                axis: SupportsIndex = -1, normalize: bool = True) -> Value:
     """Jensen-Shannon distance √JS (reference; scipy.spatial.distance.jensenshannon).
 
     Parameters
@@ -291,12 +306,13 @@ def js_distance(p, q, *, base=None, axis=-1, normalize=True):
     np.float64(0.31898154347735663)
     """
     js = np.asarray(js_divergence(p, q, base=base, axis=axis, normalize=normalize))
-    out = np.sqrt(js)
+    out: NDArray[np.floating[Any]] = np.sqrt(js)
     return out[()] if out.ndim == 0 else out
 
 
 @_fill
-def total_variation(p, q, *, axis=-1, normalize=True):
+def total_variation(p: ArrayLike, q: ArrayLike, *, axis: SupportsIndex = -1,
+                    normalize: bool = True) -> Value:
     """Total variation distance ½Σ|p − q| (reference for :func:`kl_ext.total_variation`).
 
     Parameters
@@ -327,7 +343,8 @@ def total_variation(p, q, *, axis=-1, normalize=True):
 
 
 @_fill
-def hellinger_distance(p, q, *, axis=-1, normalize=True):
+def hellinger_distance(p: ArrayLike, q: ArrayLike, *, axis: SupportsIndex = -1,
+                       normalize: bool = True) -> Value:
     """Hellinger distance √(½Σ(√p − √q)²) (reference for :func:`kl_ext.hellinger_distance`).
 
     Parameters
@@ -358,7 +375,8 @@ def hellinger_distance(p, q, *, axis=-1, normalize=True):
 
 
 @_fill
-def jeffreys_divergence(p, q, *, base=None, axis=-1, normalize=True):
+def jeffreys_divergence(p: ArrayLike, q: ArrayLike, *, base: float | None = None,
+                        axis: SupportsIndex = -1, normalize: bool = True) -> Value:
     """Jeffreys divergence D(p‖q) + D(q‖p) = Σ(p − q) log(p/q), the PSI
     (reference for :func:`kl_ext.jeffreys_divergence`).
 

@@ -6,12 +6,17 @@ hand with NumPy.  They follow the same conventions as
 (``0 * -inf`` gives NaN here, and tiny losses lose relative accuracy).
 """
 
+from __future__ import annotations
+
+from typing import SupportsIndex
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["log_softmax", "cross_entropy_logits", "kl_divergence_logits"]
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x: ArrayLike, axis: SupportsIndex = -1) -> NDArray[np.float64]:
     """log softmax(x) along `axis`, shifted by the maximum (float64).
 
     Parameters
@@ -35,10 +40,13 @@ def log_softmax(x, axis=-1):
     x = np.asarray(x, dtype=np.float64)
     m = np.max(x, axis=axis, keepdims=True)
     z = x - m
-    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+    # (annotated: NumPy's stubs type ufunc calls as Any)
+    out: NDArray[np.float64] = z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+    return out
 
 
-def cross_entropy_logits(logits, target, *, axis=-1, label_smoothing=0.0):
+def cross_entropy_logits(logits: ArrayLike, target: ArrayLike, *, axis: SupportsIndex = -1,
+                         label_smoothing: float = 0.0) -> np.float64 | NDArray[np.float64]:
     """-sum t' log softmax(logits) per row; labels if target has one
     dimension fewer than logits, probability rows otherwise.
 
@@ -74,10 +82,12 @@ def cross_entropy_logits(logits, target, *, axis=-1, label_smoothing=0.0):
     else:
         t = np.moveaxis(t.astype(np.float64), axis, -1)
     t = (1.0 - label_smoothing) * t + label_smoothing / n
-    return -np.sum(t * lsm, axis=-1)
+    out: np.float64 | NDArray[np.float64] = -np.sum(t * lsm, axis=-1)
+    return out
 
 
-def kl_divergence_logits(logits_p, logits_q, *, axis=-1, temperature=1.0):
+def kl_divergence_logits(logits_p: ArrayLike, logits_q: ArrayLike, *,
+                         axis: SupportsIndex = -1, temperature: float = 1.0) -> np.float64 | NDArray[np.float64]:
     """KL(softmax(a/T) || softmax(b/T)) per row.
 
     Parameters
@@ -104,4 +114,5 @@ def kl_divergence_logits(logits_p, logits_q, *, axis=-1, temperature=1.0):
     b = np.asarray(logits_q, dtype=np.float64) / temperature
     lp = log_softmax(a, axis=axis)
     lq = log_softmax(b, axis=axis)
-    return np.sum(np.exp(lp) * (lp - lq), axis=axis)
+    out: np.float64 | NDArray[np.float64] = np.sum(np.exp(lp) * (lp - lq), axis=axis)
+    return out

@@ -9,12 +9,16 @@ no validation beyond what the formulas need: weights are assumed
 non-negative with a positive finite sum.
 """
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["wasserstein_1d", "wasserstein_hist", "cdf_distance"]
 
 
-def _sorted_with_weights(values, weights):
+def _sorted_with_weights(values: ArrayLike, weights: ArrayLike | None
+                         ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     values = np.asarray(values, dtype=np.float64)
     if weights is None:
         weights = np.ones_like(values)
@@ -23,7 +27,8 @@ def _sorted_with_weights(values, weights):
     return values[order], weights[order]
 
 
-def wasserstein_1d(u_values, v_values, u_weights=None, v_weights=None, order=1):
+def wasserstein_1d(u_values: ArrayLike, v_values: ArrayLike, u_weights: ArrayLike | None = None,
+                   v_weights: ArrayLike | None = None, order: float = 1) -> float:
     r"""W_p between two weighted 1-D samples, from their quantile functions.
 
     .. math::
@@ -77,7 +82,8 @@ def wasserstein_1d(u_values, v_values, u_weights=None, v_weights=None, order=1):
     return float(np.sum(dt * d ** order) ** (1.0 / order))
 
 
-def cdf_distance(order, u_values, v_values, u_weights=None, v_weights=None):
+def cdf_distance(order: float, u_values: ArrayLike, v_values: ArrayLike,
+                 u_weights: ArrayLike | None = None, v_weights: ArrayLike | None = None) -> float:
     r"""SciPy's ``_cdf_distance``: :math:`(\int |U - V|^p dx)^{1/p}`.
 
     U and V are the (right-continuous) CDFs of the weighted samples.  Order
@@ -121,7 +127,8 @@ def cdf_distance(order, u_values, v_values, u_weights=None, v_weights=None):
         return float(np.sum(np.abs(U - V) ** order * dx) ** (1.0 / order))
 
 
-def wasserstein_hist(p, q, support=None, order=1):
+def wasserstein_hist(p: ArrayLike, q: ArrayLike, support: ArrayLike | None = None,
+                     order: float = 1) -> float:
     r"""W_p between two histograms on a common sorted support.
 
     Order 1 by the CDF form :math:`\sum_i |P_i - Q_i|\,(x_{i+1} - x_i)`

@@ -9,7 +9,10 @@ relied on by :mod:`kl_ext.compat`: ``_cdf_distance`` (SciPy's function of
 the same name, for ``wasserstein_distance`` and ``energy_distance``).
 """
 
+from __future__ import annotations
+
 import math
+from typing import Any, SupportsIndex
 
 import numpy as np
 
@@ -17,6 +20,7 @@ from . import _cpu
 
 # the kernels for the best CPU tier built and supported here (see _cpu.py)
 _k, CPU_TIER = _cpu.load("kl_ext._wasserstein")
+from ._typing import ArrayLike, Value
 from .measures import _as_rows, _axis, _coerce, _row_text
 
 __all__ = ["wasserstein_1d", "wasserstein_hist"]
@@ -106,7 +110,9 @@ def _sort_weighted(values, weights):
 _PACK_MIN = 2
 
 
-def _cdf_distance(order, u_values, v_values, u_weights=None, v_weights=None):
+def _cdf_distance(order: float, u_values: ArrayLike, v_values: ArrayLike,
+                  u_weights: ArrayLike | None = None,
+                  v_weights: ArrayLike | None = None) -> np.float64:
     r"""SciPy's ``scipy.stats._stats_py._cdf_distance`` for 1-D samples.
 
     Returns :math:`(\int |U - V|^p\,dx)^{1/p}` as a NumPy float64, with U
@@ -306,8 +312,9 @@ def _call_rows(kind, u, uw, v, vw, mode, p, out):
 # public API
 
 
-def wasserstein_1d(u_values, v_values, u_weights=None, v_weights=None, *,
-                   order=1, axis=-1, assume_sorted=False):
+def wasserstein_1d(u_values: ArrayLike, v_values: ArrayLike, u_weights: ArrayLike | None = None,
+                   v_weights: ArrayLike | None = None, *, order: float = 1,
+                   axis: SupportsIndex = -1, assume_sorted: bool = False) -> Value:
     r"""Order-p Wasserstein distance between 1-D empirical distributions.
 
     Parameters
@@ -506,7 +513,9 @@ def wasserstein_1d(u_values, v_values, u_weights=None, v_weights=None, *,
     return _result(out.reshape(batch), dtype)
 
 
-def wasserstein_hist(p, q, *, support=None, order=1, axis=-1, normalize=True):
+def wasserstein_hist(p: ArrayLike, q: ArrayLike, *, support: ArrayLike | None = None,
+                     order: float = 1, axis: SupportsIndex = -1,
+                     normalize: bool = True) -> Value:
     r"""Order-p Wasserstein distance between histograms on a common support.
 
     Parameters
@@ -649,7 +658,7 @@ def wasserstein_hist(p, q, *, support=None, order=1, axis=-1, normalize=True):
     return _result(out.reshape(lead), dtype)
 
 
-def _result(value, dtype):
+def _result(value: Any, dtype: np.dtype[np.floating[Any]]) -> Value:
     """float64 result(s) as `dtype`: a float32 result beyond float32's range
     is inf (no NumPy overflow warning)."""
     with np.errstate(over="ignore"):

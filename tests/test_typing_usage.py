@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 import kl_ext
-from kl_ext import chunked
+from kl_ext import chunked, reference, reference_logits, reference_wasserstein
 
 if sys.version_info >= (3, 11):
     from typing import assert_type
@@ -162,3 +162,56 @@ def test_parametric() -> None:
     u = kl_ext.kl_ucb(0.5, 10, 100, c=0.0, precision=1e-6)
     assert_type(u, Value)
     _scalar(u)
+
+
+def test_logits() -> None:
+    logits = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]])
+    ce = kl_ext.cross_entropy_logits(logits, [0, 1], axis=-1, label_smoothing=0.1)
+    assert_type(ce, Value)
+    _array(ce, (2,))
+    ce1 = kl_ext.cross_entropy_logits([1000.0, 0.0], 0)
+    _scalar(ce1)
+    kl = kl_ext.kl_divergence_logits(logits[0], logits[1], temperature=2.0)
+    assert_type(kl, Value)
+    _scalar(kl)
+
+
+def test_wasserstein() -> None:
+    w = kl_ext.wasserstein_1d([0.0, 1.0, 3.0], [5.0, 6.0], [1, 1, 2], None, order=2,
+                              axis=-1, assume_sorted=False)
+    assert_type(w, Value)
+    _scalar(w)
+    wb = kl_ext.wasserstein_1d(np.zeros((2, 3), dtype=np.float32), [1.0, 2.0])
+    _array(wb, (2,))
+    h = kl_ext.wasserstein_hist([1, 0, 0], [0, 0, 1], support=[0.0, 1.0, 5.0], order=1,
+                                axis=-1, normalize=True)
+    assert_type(h, Value)
+    _scalar(h)
+
+
+def test_reference() -> None:
+    for fn in (reference.cross_entropy, reference.kl_divergence, reference.js_divergence,
+               reference.js_distance, reference.jeffreys_divergence):
+        v = fn(P, Q, base=2, axis=-1, normalize=True)
+        assert_type(v, Value)
+        _scalar(v)
+    for fn2 in (reference.total_variation, reference.hellinger_distance):
+        w = fn2(BATCH, Q[:2], axis=-1, normalize=False)
+        assert_type(w, Value)
+        _array(w, (2,))
+    h = reference.entropy(P, base=None)
+    assert_type(h, Value)
+    _scalar(h)
+    lsm = reference_logits.log_softmax([[1.0, 2.0]], axis=-1)
+    assert_type(lsm, NDArray[np.float64])
+    _array(lsm, (1, 2))
+    ce = reference_logits.cross_entropy_logits([1.0, 2.0], 1, label_smoothing=0.0)
+    assert_type(ce, np.float64 | NDArray[np.float64])
+    _scalar(ce)
+    kl = reference_logits.kl_divergence_logits([[1.0, 2.0]], [[2.0, 1.0]], temperature=1.0)
+    _array(kl, (1,))
+    for f in (reference_wasserstein.wasserstein_1d([0.0, 1.0], [2.0], [1, 3], None, order=1),
+              reference_wasserstein.cdf_distance(2, [0.0, 1.0], [2.0]),
+              reference_wasserstein.wasserstein_hist([1, 0], [0, 1], support=[0.0, 2.0])):
+        assert_type(f, float)
+        assert type(f) is float
