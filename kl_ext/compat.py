@@ -79,15 +79,20 @@ np.float64(1.0)
 np.float64(2839.139983229607)
 """
 
+from __future__ import annotations
+
 import contextlib
 import math
 import sys
 import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
 from . import _special
 from . import measures as _measures
+from ._typing import ArrayLike, Value
 
 __all__ = ["entropy", "jensenshannon", "rel_entr", "kl_div", "entr",
            "wasserstein_distance", "energy_distance",
@@ -248,8 +253,10 @@ def _entropy_body(pk, qk, base, axis):
     return S
 
 
-def entropy(pk, qk=None, base=None, axis=0, *, nan_policy="propagate",
-            keepdims=False):
+def entropy(pk: ArrayLike, qk: ArrayLike | None = None, base: float | None = None,
+            axis: int | tuple[int, ...] | None = 0, *,
+            nan_policy: Literal["propagate", "raise", "omit"] = "propagate",
+            keepdims: bool = False) -> Value:
     r"""Shannon entropy, or relative entropy (KL divergence), as SciPy's.
 
     Drop-in for ``scipy.stats.entropy``: same signature, values, dtypes
@@ -470,7 +477,8 @@ def _js_kernel_axis(p, q, axis):
     return nd - (p.ndim - ap)
 
 
-def jensenshannon(p, q, base=None, *, axis=0, keepdims=False):
+def jensenshannon(p: ArrayLike, q: ArrayLike, base: float | None = None, *,
+                  axis: int = 0, keepdims: bool = False) -> Value:
     r"""Jensen-Shannon distance (the square root of the divergence), as SciPy's.
 
     Drop-in for ``scipy.spatial.distance.jensenshannon``: same signature,
@@ -566,7 +574,9 @@ def jensenshannon(p, q, base=None, *, axis=0, keepdims=False):
 # Wasserstein and energy distance
 # --------------------------------------------------------------------------
 
-def wasserstein_distance(u_values, v_values, u_weights=None, v_weights=None):
+def wasserstein_distance(u_values: ArrayLike, v_values: ArrayLike,
+                         u_weights: ArrayLike | None = None,
+                         v_weights: ArrayLike | None = None) -> np.float64:
     r"""First Wasserstein distance between two 1-D distributions, as SciPy's.
 
     Drop-in for ``scipy.stats.wasserstein_distance``.
@@ -620,7 +630,9 @@ def wasserstein_distance(u_values, v_values, u_weights=None, v_weights=None):
     return _cdf_distance(1, u_values, v_values, u_weights, v_weights)
 
 
-def energy_distance(u_values, v_values, u_weights=None, v_weights=None):
+def energy_distance(u_values: ArrayLike, v_values: ArrayLike,
+                    u_weights: ArrayLike | None = None,
+                    v_weights: ArrayLike | None = None) -> np.float64:
     r"""Energy distance between two 1-D distributions, as SciPy's.
 
     Drop-in for ``scipy.stats.energy_distance``: :math:`\sqrt{2}` times the
@@ -850,7 +862,10 @@ _scipy_pinned = set()      # keys patched by patch_scipy() (kept after a `with` 
 _scipy_blocks = {}         # key -> number of scipy_patched() blocks holding it
 
 
-def _fill_targets(func):
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _fill_targets(func: _F) -> _F:
     """Fill the table of _SCIPY_TARGETS into `func`'s docstring (written once)."""
     width = max(len(f"``{mod}.{attr}``") for mod, attr in _SCIPY_TARGETS) + 2
     rule = "    " + "=" * (width - 2) + "  " + "=" * 42
@@ -897,7 +912,7 @@ def _scipy_restore(keys):
 
 
 @_fill_targets
-def patch_scipy(names=None):
+def patch_scipy(names: str | Iterable[str] | None = None) -> None:
     """Replace SciPy's information measures by the kl_ext drop-ins.
 
     Each SciPy attribute below is set to the drop-in of this module with the
@@ -969,7 +984,7 @@ def patch_scipy(names=None):
         _scipy_pinned.update(keys)
 
 
-def unpatch_scipy(names=None):
+def unpatch_scipy(names: str | Iterable[str] | None = None) -> None:
     """Restore SciPy's own functions where :func:`patch_scipy` replaced them.
 
     Each attribute gets back the very object it held before patching; names
@@ -1006,7 +1021,7 @@ def unpatch_scipy(names=None):
 
 
 @contextlib.contextmanager
-def scipy_patched(names=None):
+def scipy_patched(names: str | Iterable[str] | None = None) -> Iterator[None]:
     """Context manager: SciPy patched by kl_ext for the ``with`` block.
 
     On leaving the block, also by an exception, it restores what it patched,

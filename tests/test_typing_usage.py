@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 import kl_ext
-from kl_ext import chunked, reference, reference_logits, reference_wasserstein
+from kl_ext import chunked, compat, reference, reference_logits, reference_wasserstein
 
 if sys.version_info >= (3, 11):
     from typing import assert_type
@@ -215,3 +215,43 @@ def test_reference() -> None:
               reference_wasserstein.wasserstein_hist([1, 0], [0, 1], support=[0.0, 2.0])):
         assert_type(f, float)
         assert type(f) is float
+
+
+def test_compat() -> None:
+    e = compat.entropy([0.5, 0.5], [0.9, 0.1], base=2, axis=0, nan_policy="omit", keepdims=False)
+    assert_type(e, Value)
+    _scalar(e)
+    _array(compat.entropy([[1, 2], [3, 4]], axis=1), (2,))
+    js = compat.jensenshannon([1.0, 0.0], [0.5, 0.5], 2.0, axis=0, keepdims=False)
+    assert_type(js, Value)
+    _scalar(js)
+    w = compat.wasserstein_distance([0, 1, 3], [5, 6, 8], None, [1, 1, 1])
+    assert_type(w, np.float64)
+    _scalar(w)
+    d = compat.energy_distance([0], [2])
+    assert_type(d, np.float64)
+    _scalar(d)
+    # The ufuncs: NumPy's own stubs type every np.ufunc call as Any (as for
+    # np.log), so the result is Any here too; annotate the variable that
+    # receives it.
+    r = compat.rel_entr([0.5, 0.0], [0.25, 1.0])
+    assert_type(r, Any)
+    rel: NDArray[np.float64] = r
+    _array(rel, (2,))
+    kd: NDArray[np.float64] = compat.kl_div(np.array([0.5]), np.array([0.25]))
+    _array(kd, (1,))
+    en: np.float64 = compat.entr(0.5)
+    _scalar(en)
+    assert_type(compat.entr, np.ufunc)
+
+
+def test_patch_scipy_signatures() -> None:
+    # (the patching itself: tests/test_patch_scipy.py; here the types, with
+    # calls that need no SciPy: an unknown name raises before any import)
+    import pytest
+    for call in (compat.patch_scipy, compat.unpatch_scipy):
+        with pytest.raises(ValueError):
+            assert_type(call(["nope"]), None)
+    with pytest.raises(ValueError):
+        with compat.scipy_patched("nope"):
+            pass
