@@ -996,6 +996,4 @@ class _CompareAccumulator(Accumulator):
         nats = {f: np.broadcast_to(x, lead) for f, x in nats.items()}
         res = compare_fields(nats, self._lb,
                              self._parts["kl_pq"]._stats.dtype)  # type: ignore[union-attr]
-        # (the fields are ndarrays here: compare_fields made them with astype)
-        return Comparison(*(x[()] if x.ndim == 0 else x  # type: ignore[index]
-                            for x in res))
+        return Comparison(*(x[()] if x.ndim == 0 else x for x in res))

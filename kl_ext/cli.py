@@ -22,10 +22,13 @@ with a non-zero status (2 for usage errors, 1 for everything else); no
 traceback is shown.  Run as ``kl-ext ...`` or ``python -m kl_ext.cli ...``.
 """
 
+from __future__ import annotations
+
 import argparse
 import contextlib
 import os
 import sys
+from collections.abc import Sequence
 
 from ._table import BY_NAME, MEASURES
 
@@ -345,7 +348,7 @@ def _accuracy(args):
 
 # --------------------------------------------------------------------------
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``kl-ext``."""
     parser = _Parser(prog=PROG, description="Fast information measures: benchmark and "
                      "score distributions from files.")
@@ -463,7 +466,7 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``kl-ext``; returns the exit status."""
     parser = build_parser()
     try:

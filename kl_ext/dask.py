@@ -47,8 +47,12 @@ dask.array<kl-ext-kl_divergence, shape=(2,), dtype=float64, chunksize=(1,), chun
 array([0.18872188, 0.        ])
 """
 
+from __future__ import annotations
+
 import functools
+import os
 import math
+from typing import TYPE_CHECKING, Any, SupportsIndex, Union
 
 import dask
 import dask.array as da
@@ -57,6 +61,13 @@ from dask.graph_manipulation import bind
 
 from . import _table, _threads, chunked
 from . import measures as _m
+from ._typing import ArrayLike
+
+if TYPE_CHECKING:
+    from .report import Comparison
+
+#: what the functions take: Dask arrays, or anything da.asarray takes
+_In = Union[da.Array, ArrayLike]
 
 __all__ = [m.name for m in _table.MEASURES] + [
     "compare", "wasserstein_hist", "wasserstein_1d_binned", "read_npy", "NTHREADS"]
@@ -369,6 +380,26 @@ for _info in _table.MEASURES:
     globals()[_info.name] = _public(_info)
 del _info
 
+# The functions made above, as a type checker sees them (it cannot follow
+# the globals() assignment); tests/test_typing_usage.py checks them.
+if TYPE_CHECKING:
+    def entropy(p: _In, *, base: float | None = None, axis: SupportsIndex = -1,
+                normalize: bool = True, smoothing: float = 0.0) -> da.Array: ...
+    def cross_entropy(p: _In, q: _In, *, base: float | None = None, axis: SupportsIndex = -1,
+                      normalize: bool = True, smoothing: float = 0.0) -> da.Array: ...
+    def kl_divergence(p: _In, q: _In, *, base: float | None = None, axis: SupportsIndex = -1,
+                      normalize: bool = True, smoothing: float = 0.0) -> da.Array: ...
+    def js_divergence(p: _In, q: _In, *, base: float | None = None, axis: SupportsIndex = -1,
+                      normalize: bool = True, smoothing: float = 0.0) -> da.Array: ...
+    def js_distance(p: _In, q: _In, *, base: float | None = None, axis: SupportsIndex = -1,
+                    normalize: bool = True, smoothing: float = 0.0) -> da.Array: ...
+    def total_variation(p: _In, q: _In, *, axis: SupportsIndex = -1,
+                        normalize: bool = True, smoothing: float = 0.0) -> da.Array: ...
+    def hellinger_distance(p: _In, q: _In, *, axis: SupportsIndex = -1,
+                           normalize: bool = True, smoothing: float = 0.0) -> da.Array: ...
+    def jeffreys_divergence(p: _In, q: _In, *, base: float | None = None, axis: SupportsIndex = -1,
+                            normalize: bool = True, smoothing: float = 0.0) -> da.Array: ...
+
 
 # ---------------------------------------------------------------------------
 # compare: every measure at once
@@ -379,7 +410,8 @@ def _compare_stacked(p, q, **kwargs):
     return np.stack([np.asarray(f) for f in eager_compare(p, q, **kwargs)], axis=-1)
 
 
-def compare(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
+def compare(p: _In, q: _In, *, base: float | None = None, axis: SupportsIndex = -1,
+            normalize: bool = True, smoothing: float = 0.0) -> Comparison:
     from .report import Comparison
     lb = _m._log_base(base)
     if lb is not None and lb < 0:
@@ -445,7 +477,8 @@ def _hist_pass2(starts, n, has_x, ids, p, q, totals, *x):
     return np.broadcast_to(out, t.shape[:-1])[..., None]
 
 
-def wasserstein_hist(p, q, *, support=None, order=1, axis=-1, normalize=True):
+def wasserstein_hist(p: _In, q: _In, *, support: ArrayLike | None = None, order: float = 1,
+                     axis: SupportsIndex = -1, normalize: bool = True) -> da.Array:
     from .wasserstein import _order, _support
     _order(order)  # validates
     p, q = _as_dask(p), _as_dask(q)
@@ -552,7 +585,9 @@ def _binned_finish(grid, hu, hv):
     return eager_hist(hu[:-1], hv[:-1], support=grid)
 
 
-def wasserstein_1d_binned(u_values, v_values, grid, u_weights=None, v_weights=None):
+def wasserstein_1d_binned(u_values: _In, v_values: _In, grid: ArrayLike,
+                          u_weights: _In | None = None,
+                          v_weights: _In | None = None) -> da.Array:
     r"""Order-1 Wasserstein distance between two huge 1-D samples, binned.
 
     Each value moves to the nearest point of `grid` (per chunk, on the
@@ -642,7 +677,7 @@ def _npy_block(path, block_info=None):
     return mm[tuple(slice(a, b) for a, b in loc)]
 
 
-def read_npy(path, chunks="auto"):
+def read_npy(path: str | os.PathLike[str], chunks: Any = "auto") -> da.Array:
     """A Dask array over a ``.npy`` file, each task reading its own block.
 
     Every task memory-maps the file itself (``np.load(mmap_mode="r")``) and

@@ -23,7 +23,7 @@ from . import _cpu, _threads
 from ._table import BY_NAME, COMPARE_COLUMNS, NF_SHIFT as _NF_SHIFT
 from .measures import (_F64, _KL, _as_rows, _broadcast_last, _coerce, _log_base,
                        _nonfinite_row, _resolve, _smooth, _smoothing, _unit_stride)
-from ._typing import ArrayLike, FloatArray, Value
+from ._typing import ArrayLike, FloatArray
 
 if TYPE_CHECKING:  # every tier has the interface of kl_ext/_compare.pyi
     from . import _compare as _kc
@@ -34,19 +34,23 @@ else:
 __all__ = ["compare", "Comparison"]
 
 class Comparison(NamedTuple):
-    # (typed fields; the same tuple class collections.namedtuple made)
-    entropy_p: Value
-    entropy_q: Value
-    cross_entropy: Value
-    kl_pq: Value
-    kl_qp: Value
-    kl_mean: Value
-    kl_min: Value
-    js_divergence: Value
-    js_distance: Value
-    total_variation: Value
-    hellinger_distance: Value
-    jeffreys_divergence: Value
+    # (the tuple class collections.namedtuple made, declared for type
+    # checkers.  The fields are Any: kl_ext.compare fills them with NumPy
+    # float scalars or ndarrays (kl_ext._typing.Value), kl_ext.dask.compare
+    # with lazy dask arrays, and a NamedTuple cannot be generic before
+    # Python 3.11.)
+    entropy_p: Any
+    entropy_q: Any
+    cross_entropy: Any
+    kl_pq: Any
+    kl_qp: Any
+    kl_mean: Any
+    kl_min: Any
+    js_divergence: Any
+    js_distance: Any
+    total_variation: Any
+    hellinger_distance: Any
+    jeffreys_divergence: Any
 
 
 Comparison.__doc__ = """All measures of a pair of distributions (see :func:`compare`).
