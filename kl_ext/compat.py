@@ -89,6 +89,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal, TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import _special
 from . import measures as _measures
@@ -110,7 +111,7 @@ entr = _special.entr
 # dtype helpers
 # --------------------------------------------------------------------------
 
-def _norm_dtype(dt):
+def _norm_dtype(dt: np.dtype[Any]) -> np.dtype[Any] | None:
     """dtype of ``x / x.sum()`` for the real dtypes the kernels take, else None."""
     kind = dt.kind
     if kind in "biu":
@@ -122,12 +123,12 @@ def _norm_dtype(dt):
     return None
 
 
-def _loop_dtype(dt):
+def _loop_dtype(dt: np.dtype[Any]) -> np.dtype[Any]:
     """Output dtype of the rel_entr/entr ufunc loops for a float input dtype."""
     return _F32 if dt.itemsize <= 4 else _F64
 
 
-def _cast(value, dtype):
+def _cast(value: Any, dtype: np.dtype[Any]) -> Any:
     """float64 scalar/array from the kernels -> SciPy's result dtype."""
     if isinstance(value, np.ndarray) and value.ndim:
         return value.astype(dtype, copy=False)
@@ -138,14 +139,14 @@ def _cast(value, dtype):
 # entropy
 # --------------------------------------------------------------------------
 
-def _promote(*args):
+def _promote(*args: Any) -> list[NDArray[Any]]:
     """SciPy's ``xp_promote``: common result dtype, ignoring None."""
     arrs = [np.asarray(a) if np.iterable(a) else a for a in args if a is not None]
     dtype = np.result_type(*arrs)
     return [np.asarray(a, dtype=dtype) for a in arrs]
 
 
-def _contains_nan(a, nan_policy):
+def _contains_nan(a: NDArray[Any], nan_policy: str) -> bool:
     """SciPy's ``_contains_nan``: validate the policy, find NaN, raise if asked."""
     if nan_policy not in ("propagate", "raise", "omit"):
         raise ValueError("nan_policy must be one of {'propagate', 'raise', 'omit'}.")
@@ -169,7 +170,7 @@ def _contains_nan(a, nan_policy):
     return found
 
 
-def _masks(*args):
+def _masks(*args: Any) -> list[NDArray[np.bool_]] | None:
     """Boolean masks of masked-array arguments, or None if nothing is masked."""
     if not any(np.ma.isMaskedArray(a) and np.ma.getmask(a) is not np.ma.nomask
                and np.ma.getmask(a).any() for a in args):
@@ -177,11 +178,13 @@ def _masks(*args):
     return [np.ma.getmaskarray(a) for a in args if a is not None]
 
 
-def _keep(res, reduced_axes, keepdims):
-    return np.expand_dims(res, axis=reduced_axes) if keepdims else res
+def _keep(res: Any, reduced_axes: Any, keepdims: bool) -> Value:
+    # (SciPy's result: a NumPy float scalar or array for real input)
+    out: Value = np.expand_dims(res, axis=reduced_axes) if keepdims else res
+    return out
 
 
-def _entropy_formula(pk, qk, axis):
+def _entropy_formula(pk: NDArray[Any], qk: NDArray[Any] | None, axis: int) -> Any:
     """SciPy's formula, evaluated in NumPy (exact SciPy values and warnings)."""
     with np.errstate(invalid="ignore"):
         if qk is not None:
@@ -191,13 +194,13 @@ def _entropy_formula(pk, qk, axis):
     return np.sum(vec, axis=axis)
 
 
-def _entropy_kernel(pk, qk, axis):
+def _entropy_kernel(pk: NDArray[Any], qk: NDArray[Any] | None, axis: int) -> Value:
     if qk is None:
         return _measures.entropy(pk, axis=axis)
     return _measures.kl_divergence(pk, qk, axis=axis)
 
 
-def _entropy_values(pk, qk, axis):
+def _entropy_values(pk: NDArray[Any], qk: NDArray[Any] | None, axis: int) -> Any:
     """sum(entr(pk/Σpk)) or sum(rel_entr(pk/Σpk, qk/Σqk)) along `axis`.
 
     `pk` and `qk` have one dtype and one shape.  Valid rows go to the
@@ -236,7 +239,7 @@ def _entropy_values(pk, qk, axis):
     return out
 
 
-def _entropy_body(pk, qk, base, axis):
+def _entropy_body(pk: NDArray[Any], qk: NDArray[Any] | None, base: float | None, axis: int) -> Value:
     """The body of ``scipy.stats.entropy`` (after its axis/NaN wrapper)."""
     if base is not None and base <= 0:
         raise ValueError("`base` must be a positive number or `None`.")
@@ -247,7 +250,7 @@ def _entropy_body(pk, qk, base, axis):
             raise ValueError("Array shapes are incompatible for broadcasting.") from None
         pk = np.broadcast_to(pk, shape)
         qk = np.broadcast_to(qk, shape)
-    S = _entropy_values(pk, qk, axis)
+    S: Value = _entropy_values(pk, qk, axis)
     if base is not None:
         S /= math.log(base)
     return S
@@ -359,7 +362,7 @@ def entropy(pk: ArrayLike, qk: ArrayLike | None = None, base: float | None = Non
     arrs = samples + (masks or [])
     arrs = [a[np.newaxis] if a.ndim == 0 else a for a in arrs]
     if axis is None:
-        reduced_axes = tuple(range(max(a.ndim for a in arrs[:k])))
+        reduced_axes: Any = tuple(range(max(a.ndim for a in arrs[:k])))
         arrs = [a.ravel() for a in arrs]
     else:
         if k == 2 and arrs[0].shape != arrs[1].shape:
@@ -370,7 +373,7 @@ def entropy(pk: ArrayLike, qk: ArrayLike | None = None, base: float | None = Non
                                  "broadcasting.") from None
             arrs = [np.broadcast_to(a, shape) for a in arrs]
         reduced_axes = axis
-        axes = (axis,) if np.isscalar(axis) else axis
+        axes: Any = (axis,) if np.isscalar(axis) else axis
         n = len(axes)
         arrs = [np.moveaxis(a, axes, tuple(range(-n, 0))) for a in arrs]
         arrs = [a.reshape(a.shape[:-n] + (math.prod(a.shape[-n:]),)) for a in arrs]
@@ -379,7 +382,7 @@ def entropy(pk: ArrayLike, qk: ArrayLike | None = None, base: float | None = Non
     qk = samples[1] if k == 2 else None
     nan_dtype = np.result_type(*samples, 1.0)
 
-    def one_slice(idx, found):
+    def one_slice(idx: tuple[int, ...], found: bool) -> Any:
         """SciPy's per-slice evaluation (NaN policy, masked elements)."""
         parts = [s[idx] for s in samples]
         if not found and masks is None:
@@ -436,7 +439,7 @@ def entropy(pk: ArrayLike, qk: ArrayLike | None = None, base: float | None = Non
 # jensenshannon
 # --------------------------------------------------------------------------
 
-def _js_formula(p, q, base, axis, keepdims):
+def _js_formula(p: NDArray[Any], q: NDArray[Any], base: float | None, axis: int, keepdims: bool) -> Value:
     """SciPy's jensenshannon, literally (its values, warnings and errors)."""
     p = p / np.sum(p, axis=axis, keepdims=True)
     q = q / np.sum(q, axis=axis, keepdims=True)
@@ -448,10 +451,11 @@ def _js_formula(p, q, base, axis, keepdims):
     js = left_sum + right_sum
     if base is not None:
         js /= np.log(base)
-    return np.sqrt(js / 2.0)
+    out: Value = np.sqrt(js / 2.0)  # (a ufunc call: Any to NumPy's stubs)
+    return out
 
 
-def _js_kernel_axis(p, q, axis):
+def _js_kernel_axis(p: NDArray[Any], q: NDArray[Any], axis: object) -> int | np.integer[Any] | None:
     """Broadcast axis for the kernel, or None when SciPy's semantics differ.
 
     The kernel broadcasts first and normalises the broadcast rows; SciPy
@@ -567,7 +571,8 @@ def jensenshannon(p: ArrayLike, q: ArrayLike, base: float | None = None, *,
         js = np.expand_dims(js, ax)
     if base is not None:
         js /= np.log(base)
-    return np.sqrt(js / 2.0)
+    out: Value = np.sqrt(js / 2.0)  # (a ufunc call: Any to NumPy's stubs)
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -674,7 +679,8 @@ def energy_distance(u_values: ArrayLike, v_values: ArrayLike,
     np.float64(1.0000000000000002)
     """
     from .wasserstein import _cdf_distance
-    return np.sqrt(2) * _cdf_distance(2, u_values, v_values, u_weights, v_weights)
+    d: np.float64 = np.sqrt(2) * _cdf_distance(2, u_values, v_values, u_weights, v_weights)
+    return d
 
 
 # --------------------------------------------------------------------------
@@ -827,7 +833,7 @@ array([ 0.        ,  0.34657359, -0.        ,        -inf,         nan])
 
 for _uf, _doc in ((rel_entr, _REL_ENTR_DOC), (kl_div, _KL_DIV_DOC), (entr, _ENTR_DOC)):
     try:
-        _uf.__doc__ = _doc
+        _uf.__doc__ = _doc  # type: ignore[misc]  # (read-only to NumPy's stubs)
     except (AttributeError, TypeError):  # NumPy versions without writable ufunc docs
         pass
 del _uf, _doc
@@ -857,9 +863,9 @@ _SCIPY_TARGETS = (
 _SCIPY_NAMES = tuple(dict.fromkeys(attr for _, attr in _SCIPY_TARGETS))
 
 _scipy_lock = threading.RLock()
-_scipy_originals = {}      # (module, attribute) -> SciPy's object, while patched
-_scipy_pinned = set()      # keys patched by patch_scipy() (kept after a `with` block)
-_scipy_blocks = {}         # key -> number of scipy_patched() blocks holding it
+_scipy_originals: dict[tuple[str, str], Any] = {}      # (module, attribute) -> SciPy's object, while patched
+_scipy_pinned: set[tuple[str, str]] = set()      # keys patched by patch_scipy() (kept after a `with` block)
+_scipy_blocks: dict[tuple[str, str], int] = {}         # key -> number of scipy_patched() blocks holding it
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -879,7 +885,7 @@ def _fill_targets(func: _F) -> _F:
     return func
 
 
-def _scipy_keys(names):
+def _scipy_keys(names: str | Iterable[str] | None) -> list[tuple[str, str]]:
     if names is None:
         names = _SCIPY_NAMES
     elif isinstance(names, str):
@@ -891,7 +897,7 @@ def _scipy_keys(names):
     return [key for key in _SCIPY_TARGETS if key[1] in names]
 
 
-def _scipy_install(keys):
+def _scipy_install(keys: Iterable[tuple[str, str]]) -> None:
     import importlib
     try:
         modules = {mod: importlib.import_module(mod) for mod in dict.fromkeys(m for m, _ in keys)}
@@ -903,7 +909,7 @@ def _scipy_install(keys):
             setattr(modules[mod], attr, globals()[attr])
 
 
-def _scipy_restore(keys):
+def _scipy_restore(keys: Iterable[tuple[str, str]]) -> None:
     for key in keys:
         if key in _scipy_originals:
             setattr(sys.modules[key[0]], key[1], _scipy_originals.pop(key))
