@@ -15,8 +15,8 @@ This module imports nothing but the standard library (no NumPy, no dask):
 setup.py loads it by path before anything is built.
 """
 
-from __future__ import annotations
-
+# (no `from __future__ import annotations`: setup.py loads this file by path,
+# outside sys.modules, where dataclasses cannot resolve string annotations)
 import math
 from dataclasses import dataclass
 

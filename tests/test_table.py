@@ -29,6 +29,17 @@ def test_codes_pxd_is_generated_from_the_table():
             "(setup.py does it at every build)")
 
 
+def test_table_loads_by_path_as_setup_py_loads_it():
+    import importlib.util
+    # setup.py runs kl_ext/_table.py by path, outside sys.modules, before
+    # anything is built (a dataclass with string annotations fails there)
+    spec = importlib.util.spec_from_file_location(
+        "_kl_ext_table", os.path.join(ROOT, "kl_ext", "_table.py"))
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    assert table.pxd_text() == _table.pxd_text()
+
+
 def test_pxd_constants_match_the_table():
     text = _table.pxd_text()
     for m in MEASURES:
