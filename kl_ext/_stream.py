@@ -23,12 +23,17 @@ failure never leaves a truncated output.  Errors are raised as
 rows, the global row number.
 """
 
+from __future__ import annotations
+
 import os
 import sys
 import tempfile
 import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, NoReturn
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import _threads
 
@@ -43,12 +48,12 @@ class StreamError(Exception):
     """A one-line failure of the streaming scorer (reported with status 1)."""
 
 
-def ext(path):
+def ext(path: object) -> str:
     """Lower-case extension of `path` (``""`` when it has none)."""
     return os.path.splitext(str(path))[1].lower()
 
 
-def need_pyarrow(what):
+def need_pyarrow(what: str) -> Any:
     """Import pyarrow.parquet or raise StreamError naming `what` needs it."""
     try:
         import pyarrow  # noqa: F401
@@ -65,62 +70,68 @@ def need_pyarrow(what):
 class _Source:
     """Distributions of one file as rows: ``m`` rows of length ``n``."""
 
-    path = label = None
-    shape = ()            # the shape as stored (1-D or 2-D), for messages
-    m = n = 0
-    dtype = None
+    # (path, label and dtype: set by every subclass's __init__)
+    path: str
+    label: str
+    shape: tuple[int, ...] = ()   # the shape as stored (1-D or 2-D), for messages
+    m: int = 0
+    n: int = 0
+    dtype: np.dtype[Any]
 
-    def read(self, k):
+    def read(self, k: int) -> NDArray[Any]:
         """The next `k` rows as an ndarray of shape (k, n)."""
         raise NotImplementedError
 
-    def read_all(self):
+    def read_all(self) -> NDArray[Any]:
         """Every row, as one (m, n) array (for a single reference row)."""
         return np.asarray(self.read(self.m))
 
-    def close(self):
+    def close(self) -> None:
         """Release the file (idempotent)."""
 
 
 class _ArrayRows(_Source):
     """Rows of an (m, n) array already in memory or mapped whole."""
 
-    def __init__(self, path, label, rows, shape):
+    def __init__(self, path: str, label: str, rows: NDArray[Any], shape: tuple[int, ...]) -> None:
         self.path, self.label, self.shape = path, label, shape
-        self._rows = rows
+        self._rows: NDArray[Any] | None = rows
         self.m, self.n = rows.shape
         self.dtype = rows.dtype
         self._pos = 0
 
-    def read(self, k):
+    def read(self, k: int) -> NDArray[Any]:
+        assert self._rows is not None  # (not closed)
         b = self._rows[self._pos:self._pos + k]
         self._pos += k
         return b
 
-    def close(self):
+    def close(self) -> None:
         self._rows = None
 
 
 class _NpyRows(_Source):
     """Rows stored contiguously in a ``.npy`` file: one memory map per block."""
 
-    def __init__(self, path, label, shape, m, n, dtype, offset):
+    def __init__(self, path: str, label: str, shape: tuple[int, ...], m: int, n: int,
+                 dtype: np.dtype[Any], offset: int) -> None:
         self.path, self.label, self.shape = path, label, shape
         self.m, self.n, self.dtype = m, n, dtype
         self._offset = offset
         self._row_bytes = n * dtype.itemsize
         self._pos = 0
 
-    def read(self, k):
+    def read(self, k: int) -> NDArray[Any]:
         if k == 0:
             return np.empty((0, self.n), self.dtype)
         mm = np.memmap(self.path, dtype=self.dtype, mode="r", shape=(k, self.n),
                        offset=self._offset + self._pos * self._row_bytes)
         self._pos += k
-        return mm.view(np.ndarray)   # keeps the map alive as long as the block
+        block: NDArray[Any] = mm.view(np.ndarray)  # keeps the map alive as long as the block
+        return block
 
 
-def _check_array(path, label, shape, dtype):
+def _check_array(path: str, label: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
     if dtype.kind not in "biuf":
         raise StreamError(f"{label} file {path!r} holds dtype {dtype}; expected real numbers")
     if len(shape) not in (1, 2):
@@ -130,14 +141,14 @@ def _check_array(path, label, shape, dtype):
         raise StreamError(f"{label} file {path!r} holds no values (shape {shape})")
 
 
-def _rows_of(path, label, a, columns):
+def _rows_of(path: str, label: str, a: NDArray[Any], columns: bool) -> NDArray[Any]:
     """(m, n) view of a 1-D or 2-D array: one distribution per row."""
     if a.ndim == 1:
         return a[None, :]
     return a.T if columns else a
 
 
-def _open_npy(path, label, columns):
+def _open_npy(path: str, label: str, columns: bool) -> _Source:
     try:
         a = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as exc:  # any reader failure becomes one line
@@ -156,7 +167,7 @@ def _open_npy(path, label, columns):
     return _ArrayRows(path, label, rows, a.shape)
 
 
-def _open_csv(path, label, columns):
+def _open_csv(path: str, label: str, columns: bool) -> _Source:
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "input contained no data"
@@ -176,7 +187,7 @@ class _ParquetRows(_Source):
     element each.
     """
 
-    def __init__(self, path, label, columns):
+    def __init__(self, path: str, label: str, columns: Sequence[str] | None) -> None:
         pq = need_pyarrow(f"{label} file {path!r} (Parquet)")
         import pyarrow as pa
         self.path, self.label = path, label
@@ -218,18 +229,18 @@ class _ParquetRows(_Source):
         if self.m == 0 or self.n == 0:
             raise StreamError(f"{label} file {path!r} holds no values "
                               f"({self.m} rows of {self.n} values)")
-        self._batches = None
-        self._pending = []       # arrays of rows read but not handed out
+        self._batches: Iterator[Any] | None = None
+        self._pending: list[NDArray[Any]] = []   # arrays of rows read but not handed out
         self._pos = 0            # global row of the next batch's first row
 
-    def _check_type(self, t, column, what):
+    def _check_type(self, t: Any, column: str, what: str) -> None:
         import pyarrow as pa
         if not (pa.types.is_floating(t) or pa.types.is_integer(t)):
             raise StreamError(f"{self.label} file {self.path!r}: column {column!r} holds"
                               f"{what} {t}; expected real numbers (a fixed-size-list "
                               "column, or numeric columns; choose with --column)")
 
-    def _first_length(self):
+    def _first_length(self) -> int:
         import pyarrow.compute as pc
         for batch in self._file.iter_batches(batch_size=1, columns=self._columns):
             if len(batch):
@@ -237,10 +248,10 @@ class _ParquetRows(_Source):
                 return 0 if n is None else n
         return 0
 
-    def _bad(self, row, what):
+    def _bad(self, row: int, what: str) -> NoReturn:
         raise StreamError(f"{self.label} file {self.path!r}: {what} in row {row}")
 
-    def _convert(self, batch):
+    def _convert(self, batch: Any) -> NDArray[Any]:
         """(rows, n) ndarray of one RecordBatch; StreamError names bad rows."""
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -261,7 +272,8 @@ class _ParquetRows(_Source):
             if values.null_count:
                 i = _first_true(values.is_null())
                 self._bad(start + i // self.n, f"column {name!r} has a null value")
-            return values.to_numpy(zero_copy_only=False).reshape(-1, self.n)
+            rows: NDArray[Any] = values.to_numpy(zero_copy_only=False).reshape(-1, self.n)
+            return rows
         out = np.empty((len(batch), self.n), self.dtype)
         for j, name in enumerate(self._columns):
             col = batch.column(j)
@@ -270,7 +282,7 @@ class _ParquetRows(_Source):
             out[:, j] = col.to_numpy(zero_copy_only=False)
         return out
 
-    def read(self, k):
+    def read(self, k: int) -> NDArray[Any]:
         if self._batches is None:
             self._batches = self._file.iter_batches(batch_size=max(int(k), 1),
                                                     columns=self._columns)
@@ -289,16 +301,17 @@ class _ParquetRows(_Source):
         self._pending = [rows[k:]] if len(rows) > k else []
         return rows[:k]
 
-    def close(self):
+    def close(self) -> None:
         self._batches = None
         self._pending = []
 
 
-def _first_true(mask):
+def _first_true(mask: Any) -> int:
     return int(np.flatnonzero(mask.to_numpy(zero_copy_only=False))[0])
 
 
-def open_rows(path, label, *, columns=False, parquet_columns=None):
+def open_rows(path: str, label: str, *, columns: bool = False,
+              parquet_columns: Sequence[str] | None = None) -> _Source:
     """Open `path` (.npy, .csv or .parquet) as a source of distributions.
 
     Parameters
@@ -334,7 +347,7 @@ def open_rows(path, label, *, columns=False, parquet_columns=None):
 # --------------------------------------------------------------------------
 # scoring
 
-def named_error(exc, files):
+def named_error(exc: BaseException, files: Mapping[str, tuple[str, str]]) -> str:
     """The message of a kernel's ValueError with the file it is about.
 
     `files` maps the argument name that starts the message (``"p"``,
@@ -345,7 +358,9 @@ def named_error(exc, files):
     return f"{who[0]} file {who[1]!r}: {msg}" if who else msg
 
 
-def score_blocks(fn, p, q, block_rows, kwargs, files):
+def score_blocks(fn: Callable[..., Any], p: _Source, q: _Source | NDArray[Any] | None, block_rows: int,
+                 kwargs: Mapping[str, Any], files: Mapping[str, tuple[str, str]]
+                 ) -> Iterator[tuple[int, NDArray[Any]]]:
     """Yield ``(start, scores)`` for consecutive blocks of rows.
 
     Parameters
@@ -378,7 +393,7 @@ def score_blocks(fn, p, q, block_rows, kwargs, files):
         yield start, np.atleast_1d(np.asarray(scores))
 
 
-def block_rows_for(n, itemsize_total, budget=BLOCK_BYTES):
+def block_rows_for(n: int, itemsize_total: int, budget: int = BLOCK_BYTES) -> int:
     """Rows per block: `budget` bytes of input, at least one row."""
     return max(1, budget // max(1, n * itemsize_total))
 
@@ -386,7 +401,7 @@ def block_rows_for(n, itemsize_total, budget=BLOCK_BYTES):
 # --------------------------------------------------------------------------
 # on a Dask cluster
 
-def dask_rows(src, columns, block_rows):
+def dask_rows(src: _Source, columns: bool, block_rows: int) -> Any:
     """A Dask array of the rows of the ``.npy`` source `src`, `block_rows` per
     chunk (:func:`kl_ext.dask.read_npy`: each task memory-maps its own block,
     so the workers need the file at the same path)."""
@@ -398,7 +413,10 @@ def dask_rows(src, columns, block_rows):
     return x.T if columns else x
 
 
-def score_dask(client, name, p, q, columns, block_rows, kwargs, files, window=None):
+def score_dask(client: Any, name: str, p: _Source, q: _Source | NDArray[Any] | None, columns: bool,
+               block_rows: int, kwargs: Mapping[str, Any],
+               files: Mapping[str, tuple[str, str]], window: int | None = None
+               ) -> Iterator[tuple[int, NDArray[Any]]]:
     """Yield ``(start, scores)`` like :func:`score_blocks`, computed on a cluster.
 
     The blocks are ``kl_ext.dask.<name>`` tasks submitted through `client`,
@@ -419,7 +437,7 @@ def score_dask(client, name, p, q, columns, block_rows, kwargs, files, window=No
     starts = np.cumsum((0,) + out.chunks[0][:-1]).tolist()
     if window is None:
         window = max(2, 2 * sum(client.nthreads().values()))
-    pending = collections.deque()
+    pending: collections.deque[tuple[int, Any]] = collections.deque()
     todo = iter(zip(starts, blocks))
     try:
         for start, d in todo:
@@ -447,29 +465,29 @@ def score_dask(client, name, p, q, columns, block_rows, kwargs, files, window=No
 class _Sink:
     """Scores written block by block; the file appears only on commit."""
 
-    def write(self, scores):
+    def write(self, scores: NDArray[Any]) -> None:
         raise NotImplementedError
 
-    def commit(self):
+    def commit(self) -> None:
         pass
 
-    def abort(self):
+    def abort(self) -> None:
         pass
 
 
 class StdoutSink(_Sink):
     """One score per line on stdout, printed exactly (repr)."""
 
-    def write(self, scores):
+    def write(self, scores: NDArray[Any]) -> None:
         if scores.size:
             sys.stdout.write("\n".join(map(repr, scores.tolist())) + "\n")
 
-    def commit(self):
+    def commit(self) -> None:
         sys.stdout.flush()
 
 
 class _FileSink(_Sink):
-    def __init__(self, path, m):
+    def __init__(self, path: str, m: int) -> None:
         self.path, self.m = path, m
         d = os.path.dirname(os.path.abspath(path))
         base = os.path.basename(path)
@@ -480,14 +498,14 @@ class _FileSink(_Sink):
         os.close(fd)
         self._written = 0
 
-    def write(self, scores):
+    def write(self, scores: NDArray[Any]) -> None:
         try:
             self._write(scores)
         except OSError as exc:
             raise StreamError(f"cannot write {self.path!r}: {exc.strerror or exc}") from None
         self._written += len(scores)
 
-    def commit(self):
+    def commit(self) -> None:
         try:
             self._close()
             if self._written != self.m:   # never rename an incomplete file
@@ -504,7 +522,7 @@ class _FileSink(_Sink):
             self.abort()
             raise
 
-    def abort(self):
+    def abort(self) -> None:
         try:
             self._close()
         except Exception:
@@ -514,10 +532,10 @@ class _FileSink(_Sink):
         except FileNotFoundError:
             pass
 
-    def _write(self, scores):
+    def _write(self, scores: NDArray[Any]) -> None:
         raise NotImplementedError
 
-    def _close(self):
+    def _close(self) -> None:
         pass
 
 
@@ -529,9 +547,9 @@ class NpySink(_FileSink):
     the written pages never count in this process's resident memory.
     """
 
-    _fd = None
+    _fd: int | None = None
 
-    def _write(self, scores):
+    def _write(self, scores: NDArray[Any]) -> None:
         if self._fd is None:   # the dtype is the first block's
             mm = np.lib.format.open_memmap(self._tmp, mode="w+", dtype=scores.dtype,
                                            shape=(self.m,))
@@ -539,13 +557,13 @@ class NpySink(_FileSink):
             del mm
             self._fd = os.open(self._tmp, os.O_WRONLY)
         data = np.ascontiguousarray(scores, dtype=self._dtype)
-        view = memoryview(data).cast("B")
+        view = memoryview(data).cast("B")  # type: ignore[arg-type, unused-ignore]
         pos = self._offset + self._written * self._dtype.itemsize
         while view:
             done = os.pwrite(self._fd, view, pos)
             view, pos = view[done:], pos + done
 
-    def _close(self):
+    def _close(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)
@@ -554,15 +572,15 @@ class NpySink(_FileSink):
 class CsvSink(_FileSink):
     """One score per line, exactly (repr)."""
 
-    _f = None
+    _f: Any = None
 
-    def _write(self, scores):
+    def _write(self, scores: NDArray[Any]) -> None:
         if self._f is None:
             self._f = open(self._tmp, "w", encoding="ascii")
         if scores.size:
             self._f.write("\n".join(map(repr, scores.tolist())) + "\n")
 
-    def _close(self):
+    def _close(self) -> None:
         if self._f is not None:
             f, self._f = self._f, None
             f.close()
@@ -571,9 +589,9 @@ class CsvSink(_FileSink):
 class ParquetSink(_FileSink):
     """One column ``score`` (float32 or float64), a row group per block."""
 
-    _w = None
+    _w: Any = None
 
-    def _write(self, scores):
+    def _write(self, scores: NDArray[Any]) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
         table = pa.table({"score": pa.array(scores)})
@@ -581,13 +599,13 @@ class ParquetSink(_FileSink):
             self._w = pq.ParquetWriter(self._tmp, table.schema)
         self._w.write_table(table)
 
-    def _close(self):
+    def _close(self) -> None:
         if self._w is not None:
             w, self._w = self._w, None
             w.close()
 
 
-def open_sink(path, m):
+def open_sink(path: str | None, m: int) -> _Sink:
     """The sink for ``--out path`` (None: stdout) of `m` scores."""
     if path is None:
         return StdoutSink()
@@ -598,14 +616,14 @@ def open_sink(path, m):
 # progress
 
 class _NoProgress:
-    def update(self, n):
+    def update(self, n: int) -> None:
         pass
 
-    def close(self):
+    def close(self) -> None:
         pass
 
 
-def progress(total, enabled):
+def progress(total: int, enabled: bool) -> Any:
     """A tqdm bar on stderr (rows/s, ETA) when `enabled`, stderr is a
     terminal and tqdm is installed; otherwise a no-op with the same methods."""
     if not enabled or not _isatty(sys.stderr):
@@ -618,8 +636,9 @@ def progress(total, enabled):
                 dynamic_ncols=True, leave=False)
 
 
-def _isatty(f):
+def _isatty(f: Any) -> bool:
     try:
-        return f.isatty()
+        tty: bool = f.isatty()
+        return tty
     except (AttributeError, ValueError):
         return False
