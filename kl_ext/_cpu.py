@@ -33,7 +33,7 @@ def cpu_supports(tier: str) -> bool:
     if feature is None:
         return True
     try:
-        from numpy._core._multiarray_umath import (  # type: ignore[import-not-found, unused-ignore]
+        from numpy._core._multiarray_umath import (  # type: ignore[import-not-found,unused-ignore]
             __cpu_features__)
     except ImportError:  # pragma: no cover - NumPy layout changed
         return False

@@ -358,7 +358,8 @@ def named_error(exc: BaseException, files: Mapping[str, tuple[str, str]]) -> str
     return f"{who[0]} file {who[1]!r}: {msg}" if who else msg
 
 
-def score_blocks(fn: Callable[..., Any], p: _Source, q: _Source | NDArray[Any] | None, block_rows: int,
+def score_blocks(fn: Callable[..., Any], p: _Source, q: _Source | NDArray[Any] | None,
+                 block_rows: int,
                  kwargs: Mapping[str, Any], files: Mapping[str, tuple[str, str]]
                  ) -> Iterator[tuple[int, NDArray[Any]]]:
     """Yield ``(start, scores)`` for consecutive blocks of rows.

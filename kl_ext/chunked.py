@@ -165,7 +165,8 @@ def _kernel_rows(a: FloatArray) -> FloatArray:
     return a2
 
 
-def first_pieces(spec_: _Spec, pb: FloatArray, qb: FloatArray, offset: int, normalize: bool) -> NDArray[np.float64]:
+def first_pieces(spec_: _Spec, pb: FloatArray, qb: FloatArray, offset: int,
+                 normalize: bool) -> NDArray[np.float64]:
     """Pass-1 piece rows of one chunk: float64 (..., k, 7).
 
     pb, qb: (..., m) views from :func:`prepare` (the chunk's part of the
@@ -244,7 +245,8 @@ def _where(flat: SupportsIndex, lead: tuple[int, ...], at: float | None = None) 
     return text
 
 
-def _errors(parts: NDArray[np.float64], status: NDArray[np.int8], lead: tuple[int, ...], split: bool,
+def _errors(parts: NDArray[np.float64], status: NDArray[np.int8], lead: tuple[int, ...],
+            split: bool,
             q_name: str = "q") -> None:
     """Raise the in-memory call's ValueError for the first row in error.
 
@@ -278,7 +280,8 @@ def _out_of_range(r: SupportsIndex, lead: tuple[int, ...]) -> NoReturn:
                      "when normalised)")
 
 
-def finish_one(spec_: _Spec, parts: NDArray[np.float64], normalize: bool, *, split: bool = True) -> NDArray[np.float64]:
+def finish_one(spec_: _Spec, parts: NDArray[np.float64], normalize: bool, *,
+               split: bool = True) -> NDArray[np.float64]:
     """Values in nats (float64, shape `lead`) of a one-pass measure from its
     pass-1 pieces (lead..., K, 7) in axis order."""
     lead = parts.shape[:-2]
@@ -306,7 +309,8 @@ def _slow_value(piece_rows: NDArray[np.float64], normalize: bool, r: SupportsInd
 
 
 def _row_totals(code: int, parts: NDArray[np.float64], normalize: bool) -> tuple[
-        NDArray[np.float64], tuple[int, ...], NDArray[np.float64], NDArray[np.float64], NDArray[np.int8]]:
+        NDArray[np.float64], tuple[int, ...], NDArray[np.float64], NDArray[np.float64],
+        NDArray[np.int8]]:
     """The kernels' pair_totals over pass-1 pieces (lead..., K, 7):
     (pieces as (rows, K, 7), lead, sums, scales, status)."""
     lead = parts.shape[:-2]
@@ -319,7 +323,8 @@ def _row_totals(code: int, parts: NDArray[np.float64], normalize: bool) -> tuple
     return P, lead, sums, scales, status
 
 
-def pair_totals(spec_: _Spec, parts: NDArray[np.float64], normalize: bool, *, split: bool = True) -> NDArray[np.float64]:
+def pair_totals(spec_: _Spec, parts: NDArray[np.float64], normalize: bool, *,
+                split: bool = True) -> NDArray[np.float64]:
     """Pass-1 pieces (lead..., K, 7) -> per-row totals for pass 2.
 
     Returns float64 (lead..., 4): the pair scales mp, mq, K of the kernels
@@ -343,7 +348,8 @@ def pair_totals(spec_: _Spec, parts: NDArray[np.float64], normalize: bool, *, sp
     return out.reshape(lead + (4,))
 
 
-def second_pieces(spec_: _Spec, pb: FloatArray, qb: FloatArray, totals: NDArray[np.float64]) -> NDArray[np.float64]:
+def second_pieces(spec_: _Spec, pb: FloatArray, qb: FloatArray,
+                  totals: NDArray[np.float64]) -> NDArray[np.float64]:
     """Pass-2 piece rows of one chunk: float64 (..., k, 2).
 
     totals: (..., 4) from :func:`pair_totals` for the chunk's rows.
@@ -368,7 +374,8 @@ def second_pieces(spec_: _Spec, pb: FloatArray, qb: FloatArray, totals: NDArray[
     return out.reshape(lead + (k, NCOL2))
 
 
-def finish_pair(spec_: _Spec, parts2: NDArray[np.float64], totals: NDArray[np.float64], normalize: bool) -> NDArray[np.float64]:
+def finish_pair(spec_: _Spec, parts2: NDArray[np.float64], totals: NDArray[np.float64],
+                normalize: bool) -> NDArray[np.float64]:
     """Values in nats (float64, shape `lead`) of a two-pass measure."""
     lead = parts2.shape[:-2]
     P = np.ascontiguousarray(parts2.reshape((-1,) + parts2.shape[-2:]))

@@ -239,7 +239,8 @@ def _entropy_values(pk: NDArray[Any], qk: NDArray[Any] | None, axis: int) -> Any
     return out
 
 
-def _entropy_body(pk: NDArray[Any], qk: NDArray[Any] | None, base: float | None, axis: int) -> Value:
+def _entropy_body(pk: NDArray[Any], qk: NDArray[Any] | None, base: float | None,
+                  axis: int) -> Value:
     """The body of ``scipy.stats.entropy`` (after its axis/NaN wrapper)."""
     if base is not None and base <= 0:
         raise ValueError("`base` must be a positive number or `None`.")
@@ -439,7 +440,8 @@ def entropy(pk: ArrayLike, qk: ArrayLike | None = None, base: float | None = Non
 # jensenshannon
 # --------------------------------------------------------------------------
 
-def _js_formula(p: NDArray[Any], q: NDArray[Any], base: float | None, axis: int, keepdims: bool) -> Value:
+def _js_formula(p: NDArray[Any], q: NDArray[Any], base: float | None, axis: int,
+                keepdims: bool) -> Value:
     """SciPy's jensenshannon, literally (its values, warnings and errors)."""
     p = p / np.sum(p, axis=axis, keepdims=True)
     q = q / np.sum(q, axis=axis, keepdims=True)
@@ -455,7 +457,8 @@ def _js_formula(p: NDArray[Any], q: NDArray[Any], base: float | None, axis: int,
     return out
 
 
-def _js_kernel_axis(p: NDArray[Any], q: NDArray[Any], axis: object) -> int | np.integer[Any] | None:
+def _js_kernel_axis(p: NDArray[Any], q: NDArray[Any],
+                    axis: object) -> int | np.integer[Any] | None:
     """Broadcast axis for the kernel, or None when SciPy's semantics differ.
 
     The kernel broadcasts first and normalises the broadcast rows; SciPy
@@ -863,8 +866,10 @@ _SCIPY_TARGETS = (
 _SCIPY_NAMES = tuple(dict.fromkeys(attr for _, attr in _SCIPY_TARGETS))
 
 _scipy_lock = threading.RLock()
-_scipy_originals: dict[tuple[str, str], Any] = {}      # (module, attribute) -> SciPy's object, while patched
-_scipy_pinned: set[tuple[str, str]] = set()      # keys patched by patch_scipy() (kept after a `with` block)
+# (module, attribute) -> SciPy's object, while patched
+_scipy_originals: dict[tuple[str, str], Any] = {}
+# keys patched by patch_scipy() (kept after a `with` block)
+_scipy_pinned: set[tuple[str, str]] = set()
 _scipy_blocks: dict[tuple[str, str], int] = {}         # key -> number of scipy_patched() blocks holding it
 
 
