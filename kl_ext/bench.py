@@ -52,6 +52,8 @@ the median of the per-call times is reported.  The calibration loops are
 not counted (they include first-touch page faults).
 """
 
+from __future__ import annotations
+
 import contextlib
 import datetime
 import gc
@@ -64,8 +66,12 @@ import statistics
 import sys
 import textwrap
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import IO, TYPE_CHECKING, Any, ContextManager, Optional
+
+if TYPE_CHECKING:
+    import subprocess
 
 import numpy as np
 
@@ -159,13 +165,13 @@ class Workload:
     measure: str
     size: str
     label: str
-    make_inputs: Callable
-    kl_ext: Callable
-    reference: Optional[Callable] = None
-    scipy: Optional[Callable] = None
-    footnotes: dict = field(default_factory=dict)
-    numkong: Optional[Callable] = None
-    pot: Optional[Callable] = None
+    make_inputs: Callable[[np.random.Generator], tuple[Any, ...]]
+    kl_ext: Callable[[], Callable[..., Any]]
+    reference: Optional[Callable[[], Callable[..., Any]]] = None
+    scipy: Optional[Callable[[], Callable[..., Any]]] = None
+    footnotes: dict[str, str] = field(default_factory=dict)
+    numkong: Optional[Callable[[], Callable[..., Any]]] = None
+    pot: Optional[Callable[[], Callable[..., Any]]] = None
     dtype: str = "float64"
     threads: Optional[int] = None
 
@@ -187,22 +193,23 @@ class Timing:
     kl_ext: float
     reference: Optional[float]
     scipy: Optional[float]
-    mismatch: tuple = ()
+    mismatch: tuple[str, ...] = ()
     numkong: Optional[float] = None
     pot: Optional[float] = None
-    rel_diff: dict = field(default_factory=dict)
+    rel_diff: dict[str, float] = field(default_factory=dict)
     threads: Optional[int] = None
     elements: Optional[int] = None
 
-    def time_of(self, name):
+    def time_of(self, name: str) -> Optional[float]:
         """Median seconds per call of competitor `name` (or ``"kl_ext"``)."""
-        return getattr(self, name)
+        value: Optional[float] = getattr(self, name)
+        return value
 
 
-_REGISTRY = []
+_REGISTRY: list[Workload] = []
 
 
-def register(workload):
+def register(workload: Workload) -> Workload:
     """Add a :class:`Workload` to the ones ``kl-ext bench`` runs; returns it."""
     if not isinstance(workload, Workload):
         raise TypeError(f"workload must be a Workload, got {type(workload).__name__}")
@@ -213,9 +220,10 @@ def register(workload):
 # --------------------------------------------------------------------------
 # built-in workloads: the divergence measures
 
-def _pair_inputs(shape_p, shape_q, measure, dtype="float64"):
+def _pair_inputs(shape_p: tuple[int, ...], shape_q: tuple[int, ...], measure: str,
+                 dtype: str = "float64") -> Callable[[np.random.Generator], tuple[Any, ...]]:
     """Seeded strictly positive normalised p (and q), the same for everyone."""
-    def make(rng):
+    def make(rng: np.random.Generator) -> tuple[Any, ...]:
         p = rng.random(shape_p) + 1e-3
         p /= p.sum(axis=-1, keepdims=True)
         if not _table.BY_NAME[measure].takes_q:
@@ -226,7 +234,7 @@ def _pair_inputs(shape_p, shape_q, measure, dtype="float64"):
     return make
 
 
-def _const(fn):
+def _const(fn: Callable[..., Any]) -> Callable[[], Callable[..., Any]]:
     return lambda: fn
 
 
@@ -235,17 +243,17 @@ _SCIPY_HAS = ("entropy", "cross_entropy", "kl_divergence", "js_divergence", "js_
               "jeffreys_divergence")
 
 
-def _scipy_factory(measure, batched):
+def _scipy_factory(measure: str, batched: bool) -> Optional[Callable[[], Callable[..., Any]]]:
     """SciPy's counterpart of `measure` (None where SciPy has none)."""
     if measure not in _SCIPY_HAS:
         return None
     kw = {"axis": 1} if batched else {}
 
-    def lift(q):
+    def lift(q: Any) -> Any:
         # jensenshannon wants q with p's ndim when axis is given: a (1, n) view
         return q[np.newaxis] if batched and q.ndim == 1 else q
 
-    def factory():
+    def factory() -> Callable[..., Any]:
         from scipy.spatial.distance import jensenshannon
         from scipy.stats import entropy
         if measure == "entropy":
@@ -264,7 +272,7 @@ def _scipy_factory(measure, batched):
     return factory
 
 
-def _numkong_factory(measure):
+def _numkong_factory(measure: str) -> Optional[Callable[[], Callable[..., Any]]]:
     """NumKong's counterpart of `measure` (KL and JS only; None elsewhere).
 
     ``numkong.kullbackleibler`` and ``numkong.jensenshannon`` (the JS
@@ -274,7 +282,7 @@ def _numkong_factory(measure):
     if measure not in ("kl_divergence", "js_divergence", "js_distance"):
         return None
 
-    def factory():
+    def factory() -> Any:  # (NumKong's functions are untyped)
         import numkong as nk
         if measure == "kl_divergence":
             return nk.kullbackleibler
@@ -285,7 +293,7 @@ def _numkong_factory(measure):
     return factory
 
 
-def _case_label(label, dtype):
+def _case_label(label: str, dtype: str) -> str:
     """`label` with the dtype added before any footnote mark (float64 is implied)."""
     if dtype == "float64":
         return label
@@ -293,7 +301,8 @@ def _case_label(label, dtype):
     return f"{base} {dtype}{sep}{rest}"
 
 
-def _divergence_workloads(sizes=SIZES, dtypes=("float64",), threads=(None,)):
+def _divergence_workloads(sizes: dict[str, Any] = SIZES, dtypes: Sequence[str] = ("float64",),
+                          threads: Sequence[Optional[int]] = (None,)) -> list[Workload]:
     import kl_ext
     from kl_ext import reference
     out = []
@@ -316,7 +325,7 @@ def _divergence_workloads(sizes=SIZES, dtypes=("float64",), threads=(None,)):
     return out
 
 
-def _wasserstein_workloads(threads=(None,)):
+def _wasserstein_workloads(threads: Sequence[Optional[int]] = (None,)) -> list[Workload]:
     """1-D Wasserstein workloads, if kl_ext.wasserstein exists."""
     try:
         from kl_ext import wasserstein as w
@@ -327,16 +336,16 @@ def _wasserstein_workloads(threads=(None,)):
     try:
         from kl_ext import reference_wasserstein as rw
     except ImportError:
-        rw = None
+        rw = None  # type: ignore[assignment]
     ref_1d = getattr(rw, "wasserstein_1d", None)
-    ref_hist = getattr(rw, "wasserstein_hist", None)
+    ref_hist: Any = getattr(rw, "wasserstein_hist", None)
 
-    def scipy_w1():
+    def scipy_w1() -> Any:  # (SciPy's functions are untyped)
         from scipy.stats import wasserstein_distance
         return wasserstein_distance
 
-    def pot_w1(presorted):
-        def factory():
+    def pot_w1(presorted: bool) -> Callable[[], Callable[..., Any]]:
+        def factory() -> Callable[..., Any]:
             import ot
             return lambda *a: ot.wasserstein_1d(*a, p=1, require_sort=not presorted)
         return factory
@@ -345,7 +354,8 @@ def _wasserstein_workloads(threads=(None,)):
     if fn_1d is not None:
         for size, n in (("1e3", 1000), ("1e6", 1_000_000)):
             for kind in ("unweighted", "weighted", "pre-sorted"):
-                def make(rng, n=n, kind=kind):
+                def make(rng: np.random.Generator, n: int = n,
+                         kind: str = kind) -> tuple[Any, ...]:
                     u = rng.normal(0.0, 1.0, n)
                     v = rng.normal(0.5, 1.5, n)
                     if kind == "pre-sorted":
@@ -358,7 +368,7 @@ def _wasserstein_workloads(threads=(None,)):
                     return (u, v)
                 mine = fn_1d
                 if kind == "pre-sorted":
-                    def mine(u, v, _f=fn_1d):
+                    def mine(u: Any, v: Any, _f: Callable[..., Any] = fn_1d) -> Any:
                         return _f(u, v, assume_sorted=True)
                 for t in threads:
                     out.append(Workload(
@@ -372,26 +382,26 @@ def _wasserstein_workloads(threads=(None,)):
     if fn_hist is not None:
         centers = np.arange(100.0)
 
-        def make_hist(rng):
+        def make_hist(rng: np.random.Generator) -> tuple[Any, ...]:
             a = rng.random((10_000, 100)) + 1e-3
             b = rng.random((10_000, 100)) + 1e-3
             return (a / a.sum(axis=1, keepdims=True), b / b.sum(axis=1, keepdims=True))
 
-        def scipy_hist():
+        def scipy_hist() -> Callable[..., Any]:
             from scipy.stats import wasserstein_distance
 
-            def loop(a, b):
+            def loop(a: Any, b: Any) -> Any:
                 return np.array([wasserstein_distance(centers, centers, x, y)
                                  for x, y in zip(a, b)])
             return loop
 
-        def pot_hist():
+        def pot_hist() -> Callable[..., Any]:
             import ot
             grid = np.broadcast_to(centers[:, None], (100, 10_000))
             return lambda a, b: ot.wasserstein_1d(grid, grid, a.T, b.T, p=1,
                                                   require_sort=False)
 
-        def ref_loop(a, b):
+        def ref_loop(a: Any, b: Any) -> Any:
             return np.array([ref_hist(x, y) for x, y in zip(a, b)])
 
         for t in threads:
@@ -405,18 +415,20 @@ def _wasserstein_workloads(threads=(None,)):
     return out
 
 
-def default_workloads(threads=(None,)):
+def default_workloads(threads: Sequence[Optional[int]] = (None,)) -> list[Workload]:
     """The built-in workloads of the default run (float64 divergences, Wasserstein)."""
     return _divergence_workloads(SIZES, ("float64",), threads) + _wasserstein_workloads(threads)
 
 
-def full_workloads(threads=FULL_THREADS):
+def full_workloads(threads: Sequence[Optional[int]] = FULL_THREADS) -> list[Workload]:
     """The full matrix: measure × dtype × size/layout × threads, plus Wasserstein."""
     return (_divergence_workloads(FULL_SIZES, FULL_DTYPES, threads)
             + _wasserstein_workloads(threads))
 
 
-def workloads(measures=None, sizes=None, *, full=False, threads=None):
+def workloads(measures: Optional[Iterable[str]] = None, sizes: Optional[Iterable[str]] = None, *,
+              full: bool = False,
+              threads: Optional[Sequence[Optional[int]]] = None) -> list[Workload]:
     """Built-in (default or `full`) plus registered workloads, filtered.
 
     `threads` is a sequence of thread counts (None entries: the library's
@@ -435,7 +447,7 @@ def workloads(measures=None, sizes=None, *, full=False, threads=None):
 # --------------------------------------------------------------------------
 # timing
 
-def _loop(fn, args, number):
+def _loop(fn: Callable[..., Any], args: Sequence[Any], number: int) -> float:
     it = itertools.repeat(None, number)
     t0 = time.perf_counter()
     for _ in it:
@@ -443,7 +455,8 @@ def _loop(fn, args, number):
     return time.perf_counter() - t0
 
 
-def time_call(fn, args, *, budget=0.5, target=0.01, min_repeats=3, max_repeats=50):
+def time_call(fn: Callable[..., Any], args: Sequence[Any], *, budget: float = 0.5,
+              target: float = 0.01, min_repeats: int = 3, max_repeats: int = 50) -> float:
     """Median seconds per call of ``fn(*args)``.
 
     The loop count is calibrated timeit-style (1, 2, 5, 10, ... until one
@@ -458,7 +471,7 @@ def time_call(fn, args, *, budget=0.5, target=0.01, min_repeats=3, max_repeats=5
             number = (1, 2, 5)[i % 3] * 10 ** (i // 3)
             if _loop(fn, args, number) >= target:
                 break
-        samples = []
+        samples: list[float] = []
         start = time.perf_counter()
         while len(samples) < max_repeats and (
                 len(samples) < min_repeats or time.perf_counter() - start < budget):
@@ -469,7 +482,8 @@ def time_call(fn, args, *, budget=0.5, target=0.01, min_repeats=3, max_repeats=5
     return statistics.median(samples)
 
 
-def _resolve(factory):
+def _resolve(factory: Optional[Callable[[], Callable[..., Any]]]
+             ) -> Optional[Callable[..., Any]]:
     if factory is None:
         return None
     try:
@@ -478,7 +492,7 @@ def _resolve(factory):
         return None
 
 
-def _rel_diff(x, ref):
+def _rel_diff(x: Any, ref: Any) -> float:
     """Largest relative difference of `x` from `ref` (0 where both are equal or NaN)."""
     try:
         x, ref = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(ref, np.float64))
@@ -491,7 +505,7 @@ def _rel_diff(x, ref):
     return float(d.max()) if d.size else 0.0
 
 
-def _agrees(x, ref):
+def _agrees(x: Any, ref: Any) -> bool:
     """Whether `x` equals `ref` within ``RTOL`` (and atol 1e-12), NaN equal to NaN."""
     try:
         return bool(np.allclose(x, ref, rtol=RTOL, atol=1e-12, equal_nan=True))
@@ -499,7 +513,7 @@ def _agrees(x, ref):
         return False
 
 
-def _openmp_threads():
+def _openmp_threads() -> Optional[int]:
     """Threads kl_ext's kernels may use now (None if unknown)."""
     try:
         from kl_ext import measures
@@ -508,7 +522,7 @@ def _openmp_threads():
         return None
 
 
-def _threadpoolctl():
+def _threadpoolctl() -> Any:
     try:
         import threadpoolctl
     except ImportError:
@@ -516,26 +530,28 @@ def _threadpoolctl():
     return threadpoolctl
 
 
-def _thread_limit(threads):
+def _thread_limit(threads: Optional[int]) -> ContextManager[Any]:
     """Context manager limiting OpenMP to `threads` (no-op for None or without threadpoolctl)."""
     tpc = _threadpoolctl()
     if threads is None or tpc is None:
         return contextlib.nullcontext()
-    return tpc.threadpool_limits(limits=int(threads), user_api="openmp")
+    limits: ContextManager[Any] = tpc.threadpool_limits(limits=int(threads), user_api="openmp")
+    return limits
 
 
-def run(selected, *, quick=False, budget=None, seed=_SEED, progress=None):
+def run(selected: Iterable[Workload], *, quick: bool = False, budget: Optional[float] = None,
+        seed: int = _SEED, progress: Optional[Callable[[Timing], Any]] = None) -> list[Timing]:
     """Time every workload in `selected`; return a list of :class:`Timing`."""
     if budget is None:
         budget = 0.02 if quick else DEFAULT_BUDGET
-    opts = dict(budget=budget, target=0.001 if quick else 0.005,
+    opts: dict[str, Any] = dict(budget=budget, target=0.001 if quick else 0.005,
                 min_repeats=3, max_repeats=5 if quick else 40)
     results = []
     names = ("kl_ext",) + tuple(COMPETITORS)
     for w in selected:
         args = w.make_inputs(np.random.default_rng(seed))
-        times = {}
-        values = {}
+        times: dict[str, Optional[float]] = {}
+        values: dict[str, Any] = {}
         with _thread_limit(w.threads):
             used = _openmp_threads()
             for name in names:
@@ -552,8 +568,9 @@ def run(selected, *, quick=False, budget=None, seed=_SEED, progress=None):
         mismatch = tuple(name for name in COMPETITORS
                          if name in values and not _agrees(values[name], values["kl_ext"]))
         elements = int(np.size(args[0])) if args else None
-        results.append(Timing(w, times["kl_ext"], times["reference"], times["scipy"],
-                              mismatch, numkong=times["numkong"], pot=times["pot"],
+        # (times["kl_ext"]: a float, the workload's own kl_ext factory resolved)
+        results.append(Timing(w, times["kl_ext"], times["reference"],  # type: ignore[arg-type]
+                              times["scipy"], mismatch, numkong=times["numkong"], pot=times["pot"],
                               rel_diff=rel, threads=used, elements=elements))
         if progress is not None:
             progress(results[-1])
@@ -563,7 +580,7 @@ def run(selected, *, quick=False, budget=None, seed=_SEED, progress=None):
 # --------------------------------------------------------------------------
 # output
 
-def human_time(seconds):
+def human_time(seconds: Optional[float]) -> str:
     """``1.23 µs``-style rendering of a duration in seconds (3 significant digits)."""
     if seconds is None:
         return "—"
@@ -571,22 +588,23 @@ def human_time(seconds):
         if seconds >= scale or unit == "ns":
             v = seconds / scale
             return f"{v:.3g} {unit}" if v < 1000 else f"{v:.0f} {unit}"
+    raise AssertionError("unreachable: the loop returns at 'ns'")
 
 
-def _speedup(other, mine):
+def _speedup(other: Optional[float], mine: float) -> Optional[float]:
     if other is None or mine is None or mine <= 0:
         return None
     return other / mine
 
 
-def _ratio(other, mine):
+def _ratio(other: Optional[float], mine: float) -> str:
     r = _speedup(other, mine)
     if r is None:
         return "—"
     return f"{r:.3g}×" if r < 1000 else f"{r:.0f}×"
 
 
-def _cpu_name():
+def _cpu_name() -> str:
     """CPU model, clock and widest SIMD level, from /proc/cpuinfo where there is one."""
     info = {}
     try:
@@ -614,7 +632,7 @@ def _cpu_name():
     return name + (f", {', '.join(extra)}" if extra else "")
 
 
-def _version(module, dist=None):
+def _version(module: str, dist: Optional[str] = None) -> Optional[str]:
     """Installed version of `module` (None when it cannot be imported), without importing it."""
     import importlib.metadata
     import importlib.util
@@ -629,7 +647,7 @@ def _version(module, dist=None):
         return getattr(__import__(module), "__version__", "?")
 
 
-def _versions():
+def _versions() -> dict[str, Optional[str]]:
     import kl_ext
     return {"kl_ext": kl_ext.__version__, "numpy": np.__version__,
             "scipy": _version("scipy"), "numkong": _version("numkong"),
@@ -637,7 +655,7 @@ def _versions():
             "python": platform.python_version()}
 
 
-def thread_info():
+def thread_info() -> dict[str, Any]:
     """CPU tier and threading facts of the kl_ext kernels, as a dict."""
     tier, tiers, openmp = None, [], None
     try:
@@ -655,7 +673,7 @@ def thread_info():
             "threadpoolctl": _threadpoolctl() is not None}
 
 
-def header(threads=None):
+def header(threads: Optional[Sequence[Optional[int]]] = None) -> list[str]:
     """Versions, hardware, CPU tier and threads, printed above the table.
 
     `threads` is the sequence of thread limits the run uses (None: the
@@ -663,8 +681,9 @@ def header(threads=None):
     """
     v = _versions()
 
-    def ver(key, missing):
-        return v[key] if v[key] is not None else f"not installed ({missing})"
+    def ver(key: str, missing: str) -> str:
+        val = v[key]
+        return val if val is not None else f"not installed ({missing})"
     ncpu = os.cpu_count()
     lines = [f"kl_ext {v['kl_ext']} · NumPy {v['numpy']} · SciPy "
              f"{ver('scipy', 'SciPy columns left empty')} · Python {v['python']}",
@@ -697,24 +716,24 @@ def header(threads=None):
     return lines
 
 
-def _columns(results):
+def _columns(results: Sequence[Timing]) -> list[str]:
     """Competitors to show: reference and SciPy always, others when any result has them."""
     return [c for c in COMPETITORS
             if c in ("reference", "scipy") or any(r.time_of(c) is not None for r in results)]
 
 
-def _fmt_diff(d):
+def _fmt_diff(d: float) -> str:
     return "inf" if math.isinf(d) else f"{d:.2g}"
 
 
-def format_table(results):
+def format_table(results: Sequence[Timing]) -> list[str]:
     """The table as a list of lines (plus the footnotes it uses)."""
     comps = _columns(results)
     cols = (["measure", "case", "thr", "kl_ext"] + [COMPETITORS[c] for c in comps]
             + ["×" + COMPETITORS[c] for c in comps])
     rows = []
     notes = {}
-    diffs = {}
+    diffs: dict[str, float] = {}
     for r in results:
         w = r.workload
         cells = [w.measure, w.label, "?" if r.threads is None else str(r.threads),
@@ -730,7 +749,7 @@ def format_table(results):
     widths = [max(len(c), *(len(row[i]) for row in rows)) if rows else len(c)
               for i, c in enumerate(cols)]
 
-    def line(cells):
+    def line(cells: Sequence[str]) -> str:
         left = [c.ljust(wd) for c, wd in zip(cells[:2], widths[:2])]
         right = [c.rjust(wd) for c, wd in zip(cells[2:], widths[2:])]
         return "  ".join(left + right).rstrip()
@@ -767,7 +786,7 @@ def format_table(results):
     return out
 
 
-def conventions_check():
+def conventions_check() -> tuple[dict[str, Any], str]:
     """Lines showing each installed competitor's KL where q has a zero p does not.
 
     KL(p || q) is +inf when some q_i = 0 < p_i; kl_ext and SciPy return inf.
@@ -787,8 +806,9 @@ def conventions_check():
         f"Support check, KL([0.5, 0.5] || [1, 0]) (exact: inf): {text}.")
 
 
-def to_json(results, *, full=False, quick=False, budget=None, threads=None, argv=None,
-            busy=False):
+def to_json(results: Sequence[Timing], *, full: bool = False, quick: bool = False,
+            budget: Optional[float] = None, threads: Optional[Sequence[Optional[int]]] = None,
+            argv: Optional[Sequence[str]] = None, busy: bool = False) -> dict[str, Any]:
     """Machine-readable results: metadata plus one record per workload.
 
     Keys: ``schema``, ``created`` (UTC, ISO 8601), ``command``, ``versions``
@@ -809,7 +829,7 @@ def to_json(results, *, full=False, quick=False, budget=None, threads=None, argv
     recs = []
     for r in results:
         w = r.workload
-        med = {"kl_ext": r.kl_ext}
+        med: dict[str, Optional[float]] = {"kl_ext": r.kl_ext}
         med.update({c: r.time_of(c) for c in COMPETITORS if r.time_of(c) is not None})
         recs.append({
             "measure": w.measure, "size": w.size, "label": w.label, "dtype": w.dtype,
@@ -843,7 +863,7 @@ def to_json(results, *, full=False, quick=False, budget=None, threads=None, argv
     }
 
 
-def _jsonable(obj):
+def _jsonable(obj: Any) -> Any:
     """`obj` with non-finite floats as the strings "inf", "-inf", "nan" (strict JSON)."""
     if isinstance(obj, dict):
         return {k: _jsonable(v) for k, v in obj.items()}
@@ -858,7 +878,7 @@ def _jsonable(obj):
     return obj
 
 
-def write_json(path, data):
+def write_json(path: str, data: Any) -> None:
     """Write `data` (from :func:`to_json`) to `path` as indented, strict JSON.
 
     Infinite and NaN numbers are written as the strings ``"inf"``,
@@ -873,7 +893,7 @@ def write_json(path, data):
 COLOURS = {"reference": "#1f77b4", "scipy": "#ff7f0e", "numkong": "#2ca02c", "pot": "#9467bd"}
 
 
-def _plot_label(r):
+def _plot_label(r: Timing) -> str:
     w = r.workload
     lab = f"{w.measure} {w.label.split(' [')[0]}"
     if w.threads is not None:
@@ -881,7 +901,7 @@ def _plot_label(r):
     return lab
 
 
-def plot(results, path, *, title=None):
+def plot(results: Sequence[Timing], path: str, *, title: Optional[str] = None) -> None:
     """Bar chart of kl_ext's speed-up over each competitor per workload.
 
     Horizontal grouped bars on a log axis, one colour per competitor, one
@@ -938,7 +958,7 @@ def plot(results, path, *, title=None):
 _HOG = "import os, sys\nos.sched_setaffinity(0, {int(sys.argv[1])})\nwhile True:\n    pass\n"
 
 
-def busy_cpu():
+def busy_cpu() -> Optional[int]:
     """The CPU that :func:`busy_machine` loads: the last one this process may use."""
     try:
         return sorted(os.sched_getaffinity(0))[-1]
@@ -947,7 +967,7 @@ def busy_cpu():
 
 
 @contextlib.contextmanager
-def busy_machine():
+def busy_machine() -> Iterator[subprocess.Popen[bytes]]:
     """Run the ``with`` block next to a CPU-bound process on another core.
 
     Production servers are rarely idle: this starts a Python process that
@@ -972,9 +992,12 @@ def busy_machine():
         hog.wait()
 
 
-def main_bench(measures=None, sizes=None, quick=False, budget=None, file=None, *,
-               full=False, threads=None, json_path=None, plot_path=None, argv=None,
-               busy=False):
+def main_bench(measures: Optional[Iterable[str]] = None, sizes: Optional[Iterable[str]] = None,
+               quick: bool = False, budget: Optional[float] = None,
+               file: Optional[IO[str]] = None, *, full: bool = False,
+               threads: Optional[Sequence[Optional[int]]] = None,
+               json_path: Optional[str] = None, plot_path: Optional[str] = None,
+               argv: Optional[Sequence[str]] = None, busy: bool = False) -> int:
     """Run the selected workloads, print the header and table, write JSON/plot; returns 0.
 
     `busy`: time everything next to a CPU-bound process (:func:`busy_machine`).
@@ -1003,7 +1026,7 @@ def main_bench(measures=None, sizes=None, quick=False, budget=None, file=None, *
     if sys.stderr.isatty():  # a live "[i/n] measure case" line, erased at the end
         done = 0
 
-        def progress(r):
+        def progress(r: Timing) -> None:
             nonlocal done
             done += 1
             text = f"[{done}/{len(selected)}] {r.workload.measure} {r.workload.label}"
@@ -1032,7 +1055,7 @@ def main_bench(measures=None, sizes=None, quick=False, budget=None, file=None, *
     return 0
 
 
-def known_measures():
+def known_measures() -> list[str]:
     """Measure names of all workloads (for ``--measure`` validation)."""
     seen = []
     for w in full_workloads((None,)) + list(_REGISTRY):
@@ -1041,7 +1064,7 @@ def known_measures():
     return seen
 
 
-def known_sizes(full=None):
+def known_sizes(full: Optional[bool] = None) -> list[str]:
     """Size tags of all workloads (for ``--sizes`` validation).
 
     `full`: True for the full matrix's tags only, False for the default
