@@ -12,16 +12,26 @@ the same name, for ``wasserstein_distance`` and ``energy_distance``).
 from __future__ import annotations
 
 import math
-from typing import Any, SupportsIndex
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, SupportsIndex
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import _cpu
 
 # the kernels for the best CPU tier built and supported here (see _cpu.py)
-_k, CPU_TIER = _cpu.load("kl_ext._wasserstein")
+if TYPE_CHECKING:  # every tier has the interface of kl_ext/_wasserstein.pyi
+    from . import _wasserstein
+    _k = _wasserstein
+    CPU_TIER: str
+else:
+    _k, CPU_TIER = _cpu.load("kl_ext._wasserstein")
 from ._typing import ArrayLike, Value
 from .measures import _as_rows, _axis, _coerce, _row_text
+
+# (annotation shorthands)
+_Arr = NDArray[Any]
+_F64A = NDArray[np.float64]
 
 __all__ = ["wasserstein_1d", "wasserstein_hist"]
 
@@ -43,7 +53,8 @@ class _ShapeTypeError(TypeError, ValueError):
 # SciPy's _cdf_distance
 
 
-def _validate_distribution(values, weights, name):
+def _validate_distribution(values: ArrayLike, weights: ArrayLike | None, name: str
+                           ) -> tuple[_F64A, _F64A | None]:
     """SciPy's ``_validate_distribution`` checks, messages naming `name`."""
     values = np.asarray(values, dtype=float)
     if values.ndim == 0:
@@ -71,13 +82,13 @@ def _validate_distribution(values, weights, name):
     return values, weights
 
 
-def _argsort_weighted(values, weights):
+def _argsort_weighted(values: _Arr, weights: _Arr) -> tuple[_Arr, _Arr]:
     idx = np.argsort(values, axis=-1)
     return (np.take_along_axis(values, idx, axis=-1),
             np.take_along_axis(weights, idx, axis=-1))
 
 
-def _sort_weighted(values, weights):
+def _sort_weighted(values: _Arr, weights: _Arr) -> tuple[_Arr, _Arr]:
     """Sort `values` along the last axis, carrying float64 `weights` (same
     shape).  Rows sort packed uint64 keys (value bits | index) with
     np.sort instead of calling argsort, see src/_wasserstein.pyx; the rare
@@ -151,7 +162,7 @@ def _cdf_distance(order: float, u_values: ArrayLike, v_values: ArrayLike,
     return np.float64(out[0])
 
 
-def _scipy_inf_warning(u, v):
+def _scipy_inf_warning(u: _Arr, v: _Arr) -> None:
     """SciPy takes the differences of the merged sorted values, so an
     infinity that occurs twice (in u and v together) gives inf - inf: NumPy's
     RuntimeWarning "invalid value encountered in subtract", or the
@@ -168,7 +179,7 @@ def _scipy_inf_warning(u, v):
 # helpers
 
 
-def _order(order):
+def _order(order: object) -> tuple[int, float]:
     """(kernel mode, p) for a Wasserstein order: a real >= 1 or inf."""
     if (isinstance(order, (bool, np.bool_))
             or not isinstance(order, (int, float, np.integer, np.floating))):
@@ -185,7 +196,7 @@ def _order(order):
     return _P_GENERAL, p
 
 
-def _weights(w, shape, name):
+def _weights(w: ArrayLike | None, shape: tuple[int, ...], name: str) -> _F64A | None:
     """Float64 weights broadcast to the values' `shape`, checked; or None."""
     if w is None:
         return None
@@ -213,7 +224,8 @@ def _weights(w, shape, name):
     return a
 
 
-def _weights_1d(w, shape, name):
+def _weights_1d(w: ArrayLike | None, shape: tuple[int, ...], name: str
+                ) -> _F64A | None | Literal[False]:
     """Checked float64 weights of exactly `shape`, None, or False (take the
     general path: another shape, or an error to report there)."""
     if w is None:
@@ -229,15 +241,18 @@ def _weights_1d(w, shape, name):
     return a
 
 
-def _pow2_rows(a):
+def _pow2_rows(a: ArrayLike) -> _F64A:
     """float64 copy of `a` with each row (last axis) multiplied by the power
     of two that brings its largest entry into [0.5, 1): exact, and scale-free
     for anything normalised, so a row sum no longer overflows."""
     a = np.array(a, dtype=_F64)
-    return np.ldexp(a, -np.frexp(a.max(axis=-1, initial=0.0))[1][..., np.newaxis])
+    # (annotated: NumPy's stubs type ufunc calls as Any)
+    e = np.frexp(a.max(axis=-1, initial=0.0))[1][..., np.newaxis]
+    out: _F64A = np.ldexp(a, -e)
+    return out
 
 
-def _check_sums(w, name):
+def _check_sums(w: _F64A, name: str) -> _F64A:
     """Weights (finite, >= 0) whose rows (last axis) sum to a positive
     number: ValueError for a row that sums to 0; rows whose sum overflows
     are rescaled by a power of two (the walks normalise them)."""
@@ -255,7 +270,7 @@ def _check_sums(w, name):
     return w
 
 
-def _rows2(a, batch):
+def _rows2(a: _Arr, batch: tuple[int, ...]) -> _Arr:
     """(rows, n) view of `a` broadcast to batch + (n,), copying only if the
     leading axes cannot be merged."""
     b = np.broadcast_to(a, batch + a.shape[-1:])
@@ -265,13 +280,14 @@ def _rows2(a, batch):
     return r
 
 
-def _aligned(a):
+def _aligned(a: _Arr) -> _Arr:
     """`a` C-contiguous and aligned (np.ascontiguousarray keeps an unaligned
     C-contiguous array as it is; the kernels refuse those)."""
-    return np.require(a, requirements="CA")
+    return np.require(a, requirements=["C", "A"])
 
 
-def _quantile_rows(u, uw, v, vw, mode, p, out):
+def _quantile_rows(u: _Arr, uw: _F64A | None, v: _Arr, vw: _F64A | None, mode: int, p: float,
+                   out: _F64A) -> None:
     """W_p of sorted rows into `out` (see _call_rows).  A row whose result
     overflowed although every value is finite (a distance or a sum of up to
     n + m of them beyond 1.8e308) is walked again with its values times
@@ -300,7 +316,8 @@ def _quantile_rows(u, uw, v, vw, mode, p, out):
             out[rows] = sub * 2.0 ** k
 
 
-def _call_rows(kind, u, uw, v, vw, mode, p, out):
+def _call_rows(kind: int, u: _Arr, uw: _F64A | None, v: _Arr, vw: _F64A | None, mode: int,
+               p: float, out: _F64A) -> None:
     if _k.rows(kind, u, uw, v, vw, mode, p, out) < 0:
         c = _aligned
         if _k.rows(kind, c(u), None if uw is None else c(uw), c(v),
@@ -622,6 +639,7 @@ def wasserstein_hist(p: ArrayLike, q: ArrayLike, *, support: ArrayLike | None = 
     # positions (exact but for subnormal ones), and the result doubled
     wide = x is not None and n > 1 and not math.isfinite(float(x[-1]) - float(x[0]))
     if wide:
+        assert x is not None  # (wide implies a support)
         x = x * 0.5
     pb = np.moveaxis(np.broadcast_to(p, shape), ax, -1)
     qb = np.moveaxis(np.broadcast_to(q, shape), ax, -1)
@@ -667,7 +685,8 @@ def _result(value: Any, dtype: np.dtype[np.floating[Any]]) -> Value:
         return dtype.type(value)
 
 
-def _hist_rescaled(p2, q2, x, status, out):
+def _hist_rescaled(p2: _Arr, q2: _Arr, x: _F64A | None, status: NDArray[np.int8],
+                   out: _F64A) -> None:
     """Order 1, normalised: the rows whose sums the kernel could not use
     (overflowing, subnormal or more than 2**1021 apart) with each histogram
     rescaled by a power of two; NaN for a row with an inf entry."""
@@ -681,7 +700,7 @@ def _hist_rescaled(p2, q2, x, status, out):
     out[idx] = sub
 
 
-def _support(support, n):
+def _support(support: ArrayLike, n: int) -> _F64A:
     """`support` as float64 positions of n bins: 1-D, finite, sorted
     (ValueError otherwise)."""
     x = _coerce(support, "support").astype(_F64, copy=False)
@@ -695,7 +714,8 @@ def _support(support, n):
     return x
 
 
-def _hist_rows_general(p2, q2, x, n, mode, pw, out):
+def _hist_rows_general(p2: _Arr, q2: _Arr, x: _F64A | None, n: int, mode: int, pw: float,
+                       out: _F64A) -> _Arr | None:
     """Orders other than 1: the quantile walk with the bins as weights.
     Returns a status array if a row is invalid, else None."""
     pf = p2.astype(_F64, copy=False)
@@ -733,7 +753,7 @@ def _hist_rows_general(p2, q2, x, n, mode, pw, out):
     return None
 
 
-def _hist_error(status, lead, p2, q2):
+def _hist_error(status: _Arr, lead: tuple[int, ...], p2: _Arr, q2: _Arr) -> NoReturn:
     i = int(np.flatnonzero(status)[0])
     st = int(status[i])
     where = _row_text(i, lead)
