@@ -34,6 +34,8 @@ direct evaluation (:func:`check_references`) before it reports anything.
 and ``--plot``.
 """
 
+from __future__ import annotations
+
 import datetime
 import math
 import os
@@ -45,7 +47,8 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable
+from collections.abc import Iterable, Sequence
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -158,7 +161,8 @@ def _log_ratio(a, b, delta, mp, small):
     return mp.log(a / b)
 
 
-def exact_measures(p, q=None, multiplicity=None, *, measures=None):
+def exact_measures(p: Any, q: Any = None, multiplicity: Any = None, *,
+                   measures: Optional[Iterable[str]] = None) -> dict[str, Any]:
     r"""The discrete measures of the exact values of `p` and `q`, normalised exactly.
 
     Every float is an exact binary number; the row sums are formed as exact
@@ -493,7 +497,7 @@ def _steps(x, name):
     return dx, e
 
 
-def exact_wasserstein_hist(p, q, support=None):
+def exact_wasserstein_hist(p: Any, q: Any, support: Any = None) -> Fraction:
     r"""Exact W1 between two histograms on a dyadic support.
 
     Parameters
@@ -557,7 +561,8 @@ def exact_wasserstein_hist(p, q, support=None):
     return Fraction(num, su * sv) * Fraction(2) ** e
 
 
-def exact_wasserstein_1d(u_values, v_values, u_weights=None, v_weights=None):
+def exact_wasserstein_1d(u_values: Any, v_values: Any, u_weights: Any = None,
+                         v_weights: Any = None) -> Fraction:
     r"""Exact W1 between two weighted 1-D samples on a dyadic grid.
 
     Parameters
@@ -626,7 +631,7 @@ def exact_wasserstein_1d(u_values, v_values, u_weights=None, v_weights=None):
     return Fraction(num, su * sv) * scale
 
 
-def relative_error(got, exact):
+def relative_error(got: float, exact: Any) -> float:
     """Relative error of the float `got` against an exact value.
 
     Parameters
@@ -976,7 +981,8 @@ def _fmt_n(n):
     return f"1e{e}" if 10 ** e == n else str(n)
 
 
-def cases(*, quick=False, measures=None, regimes=None):
+def cases(*, quick: bool = False, measures: Optional[Iterable[str]] = None,
+          regimes: Optional[Iterable[str]] = None) -> list[Case]:
     """The cases of a run (default, or `quick`), filtered by measure and regime.
 
     Parameters
@@ -1134,7 +1140,8 @@ def _difference(value, direct):
         return float(abs((mpmath.mpf(value) - direct) / direct))
 
 
-def check_references(case_rows, *, max_n=600, max_samples=20_000):
+def check_references(case_rows: Any, *, max_n: int = 600,
+                     max_samples: int = 20_000) -> tuple[int, float]:
     """Check the exact references of some rows against a direct evaluation.
 
     Discrete measures: the textbook formulas in mpmath at 100 digits (the
@@ -1205,8 +1212,10 @@ def _call(fn, measure, args):
     return _to_float(fn(*args))
 
 
-def run(*, quick=False, measures=None, regimes=None, seed=_SEED, progress=None,
-        libraries=None):
+def run(*, quick: bool = False, measures: Optional[Iterable[str]] = None,
+        regimes: Optional[Iterable[str]] = None, seed: int = _SEED,
+        progress: Optional[Callable[..., Any]] = None,
+        libraries: Optional[Iterable[str]] = None) -> dict[str, Any]:
     """Compute every library's relative errors on the selected cases.
 
     Parameters
@@ -1295,7 +1304,7 @@ def run(*, quick=False, measures=None, regimes=None, seed=_SEED, progress=None,
 # ---------------------------------------------------------------------------
 # output
 
-def environment():
+def environment() -> dict[str, Any]:
     """Versions, CPU and kernel tier of this run, as a dict.
 
     Examples
@@ -1342,7 +1351,7 @@ def _exact_text(res):
     return "inf" if math.isinf(v) else ("0" if v == 0 else f"{v:.2g}")
 
 
-def format_table(out, *, argv=None):
+def format_table(out: dict[str, Any], *, argv: Optional[Sequence[str]] = None) -> list[str]:
     """The report (environment, table, notes) as a list of lines.
 
     Parameters
@@ -1439,7 +1448,7 @@ def _jsonable(v):
     return v
 
 
-def to_json(out, *, argv=None):
+def to_json(out: dict[str, Any], *, argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     """The results as a JSON-ready dict (environment, one record per case and measure).
 
     Errors that are NaN become null and infinities the string ``"inf"``.
@@ -1489,7 +1498,7 @@ _STYLE = {"kl_ext": ("C0", "o"), "reference": ("C7", "s"), "scipy": ("C1", "^"),
           "numkong": ("C2", "D"), "torch": ("C3", "v")}
 
 
-def plot(out, path):
+def plot(out: dict[str, Any], path: str) -> None:
     """Draw worst relative error against d (near rows) and against n (long rows,
     histograms), log-log, to `path` (.png, .svg or .pdf; needs matplotlib).
 
@@ -1579,8 +1588,10 @@ def _tty_progress(text):
     print(f"\r\033[K{text} ...", end="", file=sys.stderr, flush=True)
 
 
-def main_accuracy(*, quick=False, measures=None, regimes=None, seed=_SEED, json_path=None,
-                  plot_path=None, argv=None):
+def main_accuracy(*, quick: bool = False, measures: Optional[Iterable[str]] = None,
+                  regimes: Optional[Iterable[str]] = None, seed: int = _SEED,
+                  json_path: Optional[str] = None, plot_path: Optional[str] = None,
+                  argv: Optional[Sequence[str]] = None) -> int:
     """Run the benchmark and print the table: what ``kl-ext accuracy`` does.
 
     Parameters
