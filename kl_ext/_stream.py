@@ -29,7 +29,7 @@ import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any, NoReturn
 
 import numpy as np
@@ -361,7 +361,7 @@ def named_error(exc: BaseException, files: Mapping[str, tuple[str, str]]) -> str
 def score_blocks(fn: Callable[..., Any], p: _Source, q: _Source | NDArray[Any] | None,
                  block_rows: int,
                  kwargs: Mapping[str, Any], files: Mapping[str, tuple[str, str]]
-                 ) -> Iterator[tuple[int, NDArray[Any]]]:
+                 ) -> Generator[tuple[int, NDArray[Any]], None, None]:
     """Yield ``(start, scores)`` for consecutive blocks of rows.
 
     Parameters
@@ -417,7 +417,7 @@ def dask_rows(src: _Source, columns: bool, block_rows: int) -> Any:
 def score_dask(client: Any, name: str, p: _Source, q: _Source | NDArray[Any] | None, columns: bool,
                block_rows: int, kwargs: Mapping[str, Any],
                files: Mapping[str, tuple[str, str]], window: int | None = None
-               ) -> Iterator[tuple[int, NDArray[Any]]]:
+               ) -> Generator[tuple[int, NDArray[Any]], None, None]:
     """Yield ``(start, scores)`` like :func:`score_blocks`, computed on a cluster.
 
     The blocks are ``kl_ext.dask.<name>`` tasks submitted through `client`,

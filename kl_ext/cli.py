@@ -28,7 +28,11 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 from ._table import BY_NAME, MEASURES
 
@@ -45,7 +49,7 @@ class CLIError(Exception):
 
 
 class _UsageError(Exception):
-    def __init__(self, message):
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
@@ -53,15 +57,15 @@ class _UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line (no usage block) and raise."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         raise _UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _one_line(text):
+def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
-def _error(message, status):
+def _error(message: object, status: int) -> int:
     print(f"{PROG}: error: {_one_line(message)}", file=sys.stderr)
     return status
 
@@ -69,18 +73,18 @@ def _error(message, status):
 # --------------------------------------------------------------------------
 # score
 
-def _ext(path):
+def _ext(path: object) -> str:
     return os.path.splitext(str(path))[1].lower()
 
 
-def _parquet_columns(values):
-    out = []
+def _parquet_columns(values: Sequence[str] | None) -> list[str] | None:
+    out: list[str] = []
     for v in values or ():
         out.extend(c.strip() for c in v.split(",") if c.strip())
     return out or None
 
 
-def _check_out(path, inputs):
+def _check_out(path: str, inputs: Iterable[tuple[str, str | None]]) -> None:
     """Refuse an --out that cannot be written or would replace an input."""
     from . import _stream
     if _ext(path) not in _stream.OUTPUT_FORMATS:
@@ -99,7 +103,7 @@ def _check_out(path, inputs):
         _stream.need_pyarrow(f"--out {path!r}")
 
 
-def _score(args):
+def _score(args: argparse.Namespace) -> int:
     from . import _stream
 
     measure = _ALIASES.get(args.measure, args.measure)
@@ -133,14 +137,15 @@ def _score(args):
         raise CLIError(str(exc)) from None
 
 
-def _score_stream(args, measure, fname, columns, pcols):
+def _score_stream(args: argparse.Namespace, measure: str, fname: str, columns: bool,
+                  pcols: list[str] | None) -> int:
     """Score P (against Q) block by block and write the scores as they come."""
     import kl_ext
 
     from . import _stream
 
     p = _stream.open_rows(args.P, "P", columns=columns, parquet_columns=pcols)
-    q = None
+    q: _stream._Source | NDArray[Any] | None = None
     files = {"p": ("P", args.P)}
     itemsize = p.dtype.itemsize
     if BY_NAME[fname].takes_q:
@@ -196,7 +201,7 @@ def _score_stream(args, measure, fname, columns, pcols):
 
 
 @contextlib.contextmanager
-def _dask_client(args):
+def _dask_client(args: argparse.Namespace) -> Iterator[Any]:
     """A distributed Client: on the cluster at --scheduler, or on a
     LocalCluster of --workers processes (localhost only, no dashboard)."""
     try:
@@ -208,7 +213,7 @@ def _dask_client(args):
     import logging
     if args.scheduler is not None:
         try:
-            client = Client(args.scheduler, timeout="10s")
+            client = Client(args.scheduler, timeout="10s")  # type: ignore[no-untyped-call]
         except (OSError, TimeoutError, ValueError) as exc:
             raise CLIError(f"cannot connect to the Dask scheduler at {args.scheduler!r}: "
                            f"{_one_line(exc)}") from None
@@ -222,21 +227,22 @@ def _dask_client(args):
                       host="127.0.0.1", dashboard_address=None,
                       scheduler_kwargs={"dashboard": False,
                                         "dashboard_address": "127.0.0.1:0"},
-                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
+                      silence_logs=logging.CRITICAL  # type: ignore[no-untyped-call]
+                      ) as cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
         yield client
 
 
 # --------------------------------------------------------------------------
 # bench
 
-def _sizes(values):
-    out = []
+def _sizes(values: Sequence[str] | None) -> list[str]:
+    out: list[str] = []
     for v in values or ():
         out.extend(s.strip() for s in v.split(",") if s.strip())
     return out
 
 
-def _threads(values):
+def _threads(values: Sequence[str] | None) -> list[int]:
     out = []
     for s in _sizes(values):
         try:
@@ -253,7 +259,7 @@ def _threads(values):
 _PLOT_FORMATS = (".png", ".svg", ".pdf")
 
 
-def _check_out_file(path, option, formats=None):
+def _check_out_file(path: str, option: str, formats: Sequence[str] | None = None) -> None:
     if formats is not None and _ext(path) not in formats:
         raise _UsageError(f"{option} {path!r}: unsupported format "
                           f"{_ext(path) or '(no extension)'!r}; use {', '.join(formats)}")
@@ -264,7 +270,7 @@ def _check_out_file(path, option, formats=None):
         raise CLIError(f"{option} {path!r} is a directory")
 
 
-def _bench(args):
+def _bench(args: argparse.Namespace) -> int:
     from . import bench
 
     known_m = bench.known_measures()
@@ -306,7 +312,7 @@ def _bench(args):
 # --------------------------------------------------------------------------
 # accuracy
 
-def _accuracy(args):
+def _accuracy(args: argparse.Namespace) -> int:
     from . import accuracy
 
     for m in args.measure or ():
