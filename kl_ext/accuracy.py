@@ -34,8 +34,6 @@ direct evaluation (:func:`check_references`) before it reports anything.
 and ``--plot``.
 """
 
-from __future__ import annotations
-
 import datetime
 import math
 import os
@@ -47,10 +45,10 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from fractions import Fraction
-from collections.abc import Iterable, Sequence
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _table
 
@@ -87,20 +85,29 @@ LIBRARIES = {"kl_ext": "kl_ext", "reference": "reference", "scipy": "SciPy",
 CHECK_TOL = 1e-30
 _SEED = 20261206
 
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+#: one row of a case: the arguments every library gets, and measure -> exact value
+Row = tuple[tuple[Any, ...], dict[str, Any]]
+#: make(rng) -> the rows of a case
+Make = Callable[[np.random.Generator], list[Row]]
+#: gen(rng) -> (p, q) or (p, q, (distinct p, distinct q, multiplicity))
+Gen = Callable[[np.random.Generator], tuple[Any, ...]]
 
-def _mp():
+
+def _mp() -> Any:
+    import importlib
     try:
-        import mpmath
+        return importlib.import_module("mpmath")
     except ImportError:
         raise ImportError("kl_ext.accuracy needs mpmath for its exact references "
                           "(pip install mpmath)") from None
-    return mpmath
 
 
 # ---------------------------------------------------------------------------
 # exact references: discrete measures
 
-def _exact_ints(values, name):
+def _exact_ints(values: npt.ArrayLike, name: str) -> list[int]:
     """Integers N_i and a common scale: values_i = N_i · 2**e exactly."""
     v = np.asarray(values)
     if v.dtype.kind not in "biuf":
@@ -121,7 +128,7 @@ def _exact_ints(values, name):
     return out
 
 
-def _kl_term(a, b, delta, mp, small):
+def _kl_term(a: Any, b: Any, delta: Any, mp: Any, small: Any) -> Any:
     """a·log(a/b) − (a − b) >= 0 for a >= 0, b > 0, given delta = a − b (accurate).
 
     Near a = b (|t| < `small` = 1/16, t = delta/b) by the series of
@@ -145,7 +152,7 @@ def _kl_term(a, b, delta, mp, small):
     return a * mp.log(a / b) - delta
 
 
-def _log_ratio(a, b, delta, mp, small):
+def _log_ratio(a: Any, b: Any, delta: Any, mp: Any, small: Any) -> Any:
     """log(a/b) for a, b > 0, given delta = a − b (accurate near a = b)."""
     t = delta / b
     if abs(t) < small:
@@ -161,8 +168,9 @@ def _log_ratio(a, b, delta, mp, small):
     return mp.log(a / b)
 
 
-def exact_measures(p: Any, q: Any = None, multiplicity: Any = None, *,
-                   measures: Optional[Iterable[str]] = None) -> dict[str, Any]:
+def exact_measures(p: npt.ArrayLike, q: npt.ArrayLike | None = None,
+                   multiplicity: npt.ArrayLike | None = None, *,
+                   measures: Sequence[str] | None = None) -> dict[str, Any]:
     r"""The discrete measures of the exact values of `p` and `q`, normalised exactly.
 
     Every float is an exact binary number; the row sums are formed as exact
@@ -247,13 +255,13 @@ def exact_measures(p: Any, q: Any = None, multiplicity: Any = None, *,
     if multiplicity is None:
         C = [1] * n
     else:
-        c = np.asarray(multiplicity)
-        if c.dtype.kind not in "biu" or c.shape != (n,):
+        cm = np.asarray(multiplicity)
+        if cm.dtype.kind not in "biu" or cm.shape != (n,):
             raise ValueError(f"multiplicity must be integers of shape ({n},), "
-                             f"got dtype {c.dtype} and shape {c.shape}")
-        if np.any(c < 0):
+                             f"got dtype {cm.dtype} and shape {cm.shape}")
+        if np.any(cm < 0):
             raise ValueError("multiplicity has a negative entry")
-        C = [int(x) for x in c]
+        C = [int(x) for x in cm]
     if measures is None:
         measures = DISCRETE if Q is not None else ("entropy",)
     for name in measures:
@@ -264,7 +272,7 @@ def exact_measures(p: Any, q: Any = None, multiplicity: Any = None, *,
     SP = sum(c * x for c, x in zip(C, P))
     if SP == 0:
         raise ValueError("p sums to 0")
-    SQ = None
+    SQ = 0
     if Q is not None:
         SQ = sum(c * x for c, x in zip(C, Q))
         if SQ == 0:
@@ -272,18 +280,18 @@ def exact_measures(p: Any, q: Any = None, multiplicity: Any = None, *,
     want = set(measures)
     if "js_distance" in want:
         want.add("js_divergence")
-    acc = {name: [] for name in want}
-    inf = set()
+    acc: dict[str, list[Any]] = {name: [] for name in want}
+    inf: set[str] = set()
     with mp.workprec(PRECISION):
         sp = mp.mpf(SP)
-        sq = mp.mpf(SQ) if SQ is not None else None
-        spq = sp * sq if sq is not None else None
+        sq = mp.mpf(SQ) if Q is not None else None
+        spq = sp * sq if Q is not None else None
         small = mp.mpf(1) / 16
         for i in range(n):
             c = C[i]
             if c == 0:
                 continue
-            terms = {}
+            terms: dict[str, Any] = {}
             x = mp.mpf(P[i]) / sp
             if "entropy" in want and x != 0:
                 terms["entropy"] = x * mp.log(x)                       # negated below
@@ -338,7 +346,7 @@ def exact_measures(p: Any, q: Any = None, multiplicity: Any = None, *,
 # ---------------------------------------------------------------------------
 # exact references: Wasserstein (exact integer arithmetic)
 
-def _int_dot(a, b):
+def _int_dot(a: npt.ArrayLike, b: npt.ArrayLike) -> int:
     """Σ a_i·b_i exactly, as a Python int, for int64 arrays 0 <= a, b < 2**62."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
@@ -369,7 +377,7 @@ _MASK = (1 << _LB) - 1
 _BLOCK = 1 << 20           # elements per block (bounds the memory of 1e7-element rows)
 
 
-def _weight_limbs(w, name, n):
+def _weight_limbs(w: npt.ArrayLike, name: str, n: int) -> list[IntArray]:
     """Integers W_i with w_i = W_i·2**e exactly, as three 24-bit limbs (int64 arrays).
 
     `w` must be non-negative, finite, with a positive sum, and span at most
@@ -410,7 +418,7 @@ def _weight_limbs(w, name, n):
     return limbs
 
 
-def _carry(limbs):
+def _carry(limbs: list[IntArray]) -> list[IntArray]:
     """Normalise signed int64 limbs in place: all but the last in [0, 2**24)."""
     for k in range(len(limbs) - 1):
         c = limbs[k] >> _LB                 # floor division, also for negatives
@@ -419,22 +427,23 @@ def _carry(limbs):
     return limbs
 
 
-def _cum_limbs(limbs, count=5):
+def _cum_limbs(limbs: list[IntArray], count: int = 5) -> list[IntArray]:
     """Normalised limbs of the running sums of the integers given by `limbs`."""
     out = [np.cumsum(l) for l in limbs] + [np.zeros(limbs[0].size, np.int64)
                                            for _ in range(count - len(limbs))]
     return _carry(out)
 
 
-def _limbs_int(limbs, i):
+def _limbs_int(limbs: list[IntArray], i: int) -> int:
     return sum(int(l[i]) << (_LB * k) for k, l in enumerate(limbs))
 
 
-def _int_limbs(x, count):
+def _int_limbs(x: int, count: int) -> list[int]:
     return [(x >> (_LB * k)) & _MASK for k in range(count)]
 
 
-def _cdf_gap_sum(cu, cv, su, sv, dx):
+def _cdf_gap_sum(cu: list[IntArray], cv: list[IntArray], su: int, sv: int,
+                 dx: IntArray) -> int:
     """Σ_i |cu_i·sv − cv_i·su|·dx_i exactly (a Python int).
 
     cu, cv: normalised limbs of non-negative running sums; su, sv: Python
@@ -463,7 +472,7 @@ def _cdf_gap_sum(cu, cv, su, sv, dx):
     return total
 
 
-def _dyadic(x, name):
+def _dyadic(x: npt.ArrayLike, name: str) -> tuple[IntArray, int]:
     """int64 numerators X and exponent e with x = X·2**e exactly (|X| < 2**62)."""
     x = np.asarray(x)
     if x.dtype.kind not in "biuf":
@@ -488,7 +497,7 @@ def _dyadic(x, name):
     return X, e
 
 
-def _steps(x, name):
+def _steps(x: npt.ArrayLike, name: str) -> tuple[IntArray, int]:
     """int64 steps of the sorted dyadic positions `x` and their scale 2**e."""
     X, e = _dyadic(x, name)
     dx = np.diff(X)
@@ -497,7 +506,8 @@ def _steps(x, name):
     return dx, e
 
 
-def exact_wasserstein_hist(p: Any, q: Any, support: Any = None) -> Fraction:
+def exact_wasserstein_hist(p: npt.ArrayLike, q: npt.ArrayLike,
+                           support: npt.ArrayLike | None = None) -> Fraction:
     r"""Exact W1 between two histograms on a dyadic support.
 
     Parameters
@@ -561,8 +571,9 @@ def exact_wasserstein_hist(p: Any, q: Any, support: Any = None) -> Fraction:
     return Fraction(num, su * sv) * Fraction(2) ** e
 
 
-def exact_wasserstein_1d(u_values: Any, v_values: Any, u_weights: Any = None,
-                         v_weights: Any = None) -> Fraction:
+def exact_wasserstein_1d(u_values: npt.ArrayLike, v_values: npt.ArrayLike,
+                         u_weights: npt.ArrayLike | None = None,
+                         v_weights: npt.ArrayLike | None = None) -> Fraction:
     r"""Exact W1 between two weighted 1-D samples on a dyadic grid.
 
     Parameters
@@ -631,7 +642,7 @@ def exact_wasserstein_1d(u_values: Any, v_values: Any, u_weights: Any = None,
     return Fraction(num, su * sv) * scale
 
 
-def relative_error(got: float, exact: Any) -> float:
+def relative_error(got: Any, exact: Any) -> float:
     """Relative error of the float `got` against an exact value.
 
     Parameters
@@ -680,13 +691,13 @@ class _Missing(Exception):
     """A competitor that cannot run here (not installed, no such function)."""
 
 
-def _to_float(r):
+def _to_float(r: Any) -> float:
     if hasattr(r, "item"):
         r = r.item()
     return float(r)
 
 
-def _import(module):
+def _import(module: str) -> Any:
     import importlib
     try:
         return importlib.import_module(module)
@@ -694,33 +705,33 @@ def _import(module):
         raise _Missing("not installed") from None
 
 
-def _discrete_fn(lib, name):
+def _discrete_fn(lib: str, name: str) -> Callable[..., Any]:
     """The callable computing measure `name` of 1-D rows (p[, q]) in library `lib`.
 
     Raises _Missing when the library is not installed or has no such measure.
     """
-    if lib == "kl_ext":
-        import kl_ext
-        return getattr(kl_ext, name)
-    if lib == "reference":
-        from . import reference
-        return getattr(reference, name)
+    fn: Callable[..., Any]
+    if lib in ("kl_ext", "reference"):
+        fn = getattr(_import("kl_ext" if lib == "kl_ext" else "kl_ext.reference"), name)
+        return fn
     if lib == "scipy":
-        from . import bench
-        factory = bench._scipy_factory(name, False)
+        factory = _import("kl_ext.bench")._scipy_factory(name, False)
         if factory is None:
             raise _Missing("no function")
         _import("scipy")
-        return factory()
+        fn = factory()
+        return fn
     if lib == "numkong":
-        from . import bench
-        factory = bench._numkong_factory(name)
+        factory = _import("kl_ext.bench")._numkong_factory(name)
         if factory is None:
             raise _Missing("no function")
         _import("numkong")
-        fn = factory()
-        # NumKong does not normalise: the user divides by the sums first
-        return lambda p, q: fn(p / p.sum(), q / q.sum())
+        nk = factory()
+
+        def normalised(p: Any, q: Any) -> Any:
+            # NumKong does not normalise: the user divides by the sums first
+            return nk(p / p.sum(), q / q.sum())
+        return normalised
     if lib == "torch":
         if name not in ("entropy", "cross_entropy", "kl_divergence"):
             raise _Missing("no function")
@@ -728,39 +739,42 @@ def _discrete_fn(lib, name):
         F = torch.nn.functional
         t = torch.from_numpy
         if name == "entropy":
-            return lambda p: torch.distributions.Categorical(probs=t(p)).entropy()
-        if name == "cross_entropy":
+            fn = lambda p: torch.distributions.Categorical(probs=t(p)).entropy()  # noqa: E731
+        elif name == "cross_entropy":
             # soft-label cross_entropy: log_softmax(log q) normalises q; p by hand
-            return lambda p, q: F.cross_entropy(torch.log(t(q))[None],
-                                                (t(p) / t(p).sum())[None])
-        return lambda p, q: F.kl_div(torch.log(t(q) / t(q).sum()), t(p) / t(p).sum(),
-                                     reduction="sum")
+            fn = lambda p, q: F.cross_entropy(torch.log(t(q))[None],  # noqa: E731
+                                              (t(p) / t(p).sum())[None])
+        else:
+            fn = lambda p, q: F.kl_div(torch.log(t(q) / t(q).sum()),  # noqa: E731
+                                       t(p) / t(p).sum(), reduction="sum")
+        return fn
     raise KeyError(lib)
 
 
-def _wasserstein_fn(lib, name):
-    if lib == "kl_ext":
-        import kl_ext
-        if name == "wasserstein_hist":
-            return lambda p, q, x: kl_ext.wasserstein_hist(p, q, support=x)
-        return kl_ext.wasserstein_1d
-    if lib == "reference":
-        from . import reference_wasserstein as rw
-        if name == "wasserstein_hist":
-            return lambda p, q, x: rw.wasserstein_hist(p, q, support=x)
-        return rw.wasserstein_1d
-    if lib == "scipy":
-        stats = _import("scipy.stats")
-        if name == "wasserstein_hist":
-            return lambda p, q, x: stats.wasserstein_distance(x, x, p, q)
-        return stats.wasserstein_distance
+def _wasserstein_fn(lib: str, name: str) -> Callable[..., Any]:
     if lib in ("numkong", "torch"):
         _import(lib)
         raise _Missing("no function")
-    raise KeyError(lib)
+    if lib == "kl_ext":
+        mod, hist, w1 = _import("kl_ext"), "wasserstein_hist", "wasserstein_1d"
+    elif lib == "reference":
+        mod, hist, w1 = _import("kl_ext.reference_wasserstein"), "wasserstein_hist", \
+            "wasserstein_1d"
+    elif lib == "scipy":
+        mod = _import("scipy.stats")
+        hist, w1 = "", "wasserstein_distance"
+    else:
+        raise KeyError(lib)
+    fn: Callable[..., Any] = getattr(mod, w1)
+    if name == "wasserstein_1d":
+        return fn
+    if hist:
+        h = getattr(mod, hist)
+        return lambda p, q, x: h(p, q, support=x)
+    return lambda p, q, x: fn(x, x, p, q)
 
 
-def _function(lib, name):
+def _function(lib: str, name: str) -> Callable[..., Any]:
     if name in WASSERSTEIN:
         return _wasserstein_fn(lib, name)
     return _discrete_fn(lib, name)
@@ -804,9 +818,9 @@ class Case:
 
     regime: str
     label: str
-    measures: tuple
-    make: Callable
-    x: float = None
+    measures: tuple[str, ...]
+    make: Make
+    x: float | None = None
     dtype: str = "float64"
     n: int = 0
 
@@ -837,11 +851,11 @@ class Result:
 
     case: Case
     measure: str
-    exact: list                      # exact values (floats) per row
-    errors: dict = field(default_factory=dict)   # lib -> list of errors
-    status: dict = field(default_factory=dict)   # lib -> "ok" or why not
+    exact: list[float]                                       # exact value per row
+    errors: dict[str, list[float]] = field(default_factory=dict)   # lib -> errors
+    status: dict[str, str] = field(default_factory=dict)     # lib -> "ok" or why not
 
-    def summary(self, lib):
+    def summary(self, lib: str) -> tuple[float, float] | None:
         """(median, worst) relative error of `lib`, or None when it did not run."""
         e = self.errors.get(lib)
         if not e:
@@ -850,11 +864,11 @@ class Result:
         return (key[(len(key) - 1) // 2] if len(key) % 2 else _median2(key), key[-1])
 
 
-def _order_key(v):
+def _order_key(v: float) -> tuple[bool, float]:
     return (math.isnan(v), v if not math.isnan(v) else 0.0)
 
 
-def _median2(s):
+def _median2(s: list[float]) -> float:
     a, b = s[len(s) // 2 - 1], s[len(s) // 2]
     if math.isnan(a) or math.isnan(b):
         return math.nan
@@ -864,10 +878,10 @@ def _median2(s):
 _PAIR = tuple(m for m in DISCRETE if m != "entropy")
 
 
-def _discrete_rows(gen, rows, dtype, measures):
+def _discrete_rows(gen: Gen, rows: int, dtype: str, measures: Sequence[str]) -> Make:
     """`rows` rows from gen(rng) -> (p, q[, multiplicity]), with their exact values."""
-    def make(rng):
-        out = []
+    def make(rng: np.random.Generator) -> list[Row]:
+        out: list[Row] = []
         for _ in range(rows):
             p, q, *mult = gen(rng)
             p = p.astype(dtype)
@@ -883,27 +897,29 @@ def _discrete_rows(gen, rows, dtype, measures):
     return make
 
 
-def _random(n):
-    return lambda rng: (rng.random(n), rng.random(n))
+def _random(n: int) -> Gen:
+    def gen(rng: np.random.Generator) -> tuple[Any, ...]:
+        return rng.random(n), rng.random(n)
+    return gen
 
 
-def _near(n, d):
-    def gen(rng):
+def _near(n: int, d: float) -> Gen:
+    def gen(rng: np.random.Generator) -> tuple[Any, ...]:
         p = rng.random(n)
         return p, p * (1.0 + d * rng.standard_normal(n))
     return gen
 
 
-def _proportional(n, k):
-    def gen(rng):
+def _proportional(n: int, k: float) -> Gen:
+    def gen(rng: np.random.Generator) -> tuple[Any, ...]:
         p = rng.random(n)
         return p, k * p
     return gen
 
 
-def _wide(n):
-    def gen(rng):
-        def one():
+def _wide(n: int) -> Gen:
+    def gen(rng: np.random.Generator) -> tuple[Any, ...]:
+        def one() -> FloatArray:
             a = 10.0 ** rng.uniform(-300, 0, n)
             sub = rng.choice(n, 4, replace=False)
             a[sub] = [5e-324, 1e-320, 2.5e-315, 1e-310]
@@ -912,9 +928,9 @@ def _wide(n):
     return gen
 
 
-def _counts(n):
-    def gen(rng):
-        def one():
+def _counts(n: int) -> Gen:
+    def gen(rng: np.random.Generator) -> tuple[Any, ...]:
+        def one() -> FloatArray:
             a = rng.integers(1, 2 ** 52, n, endpoint=True).astype(np.float64)
             small = rng.random(n) < 0.5
             a[small] = rng.integers(1, 100, small.sum(), endpoint=True)
@@ -923,8 +939,8 @@ def _counts(n):
     return gen
 
 
-def _long(n, distinct=1000):
-    def gen(rng):
+def _long(n: int, distinct: int = 1000) -> Gen:
+    def gen(rng: np.random.Generator) -> tuple[Any, ...]:
         vp, vq = rng.random(distinct), rng.random(distinct)
         idx = rng.integers(0, distinct, n)
         c = np.bincount(idx, minlength=distinct)
@@ -932,8 +948,8 @@ def _long(n, distinct=1000):
     return gen
 
 
-def _hist_rows(n, rows):
-    def make(rng):
+def _hist_rows(n: int, rows: int) -> Make:
+    def make(rng: np.random.Generator) -> list[Row]:
         out = []
         for _ in range(rows):
             p = rng.random(n)              # multiples of 2**-53: exact integers scaled
@@ -945,26 +961,23 @@ def _hist_rows(n, rows):
     return make
 
 
-def _sample_rows(n, rows, weighted):
-    def make(rng):
+def _sample_rows(n: int, rows: int, weighted: bool) -> Make:
+    def make(rng: np.random.Generator) -> list[Row]:
         out = []
         m = max(1, int(0.7 * n))
         for _ in range(rows):
             u = rng.integers(0, 2 ** 20, n) / 8.0
             v = (rng.integers(0, 2 ** 20, m) + 2 ** 17) / 8.0
+            args: tuple[Any, ...] = (u, v)
             if weighted:
-                uw = rng.random(n)
-                vw = rng.random(m)
-                args = (u, v, uw, vw)
-            else:
-                args = (u, v)
+                args = (u, v, rng.random(n), rng.random(m))
             out.append((args, {"wasserstein_1d": exact_wasserstein_1d(*args)}))
         return out
     return make
 
 
-def _near_samples(n, rows):
-    def make(rng):
+def _near_samples(n: int, rows: int) -> Make:
+    def make(rng: np.random.Generator) -> list[Row]:
         out = []
         for _ in range(rows):
             U = rng.integers(0, 2 ** 51, n)
@@ -976,13 +989,13 @@ def _near_samples(n, rows):
     return make
 
 
-def _fmt_n(n):
+def _fmt_n(n: int) -> str:
     e = int(round(math.log10(n)))
     return f"1e{e}" if 10 ** e == n else str(n)
 
 
-def cases(*, quick: bool = False, measures: Optional[Iterable[str]] = None,
-          regimes: Optional[Iterable[str]] = None) -> list[Case]:
+def cases(*, quick: bool = False, measures: Sequence[str] | None = None,
+          regimes: Sequence[str] | None = None) -> list["Case"]:
     """The cases of a run (default, or `quick`), filtered by measure and regime.
 
     Parameters
@@ -1018,15 +1031,18 @@ def cases(*, quick: bool = False, measures: Optional[Iterable[str]] = None,
     rows = 3 if quick else 10
     out = []
 
-    def add(regime, label, ms, factory, x=None, dtype="float64", size=n):
+    def add(regime: str, label: str, ms: Sequence[str],
+            factory: Callable[[tuple[str, ...]], Make], x: float | None = None,
+            dtype: str = "float64", size: int = n) -> None:
         # factory(measures) -> make(rng): the exact values of the kept measures only
         ms = tuple(m for m in ms if measures is None or m in measures)
         if ms and (regimes is None or regime in regimes):
             out.append(Case(regime, label, ms, factory(ms), x, dtype, size))
 
-    for dtype, r in (("float64", rows), ("float32", max(2, rows // 2))):
-        add("random", f"n={n} {dtype}", DISCRETE,
-            lambda ms: _discrete_rows(_random(n), r, dtype, ms), dtype=dtype)
+    kinds = (("float64", rows), ("float32", max(2, rows // 2)))
+    for dt, nr in kinds:
+        add("random", f"n={n} {dt}", DISCRETE,
+            lambda ms: _discrete_rows(_random(n), nr, dt, ms), dtype=dt)
     for d, e in ((1e-4, -4), (1e-7, -7), (1e-10, -10), (1e-13, -13)):
         add("near", f"d=1e{e}", _PAIR,
             lambda ms: _discrete_rows(_near(n, d), rows, "float64", ms), x=d)
@@ -1044,15 +1060,15 @@ def cases(*, quick: bool = False, measures: Optional[Iterable[str]] = None,
         lambda ms: _discrete_rows(_counts(n), rows, "float64", ms))
     hist = (((1000, 3), (100_000, 1)) if quick else
             ((1000, 10), (10_000, 5), (100_000, 3), (1_000_000, 1), (10_000_000, 1)))
-    for size, r in hist:
+    for size, nrows in hist:
         add("hist", f"n={_fmt_n(size)}", ("wasserstein_hist",),
-            lambda ms: _hist_rows(size, r), x=size, size=size)
+            lambda ms: _hist_rows(size, nrows), x=size, size=size)
     samples = ((1000, 3),) if quick else ((1000, 10), (100_000, 3), (1_000_000, 1))
     for weighted in (False, True):
-        for size, r in samples:
+        for size, nrows in samples:
             what = "weighted" if weighted else "unweighted"
             add("samples", f"n={_fmt_n(size)} {what}", ("wasserstein_1d",),
-                lambda ms: _sample_rows(size, r, weighted), x=size, size=size)
+                lambda ms: _sample_rows(size, nrows, weighted), x=size, size=size)
     near_n = 1000 if quick else 10_000
     add("samples", f"n={_fmt_n(near_n)} v=u+1e-12·ε", ("wasserstein_1d",),
         lambda ms: _near_samples(near_n, 2 if quick else 5), size=near_n)
@@ -1062,7 +1078,7 @@ def cases(*, quick: bool = False, measures: Optional[Iterable[str]] = None,
 # ---------------------------------------------------------------------------
 # checking the exact references
 
-def _direct_discrete(name, p, q, dps=100):
+def _direct_discrete(name: str, p: Any, q: Any, dps: int = 100) -> Any:
     """The textbook formula in mpmath at `dps` digits (no reformulation)."""
     mpmath = _mp()
     with mpmath.mp.workdps(dps):
@@ -1094,10 +1110,10 @@ def _direct_discrete(name, p, q, dps=100):
     raise KeyError(name)
 
 
-def _direct_hist(p, q, x):
+def _direct_hist(p: Any, q: Any, x: Any) -> Fraction:
     P, Q = [Fraction(float(v)) for v in p], [Fraction(float(v)) for v in q]
-    sp, sq = sum(P), sum(Q)
-    cp = cq = 0
+    sp, sq = sum(P, Fraction(0)), sum(Q, Fraction(0))
+    cp = cq = Fraction(0)
     total = Fraction(0)
     for i in range(len(P) - 1):
         cp += P[i]
@@ -1106,26 +1122,28 @@ def _direct_hist(p, q, x):
     return total
 
 
-def _direct_1d(u, v, uw=None, vw=None):
-    uw = [1] * len(u) if uw is None else [Fraction(float(w)) for w in uw]
-    vw = [1] * len(v) if vw is None else [Fraction(float(w)) for w in vw]
-    su, sv = sum(uw), sum(vw)
+def _direct_1d(u: Any, v: Any, uw: Any = None, vw: Any = None) -> Fraction:
+    wu = [Fraction(1)] * len(u) if uw is None else [Fraction(float(w)) for w in uw]
+    wv = [Fraction(1)] * len(v) if vw is None else [Fraction(float(w)) for w in vw]
+    su, sv = sum(wu, Fraction(0)), sum(wv, Fraction(0))
     pts = sorted(set(float(a) for a in u) | set(float(b) for b in v))
-    mu, mv = {}, {}
-    for a, w in zip(u, uw):
-        mu[float(a)] = mu.get(float(a), 0) + w
-    for b, w in zip(v, vw):
-        mv[float(b)] = mv.get(float(b), 0) + w
-    cu = cv = 0
-    total = Fraction(0)
+    mu: dict[float, Fraction] = {}
+    mv: dict[float, Fraction] = {}
+    zero = Fraction(0)
+    for a, w in zip(u, wu):
+        mu[float(a)] = mu.get(float(a), zero) + w
+    for b, w in zip(v, wv):
+        mv[float(b)] = mv.get(float(b), zero) + w
+    cu = cv = zero
+    total = zero
     for a, b in zip(pts, pts[1:]):
-        cu += mu.get(a, 0)
-        cv += mv.get(a, 0)
-        total += abs(Fraction(cu) / su - Fraction(cv) / sv) * (Fraction(b) - Fraction(a))
+        cu += mu.get(a, zero)
+        cv += mv.get(a, zero)
+        total += abs(cu / su - cv / sv) * (Fraction(b) - Fraction(a))
     return total
 
 
-def _difference(value, direct):
+def _difference(value: Any, direct: Any) -> float:
     """Relative difference of an exact reference from its direct evaluation."""
     if isinstance(direct, Fraction):
         if direct == value:
@@ -1140,7 +1158,7 @@ def _difference(value, direct):
         return float(abs((mpmath.mpf(value) - direct) / direct))
 
 
-def check_references(case_rows: Any, *, max_n: int = 600,
+def check_references(case_rows: Iterable[tuple["Case", list[Row]]], *, max_n: int = 600,
                      max_samples: int = 20_000) -> tuple[int, float]:
     """Check the exact references of some rows against a direct evaluation.
 
@@ -1206,16 +1224,16 @@ def check_references(case_rows: Any, *, max_n: int = 600,
 # ---------------------------------------------------------------------------
 # running
 
-def _call(fn, measure, args):
+def _call(fn: Callable[..., Any], measure: str, args: tuple[Any, ...]) -> float:
     if measure == "entropy":
         return _to_float(fn(args[0]))
     return _to_float(fn(*args))
 
 
-def run(*, quick: bool = False, measures: Optional[Iterable[str]] = None,
-        regimes: Optional[Iterable[str]] = None, seed: int = _SEED,
-        progress: Optional[Callable[..., Any]] = None,
-        libraries: Optional[Iterable[str]] = None) -> dict[str, Any]:
+def run(*, quick: bool = False, measures: Sequence[str] | None = None,
+        regimes: Sequence[str] | None = None, seed: int = _SEED,
+        progress: Callable[[str], None] | None = None,
+        libraries: Sequence[str] | None = None) -> dict[str, Any]:
     """Compute every library's relative errors on the selected cases.
 
     Parameters
@@ -1314,7 +1332,7 @@ def environment() -> dict[str, Any]:
     >>> env["cpu_tier"] in ("baseline", "v3", "v4", None), "numpy" in env
     (True, True)
     """
-    from . import bench
+    bench = _import("kl_ext.bench")
     v = bench._versions()
     ti = bench.thread_info()
     return {"kl_ext": v["kl_ext"], "numpy": v["numpy"], "scipy": v["scipy"],
@@ -1325,7 +1343,7 @@ def environment() -> dict[str, Any]:
             "platform": f"{platform.system()} {platform.machine()}"}
 
 
-def _fmt(e):
+def _fmt(e: float | None) -> str:
     if e is None:
         return "—"
     if math.isnan(e):
@@ -1337,7 +1355,7 @@ def _fmt(e):
     return f"{e:.1e}"
 
 
-def _cell(res, lib):
+def _cell(res: "Result", lib: str) -> str:
     s = res.summary(lib)
     if s is None:
         st = res.status.get(lib, "not run")
@@ -1345,13 +1363,13 @@ def _cell(res, lib):
     return f"{_fmt(s[0]):>7} {_fmt(s[1]):>7}"
 
 
-def _exact_text(res):
+def _exact_text(res: "Result") -> str:
     vals = sorted(res.exact)
     v = vals[(len(vals) - 1) // 2]
     return "inf" if math.isinf(v) else ("0" if v == 0 else f"{v:.2g}")
 
 
-def format_table(out: dict[str, Any], *, argv: Optional[Sequence[str]] = None) -> list[str]:
+def format_table(out: dict[str, Any], *, argv: Sequence[str] | None = None) -> list[str]:
     """The report (environment, table, notes) as a list of lines.
 
     Parameters
@@ -1375,7 +1393,7 @@ def format_table(out: dict[str, Any], *, argv: Optional[Sequence[str]] = None) -
     """
     env = environment()
 
-    def ver(key):
+    def ver(key: str) -> str:
         return env[key] or "not installed"
     lines = [f"kl_ext {env['kl_ext']} · NumPy {env['numpy']} · SciPy {ver('scipy')} · "
              f"NumKong {ver('numkong')} · torch {ver('torch')} · mpmath {ver('mpmath')} · "
@@ -1389,7 +1407,7 @@ def format_table(out: dict[str, Any], *, argv: Optional[Sequence[str]] = None) -
     libs = list(LIBRARIES)
     width = 15
     head = ["measure / regime case", "rows", "exact"] + [LIBRARIES[k] for k in libs]
-    body = []
+    body: list[list[str] | None] = []
     prev = None
     for res in sorted(out["results"], key=lambda r: MEASURES.index(r.measure)):
         if res.measure != prev:
@@ -1404,7 +1422,7 @@ def format_table(out: dict[str, Any], *, argv: Optional[Sequence[str]] = None) -
     w2 = max([len(head[2])] + [len(r[2]) for r in body if r])
     wl = [max([width] + [len(r[3 + i]) for r in body if r]) for i in range(len(libs))]
 
-    def line(cells):
+    def line(cells: list[str]) -> str:
         parts = [cells[0].ljust(w0), cells[1].rjust(w1), cells[2].rjust(w2)]
         parts += [c.rjust(w) for c, w in zip(cells[3:], wl)]
         return "  ".join(parts).rstrip()
@@ -1442,13 +1460,13 @@ def format_table(out: dict[str, Any], *, argv: Optional[Sequence[str]] = None) -
     return lines
 
 
-def _jsonable(v):
+def _jsonable(v: Any) -> Any:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return None if v is None or math.isnan(v) else ("inf" if v > 0 else "-inf")
     return v
 
 
-def to_json(out: dict[str, Any], *, argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
+def to_json(out: dict[str, Any], *, argv: Sequence[str] | None = None) -> dict[str, Any]:
     """The results as a JSON-ready dict (environment, one record per case and measure).
 
     Errors that are NaN become null and infinities the string ``"inf"``.
@@ -1498,7 +1516,7 @@ _STYLE = {"kl_ext": ("C0", "o"), "reference": ("C7", "s"), "scipy": ("C1", "^"),
           "numkong": ("C2", "D"), "torch": ("C3", "v")}
 
 
-def plot(out: dict[str, Any], path: str) -> None:
+def plot(out: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Draw worst relative error against d (near rows) and against n (long rows,
     histograms), log-log, to `path` (.png, .svg or .pdf; needs matplotlib).
 
@@ -1584,14 +1602,14 @@ def plot(out: dict[str, Any], path: str) -> None:
     plt.close(fig)
 
 
-def _tty_progress(text):
+def _tty_progress(text: str) -> None:
     print(f"\r\033[K{text} ...", end="", file=sys.stderr, flush=True)
 
 
-def main_accuracy(*, quick: bool = False, measures: Optional[Iterable[str]] = None,
-                  regimes: Optional[Iterable[str]] = None, seed: int = _SEED,
-                  json_path: Optional[str] = None, plot_path: Optional[str] = None,
-                  argv: Optional[Sequence[str]] = None) -> int:
+def main_accuracy(*, quick: bool = False, measures: Sequence[str] | None = None,
+                  regimes: Sequence[str] | None = None, seed: int = _SEED,
+                  json_path: str | None = None, plot_path: str | None = None,
+                  argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print the table: what ``kl-ext accuracy`` does.
 
     Parameters
