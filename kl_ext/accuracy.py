@@ -856,7 +856,18 @@ class Result:
     status: dict[str, str] = field(default_factory=dict)     # lib -> "ok" or why not
 
     def summary(self, lib: str) -> tuple[float, float] | None:
-        """(median, worst) relative error of `lib`, or None when it did not run."""
+        """(median, worst) relative error of a library, or None when it did not run.
+
+        Parameters
+        ----------
+        lib : str
+            A key of ``LIBRARIES``.
+
+        Returns
+        -------
+        tuple of float or None
+            NaN errors count as the largest.
+        """
         e = self.errors.get(lib)
         if not e:
             return None
