@@ -52,12 +52,14 @@ from __future__ import annotations
 import functools
 import os
 import math
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, SupportsIndex, Union
 
 import dask
 import dask.array as da
 import numpy as np
 from dask.graph_manipulation import bind
+from numpy.typing import NDArray
 
 from . import _table, _threads, chunked
 from . import measures as _m
@@ -65,6 +67,11 @@ from ._typing import ArrayLike
 
 if TYPE_CHECKING:
     from .report import Comparison
+
+# (annotation shorthands)
+_Arr = NDArray[Any]
+_F64A = NDArray[np.float64]
+_Sp = chunked._Spec
 
 #: what the functions take: Dask arrays, or anything da.asarray takes
 _In = Union[da.Array, ArrayLike]
@@ -84,17 +91,18 @@ _LETTERS = "abcdefghijklmnopqrstuvw"
 # ---------------------------------------------------------------------------
 # validation and alignment (no data is read)
 
-def _dtype_of(a, name):
+def _dtype_of(a: Any, name: str) -> np.dtype[Any]:
     """The dtype kl_ext's coercion gives `a` (its TypeError for complex or
     non-numeric dtypes), without reading any data."""
     return _m._coerce(np.empty(0, dtype=a.dtype), name).dtype
 
 
-def _as_dask(a):
+def _as_dask(a: Any) -> da.Array:
     return a if isinstance(a, da.Array) else da.asarray(a)
 
 
-def _align(p, q, axis, name_q="q"):
+def _align(p: da.Array, q: da.Array, axis: object, name_q: str = "q"
+           ) -> tuple[da.Array, da.Array, tuple[int, ...], int]:
     """Dask views of p and q of the broadcast shape's rank, `axis` last.
 
     q (or p) keeps size-1 dimensions where it broadcasts (blockwise reuses
@@ -114,7 +122,7 @@ def _align(p, q, axis, name_q="q"):
     if shape[ax] == 0:
         raise ValueError(f"cannot reduce over an empty axis (axis {axis} has length 0)")
 
-    def place(a):
+    def place(a: da.Array) -> da.Array:
         a = a[(None,) * (nd - a.ndim)] if a.ndim < nd else a
         return da.moveaxis(a, ax, -1) if ax != nd - 1 else a
 
@@ -136,20 +144,20 @@ def _align(p, q, axis, name_q="q"):
     return pa, qa, lead, shape[ax]
 
 
-def _lead_chunks(pa, qa):
+def _lead_chunks(pa: da.Array, qa: da.Array) -> tuple[tuple[int, ...], ...]:
     """The chunks of the broadcast leading dimensions (a size-1 dimension
     takes the other input's chunks)."""
     return tuple(qc if sum(pc) == 1 and sum(qc) != 1 else pc
                  for pc, qc in zip(pa.chunks[:-1], qa.chunks[:-1]))
 
 
-def _empty(lead, dtype):
+def _empty(lead: tuple[int, ...], dtype: np.dtype[Any]) -> da.Array:
     """The result of a batch with no rows: an empty array of the broadcast
     shape (as the in-memory functions give)."""
     return da.empty(lead, dtype=dtype, chunks=-1)
 
 
-def _origin(block_info, nlead):
+def _origin(block_info: Any, nlead: int) -> tuple[int, ...]:
     loc = block_info[None]["array-location"]
     return tuple(start for start, _ in loc[:nlead])
 
@@ -157,7 +165,8 @@ def _origin(block_info, nlead):
 # ---------------------------------------------------------------------------
 # the axis in one chunk: the in-memory function per block of rows
 
-def _block_eager(fn, kwargs, nlead, has_q, *arrays, block_info=None):
+def _block_eager(fn: Callable[..., Any], kwargs: dict[str, Any], nlead: int, has_q: bool,
+                 *arrays: _Arr, block_info: Any = None) -> Any:
     """fn(p[, q], *extra, **kwargs) on one block of rows, on one thread, with
     error messages naming global rows; a 1-D block (one row) takes the 2-D
     path, so that the thread count reaches the kernels."""
@@ -171,7 +180,8 @@ def _block_eager(fn, kwargs, nlead, has_q, *arrays, block_info=None):
         return fn(p, *rest, **kwargs)
 
 
-def _rowwise(fn, kwargs, pa, qa, lead, dtype, has_q):
+def _rowwise(fn: Callable[..., Any], kwargs: dict[str, Any], pa: da.Array, qa: da.Array,
+             lead: tuple[int, ...], dtype: np.dtype[Any], has_q: bool) -> da.Array:
     """One task per block of rows (the axis is one chunk: map_blocks's
     concatenation of the dropped axis gathers nothing)."""
     nlead = len(lead)
@@ -185,11 +195,12 @@ def _rowwise(fn, kwargs, pa, qa, lead, dtype, has_q):
 # ---------------------------------------------------------------------------
 # the axis split over chunks: partial statistics, gathered in a tree
 
-def _pieces_chunks(axis_chunks):
+def _pieces_chunks(axis_chunks: Iterable[int]) -> tuple[int, ...]:
     return tuple(int(chunked._k.n_pieces(c)) for c in axis_chunks)
 
 
-def _first_block(spec_, normalize, smoothing, nlead, has_q, *arrays, block_info=None):
+def _first_block(spec_: _Sp, normalize: bool, smoothing: float, nlead: int, has_q: bool,
+                 *arrays: _Arr, block_info: Any = None) -> _F64A:
     p = arrays[0]
     q = arrays[1] if has_q else None
     offset = block_info[0]["array-location"][-1][0]
@@ -198,7 +209,7 @@ def _first_block(spec_, normalize, smoothing, nlead, has_q, *arrays, block_info=
         return chunked.first_pieces(spec_, pb, qb, offset, normalize)
 
 
-def _gather(parts, split_every):
+def _gather(parts: da.Array, split_every: int) -> da.Array:
     """Rechunk the pieces axis (-2) into one chunk, `split_every` blocks at a
     time (a tree of concatenations of the small partial statistics)."""
     ax = parts.ndim - 2
@@ -209,12 +220,13 @@ def _gather(parts, split_every):
     return parts
 
 
-def _split_every():
+def _split_every() -> int:
     s = dask.config.get("split_every", None)
     return int(s) if isinstance(s, int) and s >= 2 else 8
 
 
-def _first_pass(spec_, pa, qa, lead, normalize, smoothing, has_q):
+def _first_pass(spec_: _Sp, pa: da.Array, qa: da.Array, lead: tuple[int, ...], normalize: bool,
+                smoothing: float, has_q: bool) -> da.Array:
     nlead = len(lead)
     out_chunks = _lead_chunks(pa, qa) + (_pieces_chunks(pa.chunks[-1]), (chunked.NCOL1,))
     parts = da.map_blocks(
@@ -225,17 +237,19 @@ def _first_pass(spec_, pa, qa, lead, normalize, smoothing, has_q):
     return _gather(parts, _split_every())
 
 
-def _finish_one_block(spec_, normalize, nlead, split, parts, block_info=None):
+def _finish_one_block(spec_: _Sp, normalize: bool, nlead: int, split: bool, parts: _F64A,
+                      block_info: Any = None) -> _F64A:
     with _threads.rows_from(_origin(block_info, nlead)):
         return chunked.finish_one(spec_, parts, normalize, split=split)
 
 
-def _totals_block(spec_, normalize, nlead, split, parts, block_info=None):
+def _totals_block(spec_: _Sp, normalize: bool, nlead: int, split: bool, parts: _F64A,
+                  block_info: Any = None) -> _F64A:
     with _threads.rows_from(_origin(block_info, nlead)):
         return chunked.pair_totals(spec_, parts, normalize, split=split)
 
 
-def _second_block(spec_, smoothing, has_q, *arrays):
+def _second_block(spec_: _Sp, smoothing: float, has_q: bool, *arrays: _Arr) -> _F64A:
     p = arrays[0]
     q = arrays[1] if has_q else None
     totals = arrays[-1]
@@ -246,22 +260,24 @@ def _second_block(spec_, smoothing, has_q, *arrays):
         return chunked.second_pieces(spec_, pb, qb, totals)
 
 
-def _finish_pair_block(spec_, normalize, parts2, totals):
+def _finish_pair_block(spec_: _Sp, normalize: bool, parts2: _F64A, totals: _F64A) -> _F64A:
     return chunked.finish_pair(spec_, parts2, totals, normalize)
 
 
-def _split_nats(spec_, pa, qa, lead, normalize, smoothing, has_q):
+def _split_nats(spec_: _Sp, pa: da.Array, qa: da.Array, lead: tuple[int, ...], normalize: bool,
+                smoothing: float, has_q: bool) -> da.Array:
     """float64 nats of a measure over a split axis (a lazy array of shape lead)."""
     nlead = len(lead)
     split = pa.numblocks[-1] > 1
     parts = _first_pass(spec_, pa, qa, lead, normalize, smoothing, has_q)
     if spec_.passes == 1:
-        return parts.map_blocks(
-            functools.partial(_finish_one_block, spec_, normalize, nlead, split),
+        return parts.map_blocks(  # type: ignore[call-arg]  # (see _scalar)
+            functools.partial(_finish_one_block, spec_, normalize,  # type: ignore[arg-type]
+                              nlead, split),
             drop_axis=[nlead, nlead + 1], dtype=_F64, meta=np.empty((0,) * nlead),
             token=f"kl-ext-{spec_.name}-finish")
-    totals = parts.map_blocks(
-        functools.partial(_totals_block, spec_, normalize, nlead, split),
+    totals = parts.map_blocks(  # type: ignore[call-arg]  # (see _scalar)
+        functools.partial(_totals_block, spec_, normalize, nlead, split),  # type: ignore[arg-type]
         drop_axis=[nlead + 1], chunks=parts.chunks[:nlead] + ((4,),), dtype=_F64,
         meta=np.empty((0,) * (nlead + 1)), token=f"kl-ext-{spec_.name}-totals")
     # the second pass recomputes its chunks after the totals instead of
@@ -283,7 +299,7 @@ def _split_nats(spec_, pa, qa, lead, normalize, smoothing, has_q):
         meta=np.empty((0,) * nlead), token=f"kl-ext-{spec_.name}-finish")
 
 
-def _finish_lazy(spec_, nats, dtype, base):
+def _finish_lazy(spec_: _Sp, nats: da.Array, dtype: np.dtype[Any], base: float | None) -> da.Array:
     """Nats -> the public result (base, square root, dtype), elementwise."""
     lb = _m._log_base(base) if spec_.base else None
     if lb is not None:
@@ -293,7 +309,8 @@ def _finish_lazy(spec_, nats, dtype, base):
     return nats.astype(dtype, copy=False)
 
 
-def _measure(name, p, q, *, base, axis, normalize, smoothing):
+def _measure(name: str, p: _In, q: _In | None, *, base: float | None, axis: SupportsIndex,
+             normalize: bool, smoothing: float) -> da.Array:
     spec_ = chunked.spec(name)
     fn = getattr(_m, name)
     if spec_.base:
@@ -313,7 +330,7 @@ def _measure(name, p, q, *, base, axis, normalize, smoothing):
     pa, qa, lead, n = _align(p, q, axis)
     if 0 in lead:
         return _empty(lead, dtype)
-    kwargs = dict(normalize=normalize, smoothing=smoothing)
+    kwargs: dict[str, Any] = dict(normalize=normalize, smoothing=smoothing)
     if spec_.base:
         kwargs["base"] = base
     if pa.numblocks[-1] == 1 and (not spec_.has_q or qa.numblocks[-1] == 1):
@@ -327,19 +344,23 @@ def _measure(name, p, q, *, base, axis, normalize, smoothing):
 # ---------------------------------------------------------------------------
 # the public functions: the in-memory docstrings, with the Dask notes
 
-def _public(info):
+def _public(info: _table.MeasureInfo) -> Callable[..., da.Array]:
     """kl_ext.dask's version of the table's measure `info`."""
     name = info.name
     if info.takes_q and info.has_base:
-        def f(p, q, *, base=None, axis=-1, normalize=True, smoothing=0.0):
+        def f(p: _In, q: _In, *, base: float | None = None, axis: SupportsIndex = -1,
+              normalize: bool = True, smoothing: float = 0.0) -> da.Array:
             return _measure(name, p, q, base=base, axis=axis, normalize=normalize,
                             smoothing=smoothing)
     elif info.takes_q:
-        def f(p, q, *, axis=-1, normalize=True, smoothing=0.0):
+        def f(p: _In, q: _In, *, axis: SupportsIndex = -1,  # type: ignore[misc]
+              normalize: bool = True, smoothing: float = 0.0) -> da.Array:
             return _measure(name, p, q, base=None, axis=axis, normalize=normalize,
                             smoothing=smoothing)
     else:
-        def f(p, *, base=None, axis=-1, normalize=True, smoothing=0.0):
+        def f(p: _In, *, base: float | None = None,  # type: ignore[misc]
+              axis: SupportsIndex = -1, normalize: bool = True,
+              smoothing: float = 0.0) -> da.Array:
             return _measure(name, p, None, base=base, axis=axis, normalize=normalize,
                             smoothing=smoothing)
     f.__name__ = f.__qualname__ = name
@@ -348,7 +369,7 @@ def _public(info):
     return f
 
 
-def _dask_doc(doc, name, takes_q=True):
+def _dask_doc(doc: str, name: str, takes_q: bool = True) -> str:
     """The in-memory function's docstring, with a note on Dask and an example
     showing that the lazy result equals the in-memory one."""
     head, sep, rest = doc.partition("\n")
@@ -404,7 +425,7 @@ if TYPE_CHECKING:
 # ---------------------------------------------------------------------------
 # compare: every measure at once
 
-def _compare_stacked(p, q, **kwargs):
+def _compare_stacked(p: _Arr, q: _Arr, **kwargs: Any) -> _Arr:
     """kl_ext.compare's fields stacked along a last axis (one task's output)."""
     from .report import compare as eager_compare
     return np.stack([np.asarray(f) for f in eager_compare(p, q, **kwargs)], axis=-1)
@@ -444,9 +465,11 @@ def compare(p: _In, q: _In, *, base: float | None = None, axis: SupportsIndex = 
     return Comparison(*(_scalar(f) if not lead else f for f in out))
 
 
-def _scalar(x):
+def _scalar(x: da.Array) -> da.Array:
     """A 0-d lazy result that computes to a NumPy scalar, as in kl_ext."""
-    return x.map_blocks(lambda a: a[()], dtype=x.dtype, meta=x.dtype.type(0))
+    # (dask types Array.map_blocks as da.map_blocks)
+    return x.map_blocks(lambda a: a[()], dtype=x.dtype,  # type: ignore[call-arg, arg-type]
+                        meta=x.dtype.type(0))
 
 
 compare.__doc__ = _dask_doc(__import__("kl_ext.report", fromlist=["compare"]).compare.__doc__,
@@ -456,7 +479,7 @@ compare.__doc__ = _dask_doc(__import__("kl_ext.report", fromlist=["compare"]).co
 # ---------------------------------------------------------------------------
 # Wasserstein distances
 
-def _hist_eager(p, q, *support, **kwargs):
+def _hist_eager(p: _Arr, q: _Arr, *support: _Arr, **kwargs: Any) -> Any:
     """kl_ext's wasserstein_hist, the support (if any) as a third array."""
     from .wasserstein import wasserstein_hist as eager_hist
     if support:
@@ -464,7 +487,8 @@ def _hist_eager(p, q, *support, **kwargs):
     return eager_hist(p, q, **kwargs)
 
 
-def _hist_pass2(starts, n, has_x, ids, p, q, totals, *x):
+def _hist_pass2(starts: Sequence[int], n: int, has_x: bool, ids: _Arr, p: _Arr, q: _Arr,
+                totals: _F64A, *x: _Arr) -> _F64A:
     # x: the chunk's bin positions and the first position of every later chunk
     c = int(ids[0])
     m = p.shape[-1]
@@ -497,7 +521,7 @@ def wasserstein_hist(p: _In, q: _In, *, support: ArrayLike | None = None, order:
         raise ValueError(f"support must be 1-D with one position per bin "
                          f"({n}), got shape {support.shape}")
     if pa.numblocks[-1] == 1 and qa.numblocks[-1] == 1:
-        kwargs = dict(order=order, normalize=normalize)
+        kwargs: dict[str, Any] = dict(order=order, normalize=normalize)
         arrays = [pa, qa]
         if isinstance(support, da.Array):
             arrays.append(support.rechunk(-1))
@@ -518,8 +542,9 @@ def wasserstein_hist(p: _In, q: _In, *, support: ArrayLike | None = None, order:
     counts = _pieces_chunks(axis_chunks)
     starts = tuple(int(s) for s in np.cumsum((0,) + axis_chunks[:-1]))
     parts = _first_pass(spec_, pa, qa, lead, normalize, 0.0, True)
-    totals = parts.map_blocks(
-        lambda a, block_info=None: _hist_totals_block(a, counts, normalize, nlead, block_info),
+    totals = parts.map_blocks(  # type: ignore[call-arg]  # (see _scalar)
+        lambda a, block_info=None: _hist_totals_block(  # type: ignore[arg-type]
+            a, counts, normalize, nlead, block_info),
         chunks=parts.chunks[:nlead] + ((len(counts),), (5,)), dtype=_F64,
         meta=np.empty((0,) * (nlead + 2)), token="kl-ext-wasserstein_hist-totals")
     totals = totals.rechunk({nlead: 1})
@@ -551,7 +576,8 @@ def wasserstein_hist(p: _In, q: _In, *, support: ArrayLike | None = None, order:
     return w if lead else _scalar(w)
 
 
-def _hist_totals_block(parts, counts, normalize, nlead, block_info):
+def _hist_totals_block(parts: _F64A, counts: Sequence[int], normalize: bool, nlead: int,
+                       block_info: Any) -> _F64A:
     with _threads.rows_from(_origin(block_info, nlead)):
         return chunked.hist_totals(parts, counts, normalize, split=len(counts) > 1)
 
@@ -561,7 +587,8 @@ wasserstein_hist.__doc__ = _dask_doc(
     "wasserstein_hist")
 
 
-def _binned_block(mids, lo, hi, values, weights=None):
+def _binned_block(mids: _F64A, lo: float, hi: float, values: _Arr,
+                  weights: _Arr | None = None) -> _F64A:
     v = np.asarray(values, dtype=np.float64)
     bad = ~((v >= lo) & (v <= hi))  # NaN counts as outside
     idx = np.searchsorted(mids, v[~bad], side="left")
@@ -576,7 +603,7 @@ def _binned_block(mids, lo, hi, values, weights=None):
     return np.append(h, float(bad.sum()))[None, :]
 
 
-def _binned_finish(grid, hu, hv):
+def _binned_finish(grid: _F64A, hu: _F64A, hv: _F64A) -> Any:
     from .wasserstein import wasserstein_hist as eager_hist
     hu, hv = hu.sum(axis=0), hv.sum(axis=0)
     if hu[-1] or hv[-1]:
@@ -668,7 +695,7 @@ def wasserstein_1d_binned(u_values: _In, v_values: _In, grid: ArrayLike,
 # ---------------------------------------------------------------------------
 # reading .npy files where the tasks run
 
-def _npy_block(path, block_info=None):
+def _npy_block(path: str, block_info: Any = None) -> _Arr:
     # a read-only view of the memory map: the scoring task on the same worker
     # reads the page cache directly (no copy); it is pickled as an array only
     # if it has to move to another worker
