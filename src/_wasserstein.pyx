@@ -43,6 +43,23 @@ from libc.stdlib cimport malloc, free
 
 from _scalar cimport kahan_add, kahan_total
 
+cdef extern from "_walk.h" nogil:
+    # error-free transformations and double-double helpers (see _walk.h)
+    double kw_two_sum(double a, double b, double* e)
+    double kw_two_prod(double a, double b, double* e)
+    void kw_dd_add(double ah, double al, double bh, double bl, double* rh, double* rl)
+    void kw_dd_div(double ah, double al, double bh, double bl, double* rh, double* rl)
+    double kw_dd_diff(double ah, double al, double bh, double bl)
+    int kw_hist_d(const double* p, Py_ssize_t ps, const double* q, Py_ssize_t qs,
+                  const double* x, Py_ssize_t n, int normalize, double* res)
+    int kw_hist_f(const float* p, Py_ssize_t ps, const float* q, Py_ssize_t qs,
+                  const double* x, Py_ssize_t n, int normalize, double* res)
+    void kw_hist4_d(const double** pp, Py_ssize_t ps, const double** qq, Py_ssize_t qs,
+                    const double* x, Py_ssize_t n, int normalize, double* res, int* st)
+    void kw_hist4_f(const float** pp, Py_ssize_t ps, const float** qq, Py_ssize_t qs,
+                    const double* x, Py_ssize_t n, int normalize, double* res, int* st)
+    int KW_PLAIN
+
 cnp.import_array()
 
 cdef enum:
@@ -143,47 +160,64 @@ cdef double quantile_unit(const floating* u, Py_ssize_t us, Py_ssize_t n,
 
 
 cdef void fill_cum(const double* w, Py_ssize_t ws, Py_ssize_t n, bint lead_zero,
-                   double* t) noexcept nogil:
-    # Normalised cumulative weights: t[i] = (w_0 + ... + w_i) / S, or, with
-    # lead_zero, t[0] = 0 and t[i + 1] = that (SciPy's cumulative array).
-    # The running sum is plain left to right (as numpy.cumsum) and S is its
-    # last value, so the last entry is exactly 1 and equal fractions give
-    # equal entries (divisions, not products with 1/S).  w NULL: unit
-    # weights, t[i] = (i + 1) / n.
+                   double* th, double* tl) noexcept nogil:
+    # Normalised cumulative weights as double-doubles th[i] + tl[i] =
+    # (w_0 + ... + w_i) / S, or, with lead_zero, t[0] = 0 and t[i + 1] =
+    # that (SciPy's cumulative array).  The running sum is a double-double
+    # (TwoSum), S is its last value, and each entry is its dd quotient by S
+    # (kw_dd_div): within ~eps**2 of the exact fraction, the last entry
+    # exactly 1, equal fractions of an exactly representable S equal.  w
+    # NULL: unit weights, t[i] = (i + 1) / n as a dd.
     cdef Py_ssize_t i, o = 1 if lead_zero else 0
-    cdef double s = 0.0, dn = <double>n
+    cdef double sh = 0.0, sl = 0.0, e, dn = <double>n, h
     if lead_zero:
-        t[0] = 0.0
+        th[0] = 0.0
+        tl[0] = 0.0
     if w == NULL:
         for i in range(n):
-            t[i + o] = <double>(i + 1) / dn
+            h = <double>(i + 1) / dn
+            # (i + 1) - h n exactly, then divided by n
+            sh = kw_two_prod(h, dn, &e)
+            th[i + o] = h
+            tl[i + o] = ((<double>(i + 1) - sh) - e) / dn
         return
     for i in range(n):
-        s += w[i * ws]
-        t[i + o] = s
+        sh = kw_two_sum(sh, w[i * ws], &e)
+        sl += e
+        th[i + o] = sh
+        tl[i + o] = sl
     for i in range(n):
-        t[i + o] = t[i + o] / s
+        kw_dd_div(th[i + o], tl[i + o], sh, sl, &th[i + o], &tl[i + o])
 
 
 cdef double quantile_weighted(const floating* u, Py_ssize_t us, Py_ssize_t n,
                               const floating* v, Py_ssize_t vs, Py_ssize_t m,
-                              const double* tu, const double* tv,
+                              const double* tu, const double* tul,
+                              const double* tv, const double* tvl,
                               int mode, double p, double sc) noexcept nogil:
-    # General weights, given as normalised cumulative weights tu (n), tv (m),
-    # both ending at exactly 1.  A branch-free merge of the breakpoints: the
-    # sample pair (i, j) is matched on [prev, min(tu_i, tv_j)); steps of zero
+    # General weights, given as normalised cumulative weights tu + tul (n),
+    # tv + tvl (m), double-doubles ending at exactly 1.  A branch-free merge
+    # of the breakpoints: the sample pair (i, j) is matched on
+    # [prev, min(tu_i, tv_j)); each step's mass is the dd difference rounded
+    # once (accurate to ~eps relative however long the walk); steps of zero
     # mass (zero weights, equal breakpoints) are skipped, so a weight-0
     # sample never contributes, not even a NaN from inf - inf.
-    cdef double prev = 0.0, e, a, c, mass, d, mx = 0.0
+    cdef double ph = 0.0, pl = 0.0, eh, el, a, al, c, cl, mass, d, mx = 0.0
     cdef double t = 0.0, tc = 0.0, b
     cdef Py_ssize_t i = 0, j = 0, k
+    cdef bint ule, vle
     while i < n and j < m:
         b = 0.0
         for k in range(64):
             a = tu[i]
+            al = tul[i]
             c = tv[j]
-            e = a if a < c else c
-            mass = e - prev
+            cl = tvl[j]
+            ule = a < c or (a == c and al <= cl)
+            vle = c < a or (a == c and cl <= al)
+            eh = a if ule else c
+            el = al if ule else cl
+            mass = kw_dd_diff(eh, el, ph, pl)
             if mass > 0.0:
                 d = fabs(<double>u[i * us] - <double>v[j * vs])
                 if mode == P_INF:
@@ -193,9 +227,10 @@ cdef double quantile_weighted(const floating* u, Py_ssize_t us, Py_ssize_t n,
                             return NAN
                 else:
                     b += mass * powp(d * sc, mode, p)
-                prev = e
-            i += a <= c
-            j += c <= a
+                ph = eh
+                pl = el
+            i += ule
+            j += vle
             if i >= n or j >= m:
                 break
         kahan_add(&t, &tc, b)
@@ -206,12 +241,13 @@ cdef double quantile_weighted(const floating* u, Py_ssize_t us, Py_ssize_t n,
 
 cdef double cdf_walk(const floating* u, Py_ssize_t us, Py_ssize_t n,
                      const floating* v, Py_ssize_t vs, Py_ssize_t m,
-                     const double* cu, const double* cv,
+                     const double* cu, const double* cul,
+                     const double* cv, const double* cvl,
                      int mode, double p) noexcept nogil:
     # (int |U - V|^p dx)^(1/p) over the merged sorted samples, one step per
-    # sample as in SciPy: U = cu[i], V = cv[j] (cumulative arrays with a
-    # leading 0) after i samples of u and j of v, times the gap to the next
-    # sample.  Ties give zero-width steps (0 * |U - V|^p = 0), except at
+    # sample as in SciPy: U = cu[i] + cul[i], V = cv[j] + cvl[j]
+    # (double-double cumulative arrays with a leading 0) after i samples of
+    # u and j of v, U - V rounded once, times the gap to the next sample.  Ties give zero-width steps (0 * |U - V|^p = 0), except at
     # +-inf where the gap is inf - inf = NaN, exactly SciPy's values.
     cdef double x, xn, a, c, t = 0.0, tc = 0.0, b
     cdef Py_ssize_t i = 0, j = 0, k
@@ -233,7 +269,7 @@ cdef double cdf_walk(const floating* u, Py_ssize_t us, Py_ssize_t n,
             c = v[j * vs]
             tk = a <= c
             xn = c if c < a else a      # min, branch-free (no NaN here)
-            b += powp(fabs(cu[i] - cv[j]), mode, p) * (xn - x)
+            b += powp(fabs(kw_dd_diff(cu[i], cul[i], cv[j], cvl[j])), mode, p) * (xn - x)
             x = xn
             i += tk
             j += not tk
@@ -243,12 +279,12 @@ cdef double cdf_walk(const floating* u, Py_ssize_t us, Py_ssize_t n,
     b = 0.0
     while i < n:
         xn = u[i * us]
-        b += powp(fabs(cu[i] - cv[j]), mode, p) * (xn - x)
+        b += powp(fabs(kw_dd_diff(cu[i], cul[i], cv[j], cvl[j])), mode, p) * (xn - x)
         x = xn
         i += 1
     while j < m:
         xn = v[j * vs]
-        b += powp(fabs(cu[i] - cv[j]), mode, p) * (xn - x)
+        b += powp(fabs(kw_dd_diff(cu[i], cul[i], cv[j], cvl[j])), mode, p) * (xn - x)
         x = xn
         j += 1
     kahan_add(&t, &tc, b)
@@ -259,12 +295,15 @@ cdef double quantile(const floating* u, Py_ssize_t us, Py_ssize_t n,
                      const floating* v, Py_ssize_t vs, Py_ssize_t m,
                      const double* tu, const double* tv, bint weighted,
                      int mode, double p, double sc) noexcept nogil:
+    # tu, tv: dd cumulative weights, hi parts then lo parts (n + 1, m + 1
+    # apart: see row)
     # W_p^p with distances times sc (order inf: the largest distance)
     if not weighted:
         if n == m:
             return quantile_equal(u, us, v, vs, n, mode, p, sc)
         return quantile_unit(u, us, n, v, vs, m, mode, p, sc)
-    return quantile_weighted(u, us, n, v, vs, m, tu, tv, mode, p, sc)
+    return quantile_weighted(u, us, n, v, vs, m, tu, tu + n + 1, tv, tv + m + 1,
+                             mode, p, sc)
 
 
 cdef double row(int kind, const floating* u, Py_ssize_t us,
@@ -272,17 +311,18 @@ cdef double row(int kind, const floating* u, Py_ssize_t us,
                 const floating* v, Py_ssize_t vs,
                 const double* vw, Py_ssize_t vws, Py_ssize_t m,
                 int mode, double p, double* tu, double* tv) noexcept nogil:
-    # tu, tv: scratch of n + 1 and m + 1 doubles
+    # tu, tv: scratch of 2 (n + 1) and 2 (m + 1) doubles (dd cumulative
+    # weights: n + 1 hi parts, then n + 1 lo parts)
     cdef double s, mx
     cdef int e
     cdef bint weighted = uw != NULL or vw != NULL
     if kind == CDF:
-        fill_cum(uw, uws, n, True, tu)
-        fill_cum(vw, vws, m, True, tv)
-        return cdf_walk(u, us, n, v, vs, m, tu, tv, mode, p)
+        fill_cum(uw, uws, n, True, tu, tu + n + 1)
+        fill_cum(vw, vws, m, True, tv, tv + m + 1)
+        return cdf_walk(u, us, n, v, vs, m, tu, tu + n + 1, tv, tv + m + 1, mode, p)
     if weighted:
-        fill_cum(uw, uws, n, False, tu)
-        fill_cum(vw, vws, m, False, tv)
+        fill_cum(uw, uws, n, False, tu, tu + n + 1)
+        fill_cum(vw, vws, m, False, tv, tv + m + 1)
     s = quantile(u, us, n, v, vs, m, tu, tv, weighted, mode, p, 1.0)
     if mode == P_INF or mode == P_ONE:
         return s
@@ -307,14 +347,14 @@ cdef void rows_typed(int kind, const floating* u, Py_ssize_t urs, Py_ssize_t us,
                      Py_ssize_t nrows, int mode, double p, double* out,
                      double* scratch) noexcept nogil:
     # IN: nrows problems; row/element strides in elements (weights: float64);
-    # scratch: n + m + 2 doubles.  OUT: out[r].
+    # scratch: 2 (n + m + 2) doubles.  OUT: out[r].
     cdef Py_ssize_t r
     for r in range(nrows):
         out[r] = row(kind, u + r * urs, us,
                      uw + r * uwrs if uw != NULL else NULL, uws, n,
                      v + r * vrs, vs,
                      vw + r * vwrs if vw != NULL else NULL, vws, m, mode, p,
-                     scratch, scratch + n + 1)
+                     scratch, scratch + 2 * (n + 1))
 
 
 cdef inline bint layout_ok(cnp.ndarray a, int ndim):
@@ -376,7 +416,7 @@ def rows(int kind, cnp.ndarray u, object uw, cnp.ndarray v, object vw,
         vwp = <const double*>cnp.PyArray_DATA(a)
     cdef double* scratch = NULL
     if kind == CDF or uwp != NULL or vwp != NULL:
-        scratch = <double*>malloc((n + m + 2) * sizeof(double))
+        scratch = <double*>malloc(2 * (n + m + 2) * sizeof(double))
         if scratch == NULL:
             raise MemoryError()
     try:
@@ -493,141 +533,11 @@ cdef int hist_row(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_
     return ST_OK
 
 
-cdef inline void scales(double sp, double sq, double* mp, double* mq,
-                        double* k) noexcept nogil:
-    # p/sp - q/sq == (p mq - q mp)/k, mp and mq being sp and sq times one
-    # power of two (exact), k = sp mq
-    cdef int e
-    frexp(sp if sp > sq else sq, &e)
-    mp[0] = ldexp(sp, -e)
-    mq[0] = ldexp(sq, -e)
-    k[0] = sp * mq[0]
-
-
-cdef bint hist_block4(const floating* p, Py_ssize_t prs, Py_ssize_t ps,
-                      const floating* q, Py_ssize_t qrs, Py_ssize_t qs,
-                      const double* x, Py_ssize_t n, double* out) noexcept nogil:
-    # Four normalised rows at once: four independent dependency chains keep
-    # the adders busy (one row alone is bound by the latency of its running
-    # sums).  Returns False, with nothing written, if a row has a negative
-    # entry or a sum that is 0, NaN or inf: the caller then takes the
-    # single-row path for these rows, which reports them.
-    cdef const floating* p0 = p
-    cdef const floating* p1 = p + prs
-    cdef const floating* p2 = p + 2 * prs
-    cdef const floating* p3 = p + 3 * prs
-    cdef const floating* q0 = q
-    cdef const floating* q1 = q + qrs
-    cdef const floating* q2 = q + 2 * qrs
-    cdef const floating* q3 = q + 3 * qrs
-    cdef double sp0 = 0.0, sp1 = 0.0, sp2 = 0.0, sp3 = 0.0
-    cdef double sq0 = 0.0, sq1 = 0.0, sq2 = 0.0, sq3 = 0.0
-    cdef double mp0, mp1, mp2, mp3, mq0, mq1, mq2, mq3, k0, k1, k2, k3
-    cdef double d0 = 0.0, d1 = 0.0, d2 = 0.0, d3 = 0.0
-    cdef double b0, b1, b2, b3, dx
-    cdef double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0
-    cdef double c0 = 0.0, c1 = 0.0, c2 = 0.0, c3 = 0.0
-    cdef double a0, a1, a2, a3, e0, e1, e2, e3
-    cdef double lo0 = 0.0, lo1 = 0.0, lo2 = 0.0, lo3 = 0.0
-    cdef Py_ssize_t i, j, k, start, stop
-    if qrs == 0:
-        # one reference row q for all four: read and sum it once
-        for i in range(n):
-            j = i * ps
-            e0 = q0[i * qs]
-            a0 = p0[j]
-            a1 = p1[j]
-            a2 = p2[j]
-            a3 = p3[j]
-            sp0 += a0
-            sp1 += a1
-            sp2 += a2
-            sp3 += a3
-            sq0 += e0
-            lo0 = min(lo0, min(a0, e0))
-            lo1 = min(lo1, a1)
-            lo2 = min(lo2, a2)
-            lo3 = min(lo3, a3)
-        sq1 = sq0
-        sq2 = sq0
-        sq3 = sq0
-    else:
-        for i in range(n):
-            j = i * ps
-            k = i * qs
-            a0 = p0[j]
-            a1 = p1[j]
-            a2 = p2[j]
-            a3 = p3[j]
-            e0 = q0[k]
-            e1 = q1[k]
-            e2 = q2[k]
-            e3 = q3[k]
-            sp0 += a0
-            sp1 += a1
-            sp2 += a2
-            sp3 += a3
-            sq0 += e0
-            sq1 += e1
-            sq2 += e2
-            sq3 += e3
-            lo0 = min(lo0, min(a0, e0))
-            lo1 = min(lo1, min(a1, e1))
-            lo2 = min(lo2, min(a2, e2))
-            lo3 = min(lo3, min(a3, e3))
-    if not (lo0 >= 0.0 and lo1 >= 0.0 and lo2 >= 0.0 and lo3 >= 0.0):
-        return False
-    # every sum finite (so no NaN or inf entry), positive and in scale
-    if not (sums_ok(sp0, sq0) and sums_ok(sp1, sq1) and sums_ok(sp2, sq2)
-            and sums_ok(sp3, sq3)):
-        return False
-    scales(sp0, sq0, &mp0, &mq0, &k0)
-    scales(sp1, sq1, &mp1, &mq1, &k1)
-    scales(sp2, sq2, &mp2, &mq2, &k2)
-    scales(sp3, sq3, &mp3, &mq3, &k3)
-    for start in range(0, n - 1, 64):
-        stop = min(start + 64, n - 1)
-        b0 = 0.0
-        b1 = 0.0
-        b2 = 0.0
-        b3 = 0.0
-        for i in range(start, stop):
-            j = i * ps
-            k = i * qs
-            # the difference first, then one add on each running sum
-            e0 = q0[k]
-            if qrs == 0:
-                e1 = e0
-                e2 = e0
-                e3 = e0
-            else:
-                e1 = q1[k]
-                e2 = q2[k]
-                e3 = q3[k]
-            d0 += <double>p0[j] * mq0 - e0 * mp0
-            d1 += <double>p1[j] * mq1 - e1 * mp1
-            d2 += <double>p2[j] * mq2 - e2 * mp2
-            d3 += <double>p3[j] * mq3 - e3 * mp3
-            if x == NULL:
-                b0 += fabs(d0)
-                b1 += fabs(d1)
-                b2 += fabs(d2)
-                b3 += fabs(d3)
-            else:
-                dx = x[i + 1] - x[i]
-                b0 += fabs(d0) * dx
-                b1 += fabs(d1) * dx
-                b2 += fabs(d2) * dx
-                b3 += fabs(d3) * dx
-        kahan_add(&t0, &c0, b0)
-        kahan_add(&t1, &c1, b1)
-        kahan_add(&t2, &c2, b2)
-        kahan_add(&t3, &c3, b3)
-    out[0] = kahan_total(t0, c0) / k0
-    out[1] = kahan_total(t1, c1) / k1
-    out[2] = kahan_total(t2, c2) / k2
-    out[3] = kahan_total(t3, c3) / k3
-    return True
+# rows of at least this many bins walk their steps in four segments side by
+# side (kw_hist_*); shorter rows are walked four rows side by side
+# (kw_hist4_*).  The choice depends on n alone, so a row's value never
+# depends on the other rows of the call.
+cdef Py_ssize_t SEGMENT_MIN = 1024
 
 
 cdef Py_ssize_t hist_rows_typed(const floating* p, Py_ssize_t prs, Py_ssize_t ps,
@@ -637,22 +547,44 @@ cdef Py_ssize_t hist_rows_typed(const floating* p, Py_ssize_t prs, Py_ssize_t ps
                                 cnp.npy_int8* status) noexcept nogil:
     # IN: nrows rows of n bins (strides in elements), support x (or NULL:
     # 0, 1, ..., n-1).  OUT: out[r], status[r]; returns the flagged count.
-    cdef Py_ssize_t r = 0, flagged = 0, stop
+    # The compensated walks of _walk.h, whose status codes 0-5 are those of
+    # src/_codes.pxd; a row with a NaN or infinite entry (or, unnormalised,
+    # sums beyond 2**996) takes the plain walk hist_row, which has the edge
+    # values.
+    cdef Py_ssize_t r, k, flagged = 0
+    cdef int st4[4]
+    cdef double res4[4]
+    cdef const floating* pp[4]
+    cdef const floating* qq[4]
     cdef int st
+    r = 0
     while r < nrows:
-        if normalize and r + 4 <= nrows:
-            if hist_block4(p + r * prs, prs, ps, q + r * qrs, qrs, qs, x, n,
-                           out + r):
-                r += 4
-                continue
-            stop = r + 4
+        if n >= SEGMENT_MIN:
+            if floating is double:
+                st4[0] = kw_hist_d(p + r * prs, ps, q + r * qrs, qs, x, n, normalize, res4)
+            else:
+                st4[0] = kw_hist_f(p + r * prs, ps, q + r * qrs, qs, x, n, normalize, res4)
+            k = 1
         else:
-            stop = nrows
-        while r < stop:
-            st = hist_row(p + r * prs, ps, q + r * qrs, qs, x, n, normalize, out + r)
-            status[r] = <cnp.npy_int8>st
-            flagged += st != 0
-            r += 1
+            k = min(4, nrows - r)
+            for st in range(4):
+                # fewer than four rows left: the last one fills the lanes
+                pp[st] = p + (r + min(st, k - 1)) * prs
+                qq[st] = q + (r + min(st, k - 1)) * qrs
+            if floating is double:
+                kw_hist4_d(pp, ps, qq, qs, x, n, normalize, res4, st4)
+            else:
+                kw_hist4_f(pp, ps, qq, qs, x, n, normalize, res4, st4)
+        for st in range(k):
+            if st4[st] == KW_PLAIN:
+                st4[st] = hist_row(p + (r + st) * prs, ps, q + (r + st) * qrs, qs, x, n,
+                                   normalize, res4 + st)
+            elif st4[st] != 0:
+                res4[st] = 0.0
+            out[r + st] = res4[st]
+            status[r + st] = <cnp.npy_int8>st4[st]
+            flagged += st4[st] != 0
+        r += k
     return flagged
 
 
