@@ -17,7 +17,7 @@ import pytest
 from numpy.typing import NDArray
 
 import kl_ext
-from kl_ext import chunked, compat, reference, reference_logits, reference_wasserstein
+from kl_ext import accuracy, chunked, compat, reference, reference_logits, reference_wasserstein
 
 if sys.version_info >= (3, 11):
     from typing import assert_type
@@ -305,6 +305,44 @@ def test_cli_entry(capsys: pytest.CaptureFixture[str]) -> None:
     assert "error" in capsys.readouterr().err
 
 
+def test_accuracy(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("mpmath")
+    from fractions import Fraction
+
+    ex = accuracy.exact_measures([1, 1], [1, 3], measures=["kl_divergence"])
+    assert_type(ex, dict[str, Any])
+    h = accuracy.exact_wasserstein_hist([1, 0], [0, 1], [0.0, 2.0])
+    assert_type(h, Fraction)
+    assert h == 2
+    w = accuracy.exact_wasserstein_1d([0.0, 1.0], [2.0], None, None)
+    assert_type(w, Fraction)
+    e = accuracy.relative_error(0.5, Fraction(1, 2))
+    assert_type(e, float)
+    assert e == 0.0
+    regime = "near"  # (a regime that the plot draws)
+    assert regime in accuracy.REGIMES
+    cs = accuracy.cases(quick=True, measures=["kl_divergence"], regimes=[regime])
+    assert_type(cs, list[accuracy.Case])
+    count, worst = accuracy.check_references(
+        [(c, c.make(np.random.default_rng(0))) for c in cs[:1]], max_n=50)
+    assert_type(worst, float)
+    out = accuracy.run(quick=True, measures=["kl_divergence"], regimes=[regime],
+                       libraries=["kl_ext"])
+    assert_type(out, dict[str, Any])
+    assert isinstance(out["results"][0], accuracy.Result)
+    assert_type(accuracy.format_table(out, argv=["accuracy"]), list[str])
+    assert_type(accuracy.to_json(out), dict[str, Any])
+    assert_type(accuracy.environment(), dict[str, Any])
+    assert accuracy.PRECISION and accuracy.DISCRETE and accuracy.WASSERSTEIN
+    assert accuracy.MEASURES and accuracy.LIBRARIES
+    # (accuracy.plot is not called: on a selection this small it warns "No
+    # artists with labels found to put in legend")
+    assert callable(accuracy.plot)
+    status = accuracy.main_accuracy(quick=True, measures=["kl_divergence"], regimes=[regime])
+    assert_type(status, int)
+    assert status == 0 and "kl_divergence" in capsys.readouterr().out
+
+
 def test_every_public_name_is_used_here() -> None:
     """Each name in the __all__ of the public modules appears in this file
     as the user writes it (so a new public function gets typed and checked)."""
@@ -317,7 +355,8 @@ def test_every_public_name_is_used_here() -> None:
                 "kl_ext.parametric": "kl_ext.", "kl_ext.report": "kl_ext.",
                 "kl_ext.chunked": "chunked.", "kl_ext.compat": "compat.",
                 "kl_ext.reference": "reference.", "kl_ext.reference_logits": "reference_logits.",
-                "kl_ext.reference_wasserstein": "reference_wasserstein."}
+                "kl_ext.reference_wasserstein": "reference_wasserstein.",
+                "kl_ext.accuracy": "accuracy."}
     try:
         import dask.array  # noqa: F401
         prefixes["kl_ext.dask"] = "kd."
