@@ -67,6 +67,26 @@ autosummary_generate = True
 autosummary_imported_members = False
 autodoc_default_options = {"members": False}
 autodoc_typehints = "none"
+# The class template (_templates/autosummary/class.rst) adds an entry for
+# each property a class defines itself; autosummary's own `attributes` also
+# holds instance attributes set in __init__, which autodoc cannot import.
+def _own_properties():
+    import importlib
+    out = {}
+    for mod in ("kl_ext.chunked", "kl_ext.report", "kl_ext.estimators", "kl_ext.accuracy"):
+        try:
+            module = importlib.import_module(mod)
+        except ImportError:
+            continue
+        for name, cls in vars(module).items():
+            if isinstance(cls, type) and cls.__module__ == mod and not name.startswith("_"):
+                props = sorted(n for n, v in vars(cls).items()
+                               if isinstance(v, property) and not n.startswith("_"))
+                out[f"{mod}.{name}"] = out[f"kl_ext.{name}"] = props
+    return out
+
+
+autosummary_context = {"own_properties": _own_properties()}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
