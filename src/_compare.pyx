@@ -412,10 +412,10 @@ cdef int row_compare(const floating* p, Py_ssize_t ps, const floating* q, Py_ssi
                  res + COL_CROSS_ENTROPY) != ST_OK:
         mask |= 1 << COL_CROSS_ENTROPY
     if fin_kl(p, ps, q, qs, n, sp, sq, sums[5], kl_vlog1pmx_ratio(sp, sq), normalize,
-              res + COL_KL_PQ) != ST_OK:
+              res + COL_KL_PQ, nthreads) != ST_OK:
         mask |= 1 << COL_KL_PQ
     if fin_kl(q, qs, p, ps, n, sq, sp, sums[6], kl_vlog1pmx_ratio(sq, sp), normalize,
-              res + COL_KL_QP) != ST_OK:
+              res + COL_KL_QP, nthreads) != ST_OK:
         mask |= 1 << COL_KL_QP
     # the pair measures (row_pair): a second pass once the sums are known
     st = check_sums(sp, sq, normalize, &v)

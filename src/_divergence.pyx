@@ -23,7 +23,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
-from libc.math cimport log, log1p, sqrt, fabs, isnan, isinf, NAN, INFINITY
+from libc.math cimport log, log1p, sqrt, fabs, fma, isnan, isinf, NAN, INFINITY
 cimport numpy as cnp
 
 cdef extern from "_vmath.h" nogil:
@@ -51,9 +51,11 @@ cdef extern from "_vmath.h" nogil:
     bint kl_vbad_block(const double* x, const double* y, Py_ssize_t m)
     bint kl_vbad_block_scaled(const double* x, const double* y, Py_ssize_t m,
                               double mp, double mq)
+    void kl_sum2_lanes(const double* x, Py_ssize_t m, double* s, double* c)
 
 from _scalar cimport (kahan_add, kahan_total, log_ratio, kl_term, js_term,
-                      jeffreys_term, hellinger_term, DBL_MAX)
+                      jeffreys_term, hellinger_term, xlogy_ratio_series, js_series,
+                      log1pmx, DBL_MAX)
 
 cnp.import_array()
 
@@ -509,6 +511,239 @@ cdef double refine_xlog(const floating* p, Py_ssize_t ps,
     return kahan_total(t, tc) / sp
 
 
+# ---- the near-p = q regime (issue 17) ----
+# Normalising p and q separately (p/sp and q/sq, or p*mq and q*mp) rounds
+# every element by ~eps, which swamps a relative difference delta between
+# the normalised rows once delta is small: a divergence ~delta^2 then has a
+# relative error ~eps/delta.  Normalised rows in this regime (detected from
+# the one-pass value: kl_from_sums, pair_is_near) are finished from
+#   * the row sums Sp, Sq as double-double values: Sum2 of Ogita, Rump and
+#     Oishi (SIAM J. Sci. Comput. 26, 2005, Alg. 4.4), 8 lanes per CHUNK
+#     piece, the pieces added in order (so independent of the threads);
+#   * per element the difference x - y of x = p*B, y = q*A (A, B: Sp, Sq
+#     scaled by one power of two, so x = K a, y = K b for the normalised
+#     a, b) from error-free products (TwoProduct by FMA: Dekker 1971;
+#     Higham, Accuracy and Stability of Numerical Algorithms, 2002,
+#     sec. 4.3 and 27.7), which keeps full relative precision however small
+#     it is,
+# and every near-equal term is built from that exact difference (KL:
+# b [(1 + delta) log1p(delta) - delta], delta = (x - y)/y, each term >= 0).
+
+cdef inline void dd_add(double* h, double* l, double bh, double bl) noexcept nogil:
+    # (h, l) += (bh, bl) in double-double arithmetic: TwoSum of the leading
+    # parts, the trailing parts added to its error, renormalised
+    cdef double s = h[0] + bh
+    cdef double z = s - h[0]
+    cdef double e = ((h[0] - (s - z)) + (bh - z)) + (l[0] + bl)
+    h[0] = s + e
+    l[0] = e - (h[0] - s)
+
+
+cdef void dd_sums(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
+                  Py_ssize_t n, double* dd) noexcept nogil:
+    # OUT: dd[0] + dd[1] = sum p and dd[2] + dd[3] = sum q as double-double
+    # values (a piece of n <= CHUNK finite entries)
+    cdef double s[16]
+    cdef double c[16]
+    cdef double bx[LBLOCK]
+    cdef Py_ssize_t start, m, m8
+    cdef int j
+    for j in range(16):
+        s[j] = 0.0
+        c[j] = 0.0
+    for start in range(0, n, 512):
+        m = min(<Py_ssize_t>LBLOCK, n - start)
+        if floating is double and ps == 1 and m % 8 == 0:
+            kl_sum2_lanes(<const double*>(p + start), m, s, c)
+        else:
+            m8 = load_block(p + start * ps, ps, m, bx)
+            kl_sum2_lanes(bx, m8, s, c)
+        if floating is double and qs == 1 and m % 8 == 0:
+            kl_sum2_lanes(<const double*>(q + start), m, s + 8, c + 8)
+        else:
+            m8 = load_block(q + start * qs, qs, m, bx)
+            kl_sum2_lanes(bx, m8, s + 8, c + 8)
+    for j in range(4):
+        dd[j] = 0.0
+    for j in range(8):
+        dd_add(&dd[0], &dd[1], s[j], c[j])
+        dd_add(&dd[2], &dd[3], s[8 + j], c[8 + j])
+
+
+cdef void dd_sums_par(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
+                      Py_ssize_t n, double* dd, int nthreads) noexcept nogil:
+    # dd_sums of a whole row: its CHUNK pieces' double-double sums added in
+    # order (on nthreads threads; the same result for any number)
+    cdef Py_ssize_t c, nchunks = (n + CHUNK - 1) // CHUNK
+    cdef double* part = NULL
+    cdef double tmp[4]
+    cdef int k
+    if nchunks <= 1:
+        dd_sums(p, ps, q, qs, n, dd)
+        return
+    if nthreads > 1:
+        part = <double*>malloc(nchunks * 4 * sizeof(double))
+    if part != NULL:
+        for c in prange(nchunks, num_threads=nthreads, schedule="dynamic"):
+            dd_sums(p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
+                    min(<Py_ssize_t>CHUNK, n - c * CHUNK), part + 4 * c)
+    for k in range(4):
+        dd[k] = 0.0
+    for c in range(nchunks):
+        if part == NULL:
+            dd_sums(p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
+                    min(<Py_ssize_t>CHUNK, n - c * CHUNK), tmp)
+        else:
+            for k in range(4):
+                tmp[k] = part[4 * c + k]
+        dd_add(&dd[0], &dd[1], tmp[0], tmp[1])
+        dd_add(&dd[2], &dd[3], tmp[2], tmp[3])
+    free(part)
+
+
+cdef inline double near_term(int measure, double p, double q, double ah, double al,
+                             double bh, double bl) noexcept nogil:
+    # The element term of `measure` (kl_div for KL, J for JS, |x - y| for
+    # TV, the squared root difference for Hellinger, (x - y) log(x/y) for
+    # Jeffreys) at x = p B, y = q A, A = ah + al, B = bh + bl, p, q finite
+    # and >= 0.  dl = p B - q A from error-free products: x - y is exact
+    # where x, y are within a factor 2 (Sterbenz), the products' rounding
+    # errors (FMA) and the trailing parts add the rest, so dl has a relative
+    # error of a few eps however close x and y are.  The near-equal branches
+    # take their relative difference from dl; the others are the ordinary
+    # scalar terms at the rounded x, y.
+    cdef double x = p * bh
+    cdef double y = q * ah
+    cdef double dl = (x - y) + ((fma(p, bh, -x) - fma(q, ah, -y)) + (p * bl - q * al))
+    cdef double w, r
+    if measure == TV:
+        return fabs(dl)
+    if measure == HELLINGER:
+        if p == 0.0:
+            return y
+        if q == 0.0:
+            return x
+        r = dl / (sqrt(x) + sqrt(y))
+        return r * r
+    if measure == KL:
+        if p == 0.0:
+            return y
+        if q == 0.0:
+            return INFINITY
+        r = dl / y
+        if fabs(r) <= 0.0625:
+            return y * (r * r) * xlogy_ratio_series(r)
+        return kl_term(x, y)
+    w = x + y
+    if w == 0.0:
+        return 0.0
+    r = dl / w
+    if measure == JS:
+        if fabs(r) <= 0.125:
+            return (0.5 * w) * (r * r) * js_series(r * r)
+        return js_term(x, y)
+    if measure == JEFFREYS:
+        if p == 0.0 or q == 0.0:
+            return INFINITY
+        if fabs(r) <= 0.125:
+            return dl * (log1p(r) - log1p(-r))
+        return jeffreys_term(x, y)
+    return NAN
+
+
+cdef double near_pass(int measure, const floating* p, Py_ssize_t ps,
+                      const floating* q, Py_ssize_t qs, Py_ssize_t n, double ah,
+                      double al, double bh, double bl) noexcept nogil:
+    # compensated sum of near_term over a piece (blocks of BLOCK, Neumaier)
+    cdef double t = 0.0, tc = 0.0, bt
+    cdef Py_ssize_t i, start, stop
+    for start in range(0, n, 64):
+        stop = min(start + BLOCK, n)
+        bt = 0.0
+        for i in range(start, stop):
+            bt += near_term(measure, p[i * ps], q[i * qs], ah, al, bh, bl)
+        kahan_add(&t, &tc, bt)
+    return kahan_total(t, tc)
+
+
+cdef double near_value(int measure, const floating* p, Py_ssize_t ps,
+                       const floating* q, Py_ssize_t qs, Py_ssize_t n,
+                       const double* dd, double* k, int nthreads) noexcept nogil:
+    # The sum of near_term over a row, given its double-double sums dd
+    # (dd_sums_par), chunk by chunk in order (on nthreads threads; the same
+    # result for any number).  OUT: k[0] = K = Sp B, the factor of x = K a.
+    cdef Py_ssize_t c, nchunks = (n + CHUNK - 1) // CHUNK
+    cdef double* part = NULL
+    cdef double mp, mq, s, al, bl, t = 0.0, tc = 0.0
+    kl_pair_scales(dd[0], dd[2], &mp, &mq, k)
+    s = mp / dd[0]  # the power of two of the pair scales: exact
+    al = dd[1] * s
+    bl = dd[3] * s
+    if nchunks <= 1:
+        return near_pass(measure, p, ps, q, qs, n, mp, al, mq, bl)
+    if nthreads > 1:
+        part = <double*>malloc(nchunks * sizeof(double))
+    if part != NULL:
+        for c in prange(nchunks, num_threads=nthreads, schedule="dynamic"):
+            part[c] = near_pass(measure, p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
+                                min(<Py_ssize_t>CHUNK, n - c * CHUNK), mp, al, mq, bl)
+    for c in range(nchunks):
+        if part == NULL:
+            kahan_add(&t, &tc, near_pass(measure, p + c * CHUNK * ps, ps,
+                                         q + c * CHUNK * qs, qs,
+                                         min(<Py_ssize_t>CHUNK, n - c * CHUNK),
+                                         mp, al, mq, bl))
+        else:
+            kahan_add(&t, &tc, part[c])
+    free(part)
+    return kahan_total(t, tc)
+
+
+cdef inline double sum_err(Py_ssize_t n) noexcept nogil:
+    # a bound on the relative error of a first-pass row sum of n >= 0 entries
+    # (lanes or blocks of at most 64 additions, their fold, the Neumaier
+    # total): (min(n, 64) + 5) eps/2
+    return (min(n, <Py_ssize_t>64) + 5) * 1.1102230246251565e-16
+
+
+# the near regime of the normalised KL: the error of the one-pass value,
+# ~(|d| + e) 2e for sums of relative error e and d = (sq - sp)/sp, exceeds
+# NEAR_TOL times the value (5.7e-14, 2**-44)
+cdef double NEAR_TOL = 5.684341886080802e-14
+
+
+cdef inline bint pair_is_near(int measure, double v) noexcept nogil:
+    # 1 if the normalised pair measure's one-pass value v (pair_tail's: the
+    # Hellinger distance, the others as they are) lies in the near regime,
+    # where the rounding of the normalisation (a relative ~eps/delta for
+    # rows a relative delta apart) could exceed ~1e-14: delta < 1/16, i.e.
+    # TV < 2**-4, JS < 2**-11, Hellinger < 2**-5.5, Jeffreys < 2**-8
+    if measure == TV:
+        return v < 0.0625
+    if measure == JS:
+        return v < 0.00048828125
+    if measure == HELLINGER:
+        return v * v < 0.00048828125
+    if measure == JEFFREYS:
+        return v < 0.00390625
+    return False
+
+
+cdef void pair_near(int measure, const floating* p, Py_ssize_t ps,
+                    const floating* q, Py_ssize_t qs, Py_ssize_t n, bint normalize,
+                    double* res, int nthreads) noexcept nogil:
+    # IN: res[0], a pair measure's one-pass value of a validated row (sums
+    # in range).  Normalised rows in the near regime get the value from the
+    # double-double sums and exact differences instead.
+    cdef double dd[4]
+    cdef double k, v
+    if not (normalize and pair_is_near(measure, res[0])):
+        return
+    dd_sums_par(p, ps, q, qs, n, dd, nthreads)
+    v = near_value(measure, p, ps, q, qs, n, dd, &k, nthreads)
+    pair_tail(measure, v, k, normalize, res)
+
+
 # ---- finishing steps of entropy, cross-entropy and KL, given a row's sums
 # (shared with kl_ext._compare, which includes this file).  Each returns
 # ST_OK (res set, NaN included), an error status, or ST_NONFINITE (the
@@ -581,9 +816,10 @@ cdef int fin_cross(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize
 
 
 cdef int kl_from_sums(double sp, double sq, double t, double g, bint normalize,
-                      double* res) noexcept nogil:
+                      double* res, double es) noexcept nogil:
     # fin_kl's identities on the sums alone (ST_REFINE, res holding the
-    # one-pass value, where fin_kl takes an exact second pass)
+    # one-pass value, where fin_kl takes an exact second pass); es bounds
+    # the relative error of sp and sq (sum_err)
     cdef double x
     cdef int st = check_sums(sp, sq, normalize, res)
     if st != ST_OK:
@@ -602,20 +838,23 @@ cdef int kl_from_sums(double sp, double sq, double t, double g, bint normalize,
         return ST_OK
     x = t / sp + g
     res[0] = 0.0 if x < 0.0 else x
-    if fabs(g) > CANCEL * x:
+    # cancellation, or the near regime: g's error from the rounded sums,
+    # ~(|d| + es) 2 es with d = (sq - sp)/sp, above NEAR_TOL x
+    if fabs(g) > CANCEL * x or (fabs(sq - sp) + es * sp) * es > 0.5 * NEAR_TOL * x * sp:
         return ST_REFINE
     return ST_OK
 
 
 cdef int fin_kl(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
                 Py_ssize_t n, double sp, double sq, double t, double g,
-                bint normalize, double* res) noexcept nogil:
+                bint normalize, double* res, int nthreads) noexcept nogil:
     # D(p||q) from T = sum kl_div(p, q): row_kl's identities and its exact
     # second passes for the rows where they cancel.  g is
     # kl_vlog1pmx_ratio(sp, sq) = log(sq/sp) - (sq - sp)/sp, from the caller.
-    cdef double tc, bt, x, d, scale, a
+    cdef double tc, bt, x, d, a, k
+    cdef double dd[4]
     cdef Py_ssize_t i, start, stop
-    cdef int st = kl_from_sums(sp, sq, t, g, normalize, res)
+    cdef int st = kl_from_sums(sp, sq, t, g, normalize, res, sum_err(n))
     if st != ST_REFINE:
         return st
     if not normalize:
@@ -638,18 +877,18 @@ cdef int fin_kl(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t 
         if a < t + (sp + sq):
             res[0] = kahan_total(d, tc)
         return ST_OK
-    # the sums differ and the divergence is small: scale q to p's total
-    # and sum non-negative terms only (a second pass, exact to rounding)
-    scale = sp / sq
-    t = 0.0
-    tc = 0.0
-    for start in range(0, n, 64):
-        stop = min(start + BLOCK, n)
-        bt = 0.0
-        for i in range(start, stop):
-            bt += kl_term(p[i * ps], scale * q[i * qs])
-        kahan_add(&t, &tc, bt)
-    x = kahan_total(t, tc) / sp
+    # the near regime (see near_term): the sums as double-double values
+    # give g to full relative accuracy (d from them is exact to rounding);
+    # where T/sp + g still cancels, the exact second pass sums the terms
+    # b [(1 + delta) log1p(delta) - delta] >= 0 from exact differences
+    dd_sums_par(p, ps, q, qs, n, dd, nthreads)
+    d = ((dd[2] - dd[0]) + (dd[3] - dd[1])) / dd[0]
+    g = log1pmx(d)
+    x = t / dd[0] + g
+    if not (fabs(g) > CANCEL * x):
+        res[0] = 0.0 if x < 0.0 else x
+        return ST_OK
+    x = near_value(KL, p, ps, q, qs, n, dd, &k, nthreads) / k
     res[0] = 0.0 if x < 0.0 else x
     return ST_OK
 
@@ -688,7 +927,7 @@ cdef int row_kl(const floating* p, Py_ssize_t ps,
     if st != ST_OK:
         return st
     return fin_kl(p, ps, q, qs, n, sums[0], sums[1], sums[2],
-                  kl_vlog1pmx_ratio(sums[0], sums[1]), normalize, res)
+                  kl_vlog1pmx_ratio(sums[0], sums[1]), normalize, res, nthreads)
 
 
 cdef inline void pair_scales(double sp, double sq, double* mp, double* mq,
@@ -744,6 +983,7 @@ cdef int row_pair(int measure, const floating* p, Py_ssize_t ps,
         pair_scales(sums[0], sums[1], &mp, &mq, &k)
     pair_tail(measure, pair_pass_par(measure, p, ps, q, qs, n, mp, mq, nthreads), k,
               normalize, res)
+    pair_near(measure, p, ps, q, qs, n, normalize, res, nthreads)
     return ST_OK
 
 
@@ -881,9 +1121,12 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
             # ok[r] = 0 sends row r through its fin_* below
             # (one loop per measure: a branch inside would keep it scalar)
             if measure == KL:
+                a = sum_err(n)
                 for r in range(nr):
                     x = kk[r] / mp[r] + tb[r]
                     ok[r] = not ((fabs(tb[r]) > CANCEL * x)
+                                 | ((fabs(mq[r] - mp[r]) + a * mp[r]) * a
+                                    > 0.5 * NEAR_TOL * x * mp[r])
                                  | (kk[r] > DBL_MAX)
                                  | (mp[r] < SUM_MIN) | (mp[r] > SUM_MAX)
                                  | (mq[r] < SUM_MIN) | (mq[r] > SUM_MAX))
@@ -905,7 +1148,7 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
                 continue
             if measure == KL:
                 st = fin_kl(p + r * prs, ps, q + r * qrs, qs, n, mp[r], mq[r], kk[r],
-                            tb[r], normalize, out + r)
+                            tb[r], normalize, out + r, 1)
             elif measure == CROSS_ENTROPY:
                 st = fin_cross(p + r * prs, ps, q + r * qrs, qs, n, mp[r], mq[r], kk[r],
                                tb[r], normalize, out + r)
@@ -971,6 +1214,7 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
     for r in range(nr):
         if ok[r]:
             pair_tail(measure, kl_seg_total(tb + r * n, n), kk[r], normalize, out + r)
+            pair_near(measure, p + r * prs, ps, q + r * qrs, qs, n, normalize, out + r, 1)
         flagged[0] += status[r] != 0
     return True
 
@@ -1395,7 +1639,8 @@ def finish(int measure, cnp.ndarray parts, bint normalize, cnp.ndarray out,
                                      normalize, o + r)
             elif measure == KL:
                 st = kl_from_sums(tot[0], tot[1], tot[2],
-                                  kl_vlog1pmx_ratio(tot[0], tot[1]), normalize, o + r)
+                                  kl_vlog1pmx_ratio(tot[0], tot[1]), normalize, o + r,
+                                  sum_err(CHUNK))
             else:
                 st = ST_BAD_MEASURE
             s[r] = <cnp.npy_int8>st

@@ -460,4 +460,33 @@ kl_lane_sums_bad(const double *x, const double *y, ptrdiff_t m, double *sp, doub
 #endif
 }
 
+/* Sum2 of Ogita, Rump and Oishi ("Accurate sum and dot product", SIAM J.
+   Sci. Comput. 26, 2005, Alg. 4.4) in 8 lanes: after the call s[j] + c[j]
+   is lane j's running sum plus x[j], x[j + 8], ... (m a multiple of 8),
+   c[j] collecting the exact error of every addition (Knuth's TwoSum), so
+   the pair is as accurate as a sum in twice the working precision.  The
+   kernels' near-p = q path uses it for the row sums (its double-double
+   normalisation); plain loops that GCC vectorises. */
+static inline __attribute__((always_inline)) void
+kl_sum2_lanes(const double *x, ptrdiff_t m, double *s, double *c)
+{
+    double ls[8], lc[8];
+    for (int j = 0; j < 8; j++) {
+        ls[j] = s[j];
+        lc[j] = c[j];
+    }
+    for (ptrdiff_t i = 0; i < m; i += 8)
+        for (int j = 0; j < 8; j++) {
+            double a = ls[j], b = x[i + j];
+            double t = a + b;
+            double z = t - a;
+            lc[j] += (a - (t - z)) + (b - z);
+            ls[j] = t;
+        }
+    for (int j = 0; j < 8; j++) {
+        s[j] = ls[j];
+        c[j] = lc[j];
+    }
+}
+
 #endif
