@@ -559,6 +559,8 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, *, base: float | None = None,
 
     %(smoothing_notes)s
 
+    %(accuracy_near)s
+
     References
     ----------
     .. [1] S. Kullback and R. A. Leibler, "On information and sufficiency",
@@ -566,6 +568,7 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, *, base: float | None = None,
     .. [2] scipy.special.rel_entr and kl_div; SciPy issue 20710 on accuracy
        near p = q.
     %(smoothing_ref)s
+    %(accuracy_ref)s
 
     Examples
     --------
@@ -639,11 +642,14 @@ def js_divergence(p: ArrayLike, q: ArrayLike, *, base: float | None = None,
 
     %(smoothing_notes)s
 
+    %(accuracy_near)s
+
     References
     ----------
     .. [1] J. Lin, "Divergence measures based on the Shannon entropy",
        IEEE Trans. Inf. Theory 37(1), 145-151, 1991.
     %(smoothing_ref)s
+    %(accuracy_ref)s
 
     Examples
     --------
@@ -709,11 +715,14 @@ def js_distance(p: ArrayLike, q: ArrayLike, *, base: float | None = None,
 
     %(smoothing_notes)s
 
+    %(accuracy_near)s
+
     References
     ----------
     .. [1] D. M. Endres and J. E. Schindelin, "A new metric for probability
        distributions", IEEE Trans. Inf. Theory 49(7), 1858-1860, 2003.
     %(smoothing_ref)s
+    %(accuracy_ref)s
 
     Examples
     --------
@@ -779,11 +788,14 @@ def total_variation(p: ArrayLike, q: ArrayLike, *, axis: SupportsIndex = -1,
 
     %(smoothing_notes)s
 
+    %(accuracy_near)s
+
     References
     ----------
     .. [1] A. B. Tsybakov, *Introduction to Nonparametric Estimation*,
        Springer, 2009, sec. 2.4.
     %(smoothing_ref)s
+    %(accuracy_ref)s
 
     Examples
     --------
@@ -854,6 +866,8 @@ def hellinger_distance(p: ArrayLike, q: ArrayLike, *, axis: SupportsIndex = -1,
 
     %(smoothing_notes)s
 
+    %(accuracy_near)s
+
     References
     ----------
     .. [1] E. Hellinger, "Neue Begründung der Theorie quadratischer Formen
@@ -862,6 +876,7 @@ def hellinger_distance(p: ArrayLike, q: ArrayLike, *, axis: SupportsIndex = -1,
     .. [2] A. B. Tsybakov, *Introduction to Nonparametric Estimation*,
        Springer, 2009, sec. 2.4.
     %(smoothing_ref)s
+    %(accuracy_ref)s
 
     Examples
     --------
@@ -944,6 +959,8 @@ def jeffreys_divergence(p: ArrayLike, q: ArrayLike, *, base: float | None = None
 
     %(smoothing_notes)s
 
+    %(accuracy_near)s
+
     References
     ----------
     .. [1] H. Jeffreys, "An invariant form for the prior probability in
@@ -951,6 +968,7 @@ def jeffreys_divergence(p: ArrayLike, q: ArrayLike, *, base: float | None = None
     .. [2] B. Yurdakul, "Statistical Properties of Population Stability
        Index", PhD dissertation, Western Michigan University, 2018.
     %(smoothing_ref)s
+    %(accuracy_ref)s
 
     Examples
     --------

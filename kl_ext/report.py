@@ -241,6 +241,12 @@ def compare(p: ArrayLike, q: ArrayLike, *, base: float | None = None, axis: Supp
     it, ``+inf`` entries take the exact slow path of
     :mod:`kl_ext.measures`.
 
+    Accuracy: each divergence field has its function's contract (see
+    :func:`kl_divergence`): within 1e-13 relative of exact arithmetic on
+    the given float64 values, also for nearly equal and proportional rows
+    (double-double row sums [4]_ and error-free products for
+    :math:`p_i S_q - q_i S_p` [5]_); float32 within one float32 rounding.
+
     References
     ----------
     .. [1] H. Hall (maintainer), ``KLD`` in the R package LaplacesDemon,
@@ -250,6 +256,10 @@ def compare(p: ArrayLike, q: ArrayLike, *, base: float | None = None, axis: Supp
        reference approach", Int. Statist. Review 70(3), 351-372, 2002.
     .. [3] T. M. Cover and J. A. Thomas, *Elements of Information Theory*,
        2nd ed., Wiley, 2006.
+    .. [4] T. Ogita, S. M. Rump and S. Oishi, "Accurate sum and dot
+       product", *SIAM J. Sci. Comput.* 26(6), 2005, 1955-1988.
+    .. [5] N. J. Higham, *Accuracy and Stability of Numerical Algorithms*,
+       2nd ed., SIAM, 2002, sec. 4.3 (TwoProduct; Dekker 1971).
 
     Examples
     --------
