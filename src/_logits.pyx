@@ -25,7 +25,7 @@ cimport cython
 from cython cimport floating
 from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, free
-from libc.math cimport log, log1p, fabs, NAN, INFINITY
+from libc.math cimport log, log1p, exp, expm1, fabs, NAN, INFINITY
 cimport numpy as cnp
 
 cdef extern from "_vexp.h" nogil:
@@ -388,6 +388,62 @@ cdef double blk_kl3(const floating* a, const floating* b, Py_ssize_t i0,
     return lanes_total(at)
 
 
+cdef inline void two_diff(double a, double b, double* s, double* e) noexcept nogil:
+    # a - b = s + e exactly (Knuth's TwoSum of a and -b)
+    cdef double x = a - b
+    cdef double z = x - a
+    s[0] = x
+    e[0] = (a - (x - z)) + (-b - z)
+
+
+cdef double kl_near(const double* a, const double* b, Py_ssize_t n, double it,
+                    double ma, double mb) noexcept nogil:
+    # KL(softmax(a/T) || softmax(b/T)) of a nearly equal pair (unit stride,
+    # finite maxima ma, mb), where kl_row's d = (a - b)/T - c loses digits:
+    # a - b rounds (shifted logits) and c = log(Za/Zb) carries the rounding
+    # of su/sv, ~eps absolute, whose square alone is ~eps^2/KL relative.
+    # Here d_i = e_i - c' with e_i = ((a_i - b_i) - (ma - mb))/T from exact
+    # differences (TwoSum) and c' = log(Za/Zb) - (ma - mb)/T
+    # = log1p(sum_i q_i expm1(e_i)), q = softmax(b/T): an error of ~eps
+    # relative to c' itself.  Two scalar passes, compensated.
+    cdef double dh, dl, s, e, ei, p, q, su = 0.0, suc = 0.0, sv = 0.0, svc = 0.0
+    cdef double w = 0.0, wc = 0.0, c, t = 0.0, tc = 0.0, iu, iv
+    cdef Py_ssize_t i
+    two_diff(ma, mb, &dh, &dl)
+    for i in range(n):
+        p = exp((a[i] - ma) * it)
+        q = exp((b[i] - mb) * it)
+        two_diff(a[i], b[i], &s, &e)
+        ei = ((s - dh) + (e - dl)) * it
+        kahan_add(&su, &suc, p)
+        kahan_add(&sv, &svc, q)
+        if q != 0.0:
+            # (a_i = -inf: e_i is NaN, exp(e_i) = 0; b_i = -inf: q = 0, no term)
+            kahan_add(&w, &wc, q * (expm1(ei) if ei == ei else -1.0))
+    su = kahan_total(su, suc)
+    sv = kahan_total(sv, svc)
+    c = log1p(kahan_total(w, wc) / sv)
+    iu = 1.0 / su
+    iv = 1.0 / sv
+    for i in range(n):
+        two_diff(a[i], b[i], &s, &e)
+        ei = ((s - dh) + (e - dl)) * it
+        kahan_add(&t, &tc, kl_elem(exp((a[i] - ma) * it) * iu,
+                                   exp((b[i] - mb) * it) * iv, ei - c))
+    t = kahan_total(t, tc)
+    return t if t > 0.0 else 0.0
+
+
+cdef inline bint kl_is_near(double v, double ma, double mb, double it,
+                            double c) noexcept nogil:
+    # 1 if kl_row's one-pass value v may be off by more than ~1e-14 relative:
+    # the roundings of a - b and of c (~eps times s = 1 + (|ma| + |mb|)/T
+    # + |c|, absolute) enter d, whose relative error ~eps s / sqrt(KL) must
+    # stay small: v < 2**-20 s^2
+    cdef double sc = 1.0 + (fabs(ma) + fabs(mb)) * it + fabs(c)
+    return v < 9.5367431640625e-07 * sc * sc
+
+
 cdef int kl_row(const floating* a, const floating* b, Py_ssize_t n, double temp,
                 double* res, double* work) noexcept nogil:
     # work: NULL or 4n doubles from the caller (allocated once per thread)
@@ -472,6 +528,8 @@ cdef int kl_row(const floating* a, const floating* b, Py_ssize_t n, double temp,
         free(pe)
     tot = kahan_total(acc[0], acc[1])
     res[0] = tot if tot > 0.0 else 0.0   # NaN stays NaN
+    if kl_is_near(res[0], ma, mb, it, c):
+        res[0] = kl_near(<const double*>a, <const double*>b, n, it, ma, mb)
     return ST_OK
 
 
@@ -644,6 +702,9 @@ cdef Py_ssize_t kl_block8(const floating* a, Py_ssize_t ars, const floating* b,
         else:
             out[j] = tot[j] if tot[j] > 0.0 else 0.0
             st = ST_OK
+            if kl_is_near(out[j], ma[j], mb[j], it, cc[j]):
+                # (the same value kl_row gives this row alone)
+                st = kl_row(a + j * ars, b + j * brs, n, temp, out + j, NULL)
         status[j] = <cnp.npy_int8>st
         flagged += st != 0
     return flagged
