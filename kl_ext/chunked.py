@@ -50,6 +50,13 @@ Limits (the in-memory call re-reads a row where this cannot):
   over the row; the chunked value is the one-pass one, with an absolute
   error of ~1e-16 times :math:`|\log s|` (entropy) or
   :math:`|\log(s_q/s_p)|` (KL);
+* near :math:`p = q` (normalised rows a relative :math:`\delta \lesssim 1/16`
+  apart, or KL far below the difference of the two sums) the in-memory
+  call re-reads the row for its exact path (double-double sums and
+  error-free differences, see :func:`kl_ext.kl_divergence`); the chunked
+  value is the one-pass one, with a relative error of
+  ~:math:`10^{-16}/\delta` (so the bit-for-bit equality above holds
+  outside this regime only);
 * a normalised row whose sums lie outside :math:`[2^{-500}, 2^{500}]`
   (the in-memory call rescales it by a power of two) raises ValueError.
 

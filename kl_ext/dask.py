@@ -25,8 +25,8 @@ How a call is run depends on the chunks of the reduction axis:
   input in memory between the passes -- chunks that are expensive to
   produce are produced twice.  Results equal the in-memory call bit for bit
   when every chunk boundary of the axis is a multiple of 65,536, and to
-  ~1e-16 relative otherwise (see :mod:`kl_ext.chunked` for the two limits
-  of a split axis).
+  ~1e-16 relative otherwise (see :mod:`kl_ext.chunked` for the limits of
+  a split axis, rows near p = q among them).
 
 Inside tasks the kernels run on one thread (``nthreads``: 1 by default):
 Dask's workers are the parallelism, and a threaded scheduler or a worker's
