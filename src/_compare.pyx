@@ -428,8 +428,8 @@ cdef int row_compare(const floating* p, Py_ssize_t ps, const floating* q, Py_ssi
         pair_sweep_par(p, ps, q, qs, n, mp, mq, pj, nthreads)
         for k in range(NPAIR):
             pair_tail(pair_code(k), pj[k], kk, normalize, res + pair_col(k))
-            pair_near(pair_code(k), p, ps, q, qs, n, normalize, res + pair_col(k),
-                      nthreads)
+            if normalize and res[pair_col(k)] < near_bound(pair_code(k)):
+                pair_exact(pair_code(k), p, ps, q, qs, n, res + pair_col(k), nthreads)
     return mask * NF_SHIFT
 
 

@@ -516,7 +516,7 @@ cdef double refine_xlog(const floating* p, Py_ssize_t ps,
 # every element by ~eps, which swamps a relative difference delta between
 # the normalised rows once delta is small: a divergence ~delta^2 then has a
 # relative error ~eps/delta.  Normalised rows in this regime (detected from
-# the one-pass value: kl_from_sums, pair_is_near) are finished from
+# the one-pass value: kl_from_sums, near_bound) are finished from
 #   * the row sums Sp, Sq as double-double values: Sum2 of Ogita, Rump and
 #     Oishi (SIAM J. Sci. Comput. 26, 2005, Alg. 4.4), 8 lanes per CHUNK
 #     piece, the pieces added in order (so independent of the threads);
@@ -712,37 +712,36 @@ cdef inline double sum_err(Py_ssize_t n) noexcept nogil:
 cdef double NEAR_TOL = 5.684341886080802e-14
 
 
-cdef inline bint pair_is_near(int measure, double v) noexcept nogil:
-    # 1 if the normalised pair measure's one-pass value v (pair_tail's: the
-    # Hellinger distance, the others as they are) lies in the near regime,
-    # where the rounding of the normalisation (a relative ~eps/delta for
-    # rows a relative delta apart) could exceed ~1e-14: delta < 1/16, i.e.
-    # TV < 2**-4, JS < 2**-11, Hellinger < 2**-5.5, Jeffreys < 2**-8
+cdef inline double near_bound(int measure) noexcept nogil:
+    # The near regime of a normalised pair measure: its one-pass value
+    # (pair_tail's: the Hellinger distance, the others as they are) below
+    # this bound, its value at a relative difference delta = 1/16 between
+    # the rows, where the rounding of the normalisation (~eps/delta
+    # relative) could pass ~1e-14: TV 2**-4, JS 2**-11, Hellinger 2**-5.5,
+    # Jeffreys 2**-8 (0 for other codes: never near)
     if measure == TV:
-        return v < 0.0625
+        return 0.0625
     if measure == JS:
-        return v < 0.00048828125
+        return 0.00048828125
     if measure == HELLINGER:
-        return v * v < 0.00048828125
+        return 0.02209708691207961
     if measure == JEFFREYS:
-        return v < 0.00390625
-    return False
+        return 0.00390625
+    return 0.0
 
 
-cdef void pair_near(int measure, const floating* p, Py_ssize_t ps,
-                    const floating* q, Py_ssize_t qs, Py_ssize_t n, bint normalize,
-                    double* res, int nthreads) noexcept nogil:
-    # IN: res[0], a pair measure's one-pass value of a validated row (sums
-    # in range).  Normalised rows in the near regime get the value from the
-    # double-double sums and exact differences instead.
+cdef void pair_exact(int measure, const floating* p, Py_ssize_t ps,
+                     const floating* q, Py_ssize_t qs, Py_ssize_t n, double* res,
+                     int nthreads) noexcept nogil:
+    # OUT: res[0], a normalised pair measure of a validated row (no
+    # negatives, sums in range) from the double-double sums and exact
+    # differences; the callers take it where the one-pass value is below
+    # near_bound(measure)
     cdef double dd[4]
     cdef double k, v
-    if not (normalize and pair_is_near(measure, res[0])):
-        return
     dd_sums_par(p, ps, q, qs, n, dd, nthreads)
     v = near_value(measure, p, ps, q, qs, n, dd, &k, nthreads)
-    pair_tail(measure, v, k, normalize, res)
-
+    pair_tail(measure, v, k, True, res)
 
 # ---- finishing steps of entropy, cross-entropy and KL, given a row's sums
 # (shared with kl_ext._compare, which includes this file).  Each returns
@@ -983,7 +982,8 @@ cdef int row_pair(int measure, const floating* p, Py_ssize_t ps,
         pair_scales(sums[0], sums[1], &mp, &mq, &k)
     pair_tail(measure, pair_pass_par(measure, p, ps, q, qs, n, mp, mq, nthreads), k,
               normalize, res)
-    pair_near(measure, p, ps, q, qs, n, normalize, res, nthreads)
+    if normalize and res[0] < near_bound(measure):
+        pair_exact(measure, p, ps, q, qs, n, res, nthreads)
     return ST_OK
 
 
@@ -1214,8 +1214,13 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
     for r in range(nr):
         if ok[r]:
             pair_tail(measure, kl_seg_total(tb + r * n, n), kk[r], normalize, out + r)
-            pair_near(measure, p + r * prs, ps, q + r * qrs, qs, n, normalize, out + r, 1)
         flagged[0] += status[r] != 0
+    if normalize:
+        # rows in the near regime: as row_pair
+        a = near_bound(measure)
+        for r in range(nr):
+            if ok[r] and out[r] < a:
+                pair_exact(measure, p + r * prs, ps, q + r * qrs, qs, n, out + r, 1)
     return True
 
 
