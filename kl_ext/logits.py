@@ -309,7 +309,8 @@ def kl_divergence_logits(logits_p: ArrayLike, logits_q: ArrayLike, *, axis: Supp
     one number enters only at second order: ``D(a, a) = 0`` exactly (the
     plain :math:`\sum p(\log p - \log q)` loses every digit near
     :math:`a = b`).  Nearly equal rows (the value below
-    :math:`2^{-20}(1 + (|\max a| + |\max b|)/T + |c|)^2`) are recomputed
+    :math:`2^{-20}(1 + (|\max a| + |\max b|)/T + |c|)^2` and
+    :math:`2^{-10}`) are recomputed
     with :math:`d_i = e_i - c'`, :math:`e_i = ((a_i - b_i) - (m_a - m_b))/T`
     from exact differences (TwoSum [4]_) and
     :math:`c' = \log(Z_a/Z_b) - (m_a - m_b)/T

@@ -25,7 +25,7 @@ cimport cython
 from cython cimport floating
 from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, free
-from libc.math cimport log, log1p, exp, expm1, fabs, NAN, INFINITY
+from libc.math cimport log, log1p, exp, expm1, fabs, fmin, NAN, INFINITY
 cimport numpy as cnp
 
 cdef extern from "_vexp.h" nogil:
@@ -439,9 +439,10 @@ cdef inline bint kl_is_near(double v, double ma, double mb, double it,
     # 1 if kl_row's one-pass value v may be off by more than ~1e-14 relative:
     # the roundings of a - b and of c (~eps times s = 1 + (|ma| + |mb|)/T
     # + |c|, absolute) enter d, whose relative error ~eps s / sqrt(KL) must
-    # stay small: v < 2**-20 s^2
+    # stay small: v < 2**-20 s^2, and at most 2**-10 (above it the one-pass
+    # value is accurate; huge logits make s^2 overflow)
     cdef double sc = 1.0 + (fabs(ma) + fabs(mb)) * it + fabs(c)
-    return v < 9.5367431640625e-07 * sc * sc
+    return v < fmin(9.5367431640625e-07 * sc * sc, 0.0009765625)
 
 
 cdef int kl_row(const floating* a, const floating* b, Py_ssize_t n, double temp,
