@@ -21,6 +21,14 @@ def hist_rows(p: np.ndarray, q: np.ndarray, support: NDArray[np.float64] | None,
     of flagged rows (status 1/2 negative entry in p/q, 3/4 p/q sums to 0), or
     -1 for an unsupported layout."""
 
+def hist_chunk_rows(p: np.ndarray, q: np.ndarray, support: NDArray[np.float64] | None,
+                    steps: int, scales: NDArray[np.float64],
+                    out: NDArray[np.float64]) -> int:
+    """One chunk of order-1 W over a split axis (kl_ext.chunked.hist_pieces):
+    out[r] = sum |D_k| dx_k over `steps` steps of rows of 2-D views p, q
+    (nrows, m), from D = scales[r, 2] with pair scales scales[r, 0:2].
+    Returns 0, or -1 for an unsupported layout."""
+
 def pack_keys(x: np.ndarray, keys: NDArray[np.uint64], bits: int) -> None:
     """Order-preserving uint64 keys (value bits | index) of C-contiguous
     (nrows, n) float32/float64 x."""

@@ -244,6 +244,51 @@ def _neumaier(parts: NDArray[np.float64]) -> NDArray[np.float64]:
         return np.where(s - s != 0, s, s + c)
 
 
+def _neumaier_pair(parts: NDArray[np.float64]
+                   ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """:func:`_neumaier`'s running sums and compensations, unrounded:
+    (s, c) with s + c the compensated total, each of shape (c, ...) (the
+    last axis of `parts` first)."""
+    s = np.zeros(parts.shape[:-2] + parts.shape[-1:])
+    c = np.zeros_like(s)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for i in range(parts.shape[-2]):
+            x = parts[..., i, :]
+            t = s + x
+            c += np.where(np.abs(s) >= np.abs(x), (s - t) + x, (x - t) + s)
+            s = t
+    return np.moveaxis(s, -1, 0), np.moveaxis(c, -1, 0)
+
+
+def _two_prod(a: NDArray[np.float64], b: NDArray[np.float64]
+              ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """a * b = p + e exactly (Dekker's splitting; |a|, |b| < 2**996)."""
+    p = a * b
+    t = 134217729.0 * a
+    ah = t - (t - a)
+    al = a - ah
+    u = 134217729.0 * b
+    bh = u - (u - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def _dd_cross(ph: NDArray[np.float64], pl: NDArray[np.float64], mq: NDArray[np.float64],
+              qh: NDArray[np.float64], ql: NDArray[np.float64], mp: NDArray[np.float64]
+              ) -> NDArray[np.float64]:
+    """(ph + pl) mq - (qh + ql) mp rounded once (TwoProduct, TwoSum:
+    Ogita, Rump and Oishi 2005); the plain formula where that overflows."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        a, ae = _two_prod(ph, mq)
+        b, be = _two_prod(qh, mp)
+        s = a - b
+        bb = s - a
+        se = (a - (s - bb)) + (-b - bb)
+        d = s + (se + (ae - be) + (pl * mq - ql * mp))
+        plain = (ph + pl) * mq - (qh + ql) * mp
+        return np.where(np.isfinite(d), d, plain)
+
+
 def _where(flat: SupportsIndex, lead: tuple[int, ...], at: float | None = None) -> str:
     """' in row ...' (the global row), and the axis index of a split axis."""
     text = _m._row_text(int(flat), lead)
@@ -841,8 +886,11 @@ def hist_totals(parts: NDArray[np.float64], piece_counts: Sequence[int], normali
         out[..., 1] = mq[:, None]
         out[..., 2] = k[:, None]
         for c in range(1, nchunks):
-            before = _neumaier(P[:, :ends[c - 1], :2])
-            out[:, c, 3] = before[:, 0] * mq - before[:, 1] * mp
+            # sum_{i < start} (p_i mq - q_i mp) from the compensated sums of
+            # the pieces before the chunk, with error-free products: exact
+            # to ~eps of the difference even for nearly equal histograms
+            (ph, qh), (pl, ql) = _neumaier_pair(P[:, :ends[c - 1], :2])
+            out[:, c, 3] = _dd_cross(ph, pl, mq, qh, ql, mp)
         bad = ~(np.isfinite(sums[:, 0]) & np.isfinite(sums[:, 1]))
     out[bad, :, 4] = _m._ST_NONFINITE
     return out.reshape(lead + (nchunks, 5))
@@ -876,25 +924,31 @@ def hist_pieces(pb: FloatArray, qb: FloatArray, totals: NDArray[np.float64], x: 
     ValueError
         Support positions that are not finite or not sorted.
     """
+    from .wasserstein import _aligned, _k as _wk
     t = np.broadcast_to(totals, pb.shape[:-1] + (5,))
-    mp, mq, d0 = t[..., 0:1], t[..., 1:2], t[..., 3]
-    d = pb.astype(np.float64) * mq - qb.astype(np.float64) * mp
-    with np.errstate(invalid="ignore", over="ignore"):
-        d[..., 0] += d0
-        dcum = np.cumsum(d, axis=-1)
-        if x is None:
-            gaps = np.ones(d.shape[-1])
-        else:
-            xs = np.append(np.asarray(x, dtype=np.float64),
-                           x_next if not last else np.nan)  # type: ignore[arg-type]
-            if not (np.isfinite(xs[:-1]).all() and (last or np.isfinite(xs[-1]))):
-                raise ValueError("support must be finite")
-            gaps = np.diff(xs)
-            if (gaps[:-1] < 0).any() or (not last and gaps[-1] < 0):
-                raise ValueError("support must be sorted in ascending order")
-        if last:
-            dcum, gaps = dcum[..., :-1], gaps[:-1]
-        return np.abs(dcum) @ gaps if gaps.size else np.zeros(d.shape[:-1])
+    lead, m = pb.shape[:-1], pb.shape[-1]
+    xs: NDArray[np.float64] | None = None
+    if x is not None:
+        xa = np.append(np.asarray(x, dtype=np.float64),
+                       x_next if not last else np.nan)  # type: ignore[arg-type]
+        if not (np.isfinite(xa[:-1]).all() and (last or np.isfinite(xa[-1]))):
+            raise ValueError("support must be finite")
+        gaps = np.diff(xa)
+        if (gaps[:-1] < 0).any() or (not last and gaps[-1] < 0):
+            raise ValueError("support must be sorted in ascending order")
+        xs = np.ascontiguousarray(xa[:-1] if last else xa)
+    # the walk of the in-memory kernel (exact terms, a double-double running
+    # difference, compensated totals) from the chunk's first difference
+    rows = math.prod(lead)
+    if pb.dtype != qb.dtype or pb.dtype not in (np.float32, np.float64):
+        pb, qb = pb.astype(np.float64), qb.astype(np.float64)
+    p2 = _aligned(pb).reshape(rows, m)
+    q2 = _aligned(qb).reshape(rows, m)
+    scales = np.ascontiguousarray(t[..., [0, 1, 3]].reshape(rows, 3), dtype=np.float64)
+    out = np.zeros(rows)
+    if rows and _wk.hist_chunk_rows(p2, q2, xs, m - 1 if last else m, scales, out) < 0:
+        raise RuntimeError("kl_ext._wasserstein: unsupported memory layout")
+    return out.reshape(lead)
 
 
 def hist_finish(contribs: NDArray[np.float64], totals: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -911,8 +965,11 @@ def hist_finish(contribs: NDArray[np.float64], totals: NDArray[np.float64]) -> N
     -------
     ndarray of float64, shape (...,)
         W1 in the units of the support (NaN for a row with a NaN or infinite
-        entry), as :func:`kl_ext.wasserstein.wasserstein_hist` gives it to
-        ~1e-14 relative.
+        entry), as :func:`kl_ext.wasserstein.wasserstein_hist` gives it: the
+        same compensated walk within each chunk, from a start difference
+        exact to ~1e-16 of itself (nearly equal histograms stay exact), but
+        scaled by pass 1's rounded sums (~1e-13 relative at 3e5 random bins;
+        the in-memory sums are double-doubles).
 
     Examples
     --------

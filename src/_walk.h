@@ -457,4 +457,38 @@ static void NAME4(const T *const *pp, ptrdiff_t ps, const T *const *qq,        \
 KW_DEFINE_HIST(kw_hist_d, kw_hist4_d, kw_sums4_d, kw_walk4_d, double)
 KW_DEFINE_HIST(kw_hist_f, kw_hist4_f, kw_sums4_f, kw_walk4_f, float)
 
+/* One chunk of a histogram row split along its axis (kl_ext.chunked
+ * hist_pieces): steps steps of the walk from the running difference d0,
+ * with the row's pair scales mp, mq (doubles), exact products and a dd
+ * running difference as above, one thread of scalar code; x: steps + 1
+ * positions or NULL.  Returns sum |D_k| dx_k, in blocks of 64 folded into a
+ * dd total, rounded once. */
+#define KW_DEFINE_CHUNK(NAME, T) \
+static double NAME(const T *p, ptrdiff_t ps, const T *q, ptrdiff_t qs, \
+                   const double *x, ptrdiff_t steps, double mp, double mq, double d0) \
+{ \
+    double dh = d0, dl = 0.0, th = 0.0, tl = 0.0, b, e; \
+    ptrdiff_t i, s0, s1; \
+    for (s0 = 0; s0 < steps; s0 += 64) { \
+        s1 = s0 + 64 < steps ? s0 + 64 : steps; \
+        b = 0.0; \
+        for (i = s0; i < s1; i++) { \
+            double fa = (double)p[i * ps], fc = (double)q[i * qs], fe, ge, dd, dde, v; \
+            double fh = kw_two_prod(fa, mq, &fe), gh = kw_two_prod(fc, mp, &ge); \
+            dd = kw_two_sum(fh, -gh, &dde); \
+            dde += fe - ge; \
+            dh = kw_two_sum(dh, dd, &e); \
+            dl += e + dde; \
+            v = fabs(dh + dl); \
+            b += x == NULL ? v : v * (x[i + 1] - x[i]); \
+        } \
+        th = kw_two_sum(th, b, &e); tl += e; \
+        dh = kw_two_sum(dh, dl, &dl); \
+    } \
+    return th + tl; \
+}
+
+KW_DEFINE_CHUNK(kw_hist_chunk_d, double)
+KW_DEFINE_CHUNK(kw_hist_chunk_f, float)
+
 #endif

@@ -58,6 +58,10 @@ cdef extern from "_walk.h" nogil:
                     const double* x, Py_ssize_t n, int normalize, double* res, int* st)
     void kw_hist4_f(const float** pp, Py_ssize_t ps, const float** qq, Py_ssize_t qs,
                     const double* x, Py_ssize_t n, int normalize, double* res, int* st)
+    double kw_hist_chunk_d(const double* p, Py_ssize_t ps, const double* q, Py_ssize_t qs,
+                           const double* x, Py_ssize_t steps, double mp, double mq, double d0)
+    double kw_hist_chunk_f(const float* p, Py_ssize_t ps, const float* q, Py_ssize_t qs,
+                           const double* x, Py_ssize_t steps, double mp, double mq, double d0)
     int KW_PLAIN
 
 cnp.import_array()
@@ -622,6 +626,47 @@ def hist_rows(cnp.ndarray p, cnp.ndarray q, object support, bint normalize,
                                       <const float*>cnp.PyArray_DATA(q), qrs, qs,
                                       x, nrows, n, normalize, o, s)
     return flagged
+
+
+def hist_chunk_rows(cnp.ndarray p, cnp.ndarray q, object support, Py_ssize_t steps,
+                    cnp.ndarray scales, cnp.ndarray out):
+    """One chunk of order-1 wasserstein_hist over a split axis (kl_ext.chunked
+    hist_pieces): for each row r of the 2-D views p, q (nrows, m), same
+    dtype float32/float64, the first `steps` (<= m) steps of the walk from
+    the running difference scales[r, 2] with the pair scales scales[r, 0]
+    (mp), scales[r, 1] (mq); out[r] = sum |D_k| dx_k.  support: None (unit
+    gaps) or a C-contiguous float64 array of >= steps + 1 positions;
+    scales: C-contiguous float64 (nrows, 3); out: float64 (nrows,).
+    Returns 0, or -1 (nothing done) for an unsupported layout or dtype.
+    """
+    cdef int t = cnp.PyArray_TYPE(p)
+    cdef Py_ssize_t nrows = cnp.PyArray_DIM(p, 0), r, prs, ps, qrs, qs
+    cdef const double* x = NULL
+    cdef const double* sc = <const double*>cnp.PyArray_DATA(scales)
+    cdef double* o = <double*>cnp.PyArray_DATA(out)
+    cdef const char* pp = <const char*>cnp.PyArray_DATA(p)
+    cdef const char* qp = <const char*>cnp.PyArray_DATA(q)
+    if not (layout_ok(p, 2) and layout_ok(q, 2)) or cnp.PyArray_TYPE(q) != t:
+        return -1
+    if t != cnp.NPY_DOUBLE and t != cnp.NPY_FLOAT:
+        return -1
+    if steps < 0 or steps > cnp.PyArray_DIM(p, 1):
+        return -1
+    if support is not None:
+        x = <const double*>cnp.PyArray_DATA(<cnp.ndarray>support)
+    strides(p, 2, &prs, &ps)
+    strides(q, 2, &qrs, &qs)
+    with nogil:
+        for r in range(nrows):
+            if t == cnp.NPY_DOUBLE:
+                o[r] = kw_hist_chunk_d(<const double*>pp + r * prs, ps,
+                                       <const double*>qp + r * qrs, qs,
+                                       x, steps, sc[3 * r], sc[3 * r + 1], sc[3 * r + 2])
+            else:
+                o[r] = kw_hist_chunk_f(<const float*>pp + r * prs, ps,
+                                       <const float*>qp + r * qrs, qs,
+                                       x, steps, sc[3 * r], sc[3 * r + 1], sc[3 * r + 2])
+    return 0
 
 
 # ---------------------------------------------------------------------------

@@ -139,3 +139,25 @@ def test_nearly_equal_samples(seed, n, weighted):
         w[0] = 2.0 ** 40
     got = wasserstein_1d(u, v, w, w)
     assert ex.rel(got, ex.sample_wpp(u, v, w, w)) <= BOUND
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2 ** 32 - 1), st.integers(3, 3000), st.booleans())
+def test_chunked_split_axis_nearly_equal_exact(seed, n, with_support):
+    # kl_ext.chunked's hist_* over three chunks: the start difference of
+    # each chunk and the walk within it stay exact for nearly equal rows
+    from kl_ext import chunked
+    p, q = _hist(seed, n, "near")
+    x = np.sort(np.random.default_rng(seed + 1).random(n)) if with_support else None
+    cuts = [0, n // 3, 2 * n // 3, n]
+    stats = None
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        s = chunked.partial_stats("total_variation", p[a:b], q[a:b], offset=a)
+        stats = s if stats is None else stats.merge(s)
+    parts = np.concatenate([s[2] for s in stats.segments], axis=-2)
+    t = chunked.hist_totals(parts, [1, 1, 1], True)
+    w = [chunked.hist_pieces(p[a:b], q[a:b], t[i], None if x is None else x[a:b],
+                             None if x is None or b == n else x[b], b == n)
+         for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:]))]
+    got = chunked.hist_finish(np.array(w), t)
+    assert ex.rel(got, ex.hist_w1(p, q, x)) <= BOUND
