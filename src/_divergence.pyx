@@ -1211,13 +1211,16 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
             for i in range(0, m8, 8):
                 for j in range(8):
                     tb[i + j] = kl_vterm_hellinger(bx[i + j], tb[i + j])
+    # rows in the near regime (as row_pair): counted in the same loop, so
+    # that a tile without any costs one comparison per row
+    a = near_bound(measure) if normalize else 0.0
+    b = 0.0
     for r in range(nr):
         if ok[r]:
             pair_tail(measure, kl_seg_total(tb + r * n, n), kk[r], normalize, out + r)
+            b += out[r] < a
         flagged[0] += status[r] != 0
-    if normalize:
-        # rows in the near regime: as row_pair
-        a = near_bound(measure)
+    if b != 0.0:
         for r in range(nr):
             if ok[r] and out[r] < a:
                 pair_exact(measure, p + r * prs, ps, q + r * qrs, qs, n, out + r, 1)
