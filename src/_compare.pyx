@@ -275,7 +275,7 @@ cdef inline void pair_sweep_lanes(const double* p, const double* q, Py_ssize_t m
                 x = p[i + j] * mq
                 y = q[i + j] * mp
                 s0[j] += js_term(x, y)
-                s3[j] += jeffreys_term(x, y)
+                s3[j] += jeffreys_term_scaled(p[i + j], q[i + j], mp, mq)
     for j in range(8):
         a[j] = s0[j]
         a[8 + j] = s1[j]
@@ -333,7 +333,7 @@ cdef void pair_sweep(const floating* p, Py_ssize_t ps, const floating* q, Py_ssi
                 b[0] += js_term(x, y)
                 b[1] += fabs(x - y)
                 b[2] += hellinger_term(x, y)
-                b[3] += jeffreys_term(x, y)
+                b[3] += jeffreys_term_scaled(p[i * ps], q[i * qs], mp, mq)
             for k in range(NPAIR):
                 kahan_add(&tot[k], &cmp[k], b[k])
     for k in range(NPAIR):

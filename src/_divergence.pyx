@@ -55,6 +55,7 @@ cdef extern from "_vmath.h" nogil:
 
 from _scalar cimport (kahan_add, kahan_total, log_ratio, kl_term, js_term,
                       jeffreys_term, hellinger_term, xlogy_ratio_series, js_series,
+                      jeffreys_term_scaled, scaled_log_ratio, underflowed,
                       log1pmx, DBL_MAX)
 
 cnp.import_array()
@@ -334,7 +335,7 @@ cdef inline void lanes_pair(int measure, const double* x, const double* y, Py_ss
                     st[j] += js_term(x[i + j] * mq, y[i + j] * mp)
             else:
                 for j in range(8):
-                    st[j] += jeffreys_term(x[i + j] * mq, y[i + j] * mp)
+                    st[j] += jeffreys_term_scaled(x[i + j], y[i + j], mp, mq)
     for j in range(8):
         at[j] = st[j]
 
@@ -395,7 +396,7 @@ cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
                 bt += hellinger_term(p[i * ps] * mq, q[i * qs] * mp)
         elif measure == JEFFREYS:
             for i in range(start, stop):
-                bt += jeffreys_term(p[i * ps] * mq, q[i * qs] * mp)
+                bt += jeffreys_term_scaled(p[i * ps], q[i * qs], mp, mq)
         kahan_add(&t, &tc, bt)
     return kahan_total(t, tc)
 
@@ -633,6 +634,8 @@ cdef inline double near_term(int measure, double p, double q, double ah, double 
         r = dl / y
         if fabs(r) <= 0.0625:
             return y * (r * r) * xlogy_ratio_series(r)
+        if underflowed(p, q, x, y):  # rows whose sums are far apart
+            return (x * scaled_log_ratio(p, q, ah, bh) - x) + y
         return kl_term(x, y)
     w = x + y
     if w == 0.0:
@@ -647,6 +650,8 @@ cdef inline double near_term(int measure, double p, double q, double ah, double 
             return INFINITY
         if fabs(r) <= 0.125:
             return dl * (log1p(r) - log1p(-r))
+        if underflowed(p, q, x, y):
+            return (x - y) * scaled_log_ratio(p, q, ah, bh)
         return jeffreys_term(x, y)
     return NAN
 

@@ -46,6 +46,20 @@ cdef inline double log_ratio(double a, double b) noexcept nogil:
     return log(r)
 
 
+cdef inline double scaled_log_ratio(double p, double q, double mp,
+                                    double mq) noexcept nogil:
+    # log(x/y) for x = p*mq, y = q*mp with p, q > 0, from the unscaled values
+    # (log(p/q) + log(mq/mp), each by log_ratio): where a product underflows
+    # to 0 or to a subnormal (digits lost) the ratio x/y is not available.
+    return log_ratio(p, q) + log_ratio(mq, mp)
+
+
+cdef inline bint underflowed(double p, double q, double x, double y) noexcept nogil:
+    # 1 if p, q > 0 and x or y (their scaled values) fell below the normal
+    # range: x/y is then off (0, inf, or a subnormal's few digits)
+    return p > 0.0 and q > 0.0 and (x < DBL_MIN or y < DBL_MIN)
+
+
 cdef inline double xlogy_ratio_series(double r) noexcept nogil:
     # f(r) / r**2 where f(r) = (1 + r) log1p(r) - r
     #   = sum_{k>=2} (-1)^k r^(k-2) / (k (k-1)),  for |r| <= 1/16
@@ -162,3 +176,15 @@ cdef inline double hellinger_term(double x, double y) noexcept nogil:
         return x
     d = (x - y) / (sqrt(x) + sqrt(y))
     return d * d
+
+
+cdef inline double jeffreys_term_scaled(double p, double q, double mp,
+                                        double mq) noexcept nogil:
+    # jeffreys_term(p*mq, q*mp), also where a scaled value underflows
+    # (normalised rows whose sums are far apart: x or y can leave the double
+    # range although the normalised entries p/sp, q/sq are both positive)
+    cdef double x = p * mq
+    cdef double y = q * mp
+    if underflowed(p, q, x, y) and x < INFINITY and y < INFINITY:
+        return (x - y) * scaled_log_ratio(p, q, mp, mq)
+    return jeffreys_term(x, y)

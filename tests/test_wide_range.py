@@ -1,0 +1,69 @@
+"""Rows whose sums are far apart, with entries across the whole double range.
+
+The pair measures and KL's exact pass scale the rows as x = p * sum(q) * s
+and y = q * sum(p) * s (s a power of two), so that no division rounds each
+element.  When the sums are far apart, a product can underflow to 0 or to a
+subnormal although both normalised entries are positive: Jeffreys then gave
++inf (exact: ~734) before its terms took log(x/y) from the unscaled values.
+Exact references: mpmath with enough bits for sums spanning 1e-324 ... 1.
+"""
+
+import mpmath
+import numpy as np
+import pytest
+
+import kl_ext
+
+BITS = 4000  # 1 - 1e-230 and 1e-324 / 1 must both survive the normalisation
+
+
+def _exact(name, p, q):
+    with mpmath.workprec(BITS):
+        P = [mpmath.mpf(float(x)) for x in p]
+        Q = [mpmath.mpf(float(x)) for x in q]
+        sp, sq = mpmath.fsum(P), mpmath.fsum(Q)
+        a = [x / sp for x in P]
+        b = [y / sq for y in Q]
+        if name == "kl_divergence":
+            return mpmath.fsum(x * mpmath.log(x / y) for x, y in zip(a, b) if x > 0)
+        return mpmath.fsum((x - y) * mpmath.log(x / y) for x, y in zip(a, b) if x > 0 or y > 0)
+
+
+def _wide_rows(seed, n=40):
+    rng = np.random.default_rng(seed)
+
+    def one():
+        a = 10.0 ** rng.uniform(-300, 0, n)
+        a[rng.choice(n, 4, replace=False)] = [5e-324, 1e-320, 2.5e-315, 1e-310]
+        return a
+    return one(), one()
+
+
+CASES = [_wide_rows(s) for s in range(4)] + [
+    (np.array([1e-298, 1e-70]), np.array([1e-315, 0.5])),
+    (np.array([1e-200, 1e-70]), np.array([1e-300, 0.5])),
+    (np.array([1.34e-298, 3.59e-70, 0.0]), np.array([2.5e-315, 0.51, 0.0])),
+]
+
+
+@pytest.mark.parametrize("name", ["kl_divergence", "jeffreys_divergence"])
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_sums_far_apart_stay_exact(name, case):
+    p, q = CASES[case]
+    for a, b in ((p, q), (q, p)):
+        want = _exact(name, a, b)
+        got = getattr(kl_ext, name)(a, b)
+        assert np.isfinite(got)
+        assert abs(mpmath.mpf(float(got)) - want) <= 1e-13 * want
+        r = kl_ext.compare(a, b)
+        field = r.kl_pq if name == "kl_divergence" else r.jeffreys_divergence
+        assert abs(mpmath.mpf(float(field)) - want) <= 1e-13 * want
+
+
+def test_sums_far_apart_in_a_batch():
+    p = np.stack([c[0] for c in CASES[:4]])
+    q = np.stack([c[1] for c in CASES[:4]])
+    got = kl_ext.jeffreys_divergence(p, q)
+    for i in range(4):
+        want = _exact("jeffreys_divergence", p[i], q[i])
+        assert abs(mpmath.mpf(float(got[i])) - want) <= 1e-13 * want
