@@ -128,9 +128,13 @@ def _finish(total: ArrayLike, dtype: np.dtype[Any], base: float | None) -> Value
 
 def _rel_entr(p: NDArray[np.float64], q: NDArray[np.float64]) -> NDArray[np.float64]:
     # scipy.special.rel_entr: p log(p/q) for p, q > 0; 0 at p = 0, q >= 0;
-    # +inf at p > 0, q = 0; NaN propagates
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        t = np.where((p > 0) & (q > 0), p * np.log(p / q), np.inf)
+    # +inf at p > 0, q = 0; NaN propagates.  Where p/q over- or underflows
+    # (entries far apart in magnitude) log(p) - log(q), as SciPy does.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        r = p / q
+        tiny, huge = np.finfo(np.float64).tiny, np.finfo(np.float64).max
+        lr = np.where((r > huge) | (r < tiny), np.log(p) - np.log(q), np.log(r))
+        t = np.where((p > 0) & (q > 0), p * lr, np.inf)
         t = np.where((p == 0) & (q >= 0), 0.0, t)
         return np.where(np.isnan(p) | np.isnan(q), np.nan, t)
 

@@ -67,3 +67,14 @@ def test_sums_far_apart_in_a_batch():
     for i in range(4):
         want = _exact("jeffreys_divergence", p[i], q[i])
         assert abs(mpmath.mpf(float(got[i])) - want) <= 1e-13 * want
+
+
+def test_reference_rel_entr_takes_logs_where_the_ratio_overflows():
+    # kl_ext.reference (the plain NumPy truth of the other tests) divides
+    # first: p/q overflowed to inf for entries far apart (SciPy's rel_entr
+    # switches to log(p) - log(q) there, and so does the reference now)
+    from kl_ext import reference
+    p, q = CASES[3]  # the old reference gave inf here (exact ~861.2)
+    want = _exact("jeffreys_divergence", p, q)
+    got = reference.jeffreys_divergence(p, q)
+    assert abs(mpmath.mpf(float(got)) - want) <= 1e-12 * want
