@@ -32,13 +32,6 @@ def openmp_enabled() -> bool:
 def max_threads() -> int:
     """Threads a call of >= 131072 elements would use now (1 without OpenMP)."""
 
-def threads_busy() -> bool:
-    """True if the last multi-threaded call got less than 3/4 of its threads'
-    CPU time (a busy machine): calls then run on one thread until a probe."""
-
-def threads_for(work: int) -> int:
-    """Threads a default call of `work` elements would get now."""
-
 def set_thread_cap(n: int) -> None:
     """Never run more than n threads (0: no cap); kl_ext._cpu sets it to
     kl_ext._threads.cpu_budget() (affinity mask, cgroup CPU quota) at import."""

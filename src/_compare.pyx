@@ -199,7 +199,6 @@ cdef int sweep_par(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize
         free(stc)
         return sweep(p, ps, q, qs, n, sums)
     if nthreads > 1:
-        team_started()
         for c in prange(nchunks, num_threads=nthreads, schedule="dynamic"):
             stc[c] = sweep(p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
                            min(<Py_ssize_t>CHUNK, n - c * CHUNK), part + NSUM * c)
@@ -357,7 +356,6 @@ cdef void pair_sweep_par(const floating* p, Py_ssize_t ps, const floating* q,
         pair_sweep(p, ps, q, qs, n, mp, mq, res)
         return
     if nthreads > 1:
-        team_started()
         for c in prange(nchunks, num_threads=nthreads, schedule="dynamic"):
             pair_sweep(p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
                        min(<Py_ssize_t>CHUNK, n - c * CHUNK), mp, mq, part + NPAIR * c)
@@ -443,7 +441,6 @@ cdef Py_ssize_t compare_rows_typed(const floating* p, Py_ssize_t prs, Py_ssize_t
     cdef Py_ssize_t r, flagged = 0
     cdef int st
     if nthreads > 1 and nrows >= 2 * nthreads:
-        team_started()
         for r in prange(nrows, num_threads=nthreads, schedule="dynamic",
                         chunksize=grab(n)):
             st = row_compare(p + r * prs, ps, q + r * qrs, qs, n, normalize,

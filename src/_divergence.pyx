@@ -40,8 +40,6 @@ cdef extern from "_vmath.h" nogil:
     int kl_max_threads()
     void kl_set_thread_cap(int n)
     int kl_openmp_enabled()
-    double kl_wall_seconds()
-    double kl_process_cpu_seconds()
     double kl_vlog1pmx_ratio(double a, double b)
     double kl_vlog_sum(double s)
     double kl_seg_total(const double* e, Py_ssize_t n)
@@ -427,7 +425,6 @@ cdef int first_pass_par(int measure, const floating* p, Py_ssize_t ps,
         free(stc)
         return first_pass(measure, p, ps, q, qs, n, sums)
     if nthreads > 1:
-        team_started()
         for c in prange(nchunks, num_threads=nthreads, schedule="dynamic"):
             stc[c] = first_pass(measure, p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
                                 min(<Py_ssize_t>CHUNK, n - c * CHUNK), part + 3 * c)
@@ -463,7 +460,6 @@ cdef double pair_pass_par(int measure, const floating* p, Py_ssize_t ps,
     if part == NULL:
         return pair_pass(measure, p, ps, q, qs, n, mp, mq)
     if nthreads > 1:
-        team_started()
         for c in prange(nchunks, num_threads=nthreads, schedule="dynamic"):
             part[c] = pair_pass(measure, p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
                                 min(<Py_ssize_t>CHUNK, n - c * CHUNK), mp, mq)
@@ -1274,7 +1270,6 @@ cdef Py_ssize_t rows_typed(int measure, const floating* p, Py_ssize_t prs,
             load_tile(q, 0, qs, nr, n, qbuf)
             qtile = qbuf
         if nthreads > 1 and ntiles >= 2 * nthreads:
-            team_started()
             for tile in prange(ntiles, num_threads=nthreads, schedule="dynamic",
                                chunksize=grab(nr * n)):
                 flagged += tile_or_rows(measure, p, prs, ps, q, qrs, qs, tile * nr,
@@ -1287,7 +1282,6 @@ cdef Py_ssize_t rows_typed(int measure, const floating* p, Py_ssize_t prs,
                                         out, status, qtile, nrows)
         return flagged
     if nthreads > 1 and nrows >= 2 * nthreads:
-        team_started()
         for r in prange(nrows, num_threads=nthreads, schedule="dynamic",
                         chunksize=grab(n)):
             st = row_dispatch(measure, p + r * prs, ps, q + r * qrs, qs, n,
@@ -1304,90 +1298,30 @@ cdef Py_ssize_t rows_typed(int measure, const floating* p, Py_ssize_t prs,
 
 
 # Threads: a call with at least PAR_MIN elements runs on kl_max_threads()
-# threads (OpenMP: OMP_NUM_THREADS, or threadpoolctl's limit; at most
-# kl_ext._threads.cpu_budget()), unless another kl_ext call is already
-# running multi-threaded (from another Python thread): then it runs on one,
-# so concurrent callers never oversubscribe the cores.
-#
-# A busy machine: an OpenMP team ends with a join, so a call waits for every
-# worker to be scheduled at least once; when another process holds the other
-# core, a two-thread call can take several times as long as one thread.
-# Each multi-threaded call therefore measures the process's CPU time against
-# its wall time: a team that got less than BUSY_EFFICIENCY of nt CPUs for the
-# call marks the machine busy, and calls run on the calling thread only
-# until a probe BACKOFF_MIN later tries the team again (the backoff doubles
-# while probes keep failing, up to BACKOFF_MAX, so a failing probe costs
-# little).  Results never depend on the thread count, so this only ever
-# changes the time a call takes.
-# _active and the busy state are only read and written with the GIL held;
-# _team_started is set by the caller thread just before a parallel loop.
+# threads (OpenMP: OMP_NUM_THREADS, or threadpoolctl's limit), unless another
+# kl_ext call is already running multi-threaded (from another Python thread):
+# then it runs on one, so concurrent callers never oversubscribe the cores.
+# _active is only read and written with the GIL held.
 cdef Py_ssize_t PAR_MIN = 131072
 cdef Py_ssize_t GRAB = 8192
 cdef int _active = 0
-cdef double BUSY_EFFICIENCY = 0.75
-cdef double BACKOFF_MIN = 0.02
-cdef double BACKOFF_MAX = 1.0
-cdef int _busy = 0
-cdef int _team_started = 0
-cdef double _probe_at = 0.0
-cdef double _backoff = BACKOFF_MIN
-cdef double _wall0 = 0.0
-cdef double _cpu0 = 0.0
-
-
-cdef inline void team_started() noexcept nogil:
-    global _team_started
-    _team_started = 1
 
 
 cdef int acquire_threads(Py_ssize_t work):
-    global _active, _team_started, _wall0, _cpu0
+    global _active
     cdef int nt
-    cdef double now
     if work < PAR_MIN or _active:
         return 1
     nt = kl_max_threads()
     if nt > 1:
-        now = kl_wall_seconds()
-        if _busy and now < _probe_at:
-            return 1
         _active = 1
-        _team_started = 0
-        _wall0 = now
-        _cpu0 = kl_process_cpu_seconds()
     return nt
 
 
 cdef void release_threads(int nt):
-    global _active, _busy, _probe_at, _backoff
-    cdef double wall, cpu
+    global _active
     if nt > 1:
         _active = 0
-        if not _team_started or _cpu0 < 0.0:
-            return
-        wall = kl_wall_seconds() - _wall0
-        cpu = kl_process_cpu_seconds() - _cpu0
-        if wall <= 0.0 or cpu < 0.0:
-            return
-        if cpu < BUSY_EFFICIENCY * nt * wall:
-            _busy = 1
-            _probe_at = _wall0 + wall + _backoff
-            _backoff = min(2.0 * _backoff, BACKOFF_MAX)
-        else:
-            _busy = 0
-            _backoff = BACKOFF_MIN
-
-
-def threads_busy():
-    """True if the last multi-threaded call found the machine busy (see above)."""
-    return bool(_busy)
-
-
-def threads_for(Py_ssize_t work):
-    """Threads a default call of `work` elements would get now (for tests)."""
-    cdef int nt = acquire_threads(work)
-    release_threads(nt)
-    return nt
 
 
 cdef inline Py_ssize_t grab(Py_ssize_t per_item) noexcept nogil:
@@ -1550,7 +1484,6 @@ cdef void pieces_typed(int measure, const floating* p, Py_ssize_t prs, Py_ssize_
     # status[k] of piece k = r * npieces + c (first_pass of that piece)
     cdef Py_ssize_t k, r, c, npc = (n + CHUNK - 1) // CHUNK
     if nthreads > 1 and nrows * npc >= 2:
-        team_started()
         for k in prange(nrows * npc, num_threads=nthreads, schedule="dynamic"):
             r = k // npc
             c = k - r * npc
@@ -1712,7 +1645,6 @@ cdef void pair_pieces_typed(int measure, const floating* p, Py_ssize_t prs,
     # OUT: out[k] = pair_pass of piece k = r * npieces + c with row r's scales
     cdef Py_ssize_t k, r, c, npc = (n + CHUNK - 1) // CHUNK
     if nthreads > 1 and nrows * npc >= 2:
-        team_started()
         for k in prange(nrows * npc, num_threads=nthreads, schedule="dynamic"):
             r = k // npc
             c = k - r * npc

@@ -30,21 +30,6 @@
    import by kl_ext._cpu); 0 means no cap.  OMP_NUM_THREADS and threadpoolctl
    lower the count further through omp_get_max_threads. */
 static int kl_thread_cap = 0;
-/* clocks for the busy-machine test of kl_ext._divergence's acquire_threads:
-   wall (monotonic) and this process's CPU time (all its threads), seconds */
-#include <time.h>
-static inline double kl_wall_seconds(void)
-{
-    struct timespec t;
-    if (clock_gettime(CLOCK_MONOTONIC, &t) != 0) return 0.0;
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-static inline double kl_process_cpu_seconds(void)
-{
-    struct timespec t;
-    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) != 0) return -1.0;
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 static inline void kl_set_thread_cap(int n) { kl_thread_cap = n > 0 ? n : 0; }
 #ifdef _OPENMP
 #include <omp.h>
