@@ -21,8 +21,6 @@ from ._divergence import pieces as pieces
 from ._divergence import rows as rows
 from ._divergence import set_thread_cap as set_thread_cap
 from ._divergence import small as small
-from ._divergence import threads_busy as threads_busy
-from ._divergence import threads_for as threads_for
 
 def compare_one(p: npt.NDArray[np.floating], q: npt.NDArray[np.floating],
                 normalize: bool, nthreads: int = 0) -> tuple[tuple[float, ...] | None, int]:
