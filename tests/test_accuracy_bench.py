@@ -346,3 +346,17 @@ def test_plot_without_matplotlib_is_a_clear_error(tmp_path):
                          timeout=120)
     assert res.returncode == 1
     assert "--plot needs matplotlib" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_plot_of_a_one_regime_selection_warns_nothing(tmp_path):
+    # a panel with nothing selected used to call legend() on no artists:
+    # matplotlib's "No artists with labels found to put in legend" warning
+    pytest.importorskip("matplotlib")
+    import warnings
+
+    from kl_ext import accuracy
+    out = accuracy.run(quick=True, measures=["kl_divergence"], regimes=["near"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        accuracy.plot(out, tmp_path / "near.png")
+    assert (tmp_path / "near.png").stat().st_size > 0
