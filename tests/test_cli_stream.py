@@ -540,7 +540,7 @@ def test_workers_give_the_eager_result_and_global_rows(data):
 
 
 @pytest.fixture(scope="module")
-def local_scheduler():
+def local_scheduler(environ_restored):
     if not _has_dask():
         pytest.skip("needs dask and distributed")
     from distributed import LocalCluster

@@ -29,7 +29,7 @@ PIECE = 65536
 
 
 @pytest.fixture(scope="module")
-def client():
+def client(environ_restored):
     # spilling off: a worker that exceeds its memory limit is killed, never
     # quietly spills a gathered axis to disk
     with dask.config.set({"distributed.worker.memory.target": False,
