@@ -17,6 +17,7 @@ crashing with an illegal instruction.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from types import ModuleType
@@ -66,13 +67,9 @@ def _import(module: str) -> ModuleType:
     return mod
 
 
-_BUDGET: list[int] = []
-
-
+@functools.cache
 def _budget() -> int:
-    if not _BUDGET:
-        _BUDGET.append(_threads.cpu_budget())
-    return _BUDGET[0]
+    return _threads.cpu_budget()
 
 
 def load(name: str) -> tuple[ModuleType, str]:

@@ -646,9 +646,7 @@ cdef inline double near_term(int measure, double p, double q, double ah, double 
             return INFINITY
         if fabs(r) <= 0.125:
             return dl * (log1p(r) - log1p(-r))
-        if underflowed(p, q, x, y):
-            return (x - y) * scaled_log_ratio(p, q, ah, bh)
-        return jeffreys_term(x, y)
+        return jeffreys_term_scaled(p, q, ah, bh)
     return NAN
 
 
