@@ -239,14 +239,8 @@ def _unnormalised(code: int, sums: NDArray[np.float64]) -> NDArray[np.float64] |
 def _neumaier(parts: NDArray[np.float64]) -> NDArray[np.float64]:
     """In-order Neumaier sums over axis -2 of `parts` (..., k, c): what the
     kernels' piece_totals does, so equal pieces give equal bits."""
-    s = np.zeros(parts.shape[:-2] + parts.shape[-1:])
-    c = np.zeros_like(s)
+    s, c = (np.moveaxis(a, 0, -1) for a in _neumaier_pair(parts))
     with np.errstate(invalid="ignore", over="ignore"):
-        for i in range(parts.shape[-2]):
-            x = parts[..., i, :]
-            t = s + x
-            c += np.where(np.abs(s) >= np.abs(x), (s - t) + x, (x - t) + s)
-            s = t
         return np.where(s - s != 0, s, s + c)
 
 

@@ -270,6 +270,16 @@ def _check_out_file(path: str, option: str, formats: Sequence[str] | None = None
         raise CLIError(f"{option} {path!r} is a directory")
 
 
+def _check_plot_file(path: str) -> None:
+    # --plot of bench and accuracy: a writable image path, and matplotlib
+    _check_out_file(path, "--plot", _PLOT_FORMATS)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise CLIError("--plot needs matplotlib, which is not installed "
+                       "(pip install matplotlib)") from None
+
+
 def _bench(args: argparse.Namespace) -> int:
     from . import bench
 
@@ -290,12 +300,7 @@ def _bench(args: argparse.Namespace) -> int:
     if args.json is not None:
         _check_out_file(args.json, "--json")
     if args.plot is not None:
-        _check_out_file(args.plot, "--plot", _PLOT_FORMATS)
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise CLIError("--plot needs matplotlib, which is not installed "
-                           "(pip install matplotlib)") from None
+        _check_plot_file(args.plot)
     if not bench.workloads(args.measure, sizes, full=args.full, threads=threads):
         raise CLIError("no workload matches the selected --measure and --sizes")
     try:
@@ -326,12 +331,7 @@ def _accuracy(args: argparse.Namespace) -> int:
     if args.json is not None and args.json != "-":
         _check_out_file(args.json, "--json")
     if args.plot is not None:
-        _check_out_file(args.plot, "--plot", _PLOT_FORMATS)
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise CLIError("--plot needs matplotlib, which is not installed "
-                           "(pip install matplotlib)") from None
+        _check_plot_file(args.plot)
     try:
         import mpmath  # noqa: F401
     except ImportError:
