@@ -451,27 +451,51 @@ kl_lane_sums_bad(const double *x, const double *y, ptrdiff_t m, double *sp, doub
    c[j] collecting the exact error of every addition (Knuth's TwoSum), so
    the pair is as accurate as a sum in twice the working precision.  The
    kernels' near-p = q path uses it for the row sums (its double-double
-   normalisation); plain loops that GCC vectorises. */
+   normalisation). */
 static inline __attribute__((always_inline)) void
 kl_sum2_lanes(const double *x, ptrdiff_t m, double *s, double *c)
 {
-    double ls[8], lc[8];
-    for (int j = 0; j < 8; j++) {
-        ls[j] = s[j];
-        lc[j] = c[j];
+    /* GCC vectors for the running sums: the same arithmetic lane by lane
+       as a loop over j < 8, which GCC left scalar (1.6 ns per element on
+       v4 against 0.7): one 8-wide vector with AVX-512, two 4-wide ones
+       elsewhere (an 8-wide type lowered to AVX2 went through memory) */
+#if defined(__AVX512F__)
+    kl_v8d ls, lc;
+    memcpy(&ls, s, sizeof ls);
+    memcpy(&lc, c, sizeof lc);
+    for (ptrdiff_t i = 0; i < m; i += 8) {
+        kl_v8d b;
+        memcpy(&b, x + i, sizeof b);
+        kl_v8d t = ls + b;
+        kl_v8d z = t - ls;
+        lc += (ls - (t - z)) + (b - z);
+        ls = t;
     }
-    for (ptrdiff_t i = 0; i < m; i += 8)
-        for (int j = 0; j < 8; j++) {
-            double a = ls[j], b = x[i + j];
-            double t = a + b;
-            double z = t - a;
-            lc[j] += (a - (t - z)) + (b - z);
-            ls[j] = t;
-        }
-    for (int j = 0; j < 8; j++) {
-        s[j] = ls[j];
-        c[j] = lc[j];
+    memcpy(s, &ls, sizeof ls);
+    memcpy(c, &lc, sizeof lc);
+#else
+    typedef double kl_v4d __attribute__((vector_size(32)));
+    kl_v4d ls0, ls1, lc0, lc1;
+    memcpy(&ls0, s, sizeof ls0);
+    memcpy(&ls1, s + 4, sizeof ls1);
+    memcpy(&lc0, c, sizeof lc0);
+    memcpy(&lc1, c + 4, sizeof lc1);
+    for (ptrdiff_t i = 0; i < m; i += 8) {
+        kl_v4d b0, b1;
+        memcpy(&b0, x + i, sizeof b0);
+        memcpy(&b1, x + i + 4, sizeof b1);
+        kl_v4d t0 = ls0 + b0, t1 = ls1 + b1;
+        kl_v4d z0 = t0 - ls0, z1 = t1 - ls1;
+        lc0 += (ls0 - (t0 - z0)) + (b0 - z0);
+        lc1 += (ls1 - (t1 - z1)) + (b1 - z1);
+        ls0 = t0;
+        ls1 = t1;
     }
+    memcpy(s, &ls0, sizeof ls0);
+    memcpy(s + 4, &ls1, sizeof ls1);
+    memcpy(c, &lc0, sizeof lc0);
+    memcpy(c + 4, &lc1, sizeof lc1);
+#endif
 }
 
 #endif
