@@ -15,6 +15,11 @@ from ._divergence import n_pieces as n_pieces
 from ._divergence import one as one
 from ._divergence import openmp_enabled as openmp_enabled
 from ._divergence import pair_finish as pair_finish
+from ._divergence import dd_pieces as dd_pieces
+from ._divergence import near_totals as near_totals
+from ._divergence import near_pieces as near_pieces
+from ._divergence import near_finish as near_finish
+from ._divergence import near_limit as near_limit
 from ._divergence import pair_pieces as pair_pieces
 from ._divergence import pair_totals as pair_totals
 from ._divergence import pieces as pieces

@@ -65,3 +65,23 @@ def pair_pieces(measure: int, p: npt.NDArray[np.floating], q: npt.NDArray[np.flo
 def pair_finish(measure: int, parts: npt.NDArray[np.float64], scales: npt.NDArray[np.float64],
                 normalize: bool, out: npt.NDArray[np.float64]) -> int:
     """JS/TV of each row from second-sweep pieces (nrows, k) -> out (nrows,)."""
+
+def dd_pieces(measure: int, p: npt.NDArray[np.floating], q: npt.NDArray[np.floating],
+              first: npt.NDArray[np.float64], out: npt.NDArray[np.float64],
+              nthreads: int = 1) -> int:
+    """Double-double sums (and KL's shifted term sum) of each piece -> out (nrows, k, 5)."""
+
+def near_totals(parts: npt.NDArray[np.float64], out: npt.NDArray[np.float64]) -> int:
+    """Rows' dd sums and near scales from dd_pieces -> out (nrows, 9)."""
+
+def near_pieces(measure: int, p: npt.NDArray[np.floating], q: npt.NDArray[np.floating],
+                totals: npt.NDArray[np.float64], want: npt.NDArray[np.int8],
+                out: npt.NDArray[np.float64], nthreads: int = 1) -> int:
+    """Exact near-equal term sums of the wanted pieces -> out (nrows, k)."""
+
+def near_finish(measure: int, parts: npt.NDArray[np.float64], totals: npt.NDArray[np.float64],
+                rows: npt.NDArray[np.int64], out: npt.NDArray[np.float64]) -> int:
+    """A pair measure's exact value at the given rows from its second sweep."""
+
+def near_limit(measure: int) -> float:
+    """The one-pass value below which a pair measure's row takes the exact path."""

@@ -1725,6 +1725,283 @@ def pair_finish(int measure, cnp.ndarray parts, cnp.ndarray scales, bint normali
     return 0
 
 
+# ---- exactness near p = q over a split axis (kl_ext.chunked) ----
+# The chunked statistics never hold a whole row, so the in-memory exact path
+# (dd_sums_par, near_value) is rebuilt from pieces: each piece also gives
+# its sums as double-double values (dd_pieces); near_totals adds them in
+# axis order as dd_sums_par does, so a two-pass measure's second sweep
+# (near_pieces) computes near_value's terms piece by piece.  KL needs no
+# second sweep: each piece keeps its term sum relative to its own ratio
+# c_j = B_j/A_j (A_j, B_j its sums),
+#     T_j(c_j) = sum p log(p c_j/q) - p + q/c_j >= 0,
+# exact where the piece's own one-pass form cancels, and
+#     A D(p/A || q/B) = sum_j T_j(c_j) + A_j phi(c_j/c),  c = B/A,
+# phi(x) = x - 1 - log x >= 0: a sum of non-negative terms, which
+# kl_ext.chunked.finish_one forms for the rows whose one-pass value cancels.
+
+cdef double SUM_LO = 3.0549363634996047e-151  # 2**-500
+cdef double SUM_HI = 3.273390607896142e+150   # 2**500
+
+
+cdef void dd_piece(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t ps,
+                   const floating* q, Py_ssize_t qrs, Py_ssize_t qs, Py_ssize_t n,
+                   Py_ssize_t k, const double* first, double* out) noexcept nogil:
+    # piece k = r * npieces + c.  OUT: out[5k .. 5k + 3], its dd sums (p
+    # high, low, q high, low; NaN/inf for non-finite entries) and, for KL,
+    # out[5k + 4] = T_j(c_j) (NaN where a sum is 0 or outside [2**-500,
+    # 2**500], or the one-pass term sum first[3k + 2] is not finite)
+    cdef Py_ssize_t npc = (n + CHUNK - 1) // CHUNK
+    cdef Py_ssize_t r = k // npc
+    cdef Py_ssize_t c = k - r * npc
+    cdef Py_ssize_t m = min(<Py_ssize_t>CHUNK, n - c * CHUNK)
+    cdef const floating* pp = p + r * prs + c * CHUNK * ps
+    cdef const floating* qq = q + r * qrs + c * CHUNK * qs
+    cdef double* o = out + 5 * k
+    cdef double dd[4]
+    cdef double t1, d, ts, kk
+    cdef int j
+    dd_sums(pp, ps, qq, qs, m, dd)
+    for j in range(4):
+        o[j] = dd[j]
+    o[4] = NAN
+    if measure != KL:
+        return
+    t1 = first[3 * k + 2]
+    if not (t1 >= 0.0 and t1 < INFINITY and dd[0] >= SUM_LO and dd[0] <= SUM_HI
+            and dd[2] >= SUM_LO and dd[2] <= SUM_HI):
+        return
+    # c_j - 1 from the dd sums (the leading parts' difference is exact where
+    # they are within a factor 2), then phi(c_j) = d - log1p(d) >= 0
+    d = ((dd[2] - dd[0]) + (dd[3] - dd[1])) / dd[0]
+    ts = t1 + dd[0] * log1pmx(d)
+    if t1 > CANCEL * ts:
+        # the piece's one-pass form cancels (q nearly proportional to p on
+        # it): the exact terms, as near_value forms them for a row
+        ts = dd[0] * (near_value(KL, pp, ps, qq, qs, m, dd, &kk, 1) / kk)
+    o[4] = ts
+
+
+cdef void dd_pieces_typed(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t ps,
+                          const floating* q, Py_ssize_t qrs, Py_ssize_t qs,
+                          Py_ssize_t nrows, Py_ssize_t n, const double* first,
+                          double* out, int nthreads) noexcept nogil:
+    cdef Py_ssize_t k, npc = (n + CHUNK - 1) // CHUNK
+    if nthreads > 1 and nrows * npc >= 2:
+        for k in prange(nrows * npc, num_threads=nthreads, schedule="dynamic"):
+            dd_piece(measure, p, prs, ps, q, qrs, qs, n, k, first, out)
+    else:
+        for k in range(nrows * npc):
+            dd_piece(measure, p, prs, ps, q, qrs, qs, n, k, first, out)
+
+
+def dd_pieces(int measure, cnp.ndarray p, cnp.ndarray q, cnp.ndarray first,
+              cnp.ndarray out, int nthreads=1):
+    """Double-double sums of each piece of each row of p, q (nrows, n).
+
+    p, q: the views given to `pieces` (no negative entries: checked by its
+    statuses); first: its C-contiguous float64 output (nrows, n_pieces(n),
+    3); out: C-contiguous float64 (nrows, n_pieces(n), 5) -- sum p (high,
+    low), sum q (high, low) and, for KL, the piece's term sum relative to
+    its own sums' ratio (see above; NaN otherwise).  Returns 0, or -1
+    (nothing done) for a layout the kernels cannot read.
+    """
+    cdef Py_ssize_t nrows, n, prs, ps, qrs, qs, npc
+    cdef int nt
+    if not rows_layout(p, q, &nrows, &n, &prs, &ps, &qrs, &qs):
+        return -1
+    npc = n_pieces(n) if n > 0 else 0
+    if not (out_ok(first, 3, cnp.NPY_DOUBLE) and out_ok(out, 3, cnp.NPY_DOUBLE)
+            and n > 0 and cnp.PyArray_TYPE(p) == cnp.PyArray_TYPE(q)
+            and cnp.PyArray_DIM(q, 0) == nrows and cnp.PyArray_DIM(q, 1) == n
+            and cnp.PyArray_DIM(first, 0) == nrows and cnp.PyArray_DIM(first, 1) == npc
+            and cnp.PyArray_DIM(first, 2) == 3 and cnp.PyArray_DIM(out, 0) == nrows
+            and cnp.PyArray_DIM(out, 1) == npc and cnp.PyArray_DIM(out, 2) == 5):
+        raise ValueError("dd_pieces: arrays of the wrong shape, dtype or layout")
+    nt = call_threads(nrows * n, nthreads)
+    if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
+        with nogil:
+            dd_pieces_typed(measure, <const double*>cnp.PyArray_DATA(p), prs, ps,
+                            <const double*>cnp.PyArray_DATA(q), qrs, qs, nrows, n,
+                            <const double*>cnp.PyArray_DATA(first),
+                            <double*>cnp.PyArray_DATA(out), nt)
+    else:
+        with nogil:
+            dd_pieces_typed(measure, <const float*>cnp.PyArray_DATA(p), prs, ps,
+                            <const float*>cnp.PyArray_DATA(q), qrs, qs, nrows, n,
+                            <const double*>cnp.PyArray_DATA(first),
+                            <double*>cnp.PyArray_DATA(out), nt)
+    release_threads(nt)
+    return 0
+
+
+def near_totals(cnp.ndarray parts, cnp.ndarray out):
+    """Rows' double-double sums and near_value's scales from `dd_pieces`.
+
+    parts: C-contiguous float64 (nrows, k, 5) in axis order; out:
+    C-contiguous float64 (nrows, 9) -- the dd sums (p high, low, q high,
+    low; added in order as dd_sums_par adds its pieces) and mp, al, mq, bl,
+    K of near_value (NaN where a sum is not in [2**-500, 2**500]).
+    """
+    cdef Py_ssize_t r, i, nrows = cnp.PyArray_DIM(parts, 0), k = cnp.PyArray_DIM(parts, 1)
+    cdef const double* a = <const double*>cnp.PyArray_DATA(parts)
+    cdef double* o = <double*>cnp.PyArray_DATA(out)
+    cdef double* dd
+    cdef double mp, mq, kk, s
+    if not (out_ok(parts, 3, cnp.NPY_DOUBLE) and cnp.PyArray_DIM(parts, 2) == 5
+            and out_ok(out, 2, cnp.NPY_DOUBLE) and cnp.PyArray_DIM(out, 0) == nrows
+            and cnp.PyArray_DIM(out, 1) == 9 and k > 0):
+        raise ValueError("near_totals: arrays of the wrong shape, dtype or layout")
+    with nogil:
+        for r in range(nrows):
+            dd = o + 9 * r
+            for i in range(4):
+                dd[i] = 0.0
+            for i in range(k):
+                dd_add(&dd[0], &dd[1], a[5 * (r * k + i)], a[5 * (r * k + i) + 1])
+                dd_add(&dd[2], &dd[3], a[5 * (r * k + i) + 2], a[5 * (r * k + i) + 3])
+            for i in range(4, 9):
+                dd[i] = NAN
+            if (dd[0] >= SUM_LO and dd[0] <= SUM_HI and dd[2] >= SUM_LO
+                    and dd[2] <= SUM_HI):
+                kl_pair_scales(dd[0], dd[2], &mp, &mq, &kk)
+                s = mp / dd[0]  # a power of two: exact
+                dd[4] = mp
+                dd[5] = dd[1] * s
+                dd[6] = mq
+                dd[7] = dd[3] * s
+                dd[8] = kk
+    return 0
+
+
+cdef void near_pieces_typed(int measure, const floating* p, Py_ssize_t prs,
+                            Py_ssize_t ps, const floating* q, Py_ssize_t qrs,
+                            Py_ssize_t qs, Py_ssize_t nrows, Py_ssize_t n,
+                            const double* nt9, const cnp.npy_int8* want, double* out,
+                            int nthreads) noexcept nogil:
+    cdef Py_ssize_t k, r, c, npc = (n + CHUNK - 1) // CHUNK
+    if nthreads > 1 and nrows * npc >= 2:
+        for k in prange(nrows * npc, num_threads=nthreads, schedule="dynamic"):
+            r = k // npc
+            c = k - r * npc
+            out[k] = NAN
+            if want[k]:
+                out[k] = near_pass(measure, p + r * prs + c * CHUNK * ps, ps,
+                                   q + r * qrs + c * CHUNK * qs, qs,
+                                   min(<Py_ssize_t>CHUNK, n - c * CHUNK), nt9[9 * r + 4],
+                                   nt9[9 * r + 5], nt9[9 * r + 6], nt9[9 * r + 7])
+    else:
+        for k in range(nrows * npc):
+            r = k // npc
+            c = k - r * npc
+            out[k] = NAN
+            if want[k]:
+                out[k] = near_pass(measure, p + r * prs + c * CHUNK * ps, ps,
+                                   q + r * qrs + c * CHUNK * qs, qs,
+                                   min(<Py_ssize_t>CHUNK, n - c * CHUNK), nt9[9 * r + 4],
+                                   nt9[9 * r + 5], nt9[9 * r + 6], nt9[9 * r + 7])
+
+
+def near_pieces(int measure, cnp.ndarray p, cnp.ndarray q, cnp.ndarray totals,
+                cnp.ndarray want, cnp.ndarray out, int nthreads=1):
+    """near_value's term sums of the wanted pieces of each row.
+
+    p, q: (nrows, n) views without negative entries; totals: C-contiguous
+    float64 (nrows, 9) from `near_totals` (finite scales in wanted rows);
+    want: C-contiguous int8 (nrows, n_pieces(n)); out: C-contiguous float64
+    (nrows, n_pieces(n)) -- near_pass of each wanted piece, NaN elsewhere.
+    Returns 0, -1 for a layout the kernels cannot read, -2 for a measure
+    without exact near terms.
+    """
+    cdef Py_ssize_t nrows, n, prs, ps, qrs, qs, npc
+    cdef int nt
+    if not rows_layout(p, q, &nrows, &n, &prs, &ps, &qrs, &qs):
+        return -1
+    npc = n_pieces(n) if n > 0 else 0
+    if not (out_ok(totals, 2, cnp.NPY_DOUBLE) and out_ok(want, 2, cnp.NPY_INT8)
+            and out_ok(out, 2, cnp.NPY_DOUBLE) and n > 0
+            and cnp.PyArray_TYPE(p) == cnp.PyArray_TYPE(q)
+            and cnp.PyArray_DIM(q, 0) == nrows and cnp.PyArray_DIM(q, 1) == n
+            and cnp.PyArray_DIM(totals, 0) == nrows and cnp.PyArray_DIM(totals, 1) == 9
+            and cnp.PyArray_DIM(want, 0) == nrows and cnp.PyArray_DIM(want, 1) == npc
+            and cnp.PyArray_DIM(out, 0) == nrows and cnp.PyArray_DIM(out, 1) == npc):
+        raise ValueError("near_pieces: arrays of the wrong shape, dtype or layout")
+    if not (measure == KL or is_pair(measure)):
+        return -2
+    nt = call_threads(nrows * n, nthreads)
+    if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
+        with nogil:
+            near_pieces_typed(measure, <const double*>cnp.PyArray_DATA(p), prs, ps,
+                              <const double*>cnp.PyArray_DATA(q), qrs, qs, nrows, n,
+                              <const double*>cnp.PyArray_DATA(totals),
+                              <const cnp.npy_int8*>cnp.PyArray_DATA(want),
+                              <double*>cnp.PyArray_DATA(out), nt)
+    else:
+        with nogil:
+            near_pieces_typed(measure, <const float*>cnp.PyArray_DATA(p), prs, ps,
+                              <const float*>cnp.PyArray_DATA(q), qrs, qs, nrows, n,
+                              <const double*>cnp.PyArray_DATA(totals),
+                              <const cnp.npy_int8*>cnp.PyArray_DATA(want),
+                              <double*>cnp.PyArray_DATA(out), nt)
+    release_threads(nt)
+    return 0
+
+
+def near_finish(int measure, cnp.ndarray parts, cnp.ndarray totals, cnp.ndarray rows,
+                cnp.ndarray out):
+    """A pair measure's exact value for the given rows from its second sweep.
+
+    parts: C-contiguous float64 (nrows, k, 3) second-sweep pieces (column
+    0: pair_pass with the rounded sums' scales, column 2: near_pass or
+    NaN); totals: C-contiguous float64 (nrows, 13) (pair scales, status,
+    then `near_totals`); rows: C-contiguous int64 row indices; out: float64
+    (nrows,), set at those rows to pair_tail of the in-order Neumaier sum of
+    the pieces' near_pass values -- a piece without one (its own rows a
+    relative difference >~ 1/16 apart, where the rounded scales cost at most
+    ~eps/delta) adds its pair_pass value rescaled from K to the near K.
+    With every piece's near_pass present this is pair_exact's value.
+    Returns 0, or -2 for a measure that is not a pair measure.
+    """
+    cdef Py_ssize_t i, c, r, nrows = cnp.PyArray_DIM(parts, 0), k = cnp.PyArray_DIM(parts, 1)
+    cdef Py_ssize_t nsel = cnp.PyArray_DIM(rows, 0)
+    cdef const double* a = <const double*>cnp.PyArray_DATA(parts)
+    cdef const double* t = <const double*>cnp.PyArray_DATA(totals)
+    cdef const cnp.npy_int64* sel = <const cnp.npy_int64*>cnp.PyArray_DATA(rows)
+    cdef double* o = <double*>cnp.PyArray_DATA(out)
+    cdef double v, vc, sc, s, cc
+    if not (out_ok(parts, 3, cnp.NPY_DOUBLE) and cnp.PyArray_DIM(parts, 2) == 3
+            and out_ok(totals, 2, cnp.NPY_DOUBLE)
+            and out_ok(rows, 1, cnp.NPY_INT64) and out_ok(out, 1, cnp.NPY_DOUBLE)
+            and cnp.PyArray_DIM(totals, 0) == nrows and cnp.PyArray_DIM(totals, 1) == 13
+            and cnp.PyArray_DIM(out, 0) == nrows and k > 0):
+        raise ValueError("near_finish: arrays of the wrong shape, dtype or layout")
+    if not is_pair(measure):
+        return -2
+    for i in range(nsel):
+        r = sel[i]
+        if r < 0 or r >= nrows:
+            raise ValueError("near_finish: row index out of range")
+    with nogil:
+        for i in range(nsel):
+            r = sel[i]
+            sc = t[13 * r + 12] / t[13 * r + 2]
+            s = 0.0
+            cc = 0.0
+            for c in range(k):
+                vc = a[3 * (r * k + c) + 2]
+                if isnan(vc):
+                    vc = a[3 * (r * k + c)] * sc
+                kahan_add(&s, &cc, vc)
+            v = kahan_total(s, cc)
+            pair_tail(measure, v, t[13 * r + 12], True, o + r)
+    return 0
+
+
+def near_limit(int measure):
+    """The one-pass value below which a normalised pair measure's row takes
+    the exact path (near_bound; 0 for other measures)."""
+    return near_bound(measure)
+
+
 # ---- the small-call fast path ----
 # Measures of one pair of 1-D float arrays dominate the calls of many users
 # (one score per request); the general path in kl_ext/measures.py spends
