@@ -26,7 +26,9 @@ def hist_chunk_rows(p: np.ndarray, q: np.ndarray, support: NDArray[np.float64] |
                     out: NDArray[np.float64]) -> int:
     """One chunk of order-1 W over a split axis (kl_ext.chunked.hist_pieces):
     out[r] = sum |D_k| dx_k over `steps` steps of rows of 2-D views p, q
-    (nrows, m), from D = scales[r, 2] with pair scales scales[r, 0:2].
+    (nrows, m), from D = scales[r, 4] + scales[r, 5] with the double-double
+    pair scales mp = scales[r, 0] + scales[r, 1], mq = scales[r, 2] + scales[r, 3]
+    (scales: C-contiguous float64 (nrows, 6)).
     Returns 0, or -1 for an unsupported layout."""
 
 def pack_keys(x: np.ndarray, keys: NDArray[np.uint64], bits: int) -> None:

@@ -45,24 +45,30 @@ is this protocol on Dask arrays.  ``compare`` is every measure of
 Limits (the in-memory call re-reads a row where this cannot):
 
 * where the one-pass form cancels -- a normalised entropy or cross-entropy
-  below 1/8 nat whose log-sum is large, or a KL divergence far smaller than
-  the difference of the two sums -- the in-memory call takes a second pass
-  over the row; the chunked value is the one-pass one, with an absolute
-  error of ~1e-16 times :math:`|\log s|` (entropy) or
-  :math:`|\log(s_q/s_p)|` (KL);
-* near :math:`p = q` (normalised rows a relative :math:`\delta \lesssim 1/16`
-  apart, or KL far below the difference of the two sums) the in-memory
-  call re-reads the row for its exact path (double-double sums and
-  error-free differences, see :func:`kl_ext.kl_divergence`); the chunked
-  value is the one-pass one, with a relative error of
-  ~:math:`10^{-16}/\delta` (so the bit-for-bit equality above holds
-  outside this regime only);
+  below 1/8 nat whose log-sum is large, or an unnormalised KL divergence
+  far smaller than the difference of the two sums -- the in-memory call
+  takes a second pass over the row; the chunked value is the one-pass one,
+  with an absolute error of ~1e-16 times :math:`|\log s|` (entropy) or
+  :math:`s_p + s_q` (unnormalised KL);
+* near :math:`p = q` (normalised rows a relative :math:`\delta \lesssim
+  1/16` apart, down to :math:`q = \mathrm{fl}(3p)`) the values are exact
+  to ~1e-16 relative, as in memory, by a different route (so not bit for
+  bit equal to the in-memory value there): each piece also carries its
+  sums as double-double values (Sum2, Ogita, Rump and Oishi 2005); the
+  two-pass measures' second sweep adds the in-memory call's exact
+  near-equal terms (error-free differences :math:`p B - q A`) for the
+  pieces whose own rows are that close, and KL keeps, per piece, its term
+  sum relative to the piece's own ratio of sums
+  :math:`c_j = B_j/A_j`, :math:`T_j(c_j) = \sum p \log(p c_j/q) - p +
+  q/c_j \ge 0` (exact where it cancels), which combine without
+  cancellation: :math:`A\,D = \sum_j T_j(c_j) + A_j \phi(c_j A/B)`,
+  :math:`\phi(x) = x - 1 - \log x \ge 0`.  The double-double sums cost
+  a second read of each piece (from cache) in the first pass;
 * ``wasserstein_hist`` (order 1): each chunk takes the in-memory
-  kernel's compensated walk from a start difference exact to ~1e-16 of
-  itself (nearly equal histograms stay exact), but the normalisation uses
-  pass 1's sums, rounded once per piece of 65,536 elements, where the
-  in-memory call has double-double sums: ~1e-13 relative at 3e5 random
-  bins (in memory ~1e-16);
+  kernel's compensated walk from a start difference and with scales that
+  are double-double values from the pieces' double-double sums, so
+  nearly equal and long histograms stay exact to ~1e-16, as in memory
+  (not bit for bit: the in-memory walk cuts the row differently);
 * a normalised row whose sums lie outside :math:`[2^{-500}, 2^{500}]`
   (the in-memory call rescales it by a power of two) raises ValueError.
 
@@ -129,11 +135,22 @@ MEASURES = {m.name: _Spec(m.name, m.kernel_code,
                           m.takes_q, m.has_base, m.post == "sqrt")
             for m in _table.MEASURES}
 
-# columns of a first-pass piece row
+# columns of a first-pass piece row: the kernels' sums, status, the first
+# negative entry, the slow path's share, and (normalised KL and pair
+# measures; NaN otherwise) the double-double sums and KL's shifted term sum
 _SP, _SQ, _T, _ST, _NEG_AT, _NEG_VAL, _EXTRA = range(7)
-NCOL1 = 7
-# columns of a second-pass piece row: the pair sum, the unnormalised slow value
-NCOL2 = 2
+_DD = slice(7, 12)  # p high, low, q high, low, T_j(c_j) (src/_divergence.pyx dd_pieces)
+NCOL1 = 12
+# columns of a second-pass piece row: the pair sum, the unnormalised slow
+# value, the exact near-equal term sum (NaN where not needed)
+NCOL2 = 3
+# columns of a row of Totals: the pair scales mp, mq, K, a status, then the
+# rows' double-double sums and near_value's scales (near_totals; NaN
+# unnormalised)
+NTOT = 13
+# columns of hist_totals: mp, mq and K as double-doubles (high, low), the
+# CDF difference before the chunk (high, low), a status
+NHIST = 9
 # kernel statuses (src/_divergence.pyx)
 _ST_REFINE = 7
 
@@ -202,6 +219,11 @@ def first_pieces(spec_: _Spec, pb: FloatArray, qb: FloatArray, offset: int,
         _k.pieces(spec_.code, p2, q2, sums, status, _threads.current())
     out = np.zeros((rows, k, NCOL1))
     out[..., :3] = sums
+    out[..., _DD] = np.nan
+    if normalize and _exact_near(spec_.code) and rows:
+        dd = np.empty((rows, k, 5))
+        _k.dd_pieces(spec_.code, p2, q2, sums, dd, _threads.current())
+        out[..., _DD] = dd
     out[..., _ST] = status
     out[..., _NEG_AT] = -1.0
     out[..., _NEG_VAL] = np.nan
@@ -225,6 +247,11 @@ def first_pieces(spec_: _Spec, pb: FloatArray, qb: FloatArray, offset: int,
                 out[r, c, _EXTRA] = _m._nonfinite_row(spec_.code, p2[r, sl], q2[r, sl],
                                                       False)
     return out.reshape(lead + (k, NCOL1))
+
+
+def _exact_near(code: int) -> bool:
+    """Whether `code` has an exact path near p = q (KL and the pair measures)."""
+    return code == _m._KL or _k.near_limit(code) > 0
 
 
 def _unnormalised(code: int, sums: NDArray[np.float64]) -> NDArray[np.float64] | float:
@@ -345,7 +372,68 @@ def finish_one(spec_: _Spec, parts: NDArray[np.float64], normalize: bool, *,
     _errors(P, status, lead, split)
     for r in np.flatnonzero(status == _m._ST_NONFINITE):
         out[r] = _slow_value(P[r], normalize, r, lead)
+    near = np.flatnonzero(status == _ST_REFINE)
+    if normalize and spec_.code == _m._KL and near.size:
+        out[near] = _kl_near(P[near])
     return out.reshape(lead)
+
+
+def _kl_near(P: NDArray[np.float64]) -> NDArray[np.float64]:
+    r"""Normalised KL of rows whose one-pass value cancels, from pieces
+    (rows, K, NCOL1) that carry their double-double sums and shifted term
+    sums (src/_divergence.pyx, dd_pieces):
+
+    .. math:: A\,D = \sum_j T_j(c_j) + A_j \phi(c_j/c), \quad
+              \phi(x) = x - 1 - \log x \ge 0,
+
+    with :math:`c = B/A`, :math:`c_j = B_j/A_j`: non-negative terms, so no
+    cancellation; :math:`c_j/c - 1 = (B_j A - A_j B)/(A_j B)` from
+    error-free products.  A piece without p mass adds :math:`B_j/c`; a piece
+    whose sums the kernel could not shift adds the plain (cancelling) form.
+    """
+    nt = np.empty((P.shape[0], 9))
+    _k.near_totals(np.ascontiguousarray(P[..., _DD]), nt)
+    ah, al, bh, bl = (nt[:, i, None] for i in range(4))
+    pjh, pjl, qjh, qjl, ts = (P[..., 7 + i] for i in range(5))
+    with np.errstate(all="ignore"):
+        u = _dd_det(qjh, qjl, ah, al, pjh, pjl, bh, bl) / (pjh * bh)
+        c = bh / ah
+        plain = P[..., _T] + pjh * np.log(c) + qjh * (1.0 / c - 1.0)
+        part = np.where(pjh == 0.0, qjh / c,
+                        np.where(np.isfinite(ts), ts + pjh * _phi(u), plain))
+        d = _neumaier(part[..., None])[..., 0] / ah[:, 0]
+    return np.maximum(d, 0.0)
+
+
+def _phi(u: NDArray[np.float64]) -> NDArray[np.float64]:
+    """u - log1p(u) >= 0 to a few ulps: its Taylor series for |u| < 0.1
+    (to u**20), the plain difference (which cancels by at most ~20x)
+    elsewhere."""
+    with np.errstate(all="ignore"):
+        s = np.zeros_like(u)
+        for k in range(20, 1, -1):
+            s = s * u + (-1.0) ** k / k
+        return np.where(np.abs(u) < 0.1, s * u * u, u - np.log1p(u))
+
+
+def _dd_det(ah: NDArray[np.float64], al: NDArray[np.float64], bh: NDArray[np.float64],
+            bl: NDArray[np.float64], ch: NDArray[np.float64], cl: NDArray[np.float64],
+            dh: NDArray[np.float64], dl: NDArray[np.float64], *, pair: bool = False) -> Any:
+    """(ah + al)(bh + bl) - (ch + cl)(dh + dl) of double-double values,
+    rounded once (TwoProduct and TwoSum of the leading parts; Ogita, Rump and
+    Oishi 2005): relative error ~eps however much the products cancel.
+    With `pair`, the unrounded (high, low) pair instead."""
+    x, xe = _two_prod(ah, bh)
+    y, ye = _two_prod(ch, dh)
+    s = x - y
+    bb = s - x
+    se = (x - (s - bb)) + (-y - bb)
+    r = se + (xe - ye) + ((ah * bl + al * bh) - (ch * dl + cl * dh))
+    if not pair:
+        return s + r
+    h = s + r
+    z = h - s
+    return h, (s - (h - z)) + (r - z)
 
 
 def _slow_value(piece_rows: NDArray[np.float64], normalize: bool, r: SupportsIndex,
@@ -379,17 +467,23 @@ def pair_totals(spec_: _Spec, parts: NDArray[np.float64], normalize: bool, *,
                 split: bool = True) -> NDArray[np.float64]:
     """Pass-1 pieces (lead..., K, 7) -> per-row totals for pass 2.
 
-    Returns float64 (lead..., 4): the pair scales mp, mq, K of the kernels
-    and a status (0, or 5: an infinite entry or sum, whose value comes from
-    the slow path).  Raises the in-memory call's ValueError for a negative
+    Returns float64 (lead..., NTOT): the pair scales mp, mq, K of the
+    kernels, a status (0, or 5: an infinite entry or sum, whose value comes
+    from the slow path) and, normalised, the rows' double-double sums and
+    the scales of the exact near-equal terms (src/_divergence.pyx
+    near_totals).  Raises the in-memory call's ValueError for a negative
     entry or a zero sum.
     """
     P, lead, sums, scales, status = _row_totals(spec_.code, parts, normalize)
     _errors(P, status, lead, split)
     rows = P.shape[0]
-    out = np.empty((rows, 4))
+    out = np.full((rows, NTOT), np.nan)
     out[:, :3] = scales
     out[:, 3] = status
+    if normalize and rows:
+        nt = np.empty((rows, 9))
+        _k.near_totals(np.ascontiguousarray(P[..., _DD]), nt)
+        out[:, 4:] = nt
     for r in np.flatnonzero(status == _m._ST_NONFINITE):
         if normalize:
             # NaN scales make the second pass's value NaN; an out-of-range
@@ -397,20 +491,26 @@ def pair_totals(spec_: _Spec, parts: NDArray[np.float64], normalize: bool, *,
             if not (P[r, :, _EXTRA] > 0).any():
                 _out_of_range(r, lead)
             out[r, 2] = math.nan
-    return out.reshape(lead + (4,))
+    return out.reshape(lead + (NTOT,))
 
 
 def second_pieces(spec_: _Spec, pb: FloatArray, qb: FloatArray,
-                  totals: NDArray[np.float64]) -> NDArray[np.float64]:
+                  totals: NDArray[np.float64],
+                  piece_sums: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
     """Pass-2 piece rows of one chunk: float64 (..., k, 2).
 
-    totals: (..., 4) from :func:`pair_totals` for the chunk's rows.
+    totals: (..., NTOT) from :func:`pair_totals` for the chunk's rows;
+    piece_sums: (..., k, 2) the first pass's sums of p and q over the
+    chunk's pieces, if known (else they are read where needed).
     Column 0: the chunk's pair-term sums (the kernels' pair_pass); column 1:
-    for rows of status 5 without normalisation, the slow path's value.
+    for rows of status 5 without normalisation, the slow path's value;
+    column 2: the exact near-equal term sums (near_value's, from the rows'
+    double-double sums) of the pieces that a row near p = q needs (see
+    :func:`_near_wanted`), NaN elsewhere.
     """
     lead, m = pb.shape[:-1], pb.shape[-1]
     p2, q2 = _kernel_rows(pb), _kernel_rows(qb)
-    t = np.ascontiguousarray(np.broadcast_to(totals, lead + (4,)).reshape(-1, 4))
+    t = np.ascontiguousarray(np.broadcast_to(totals, lead + (NTOT,)).reshape(-1, NTOT))
     scales = np.ascontiguousarray(t[:, :3])
     k = _k.n_pieces(m)
     sums = np.empty((p2.shape[0], k))
@@ -419,6 +519,14 @@ def second_pieces(spec_: _Spec, pb: FloatArray, qb: FloatArray,
         _k.pair_pieces(spec_.code, p2, q2, scales, sums, _threads.current())
     out = np.full((p2.shape[0], k, NCOL2), np.nan)
     out[..., 0] = sums
+    ps = None if piece_sums is None else np.broadcast_to(
+        piece_sums, lead + (k, 2)).reshape(-1, k, 2)
+    want = _near_wanted(spec_.code, p2, q2, sums, t, ps)
+    if want.any():
+        near = np.empty((p2.shape[0], k))
+        _k.near_pieces(spec_.code, p2, q2, np.ascontiguousarray(t[:, 4:]),
+                       want.astype(np.int8), near, _threads.current())
+        out[..., 2] = near
     for r in np.flatnonzero(t[:, 3] == _m._ST_NONFINITE):
         for c in range(k):
             sl = slice(c * 65536, (c + 1) * 65536)
@@ -426,15 +534,62 @@ def second_pieces(spec_: _Spec, pb: FloatArray, qb: FloatArray,
     return out.reshape(lead + (k, NCOL2))
 
 
+def _near_wanted(code: int, p2: FloatArray, q2: FloatArray, sums: NDArray[np.float64],
+                 t: NDArray[np.float64],
+                 piece_sums: NDArray[np.float64] | None) -> NDArray[np.bool_]:
+    """The pieces (rows, k) of normalised rows whose exact near-equal terms
+    a row near p = q would need: those whose own value -- the pair sum over
+    the piece's mass, in the measure's units -- is below twice the
+    measure's near bound.  (A row's value is the mass-weighted mean of its
+    pieces' values, so a row below the bound has such pieces; the other
+    pieces' rows are >~ 1/16 apart, where the one-pass terms are exact to
+    ~eps/delta.)  The pieces' masses come from the first pass's sums
+    (`piece_sums`, rows x k x 2) or, without them, are read where a piece's
+    share of the row's value is already below the bound."""
+    bound = _k.near_limit(code)
+    scale = 1.0 if code == _m._JEFFREYS else 2.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = sums / (t[:, 2, None] * scale)
+        if code == _m._HELLINGER:
+            share = np.sqrt(share)
+        want = (share < 2.0 * bound) & ((t[:, 3] == 0) & np.isfinite(t[:, 12]))[:, None]
+        cand = np.flatnonzero(want.any(axis=-1))
+        if not cand.size:
+            return want
+        k, m = sums.shape[-1], p2.shape[-1]
+        if piece_sums is not None:
+            ap, bq = piece_sums[cand, :, 0], piece_sums[cand, :, 1]
+        elif k == 1:
+            ap = p2[cand].sum(axis=-1, dtype=np.float64)[:, None]
+            bq = q2[cand].sum(axis=-1, dtype=np.float64)[:, None]
+        else:
+            starts = np.arange(0, m, 65536)
+            ap = np.array([np.add.reduceat(p2[r], starts, dtype=np.float64) for r in cand])
+            bq = np.array([np.add.reduceat(q2[r], starts, dtype=np.float64) for r in cand])
+        # x + y of the piece: A_c mq + B_c mp (the row's scales)
+        own = sums[cand] * (2.0 / scale) / (ap * t[cand, 1, None] + bq * t[cand, 0, None])
+        if code == _m._HELLINGER:
+            own = np.sqrt(own)
+        want[cand] &= own < 2.0 * bound
+    return want
+
+
 def finish_pair(spec_: _Spec, parts2: NDArray[np.float64], totals: NDArray[np.float64],
                 normalize: bool) -> NDArray[np.float64]:
     """Values in nats (float64, shape `lead`) of a two-pass measure."""
     lead = parts2.shape[:-2]
     P = np.ascontiguousarray(parts2.reshape((-1,) + parts2.shape[-2:]))
-    t = np.ascontiguousarray(np.broadcast_to(totals, lead + (4,)).reshape(-1, 4))
+    t = np.ascontiguousarray(np.broadcast_to(totals, lead + (NTOT,)).reshape(-1, NTOT))
     out = np.empty(P.shape[0])
     _k.pair_finish(spec_.code, np.ascontiguousarray(P[..., 0]),
                    np.ascontiguousarray(t[:, :3]), normalize, out)
+    if normalize:
+        # rows near p = q: the exact value, as the in-memory call takes it
+        # (pair_exact) where the one-pass value is below the near bound
+        near = np.flatnonzero((t[:, 3] == 0) & (out < _k.near_limit(spec_.code))
+                              & np.isfinite(t[:, 12]))
+        if near.size:
+            _k.near_finish(spec_.code, P, t, near.astype(np.int64), out)
     for r in np.flatnonzero(t[:, 3] == _m._ST_NONFINITE):
         if not normalize:
             with np.errstate(invalid="ignore"):
@@ -466,15 +621,38 @@ class Totals:
 
     Made by :meth:`PartialStats.totals` from the combined first-pass
     statistics; passed to :func:`partial_stats` (``totals=``) for each chunk
-    of the second pass.  ``scales`` is a float64 array of shape
-    ``lead + (4,)`` (the kernels' pair scales and a row status); it is
-    small (four numbers per row) and picklable.
+    of the second pass; the first pass's sums per piece
+    (``piece_sums``, with the pieces' offsets ``piece_starts``) let it pick
+    the pieces that need exact terms near p = q without reading them
+    twice.  ``scales`` is a float64 array of shape
+    ``lead + (13,)`` (the kernels' pair scales, a row status, and the
+    rows' double-double sums with the scales of the exact terms near
+    p = q); it is small (13 numbers per row) and picklable.
     """
 
-    def __init__(self, measure: str, scales: NDArray[np.float64], normalize: bool) -> None:
+    def __init__(self, measure: str, scales: NDArray[np.float64], normalize: bool,
+                 piece_sums: NDArray[np.float64] | None = None,
+                 piece_starts: NDArray[np.int64] | None = None) -> None:
         self.measure = measure
         self.scales = scales
         self.normalize = normalize
+        self.piece_sums = piece_sums
+        self.piece_starts = piece_starts
+
+    def chunk_sums(self, offset: int, m: int) -> NDArray[np.float64] | None:
+        """The first pass's (sum p, sum q) over the pieces of a chunk of `m`
+        elements at `offset` (..., k, 2), or None if the first pass cut
+        the axis differently."""
+        if self.piece_sums is None or self.piece_starts is None:
+            return None
+        want = offset + 65536 * np.arange((m + 65535) // 65536)
+        i = int(np.searchsorted(self.piece_starts, offset))
+        got = self.piece_starts[i:i + want.size]
+        end = i + want.size
+        if got.shape != want.shape or (got != want).any() or (
+                end < self.piece_starts.size and self.piece_starts[end] != offset + m):
+            return None
+        return self.piece_sums[..., i:end, :]
 
     def __repr__(self) -> str:
         return f"Totals({self.measure!r}, rows={self.scales.shape[:-1]})"
@@ -578,9 +756,12 @@ class PartialStats:
         if spec_.passes != 2 or self.pass_ != 1:
             raise ValueError(f"{self.measure} takes no second pass" if spec_.passes == 1
                              else "totals come from the first pass's statistics")
-        t = pair_totals(spec_, self._pieces(), self.normalize,
-                        split=len(self.segments) > 1)
-        return Totals(self.measure, t, self.normalize)
+        parts = self._pieces()
+        t = pair_totals(spec_, parts, self.normalize, split=len(self.segments) > 1)
+        starts = np.concatenate([off + 65536 * np.arange(seg.shape[-2])
+                                 for off, _, seg in self.segments])
+        return Totals(self.measure, t, self.normalize, np.ascontiguousarray(parts[..., :2]),
+                      starts.astype(np.int64))
 
     def result(self, *, base: float | None = None) -> Value:
         """The measure of the whole axis, as the in-memory function returns it.
@@ -710,7 +891,7 @@ def partial_stats(measure: str, p: ArrayLike, q: ArrayLike | None = None, *,
                          f"the chunk has rows of shape {lead}")
     if bool(normalize) != totals.normalize:
         raise ValueError("normalize differs from the first pass's")
-    parts = second_pieces(spec_, pb, qb, totals.scales)
+    parts = second_pieces(spec_, pb, qb, totals.scales, totals.chunk_sums(int(offset), m))
     return PartialStats(measure, 2, [(int(offset), m, parts)], dtype, normalize, lead,
                         totals)
 
@@ -840,7 +1021,7 @@ def hist_totals(parts: NDArray[np.float64], piece_counts: Sequence[int], normali
 
     Parameters
     ----------
-    parts : ndarray of float64, shape (..., K, 7)
+    parts : ndarray of float64, shape (..., K, 12)
         The first pass's piece rows of every chunk, in axis order: the
         pieces of ``partial_stats("total_variation", p_chunk, q_chunk)``
         (``PartialStats.segments``' arrays concatenated along axis -2).
@@ -853,12 +1034,14 @@ def hist_totals(parts: NDArray[np.float64], piece_counts: Sequence[int], normali
 
     Returns
     -------
-    ndarray of float64, shape (..., nchunks, 5)
+    ndarray of float64, shape (..., nchunks, 9)
         Per row and chunk: the pair scales :math:`m_p, m_q` and
         :math:`K = s_p m_q` (powers-of-two multiples of the sums, as the
         in-memory kernel scales), the scaled CDF difference
         :math:`\sum_{i < start} (p_i m_q - q_i m_p)` before the chunk's
-        first bin, and a status (5: a NaN or infinite sum, result NaN).
+        first bin -- each a double-double value (high, low) from the
+        pieces' double-double sums -- and a status (5: a NaN or infinite
+        sum, result NaN).
 
     Raises
     ------
@@ -873,27 +1056,62 @@ def hist_totals(parts: NDArray[np.float64], piece_counts: Sequence[int], normali
     _errors(P, status, lead, split)
     ends = np.cumsum(piece_counts)
     nchunks = len(piece_counts)
-    out = np.zeros((rows, nchunks, 5))
+    out = np.zeros((rows, nchunks, NHIST))
+    # the pieces' double-double sums (present when the first pass normalised)
+    dd = np.ascontiguousarray(P[..., _DD])
+    exact = bool(rows) and bool(np.isfinite(dd[..., :4]).all())
     with np.errstate(invalid="ignore", over="ignore"):
-        if normalize:
-            big = np.maximum(sums[:, 0], sums[:, 1])
-            e = np.frexp(np.where(np.isfinite(big) & (big > 0), big, 1.0))[1]
-            mp, mq = np.ldexp(sums[:, 0], -e), np.ldexp(sums[:, 1], -e)
-            k = sums[:, 0] * mq
+        one, zero = np.ones(rows), np.zeros(rows)
+        if exact:
+            tot = _dd_totals(dd)
+            sph, spl, sqh, sql = tot.T
         else:
-            mp = mq = k = np.ones(rows)
-        out[..., 0] = mp[:, None]
-        out[..., 1] = mq[:, None]
-        out[..., 2] = k[:, None]
+            (sph, sqh), (spl, sql) = _neumaier_pair(P[..., :2])
+        if normalize:
+            # kw_scales: the sums times one power of two, K = sp mq (dd)
+            big = np.maximum(sph, sqh)
+            e = np.frexp(np.where(np.isfinite(big) & (big > 0), big, 1.0))[1]
+            mph, mpl, mqh, mql = (np.ldexp(a, -e) for a in (sph, spl, sqh, sql))
+            kh, kl = _dd_mul(sph, spl, mqh, mql)
+        else:
+            mph, mpl, mqh, mql, kh, kl = one, zero, one, zero, one, zero
+        for col, v in enumerate((mph, mpl, mqh, mql, kh, kl)):
+            out[..., col] = v[:, None]
         for c in range(1, nchunks):
-            # sum_{i < start} (p_i mq - q_i mp) from the compensated sums of
-            # the pieces before the chunk, with error-free products: exact
-            # to ~eps of the difference even for nearly equal histograms
-            (ph, qh), (pl, ql) = _neumaier_pair(P[:, :ends[c - 1], :2])
-            out[:, c, 3] = _dd_cross(ph, pl, mq, qh, ql, mp)
+            # sum_{i < start} (p_i mq - q_i mp) from the (double-double or
+            # compensated) sums of the pieces before the chunk, with
+            # error-free products: a dd exact to ~eps**2 of the sums
+            if exact:
+                ph, pl, qh, ql = _dd_totals(dd[:, :ends[c - 1]]).T
+            else:
+                (ph, qh), (pl, ql) = _neumaier_pair(P[:, :ends[c - 1], :2])
+            out[:, c, 6], out[:, c, 7] = _dd_det(ph, pl, mqh, mql, qh, ql, mph, mpl,
+                                                 pair=True)
         bad = ~(np.isfinite(sums[:, 0]) & np.isfinite(sums[:, 1]))
-    out[bad, :, 4] = _m._ST_NONFINITE
-    return out.reshape(lead + (nchunks, 5))
+    out[bad, :, 8] = _m._ST_NONFINITE
+    return out.reshape(lead + (nchunks, NHIST))
+
+
+def _dd_totals(dd: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(rows, 4): the in-order double-double totals of pieces' dd sums
+    (rows, k, >= 4) (the kernels' near_totals)."""
+    nt = np.empty((dd.shape[0], 9))
+    if dd.shape[1]:
+        buf = np.zeros(dd.shape[:2] + (5,))
+        buf[..., :4] = dd[..., :4]
+        _k.near_totals(buf, nt)
+    else:
+        nt[:] = 0.0
+    return nt[:, :4]
+
+
+def _dd_mul(ah: NDArray[np.float64], al: NDArray[np.float64], bh: NDArray[np.float64],
+            bl: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(ah + al)(bh + bl) as a renormalised double-double (kw_dd_mul)."""
+    p, e = _two_prod(ah, bh)
+    e = e + (ah * bl + al * bh)
+    h = p + e
+    return h, e - (h - p)
 
 
 def hist_pieces(pb: FloatArray, qb: FloatArray, totals: NDArray[np.float64], x: ArrayLike | None,
@@ -904,7 +1122,7 @@ def hist_pieces(pb: FloatArray, qb: FloatArray, totals: NDArray[np.float64], x: 
     ----------
     pb, qb : ndarray of shape (..., m)
         The chunk's bin masses (any float dtype), rows broadcast alike.
-    totals : ndarray of float64, shape (..., 5)
+    totals : ndarray of float64, shape (..., 9)
         The chunk's rows of :func:`hist_totals`.
     x : array_like of shape (m,) or None
         The chunk's bin positions; None for 0, 1, 2, ...
@@ -925,7 +1143,7 @@ def hist_pieces(pb: FloatArray, qb: FloatArray, totals: NDArray[np.float64], x: 
         Support positions that are not finite or not sorted.
     """
     from .wasserstein import _aligned, _k as _wk
-    t = np.broadcast_to(totals, pb.shape[:-1] + (5,))
+    t = np.broadcast_to(totals, pb.shape[:-1] + (NHIST,))
     lead, m = pb.shape[:-1], pb.shape[-1]
     xs: NDArray[np.float64] | None = None
     if x is not None:
@@ -944,7 +1162,8 @@ def hist_pieces(pb: FloatArray, qb: FloatArray, totals: NDArray[np.float64], x: 
         pb, qb = pb.astype(np.float64), qb.astype(np.float64)
     p2 = _aligned(pb).reshape(rows, m)
     q2 = _aligned(qb).reshape(rows, m)
-    scales = np.ascontiguousarray(t[..., [0, 1, 3]].reshape(rows, 3), dtype=np.float64)
+    scales = np.ascontiguousarray(t[..., [0, 1, 2, 3, 6, 7]].reshape(rows, 6),
+                                  dtype=np.float64)
     out = np.zeros(rows)
     if rows and _wk.hist_chunk_rows(p2, q2, xs, m - 1 if last else m, scales, out) < 0:
         raise RuntimeError("kl_ext._wasserstein: unsupported memory layout")
@@ -958,7 +1177,7 @@ def hist_finish(contribs: NDArray[np.float64], totals: NDArray[np.float64]) -> N
     ----------
     contribs : ndarray of float64, shape (..., nchunks)
         :func:`hist_pieces` of every chunk, in axis order.
-    totals : ndarray of float64, shape (..., nchunks, 5)
+    totals : ndarray of float64, shape (..., nchunks, 9)
         :func:`hist_totals`.
 
     Returns
@@ -967,9 +1186,8 @@ def hist_finish(contribs: NDArray[np.float64], totals: NDArray[np.float64]) -> N
         W1 in the units of the support (NaN for a row with a NaN or infinite
         entry), as :func:`kl_ext.wasserstein.wasserstein_hist` gives it: the
         same compensated walk within each chunk, from a start difference
-        exact to ~1e-16 of itself (nearly equal histograms stay exact), but
-        scaled by pass 1's rounded sums (~1e-13 relative at 3e5 random bins;
-        the in-memory sums are double-doubles).
+        and with scales that are double-double values (~1e-16 relative, also
+        for nearly equal histograms and ~1e8 bins).
 
     Examples
     --------
@@ -989,8 +1207,13 @@ def hist_finish(contribs: NDArray[np.float64], totals: NDArray[np.float64]) -> N
     (1.0, 1.0)
     """
     with np.errstate(invalid="ignore", over="ignore"):
-        w = _neumaier(contribs[..., None])[..., 0] / totals[..., 0, 2]
-    return np.where(totals[..., 0, 4] == _m._ST_NONFINITE, np.nan, w)
+        s = _neumaier(contribs[..., None])[..., 0]
+        # s / K with K a double-double: one correction step of the quotient
+        kh, kl = totals[..., 0, 4], totals[..., 0, 5]
+        w = s / kh
+        p, e = _two_prod(w, kh)
+        w = w + (((s - p) - e) - w * kl) / kh
+    return np.where(totals[..., 0, 8] == _m._ST_NONFINITE, np.nan, w)
 
 
 # compare: the in-memory report's fields from accumulators of its measures

@@ -25,8 +25,8 @@ How a call is run depends on the chunks of the reduction axis:
   input in memory between the passes -- chunks that are expensive to
   produce are produced twice.  Results equal the in-memory call bit for bit
   when every chunk boundary of the axis is a multiple of 65,536, and to
-  ~1e-16 relative otherwise (see :mod:`kl_ext.chunked` for the limits of
-  a split axis, rows near p = q among them).
+  ~1e-16 relative otherwise, also for rows near p = q (see
+  :mod:`kl_ext.chunked` for how, and for the limits of a split axis).
 
 Inside tasks the kernels run on one thread (``nthreads``: 1 by default):
 Dask's workers are the parallelism, and a threaded scheduler or a worker's
@@ -278,7 +278,7 @@ def _split_nats(spec_: _Sp, pa: da.Array, qa: da.Array, lead: tuple[int, ...], n
             token=f"kl-ext-{spec_.name}-finish")
     totals = parts.map_blocks(  # type: ignore[call-arg]  # (see _scalar)
         functools.partial(_totals_block, spec_, normalize, nlead, split),  # type: ignore[arg-type]
-        drop_axis=[nlead + 1], chunks=parts.chunks[:nlead] + ((4,),), dtype=_F64,
+        drop_axis=[nlead + 1], chunks=parts.chunks[:nlead] + ((chunked.NTOT,),), dtype=_F64,
         meta=np.empty((0,) * (nlead + 1)), token=f"kl-ext-{spec_.name}-totals")
     # the second pass recomputes its chunks after the totals instead of
     # holding every first-pass chunk in memory until then (dask/dask#874)
@@ -379,11 +379,9 @@ def _dask_doc(doc: str, name: str, takes_q: bool = True) -> str:
             "    documentation, whose values, conventions and errors hold here too;\n"
             "    errors are raised at compute time.  Its accuracy contract holds\n"
             "    where the distribution axis is one chunk (each block of rows is\n"
-            "    computed by the in-memory function); over a split axis, rows near\n"
-            "    p = q keep the one-pass value (~1e-16/delta relative for rows a\n"
-            "    relative delta apart) and ``wasserstein_hist`` normalises with\n"
-            "    per-piece sums (~1e-13 relative at 3e5 random bins): see the\n"
-            "    Limits of :mod:`kl_ext.chunked`.\n")
+            "    computed by the in-memory function) and over a split axis, near\n"
+            "    p = q and for long histograms too (per-piece double-double sums\n"
+            "    and exact terms): see the Limits of :mod:`kl_ext.chunked`.\n")
     body = rest.split("    Examples\n    --------")[0]
     args = "p, q" if takes_q else "p"
     field = ".kl_pq" if name == "compare" else ""
@@ -551,7 +549,7 @@ def wasserstein_hist(p: _In, q: _In, *, support: ArrayLike | None = None, order:
     totals = parts.map_blocks(  # type: ignore[call-arg]  # (see _scalar)
         lambda a, block_info=None: _hist_totals_block(  # type: ignore[arg-type]
             a, counts, normalize, nlead, block_info),
-        chunks=parts.chunks[:nlead] + ((len(counts),), (5,)), dtype=_F64,
+        chunks=parts.chunks[:nlead] + ((len(counts),), (chunked.NHIST,)), dtype=_F64,
         meta=np.empty((0,) * (nlead + 2)), token="kl-ext-wasserstein_hist-totals")
     totals = totals.rechunk({nlead: 1})
     lead_chunks = _lead_chunks(pa, qa)

@@ -458,25 +458,27 @@ KW_DEFINE_HIST(kw_hist_d, kw_hist4_d, kw_sums4_d, kw_walk4_d, double)
 KW_DEFINE_HIST(kw_hist_f, kw_hist4_f, kw_sums4_f, kw_walk4_f, float)
 
 /* One chunk of a histogram row split along its axis (kl_ext.chunked
- * hist_pieces): steps steps of the walk from the running difference d0,
- * with the row's pair scales mp, mq (doubles), exact products and a dd
- * running difference as above, one thread of scalar code; x: steps + 1
- * positions or NULL.  Returns sum |D_k| dx_k, in blocks of 64 folded into a
- * dd total, rounded once. */
+ * hist_pieces): steps steps of the walk from the running difference
+ * d0h + d0l, with the row's pair scales mp = mph + mpl, mq = mqh + mql (dd
+ * values, as kw_scales gives them), exact products and a dd running
+ * difference as above, one thread of scalar code; x: steps + 1 positions or
+ * NULL.  Returns sum |D_k| dx_k, in blocks of 64 folded into a dd total,
+ * rounded once. */
 #define KW_DEFINE_CHUNK(NAME, T) \
 static double NAME(const T *p, ptrdiff_t ps, const T *q, ptrdiff_t qs, \
-                   const double *x, ptrdiff_t steps, double mp, double mq, double d0) \
+                   const double *x, ptrdiff_t steps, double mph, double mpl, \
+                   double mqh, double mql, double d0h, double d0l) \
 { \
-    double dh = d0, dl = 0.0, th = 0.0, tl = 0.0, b, e; \
+    double dh = d0h, dl = d0l, th = 0.0, tl = 0.0, b, e; \
     ptrdiff_t i, s0, s1; \
     for (s0 = 0; s0 < steps; s0 += 64) { \
         s1 = s0 + 64 < steps ? s0 + 64 : steps; \
         b = 0.0; \
         for (i = s0; i < s1; i++) { \
             double fa = (double)p[i * ps], fc = (double)q[i * qs], fe, ge, dd, dde, v; \
-            double fh = kw_two_prod(fa, mq, &fe), gh = kw_two_prod(fc, mp, &ge); \
+            double fh = kw_two_prod(fa, mqh, &fe), gh = kw_two_prod(fc, mph, &ge); \
             dd = kw_two_sum(fh, -gh, &dde); \
-            dde += fe - ge; \
+            dde += (fe - ge) + (fa * mql - fc * mpl); \
             dh = kw_two_sum(dh, dd, &e); \
             dl += e + dde; \
             v = fabs(dh + dl); \

@@ -59,9 +59,11 @@ cdef extern from "_walk.h" nogil:
     void kw_hist4_f(const float** pp, Py_ssize_t ps, const float** qq, Py_ssize_t qs,
                     const double* x, Py_ssize_t n, int normalize, double* res, int* st)
     double kw_hist_chunk_d(const double* p, Py_ssize_t ps, const double* q, Py_ssize_t qs,
-                           const double* x, Py_ssize_t steps, double mp, double mq, double d0)
+                           const double* x, Py_ssize_t steps, double mph, double mpl,
+                           double mqh, double mql, double d0h, double d0l)
     double kw_hist_chunk_f(const float* p, Py_ssize_t ps, const float* q, Py_ssize_t qs,
-                           const double* x, Py_ssize_t steps, double mp, double mq, double d0)
+                           const double* x, Py_ssize_t steps, double mph, double mpl,
+                           double mqh, double mql, double d0h, double d0l)
     int KW_PLAIN
 
 cnp.import_array()
@@ -633,10 +635,11 @@ def hist_chunk_rows(cnp.ndarray p, cnp.ndarray q, object support, Py_ssize_t ste
     """One chunk of order-1 wasserstein_hist over a split axis (kl_ext.chunked
     hist_pieces): for each row r of the 2-D views p, q (nrows, m), same
     dtype float32/float64, the first `steps` (<= m) steps of the walk from
-    the running difference scales[r, 2] with the pair scales scales[r, 0]
-    (mp), scales[r, 1] (mq); out[r] = sum |D_k| dx_k.  support: None (unit
+    the running difference scales[r, 4] + scales[r, 5] with the pair scales
+    mp = scales[r, 0] + scales[r, 1], mq = scales[r, 2] + scales[r, 3]
+    (double-double values); out[r] = sum |D_k| dx_k.  support: None (unit
     gaps) or a C-contiguous float64 array of >= steps + 1 positions;
-    scales: C-contiguous float64 (nrows, 3); out: float64 (nrows,).
+    scales: C-contiguous float64 (nrows, 6); out: float64 (nrows,).
     Returns 0, or -1 (nothing done) for an unsupported layout or dtype.
     """
     cdef int t = cnp.PyArray_TYPE(p)
@@ -652,6 +655,12 @@ def hist_chunk_rows(cnp.ndarray p, cnp.ndarray q, object support, Py_ssize_t ste
         return -1
     if steps < 0 or steps > cnp.PyArray_DIM(p, 1):
         return -1
+    if not (cnp.PyArray_NDIM(scales) == 2 and cnp.PyArray_TYPE(scales) == cnp.NPY_DOUBLE
+            and cnp.PyArray_IS_C_CONTIGUOUS(scales) and cnp.PyArray_DIM(scales, 0) == nrows
+            and cnp.PyArray_DIM(scales, 1) == 6 and cnp.PyArray_NDIM(out) == 1
+            and cnp.PyArray_TYPE(out) == cnp.NPY_DOUBLE and cnp.PyArray_IS_C_CONTIGUOUS(out)
+            and cnp.PyArray_DIM(out, 0) == nrows and cnp.PyArray_DIM(q, 0) == nrows):
+        raise ValueError("hist_chunk_rows: arrays of the wrong shape, dtype or layout")
     if support is not None:
         x = <const double*>cnp.PyArray_DATA(<cnp.ndarray>support)
     strides(p, 2, &prs, &ps)
@@ -661,11 +670,13 @@ def hist_chunk_rows(cnp.ndarray p, cnp.ndarray q, object support, Py_ssize_t ste
             if t == cnp.NPY_DOUBLE:
                 o[r] = kw_hist_chunk_d(<const double*>pp + r * prs, ps,
                                        <const double*>qp + r * qrs, qs,
-                                       x, steps, sc[3 * r], sc[3 * r + 1], sc[3 * r + 2])
+                                       x, steps, sc[6 * r], sc[6 * r + 1], sc[6 * r + 2],
+                                       sc[6 * r + 3], sc[6 * r + 4], sc[6 * r + 5])
             else:
                 o[r] = kw_hist_chunk_f(<const float*>pp + r * prs, ps,
                                        <const float*>qp + r * qrs, qs,
-                                       x, steps, sc[3 * r], sc[3 * r + 1], sc[3 * r + 2])
+                                       x, steps, sc[6 * r], sc[6 * r + 1], sc[6 * r + 2],
+                                       sc[6 * r + 3], sc[6 * r + 4], sc[6 * r + 5])
     return 0
 
 

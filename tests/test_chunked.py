@@ -5,6 +5,7 @@ own pieces); within 1e-13 relative otherwise; the same conventions, dtypes
 and errors (with the global row and axis index) as the in-memory functions.
 """
 
+import math
 import pickle
 import re
 
@@ -255,3 +256,171 @@ def test_compare_accumulator(dtype):
         assert same(got, w), f
     with pytest.raises(ValueError, match="base > 1"):
         chunked.Accumulator("compare", base=0.5)
+
+
+# ---------------------------------------------------------------------------
+# near p = q over a split axis (issue 17): within 1e-13 relative of exact
+# arithmetic on the given floats, as the in-memory call is.  These fail when
+# the pieces' double-double sums or the exact near terms are dropped (the
+# one-pass value loses ~eps/d relative: ~1e-3 at d = 1e-13, every digit for
+# q = fl(3 p)).
+
+NEAR = ["kl_divergence", "js_divergence", "js_distance", "total_variation",
+        "hellinger_distance", "jeffreys_divergence"]
+
+
+def _exact(p, q):
+    """Exact (rational, 160-bit mpmath) values of every near measure of
+    the 1-D float rows p, q, and of the rows made of `pairs` repeated."""
+    acc = pytest.importorskip("kl_ext.accuracy")
+    pytest.importorskip("mpmath")
+    return acc.exact_measures(p, q)
+
+
+def _near_row(rng, n, d, dtype):
+    p = rng.random(n).astype(dtype)
+    if d == "3p":
+        q = (3 * p).astype(dtype)
+    else:
+        q = (p * (1 + d * rng.standard_normal(n))).astype(dtype)
+    return p, q
+
+
+def _near_tol(value, ref, dtype):
+    value, ref = float(value), float(ref)
+    if math.isinf(ref):
+        assert value == ref
+        return
+    tol = 1e-13 if dtype == np.float64 else 2.0 ** -24 + 1e-13
+    assert abs(value - ref) <= tol * abs(ref), (value, ref, abs(value - ref) / abs(ref))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("d", [1e-4, 1e-7, 1e-10, 1e-13, "3p"])
+def test_near_equal_rows_exact_over_a_split_axis(d, dtype):
+    rng = np.random.default_rng(17)
+    p, q = _near_row(rng, 600, d, dtype)
+    ex = _exact(p, q)
+    for name in NEAR:
+        got = stats(name, p, q, [0, 1, 250, 251, 600], order=[3, 0, 2, 1])
+        ref = ex["js_divergence"] ** 0.5 if name == "js_distance" else ex[name]
+        _near_tol(got, ref, dtype)
+        assert got.dtype == dtype
+
+
+def test_near_equal_long_rows_exact_across_pieces():
+    # rows of several kernel pieces, split off the pieces' boundaries, made of
+    # a few distinct (p, q) pairs so that the exact value is cheap; the first
+    # rows hold pieces with no mass at all (both p and q zero) and pieces
+    # where only q has mass
+    acc = pytest.importorskip("kl_ext.accuracy")
+    pytest.importorskip("mpmath")
+    rng = np.random.default_rng(5)
+    n = 4 * PIECE + 12345
+    base = rng.random(7)
+    cases = {"d=1e-13": base * (1 + 1e-13 * rng.standard_normal(7)),
+             "3p": 3 * base, "d=1e-9": base * (1 + 1e-9 * rng.standard_normal(7))}
+    idx = rng.integers(0, 7, n)
+    for label, qv in cases.items():
+        p, q = base[idx], qv[idx]
+        p[:PIECE + 5] = 0.0
+        q[:PIECE - 100] = 0.0
+        pairs = np.array([base, qv]).T
+        keys = np.concatenate([idx[PIECE + 5:], [7], [8]])
+        mult = np.bincount(keys, minlength=9)
+        mult[7], mult[8] = PIECE - 100, 105  # (0, 0) and (0, q) entries
+        pv = np.concatenate([pairs[:, 0], [0.0, 0.0]])
+        qx = np.concatenate([pairs[:, 1], [0.0, qv[idx[PIECE - 100]]]])
+        # the (0, q) entries are q[PIECE - 100 : PIECE + 5]: make them equal
+        q[PIECE - 100:PIECE + 5] = qx[8]
+        ex = acc.exact_measures(pv, qx, mult)
+        for name in ["kl_divergence", "js_divergence", "total_variation",
+                     "hellinger_distance", "jeffreys_divergence"]:
+            got = stats(name, p, q, [0, 70001, n])
+            _near_tol(got, ex[name], np.float64)
+            whole = eager(name, p, q)
+            _near_tol(whole, ex[name], np.float64)
+
+
+def test_near_and_ordinary_rows_together():
+    # a 2-D call: rows near p = q take the exact path, the others keep the
+    # one-pass value bit for bit (aligned chunks)
+    rng = np.random.default_rng(3)
+    p = rng.random((4, 2 * PIECE))
+    q = rng.random((4, 2 * PIECE))
+    q[1] = p[1] * (1 + 1e-12 * rng.standard_normal(2 * PIECE))
+    q[3] = 3 * p[3]
+    for name in NEAR:
+        got = stats(name, p, q, [0, PIECE, 2 * PIECE])
+        want = eager(name, p, q)
+        np.testing.assert_array_equal(got[[0, 2]], want[[0, 2]])
+        np.testing.assert_allclose(got[[1, 3]], want[[1, 3]], rtol=1e-13, atol=0)
+        assert (got[[1, 3]] > 0).all()
+
+
+def test_near_accumulator_and_compare():
+    rng = np.random.default_rng(11)
+    p, q = _near_row(rng, 300, 1e-12, np.float64)
+    ex = _exact(p, q)
+    comp = chunked.Accumulator("compare")
+    for _ in range(2):
+        for a in range(0, 300, 70):
+            comp.update(p[a:a + 70], q[a:a + 70])
+        if comp.needs_second_pass:
+            comp.start_second_pass()
+    c = comp.result()
+    _near_tol(c.kl_pq, ex["kl_divergence"], np.float64)
+    for field in ["js_divergence", "total_variation", "hellinger_distance",
+                  "jeffreys_divergence"]:
+        _near_tol(getattr(c, field), ex[field], np.float64)
+
+
+@pytest.mark.parametrize("name", ["js_divergence", "total_variation", "hellinger_distance",
+                                  "jeffreys_divergence", "kl_divergence"])
+def test_near_row_with_one_far_piece(name):
+    # a long row near p = q except for one piece of little mass where q is
+    # 1.5 p: the row is still below the near bound, the far piece keeps its
+    # one-pass terms, the others take the exact ones
+    acc = pytest.importorskip("kl_ext.accuracy")
+    pytest.importorskip("mpmath")
+    rng = np.random.default_rng(8)
+    n = 3 * PIECE + 999
+    base = rng.random(5) + 0.5
+    near = base * (1 + 1e-12 * rng.standard_normal(5))
+    idx = rng.integers(0, 5, n)
+    far = slice(PIECE + 10, PIECE + 40)   # 30 entries of ~2e5
+    p, q = base[idx], near[idx]
+    idx2 = idx.copy()
+    idx2[far] += 5
+    q[far] = 1.5 * p[far]
+    pv = np.concatenate([base, base])
+    qv = np.concatenate([near, 1.5 * base])
+    ex = acc.exact_measures(pv, qv, np.bincount(idx2, minlength=10), measures=[name])
+    got = stats(name, p, q, [0, 100003, 2 * PIECE, n])
+    _near_tol(got, ex[name], np.float64)
+    if name != "kl_divergence":  # the row is in the near regime
+        assert float(got) < chunked._k.near_limit(chunked.MEASURES[name].code)
+
+
+@pytest.mark.parametrize("label", ["random", "near"])
+def test_hist_over_a_split_axis_exact(label):
+    # order-1 wasserstein_hist from the three chunked steps, 2e5 bins in
+    # three unaligned chunks, against exact arithmetic: the scales and start
+    # differences are double-doubles from the pieces' double-double sums
+    # (with pass 1's rounded sums the error was ~1e-13 at 3e5 bins)
+    acc = pytest.importorskip("kl_ext.accuracy")
+    rng = np.random.default_rng(21)
+    n = 200_000
+    p = rng.random(n)
+    q = rng.random(n) if label == "random" else p * (1 + 1e-12 * rng.standard_normal(n))
+    bounds = [0, n // 3 + 7, 2 * n // 3 + 1, n]
+    parts = [chunked.partial_stats("total_variation", p[a:b], q[a:b], offset=a)
+             for a, b in zip(bounds[:-1], bounds[1:])]
+    whole = parts[2].merge(parts[0]).merge(parts[1])
+    t = chunked.hist_totals(np.concatenate([s[2] for s in whole.segments], axis=-2),
+                            [s[2].shape[-2] for s in whole.segments], True)
+    w = [chunked.hist_pieces(p[a:b], q[a:b], t[i], None, None, i == 2)
+         for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+    got = float(chunked.hist_finish(np.array(w), t))
+    ex = float(acc.exact_wasserstein_hist(p, q))
+    assert abs(got - ex) <= 1e-15 * ex, (got, ex, abs(got - ex) / ex)

@@ -105,6 +105,26 @@ def test_split_axis_within_1e13(client, dtype):
         np.testing.assert_allclose(g, w, rtol=tol or 2e-7, atol=0, equal_nan=True, err_msg=f)
 
 
+def test_split_axis_near_p_equals_q_exact(client):
+    # rows a relative 1e-13 apart and proportional rows (q = fl(3 p)), the
+    # axis in three chunks: within 1e-13 of exact arithmetic, as in memory
+    acc = pytest.importorskip("kl_ext.accuracy")
+    pytest.importorskip("mpmath")
+    rng = np.random.default_rng(13)
+    p = rng.random((2, 400))
+    q = np.stack([p[0] * (1 + 1e-13 * rng.standard_normal(400)), 3 * p[1]])
+    P = da.from_array(p, chunks=(1, 150))
+    Q = da.from_array(q, chunks=(2, 130))
+    names = ["kl_divergence", "js_divergence", "total_variation", "hellinger_distance",
+             "jeffreys_divergence"]
+    got = dask.compute(*[call(kd, name, P, Q) for name in names])
+    for r in range(2):
+        ex = acc.exact_measures(p[r], q[r], measures=names)
+        for name, g in zip(names, got):
+            want = float(ex[name])
+            assert abs(g[r] - want) <= 1e-13 * want, (name, r, g[r], want)
+
+
 def test_split_axis_aligned_bit_identical(client):
     rng = np.random.default_rng(3)
     n = 4 * PIECE
