@@ -506,7 +506,7 @@ def second_pieces(spec_: _Spec, pb: FloatArray, qb: FloatArray,
     for rows of status 5 without normalisation, the slow path's value;
     column 2: the exact near-equal term sums (near_value's, from the rows'
     double-double sums) of the pieces that a row near p = q needs (see
-    :func:`_near_wanted`), NaN elsewhere.
+    ``_near_wanted``), NaN elsewhere.
     """
     lead, m = pb.shape[:-1], pb.shape[-1]
     p2, q2 = _kernel_rows(pb), _kernel_rows(qb)
@@ -552,7 +552,8 @@ def _near_wanted(code: int, p2: FloatArray, q2: FloatArray, sums: NDArray[np.flo
         share = sums / (t[:, 2, None] * scale)
         if code == _m._HELLINGER:
             share = np.sqrt(share)
-        want = (share < 2.0 * bound) & ((t[:, 3] == 0) & np.isfinite(t[:, 12]))[:, None]
+        want: NDArray[np.bool_] = (share < 2.0 * bound) & (
+            (t[:, 3] == 0) & np.isfinite(t[:, 12]))[:, None]
         cand = np.flatnonzero(want.any(axis=-1))
         if not cand.size:
             return want
