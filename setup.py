@@ -7,10 +7,13 @@ semantics of every kernel and, with GCC, set flush-to-zero for the whole
 Python process.
 
 CPU tiers: src/<name>_v3.pyx and src/<name>_v4.pyx include <name>.pyx and
-are compiled for x86-64-v3 (AVX2, FMA) and x86-64-v4 (AVX-512) with
-KL_EXT_VECTOR=1; the plain module is the baseline x86-64 build that runs
-everywhere.  kl_ext picks the best tier the CPU supports at import time.  A
-tier whose flags the compiler rejects (or a non-x86-64 machine) is skipped.
+are compiled for x86-64-v3 (AVX2, FMA) and x86-64-v4 (AVX-512); the plain
+module is the baseline build, without -march, that runs everywhere (SSE2 on
+x86-64, NEON on aarch64).  Every tier is compiled with KL_EXT_VECTOR=1: the
+branch-free element terms of src/_vmath.h, which GCC vectorises at the
+target's width (128-bit vectors in the baseline build).  kl_ext picks the
+best tier the CPU supports at import time.  A tier whose flags the compiler
+rejects (or a non-x86-64 machine) is skipped.
 
 OpenMP is used when a compile-link-run probe succeeds (KL_EXT_OPENMP=0
 turns it off).  Set KL_EXT_DEBUG=1 to turn Cython's bounds/wraparound checks back on.
@@ -74,10 +77,13 @@ else:
     base_args = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"]
     if debug:
         base_args = ["-O0", "-g"]
+    # the vector kernels in every tier, the baseline one included (GCC
+    # vector extensions and loops that GCC vectorises; MSVC has neither)
+    base_args += ["-DKL_EXT_VECTOR=1"]
 
 TIER_ARGS = {
-    "_v3": ["-march=x86-64-v3", "-DKL_EXT_VECTOR=1"],
-    "_v4": ["-march=x86-64-v4", "-mprefer-vector-width=512", "-DKL_EXT_VECTOR=1"],
+    "_v3": ["-march=x86-64-v3"],
+    "_v4": ["-march=x86-64-v4", "-mprefer-vector-width=512"],
 }
 
 

@@ -370,6 +370,7 @@ static inline __attribute__((always_inline)) uint64_t kl_vbad(double v)
     return (uint64_t)((u != 0) & ((u - KL_ULO) > (KL_UHI - KL_ULO)));
 }
 
+#if defined(__AVX2__)
 /* nonzero if some x[i] or y[i] (i < m) lies outside kl_vdomain */
 static inline __attribute__((always_inline)) uint64_t
 kl_vbad_block(const double *x, const double *y, ptrdiff_t m)
@@ -389,6 +390,40 @@ kl_vbad_block_scaled(const double *x, const double *y, ptrdiff_t m, double mp, d
         acc |= kl_vbad(x[i] * mq) | kl_vbad(y[i] * mp);
     return acc;
 }
+#else
+/* The baseline build (SSE2 on x86-64, NEON on aarch64, ...): SSE2 has no
+   64-bit integer compare, so GCC leaves kl_vbad's loop above scalar.  The
+   same test as double compares, counted in two double lanes, which GCC
+   vectorises with 128-bit vectors (cmppd / fcmge; a 64-bit integer mask
+   accumulated in a GCC vector type is lowered through scalar registers by
+   GCC 12).  It differs from kl_vbad only at -0.0, which is in kl_vdomain
+   and so takes the same vector terms either way. */
+static inline __attribute__((always_inline)) double kl_vout2(double x, double y)
+{
+    return (kl_vdomain(x) & kl_vdomain(y)) ? 0.0 : 1.0;
+}
+
+/* nonzero if some x[i] * mq or y[i] * mp (i < m) lies outside kl_vdomain */
+static inline __attribute__((always_inline)) uint64_t
+kl_vbad_block_scaled(const double *x, const double *y, ptrdiff_t m, double mp, double mq)
+{
+    double acc[2] = {0.0, 0.0};  /* counts of bad pairs, exact */
+    ptrdiff_t m2 = m - (m & 1);
+    for (ptrdiff_t i = 0; i < m2; i += 2)
+        for (int j = 0; j < 2; j++)
+            acc[j] += kl_vout2(x[i + j] * mq, y[i + j] * mp);
+    if (m2 < m)
+        acc[0] += kl_vout2(x[m2] * mq, y[m2] * mp);
+    return (acc[0] + acc[1]) != 0.0;
+}
+
+/* nonzero if some x[i] or y[i] (i < m) lies outside kl_vdomain */
+static inline __attribute__((always_inline)) uint64_t
+kl_vbad_block(const double *x, const double *y, ptrdiff_t m)
+{
+    return kl_vbad_block_scaled(x, y, m, 1.0, 1.0);
+}
+#endif
 
 /* sp[j] += x[i + j], sq[j] += y[i + j] over the groups of 8 of x[0..m),
    y[0..m) (m a multiple of 8; the kernels' lane sums, in their order), and
