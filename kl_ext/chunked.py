@@ -44,12 +44,16 @@ is this protocol on Dask arrays.  ``compare`` is every measure of
 
 Limits (the in-memory call re-reads a row where this cannot):
 
-* where the one-pass form cancels -- a normalised entropy or cross-entropy
-  below 1/8 nat whose log-sum is large, or an unnormalised KL divergence
-  far smaller than the difference of the two sums -- the in-memory call
-  takes a second pass over the row; the chunked value is the one-pass one,
-  with an absolute error of ~1e-16 times :math:`|\log s|` (entropy) or
-  :math:`s_p + s_q` (unnormalised KL);
+* where the one-pass form cancels -- a normalised cross-entropy below 1/8
+  nat whose log-sum is large, or an unnormalised KL divergence far smaller
+  than the difference of the two sums -- the in-memory call takes a second
+  pass over the row; the chunked value is the one-pass one, with an
+  absolute error of ~1e-16 times :math:`|\log s_q|` (cross-entropy) or
+  :math:`s_p + s_q` (unnormalised KL).  A normalised entropy that cancels
+  (a dominant entry, a large log-sum) is exact: each piece keeps its own
+  entropy :math:`h_j` (with the in-memory second pass where it cancels),
+  combined by the grouping identity :math:`H = \sum_j w_j (h_j +
+  \log(1/w_j))`, :math:`w_j = s_j/s`, non-negative terms;
 * near :math:`p = q` (normalised rows a relative :math:`\delta \lesssim
   1/16` apart, down to :math:`q = \mathrm{fl}(3p)`) the values are exact
   to ~1e-16 relative, as in memory, by a different route (so not bit for
@@ -250,8 +254,10 @@ def first_pieces(spec_: _Spec, pb: FloatArray, qb: FloatArray, offset: int,
 
 
 def _exact_near(code: int) -> bool:
-    """Whether `code` has an exact path near p = q (KL and the pair measures)."""
-    return code == _m._KL or _k.near_limit(code) > 0
+    """Whether `code`'s first pass keeps the per-piece statistics of its
+    exact paths (KL and the pair measures near p = q, entropy where its
+    one-pass form cancels)."""
+    return code in (_m._KL, _m._ENTROPY) or _k.near_limit(code) > 0
 
 
 def _unnormalised(code: int, sums: NDArray[np.float64]) -> NDArray[np.float64] | float:
@@ -375,7 +381,36 @@ def finish_one(spec_: _Spec, parts: NDArray[np.float64], normalize: bool, *,
     near = np.flatnonzero(status == _ST_REFINE)
     if normalize and spec_.code == _m._KL and near.size:
         out[near] = _kl_near(P[near])
+    if normalize and spec_.code == _m._ENTROPY and near.size:
+        out[near] = _entropy_grouped(P[near])
     return out.reshape(lead)
+
+
+def _entropy_grouped(P: NDArray[np.float64]) -> NDArray[np.float64]:
+    r"""Normalised entropy of rows whose one-pass form cancels (a dominant
+    entry, or a large log-sum), from pieces (rows, K, NCOL1) that carry
+    their own normalised entropies :math:`h_j` (dd_pieces): the grouping
+    identity
+
+    .. math:: H = \sum_j w_j \left(h_j + \log(1/w_j)\right), \quad
+              w_j = s_j/s,
+
+    non-negative terms, with :math:`\log(1/w_j) = \mathrm{log1p}(r_j/s_j)`
+    and :math:`r_j = s - s_j` the sum of the other pieces (no rounding of
+    :math:`s` where one piece holds nearly all the mass)."""
+    sj = P[..., _SP]
+    h = P[..., _DD][..., 4]
+    with np.errstate(all="ignore"):
+        # the sums of the pieces before and after each one (never a
+        # difference with s_j itself)
+        zero = np.zeros(sj.shape[:-1] + (1,))
+        before = np.concatenate([zero, np.cumsum(sj, axis=-1)[..., :-1]], axis=-1)
+        after = np.concatenate([np.cumsum(sj[..., :0:-1], axis=-1)[..., ::-1], zero],
+                               axis=-1)
+        rest = before + after
+        s = sj.sum(axis=-1, keepdims=True)
+        part = np.where(sj > 0, (sj / s) * (h + np.log1p(rest / sj)), 0.0)
+        return np.maximum(_neumaier(part[..., None])[..., 0], 0.0)
 
 
 def _kl_near(P: NDArray[np.float64]) -> NDArray[np.float64]:

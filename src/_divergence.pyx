@@ -1749,7 +1749,8 @@ cdef void dd_piece(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t ps
     # piece k = r * npieces + c.  OUT: out[5k .. 5k + 3], its dd sums (p
     # high, low, q high, low; NaN/inf for non-finite entries) and, for KL,
     # out[5k + 4] = T_j(c_j) (NaN where a sum is 0 or outside [2**-500,
-    # 2**500], or the one-pass term sum first[3k + 2] is not finite)
+    # 2**500], or the one-pass term sum first[3k + 2] is not finite); for
+    # ENTROPY see below
     cdef Py_ssize_t npc = (n + CHUNK - 1) // CHUNK
     cdef Py_ssize_t r = k // npc
     cdef Py_ssize_t c = k - r * npc
@@ -1758,8 +1759,24 @@ cdef void dd_piece(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t ps
     cdef const floating* qq = q + r * qrs + c * CHUNK * qs
     cdef double* o = out + 5 * k
     cdef double dd[4]
-    cdef double t1, d, ts, kk
+    cdef double t1, d, ts, kk, h
     cdef int j
+    if measure == ENTROPY:
+        # no dd sums: out[5k + 4] = the piece's own normalised entropy h_j
+        # (fin_entropy's, with its exact second pass where the one-pass form
+        # cancels), 0 for a piece without mass, NaN for non-finite sums;
+        # kl_ext.chunked combines H = sum_j (s_j/s) (h_j + log(s/s_j))
+        for j in range(4):
+            o[j] = NAN
+        t1 = first[3 * k]
+        o[4] = NAN
+        if t1 == 0.0:
+            o[4] = 0.0
+        elif t1 > 0.0 and t1 < INFINITY:
+            if entropy_from_sums(t1, first[3 * k + 2], kl_vlog_sum(t1), True, &h) == ST_REFINE:
+                h = refine_xlog(pp, ps, pp, ps, m, t1)
+            o[4] = 0.0 if h < 0.0 else h
+        return
     dd_sums(pp, ps, qq, qs, m, dd)
     for j in range(4):
         o[j] = dd[j]
@@ -1802,7 +1819,8 @@ def dd_pieces(int measure, cnp.ndarray p, cnp.ndarray q, cnp.ndarray first,
     statuses); first: its C-contiguous float64 output (nrows, n_pieces(n),
     3); out: C-contiguous float64 (nrows, n_pieces(n), 5) -- sum p (high,
     low), sum q (high, low) and, for KL, the piece's term sum relative to
-    its own sums' ratio (see above; NaN otherwise).  Returns 0, or -1
+    its own sums' ratio (see above; NaN otherwise); for entropy only the
+    last column, the piece's own normalised entropy.  Returns 0, or -1
     (nothing done) for a layout the kernels cannot read.
     """
     cdef Py_ssize_t nrows, n, prs, ps, qrs, qs, npc

@@ -424,3 +424,22 @@ def test_hist_over_a_split_axis_exact(label):
     got = float(chunked.hist_finish(np.array(w), t))
     ex = float(acc.exact_wasserstein_hist(p, q))
     assert abs(got - ex) <= 1e-15 * ex, (got, ex, abs(got - ex) / ex)
+
+
+def test_entropy_with_a_dominant_entry_exact_over_a_split_axis():
+    # normalised entropy where the one-pass form log s - (1/s) sum p log p
+    # cancels (one entry holds nearly all the mass, the rest spans 1e-300 ...
+    # 1e-6): each piece keeps its own entropy (with the in-memory second
+    # pass where needed), combined by the grouping identity; before, the
+    # split axis kept the one-pass value (~1e-9 relative here)
+    acc = pytest.importorskip("kl_ext.accuracy")
+    pytest.importorskip("mpmath")
+    rng = np.random.default_rng(2)
+    for dominant_at in (3, 150, 299):
+        p = 10.0 ** rng.uniform(-300, -6, 300)
+        p[dominant_at] = 1.0
+        ex = float(acc.exact_measures(p, measures=["entropy"])["entropy"])
+        for bounds in ([0, 100, 300], [0, 1, 151, 152, 300]):
+            got = float(stats("entropy", p, None, bounds))
+            assert abs(got - ex) <= 1e-13 * ex, (dominant_at, bounds, got, ex)
+        assert abs(float(kl_ext.entropy(p)) - ex) <= 1e-13 * ex
