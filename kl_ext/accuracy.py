@@ -1,9 +1,11 @@
 """Accuracy benchmark behind ``kl-ext accuracy``.
 
 Measures the relative error of every kl_ext measure against *exact
-arithmetic on the given floating-point inputs*, side by side with
-:mod:`kl_ext.reference` (plain NumPy), SciPy, NumKong and PyTorch (CPU), those
-installed, on seeded inputs of several regimes:
+arithmetic on the given floating-point inputs* -- in memory, and with the
+distribution axis split in three unaligned chunks (:mod:`kl_ext.chunked`,
+the column "kl_ext split": what :mod:`kl_ext.dask` and a Spark job compute)
+-- side by side with :mod:`kl_ext.reference` (plain NumPy), SciPy, NumKong
+and PyTorch (CPU), those installed, on seeded inputs of several regimes:
 
 * ``random`` -- uniform random rows (float64 and float32);
 * ``near`` -- nearly identical rows ``q = p·(1 + d·ε)``, ε standard normal,
@@ -78,8 +80,8 @@ REGIMES = {
                "random), and v = u + ~1e-12·noise",
 }
 #: libraries compared, in column order -> column title
-LIBRARIES = {"kl_ext": "kl_ext", "reference": "reference", "scipy": "SciPy",
-             "numkong": "NumKong", "torch": "torch"}
+LIBRARIES = {"kl_ext": "kl_ext", "chunked": "kl_ext split", "reference": "reference",
+             "scipy": "SciPy", "numkong": "NumKong", "torch": "torch"}
 #: relative difference between the exact references and their direct check
 #: above which a run fails (the references agree to ~1e-45)
 CHECK_TOL = 1e-30
@@ -774,7 +776,51 @@ def _wasserstein_fn(lib: str, name: str) -> Callable[..., Any]:
     return lambda p, q, x: fn(x, x, p, q)
 
 
+def _split(n: int) -> list[int]:
+    """Chunk boundaries of the "chunked" column: three chunks of unequal
+    lengths, none a multiple of the kernels' 65,536-element pieces."""
+    return sorted({0, min(n, n // 3 + 7), min(n, 2 * n // 3 + 1), n})
+
+
+def _chunked_fn(name: str) -> Callable[..., Any]:
+    """Measure `name` with the axis split in three chunks (kl_ext.chunked:
+    partial statistics, merged, with the second sweep where needed), as a
+    Spark job or kl_ext.dask over a split axis computes it."""
+    ch = _import("kl_ext.chunked")
+    if name == "wasserstein_1d":
+        raise _Missing("no function")
+    if name == "wasserstein_hist":
+        def hist(p: Any, q: Any, x: Any) -> Any:
+            b = _split(p.shape[-1])
+            spans = list(zip(b[:-1], b[1:]))
+            stats = [ch.partial_stats("total_variation", p[a:c], q[a:c], offset=a)
+                     for a, c in spans]
+            whole = stats[0]
+            for st in stats[1:]:
+                whole = whole.merge(st)
+            t = ch.hist_totals(np.concatenate([sg[2] for sg in whole.segments], axis=-2),
+                               [sg[2].shape[-2] for sg in whole.segments], True)
+            w = [ch.hist_pieces(p[a:c], q[a:c], t[i], x[a:c],
+                                None if c == b[-1] else float(x[c]), c == b[-1])
+                 for i, (a, c) in enumerate(spans)]
+            return ch.hist_finish(np.array(w), t)
+        return hist
+
+    def measure(p: Any, q: Any = None) -> Any:
+        acc = ch.Accumulator(name)
+        b = _split(p.shape[-1])
+        while True:
+            for a, c in zip(b[:-1], b[1:]):
+                acc.update(p[..., a:c]) if q is None else acc.update(p[..., a:c], q[..., a:c])
+            if not acc.needs_second_pass:
+                return acc.result()
+            acc.start_second_pass()
+    return measure
+
+
 def _function(lib: str, name: str) -> Callable[..., Any]:
+    if lib == "chunked":
+        return _chunked_fn(name)
     if name in WASSERSTEIN:
         return _wasserstein_fn(lib, name)
     return _discrete_fn(lib, name)
@@ -1523,8 +1569,8 @@ def to_json(out: dict[str, Any], *, argv: Sequence[str] | None = None) -> dict[s
 
 
 _FLOOR, _CEIL = 1e-18, 1e3
-_STYLE = {"kl_ext": ("C0", "o"), "reference": ("C7", "s"), "scipy": ("C1", "^"),
-          "numkong": ("C2", "D"), "torch": ("C3", "v")}
+_STYLE = {"kl_ext": ("C0", "o"), "chunked": ("C4", "x"), "reference": ("C7", "s"),
+          "scipy": ("C1", "^"), "numkong": ("C2", "D"), "torch": ("C3", "v")}
 
 
 def plot(out: dict[str, Any], path: str | os.PathLike[str]) -> None:
