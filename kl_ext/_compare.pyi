@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._divergence import finish as finish
+from ._divergence import front as front
 from ._divergence import max_threads as max_threads
 from ._divergence import n_pieces as n_pieces
 from ._divergence import one as one

@@ -5,6 +5,8 @@
 # Measure and row status codes: kl_ext/_table.py (MEASURES[i].code, STATUS),
 # compiled in from src/_codes.pxd; an unknown measure code gives status
 # ST_BAD_MEASURE (8) and NaN, never another measure's value.
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -25,6 +27,14 @@ def small(measure: int, p: object, q: object, axis: object, normalize: object,
     """The plainest 1-D call answered in C (a NumPy scalar of p's dtype), or None
     for any other arguments (kl_ext.measures then takes its general path).
     Accepts the js_distance code too (sqrt of JS), which the others do not."""
+
+def front(func: object, code1: int, code2: int, post: int) -> Any:
+    """A C front of func (src/_front.h): f(p) is measure code1 of p, f(p, q)
+    code2 of p, q (-1: passed on), normalised, for plain 1-D float ndarrays
+    of fewer than 131072 elements, as a NumPy scalar of their dtype; post 0
+    the value, 1 its square root, 2 the square root of the value rounded to
+    the input dtype.  Every other call, and every row with a nonzero status,
+    is passed on to func unchanged."""
 
 def openmp_enabled() -> bool:
     """True if the kernels were built with OpenMP (threads for large calls)."""

@@ -578,6 +578,17 @@ def jensenshannon(p: ArrayLike, q: ArrayLike, base: float | None = None, *,
     return out
 
 
+# C fronts (src/_front.h; see the end of kl_ext/measures.py): entropy(pk),
+# entropy(pk, qk) and jensenshannon(p, q) on plain 1-D float ndarrays of one
+# dtype and length are answered in C by the kernels that the definitions
+# above call (entropy, KL, JS; normalised, as SciPy does), jensenshannon's
+# square root taken in the input dtype as np.sqrt takes it above; every
+# other call, and every row the kernels flag (negative entries, zero sums,
+# +inf: SciPy's formula), runs the definitions unchanged.
+entropy = _measures._front(entropy, _measures._ENTROPY, _measures._KL)
+jensenshannon = _measures._front(jensenshannon, -1, _measures._JS, 2)
+
+
 # --------------------------------------------------------------------------
 # Wasserstein and energy distance
 # --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ the thread count.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING, Any, SupportsIndex
 
@@ -989,3 +990,29 @@ def jeffreys_divergence(p: ArrayLike, q: ArrayLike, *, base: float | None = None
     value, dtype = _compute(_JEFFREYS, p, q, axis, normalize,
                             smoothing=_smoothing(smoothing))
     return _finish(value, dtype, lb)
+
+
+# ---- the public objects: C fronts of the definitions above ----
+# A plain positional call on one pair of short 1-D arrays (f(p) or f(p, q):
+# native float64 or float32 ndarrays of one dtype and length, fewer than
+# 131072 elements) is answered in C (src/_front.h) by the kernel call that
+# `_small` makes, with no Python frame: a def with keyword-only defaults
+# costs ~70 ns before its first line runs, more than the kernel on 10
+# elements.  Every other call, and every row the kernel flags, is passed on
+# unchanged to the definition (the front's __wrapped__), which owns every
+# check, conversion and error.  Results are identical either way (same
+# kernel, same rounding); tests/test_measures.py::test_front_matches_definition.
+def _front(func: Any, code1: int, code2: int, post: int = 0) -> Any:
+    """func behind a C front: f(p) is kernel code1, f(p, q) code2 (-1: none);
+    post 1 takes the square root of the value (js_distance)."""
+    front = _k.front(func, code1, code2, post)
+    functools.update_wrapper(front, func)  # __doc__, __name__, __wrapped__, ...
+    return front
+
+
+for _m in MEASURES:
+    globals()[_m.name] = _front(globals()[_m.name],
+                                -1 if _m.takes_q else _m.kernel_code,
+                                _m.kernel_code if _m.takes_q else -1,
+                                {"": 0, "sqrt": 1}[_m.post])
+del _m

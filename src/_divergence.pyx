@@ -2118,3 +2118,59 @@ def small(int measure, object p, object q, object axis, object normalize,
         return PyArray_Scalar(&res, _D64, None)
     r32 = <float>res
     return PyArray_Scalar(&r32, _D32, None)
+
+
+# ---- the C fronts of the public functions (src/_front.h) ----
+# kl_ext.measures and kl_ext.compat wrap their Python definitions in fronts
+# that answer a plain positional 1-D call of fewer than 131072 elements
+# without running any Python (see _front.h); `front_kernel` is their kernel
+# call: the same row_dispatch as `one` and `small`, so the same bits.
+
+ctypedef int (*kf_kernel_t)(int code, int typ, const char* p, Py_ssize_t ps,
+                            const char* q, Py_ssize_t qs, Py_ssize_t n,
+                            double* res) noexcept
+
+cdef extern from "_front.h":
+    enum:
+        KF_PLAIN
+        KF_SQRT
+        KF_SCIPY_SQRT
+        KF_NMAX
+    object kf_new(object func, int code1, int code2, int post, kf_kernel_t kernel)
+
+
+cdef int front_kernel(int code, int typ, const char* p, Py_ssize_t ps,
+                      const char* q, Py_ssize_t qs, Py_ssize_t n,
+                      double* res) noexcept:
+    # IN: n < KF_NMAX (< PAR_MIN: one thread, as acquire_threads gives it);
+    # short float rows keep the GIL (too little work to be worth releasing it)
+    cdef int st
+    if typ == cnp.NPY_DOUBLE:
+        if n <= SMALL_GIL:
+            return row_dispatch(code, <const double*>p, ps, <const double*>q, qs, n,
+                                True, res, 1)
+        with nogil:
+            st = row_dispatch(code, <const double*>p, ps, <const double*>q, qs, n,
+                              True, res, 1)
+        return st
+    if n <= SMALL_GIL:
+        return row_dispatch(code, <const float*>p, ps, <const float*>q, qs, n,
+                            True, res, 1)
+    with nogil:
+        st = row_dispatch(code, <const float*>p, ps, <const float*>q, qs, n,
+                          True, res, 1)
+    return st
+
+
+def front(func, int code1, int code2, int post):
+    """A C front of `func` (src/_front.h): f(p) is measure code1 of p (-1:
+    passed on), f(p, q) code2 of p, q, normalised, for plain 1-D float
+    ndarrays; post 0 the value, 1 its square root (js_distance), 2 the
+    square root of the value rounded to the input dtype (SciPy's
+    jensenshannon).  Any other call is passed on to func unchanged."""
+    if post not in (KF_PLAIN, KF_SQRT, KF_SCIPY_SQRT) or not callable(func):
+        raise ValueError(f"front: bad post {post} or func {func!r}")
+    for code in (code1, code2):  # a kernel code (not JS_DISTANCE) or -1
+        if code != -1 and not (is_one_pass(code) or is_pair(code)):
+            raise ValueError(f"front: bad measure code {code}")
+    return kf_new(func, code1, code2, post, front_kernel)

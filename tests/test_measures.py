@@ -729,6 +729,22 @@ class _NoSmall:
         return getattr(self._mod, name)
 
 
+class _Definitions:
+    """The Python definitions behind the C fronts (kl_ext.measures._front)."""
+
+    def __getattr__(self, name):
+        return getattr(kl_ext, name).__wrapped__
+
+
+_DEFINITIONS = _Definitions()
+
+
+def _no_fast_paths(monkeypatch):
+    # `small` declines every call: with _DEFINITIONS, the general path only
+    monkeypatch.setattr(kl_ext.measures, "_k", _NoSmall(kl_ext.measures._k))
+    monkeypatch.setattr(kl_ext.measures, "_small", _NoSmall(kl_ext.measures._k).small)
+
+
 def _small_cases():
     rng = np.random.default_rng(11)
     p = rng.random(13)
@@ -764,10 +780,9 @@ def test_small_path_matches_general(name, monkeypatch):
     fast = [call(kl_ext, name, p, q, **({k: v for k, v in kw.items()
                                          if not (k == "base" and name not in HAS_BASE)}))
             for p, q, kw in cases]
-    monkeypatch.setattr(kl_ext.measures, "_k", _NoSmall(kl_ext.measures._k))
-    monkeypatch.setattr(kl_ext.measures, "_small", _NoSmall(kl_ext.measures._k).small)
-    slow = [call(kl_ext, name, p, q, **({k: v for k, v in kw.items()
-                                         if not (k == "base" and name not in HAS_BASE)}))
+    _no_fast_paths(monkeypatch)
+    slow = [call(_DEFINITIONS, name, p, q, **({k: v for k, v in kw.items()
+                                               if not (k == "base" and name not in HAS_BASE)}))
             for p, q, kw in cases]
     for (p, q, kw), f, s in zip(cases, fast, slow):
         assert type(f) is type(s), (kw, p.dtype)
@@ -781,6 +796,154 @@ def test_small_path_declines_errors(name):
         call(kl_ext, name, np.array([0.5, -0.5]), np.array([0.5, 0.5]))
     with pytest.raises(ValueError):
         call(kl_ext, name, np.array([0.0, 0.0]), np.array([0.5, 0.5]))
+
+
+# ---- the C fronts (src/_front.h) against the Python definitions ----
+
+def _front_cases():
+    """Positional calls f(p, q): those the fronts answer and those they must
+    pass on (other types, shapes, layouts, flagged rows, errors)."""
+    rng = np.random.default_rng(12)
+    p = rng.random(21)
+    q = rng.random(21)
+    big = np.frombuffer(bytearray(8 * 11), dtype=np.float64, offset=8, count=10)
+    unaligned = np.frombuffer(bytearray(8 * 11 + 1), dtype=np.float64, offset=1, count=10)
+    unaligned[:] = p[:10]
+    ro = p[:10].copy()
+    ro.flags.writeable = False
+    zeros = p[:10].copy()
+    zeros[[0, 4]] = 0.0
+    yield p[:10], q[:10]
+    yield p[:1], q[:1]
+    yield p, q                                    # n > 16: the block path
+    yield p[::2], q[::2]                          # strided
+    yield p[::-1], q[:21]                         # negative stride
+    yield p[:10].astype(np.float32), q[:10].astype(np.float32)
+    yield p[:20].astype(np.float32)[::2], q[:10].astype(np.float32)
+    yield p[:10].astype(np.float32), q[:10]       # mixed dtypes: passed on
+    yield p[:10].astype(">f8"), q[:10].astype(">f8")  # byte-swapped: passed on
+    yield p[:10].astype(np.float16), q[:10].astype(np.float16)
+    yield p[:10].astype(np.longdouble), q[:10].astype(np.longdouble)
+    yield (p[:10] * 100).astype(np.int64), q[:10]
+    yield list(p[:10]), list(q[:10])
+    yield p[:10].reshape(2, 5), q[:10].reshape(2, 5)
+    yield np.float64(0.5), np.float64(0.25)      # 0-d
+    yield unaligned, q[:10]
+    yield ro, q[:10]
+    yield big, q[:10]                            # all zeros: sum 0, an error
+    yield zeros, q[:10]
+    yield q[:10], zeros                          # q = 0 where p > 0: inf
+    yield np.array([np.nan, 1.0]), np.array([1.0, 1.0])
+    yield np.array([np.inf, 1.0]), np.array([1.0, 1.0])
+    yield np.array([1e-310, 1.0]), np.array([1.0, 1e-300])
+    yield np.array([1e300, 1e300]), np.array([1.0, 1.0])  # overflowing sum
+    yield np.array([0.5, -0.5]), np.array([0.5, 0.5])     # negative: an error
+    yield np.array([0.5, 0.5]), np.array([0.5, -0.5])
+    yield p[:10], q[:9]                                   # lengths differ
+    yield p[:0], q[:0]                                    # empty axis
+    yield np.ones(131072), np.full(131072, 2.0)           # threads: passed on
+    yield p[:10], p[:10] * (1 + 1e-9 * rng.standard_normal(10))  # near p = q
+    yield p[:10].astype(np.float32) * np.float32(1e-30), q[:10].astype(np.float32)
+    # float32 rows whose divergence rounds differently under sqrt-then-round
+    # (js_distance) and round-then-sqrt (compat.jensenshannon)
+    yield (np.array([0.6766893267631531, 0.06080271303653717, 0.555596113204956],
+                    dtype=np.float32),
+           np.array([0.27145159244537354, 0.8796511888504028, 0.06421443819999695],
+                    dtype=np.float32))
+    yield np.ma.masked_array(p[:10]), q[:10]              # a subclass: passed on
+    yield "ab", "cd"
+
+
+def _outcome(f, *args):
+    """(type, value) or (exception type, message) of f(*args), and warnings."""
+    import warnings
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        try:
+            r = f(*args)
+        except Exception as exc:  # noqa: BLE001 -- compared, not hidden
+            return (type(exc), str(exc)), [str(x.message) for x in w]
+    return (type(r), np.asarray(r).tobytes()), [str(x.message) for x in w]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_front_matches_definition(name, monkeypatch):
+    # every positional call gives exactly what the Python definition gives
+    # with every fast path off: type and bits of the value, or the exception
+    # and its message, and the same warnings; inputs are never written
+    front = getattr(kl_ext, name)
+    cases = list(_front_cases())
+    copies = [(np.array(p, copy=True), np.array(q, copy=True)) for p, q in cases]
+    args = [(p,) if name == "entropy" else (p, q) for p, q in cases]
+    fast = [_outcome(front, *a) for a in args]
+    _no_fast_paths(monkeypatch)
+    slow = [_outcome(front.__wrapped__, *a) for a in args]
+    for a, f, s in zip(args, fast, slow):
+        assert f == s, (name, a)
+    for (p, q), (cp, cq) in zip(cases, copies):
+        assert_array_equal(np.asarray(p), cp)
+        assert_array_equal(np.asarray(q), cq)
+
+
+@pytest.mark.parametrize("name, nargs", [("entropy", 1), ("entropy", 2),
+                                         ("jensenshannon", 2)])
+def test_compat_front_matches_definition(name, nargs, monkeypatch):
+    # kl_ext.compat's SciPy drop-ins: the same, including SciPy's rounding
+    # (jensenshannon: the square root of the float32 divergence in float32)
+    from kl_ext import compat
+    front = getattr(compat, name)
+    cases = list(_front_cases())
+    args = [(p, q)[:nargs] for p, q in cases]
+    args += [(p, None) for p, q in cases[:3]] if nargs == 2 else []
+    args += [a + (2.0,) for a in args[:6]] + [a + (0.5,) for a in args[:6]]
+    fast = [_outcome(front, *a) for a in args]
+    _no_fast_paths(monkeypatch)
+    slow = [_outcome(front.__wrapped__, *a) for a in args]
+    for a, f, s in zip(args, fast, slow):
+        assert f == s, (name, a)
+    assert front.__module__ == "kl_ext.compat" and front.__name__ == name
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_front_passes_other_calls_on(name):
+    # keywords and wrong argument counts reach the definition: its errors
+    front = getattr(kl_ext, name)
+    p = np.array([0.25, 0.75])
+    with pytest.raises(TypeError, match="positional argument"):
+        front()
+    with pytest.raises(TypeError, match="positional argument"):
+        front(p, p, p)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+        front(p, p, bogus=1) if name != "entropy" else front(p, bogus=1)
+    if name == "entropy":
+        with pytest.raises(TypeError, match="positional argument"):
+            front(p, p)
+    else:
+        with pytest.raises(TypeError, match="missing 1 required positional argument: 'q'"):
+            front(p)
+        assert front(p, q=p) == front(p, p)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_front_looks_like_its_definition(name):
+    import doctest
+    import inspect
+    import pickle
+    front = getattr(kl_ext, name)
+    d = front.__wrapped__
+    assert front is getattr(kl_ext.measures, name)
+    assert front.__doc__ == d.__doc__ and "Examples" in front.__doc__
+    assert (front.__name__, front.__qualname__, front.__module__) == (
+        name, name, "kl_ext.measures")
+    assert inspect.signature(front) == inspect.signature(d)
+    assert inspect.isroutine(front) and repr(front) == repr(d)
+    assert pickle.loads(pickle.dumps(front)) is front
+    tests = doctest.DocTestFinder().find(kl_ext.measures)
+    assert any(t.name == f"kl_ext.measures.{name}" and t.examples for t in tests)
+
+    class Holder:
+        f = front
+    assert Holder.f is front and Holder().f is front  # never binds as a method
 
 
 # ------------------------------------------------------------ short rows
