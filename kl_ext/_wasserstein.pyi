@@ -31,11 +31,22 @@ def hist_chunk_rows(p: np.ndarray, q: np.ndarray, support: NDArray[np.float64] |
     (scales: C-contiguous float64 (nrows, 6)).
     Returns 0, or -1 for an unsupported layout."""
 
-def pack_keys(x: np.ndarray, keys: NDArray[np.uint64], bits: int) -> None:
-    """Order-preserving uint64 keys (value bits | index) of C-contiguous
-    (nrows, n) float32/float64 x."""
+def sort_rows(groups: tuple[tuple[np.ndarray, NDArray[np.float64] | None, np.ndarray,
+                                  NDArray[np.float64] | None, NDArray[np.uint64], int], ...],
+              nthreads: int = 0) -> list[bool]:
+    """Sort rows of (values, weights, values out, weights out, key scratch,
+    index bits) groups with kl_ext's sort (src/_sort.h) on up to nthreads
+    threads; False for a group whose packed keys could not order it."""
 
-def unpack_sorted(keys: NDArray[np.uint64], x: np.ndarray,
-                  w: NDArray[np.float64], xs: np.ndarray,
-                  ws: NDArray[np.float64], bits: int) -> bool:
-    """Gather x, w in sorted-key order into xs, ws; False: use argsort."""
+def sort_keys(keys: NDArray[np.uint64], depth: int = -1) -> None:
+    """Sort each row of a C-contiguous uint64 array in place (depth >= 0:
+    partitioning levels before the heapsort fallback)."""
+
+def sort_tier() -> str:
+    """The compiled sort: "avx512", "avx2" or "portable"."""
+
+def max_threads() -> int:
+    """The kernels' default thread count."""
+
+def set_thread_cap(n: int) -> None:
+    """Never run more than n threads (0: no cap)."""

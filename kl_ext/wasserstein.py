@@ -12,12 +12,12 @@ the same name, for ``wasserstein_distance`` and ``energy_distance``).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, SupportsIndex
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, SupportsIndex, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _cpu
+from . import _cpu, _threads
 
 # the kernels for the best CPU tier built and supported here (see _cpu.py)
 if TYPE_CHECKING:  # every tier has the interface of kl_ext/_wasserstein.pyi
@@ -88,37 +88,59 @@ def _argsort_weighted(values: _Arr, weights: _Arr) -> tuple[_Arr, _Arr]:
             np.take_along_axis(weights, idx, axis=-1))
 
 
+# index bits the packed (value | index) keys can hold: float64 keys keep the
+# top 64 - bits bits of the value (see src/_wasserstein.pyx), float32 keys
+# all 32
+_BITS_MAX = {_F64: 40, _F32: 32}
+
+
+def _sort_samples(*samples: tuple[_Arr, _Arr | None]) -> list[tuple[_Arr, _Arr | None]]:
+    """Sort each (values, weights) pair along the last axis with kl_ext's
+    own sort (src/_sort.h), every row of every pair one job for the
+    kernel's threads (u and v of one call run concurrently).
+
+    values: float32/float64 (..., n), n >= 1; weights: None or float64 of
+    the values' shape, carried along.  Returns new arrays (the inputs are
+    never written).  Ties keep index order (weighted), NaN sorts last.  A
+    weighted group whose keys cannot order it (values equal in all but
+    their lowest bits in bulk, or 2**40 samples) falls back to argsort.
+    """
+    groups: list[tuple[Any, ...]] = []
+    outs: list[tuple[_Arr, _Arr | None]] = []
+    weighted = []  # (index in outs, index in groups) of the weighted samples
+    for x, w in samples:
+        n = x.shape[-1]
+        x2 = _aligned(x).reshape(-1, n)
+        xs = np.empty(x2.shape, dtype=x2.dtype)
+        if w is None:
+            keys = xs.view(np.uint64) if x2.dtype == _F64 else np.empty(x2.shape, np.uint64)
+            groups.append((x2, None, xs, None, keys, 0))
+            outs.append((xs.reshape(x.shape), None))
+            continue
+        bits = (n - 1).bit_length()
+        if bits > _BITS_MAX[x2.dtype]:  # pragma: no cover - 2**40 samples
+            outs.append(_argsort_weighted(x, w))
+            continue
+        w2 = _aligned(w).reshape(-1, n)
+        ws = np.empty(x2.shape, dtype=_F64)
+        weighted.append((len(outs), len(groups)))
+        groups.append((x2, w2, xs, ws, np.empty(x2.shape, np.uint64), bits))
+        outs.append((xs.reshape(x.shape), ws.reshape(x.shape)))
+    if groups:
+        ok = _k.sort_rows(tuple(groups), _threads.current())
+        for i, g in weighted:
+            if not ok[g]:
+                x, w = samples[i]
+                outs[i] = _argsort_weighted(x, cast(_Arr, w))
+    return outs
+
+
 def _sort_weighted(values: _Arr, weights: _Arr) -> tuple[_Arr, _Arr]:
-    """Sort `values` along the last axis, carrying float64 `weights` (same
-    shape).  Rows sort packed uint64 keys (value bits | index) with
-    np.sort instead of calling argsort, see src/_wasserstein.pyx; the rare
-    rows that the truncated keys cannot order (values equal in all but the
-    lowest bits, NaN) fall back to argsort."""
-    n = values.shape[-1]
-    if n < _PACK_MIN:
-        return _argsort_weighted(values, weights)
-    bits = (n - 1).bit_length()
-    if values.dtype == _F32:
-        if bits > 32:
-            return _argsort_weighted(values, weights)
-    elif bits > 40:
-        return _argsort_weighted(values, weights)
-    x = _aligned(values)
-    w = _aligned(weights)
-    x2 = x.reshape(-1, n)
-    keys = np.empty(x2.shape, dtype=np.uint64)
-    _k.pack_keys(x2, keys, bits)
-    keys.sort(axis=-1)
-    xs = np.empty_like(x2)
-    ws = np.empty(x2.shape, dtype=_F64)
-    if not _k.unpack_sorted(keys, x2, w.reshape(-1, n), xs, ws, bits):
-        return _argsort_weighted(values, weights)
-    return xs.reshape(x.shape), ws.reshape(x.shape)
-
-
-# rows shorter than this use argsort (measured: the packed keys win at every
-# length from 16 up, 3.3 vs 4.8 us at 16 samples, 17 vs 44 ms at 1e6)
-_PACK_MIN = 2
+    """Sort `values` (float32/float64) along the last axis, carrying float64
+    `weights` (same shape): packed (value bits | index) keys sorted by
+    kl_ext's sort, see _sort_samples."""
+    xs, ws = _sort_samples((values, weights))[0]
+    return xs, cast(_Arr, ws)
 
 
 def _cdf_distance(order: float, u_values: ArrayLike, v_values: ArrayLike,
@@ -137,14 +159,7 @@ def _cdf_distance(order: float, u_values: ArrayLike, v_values: ArrayLike,
     v, vw = _validate_distribution(v_values, v_weights, "v")
     p = float(order)
     mode = _P_ONE if p == 1.0 else _P_TWO if p == 2.0 else _P_GENERAL
-    if uw is None:
-        u = np.sort(u)
-    else:
-        u, uw = _sort_weighted(u, uw)
-    if vw is None:
-        v = np.sort(v)
-    else:
-        v, vw = _sort_weighted(v, vw)
+    (u, uw), (v, vw) = _sort_samples((u, uw), (v, vw))
     out = np.empty(1)
     # Order 1 with every value finite: W_1 by the quantile walk, the same
     # number up to rounding (both are sums of non-negative terms) and much
@@ -418,12 +433,15 @@ def wasserstein_1d(u_values: ArrayLike, v_values: ArrayLike, u_weights: ArrayLik
     (inf - inf), whichever way the mass is split; samples of weight 0 never
     contribute (SciPy can return NaN for a weight-0 sample at inf).  Order
     inf is the largest distance over steps of positive mass, so it is
-    sensitive to weights whose sums differ in the last bit.  Unweighted
-    samples are sorted with ``np.sort`` (float32 as float32); weighted ones
-    by ``np.sort`` of uint64 keys that pack the value's bits with the
-    sample's index (2-3x faster than ``argsort`` and the gathers after it),
-    with ``argsort`` as the fallback for the rare rows the keys cannot
-    order.  A sum of :math:`|d|^p` that would over- or underflow is redone
+    sensitive to weights whose sums differ in the last bit.  Samples are
+    sorted by kl_ext's own vectorised quicksort of order-preserving uint64
+    keys (AVX-512 or AVX2 where the CPU has it; ``src/_sort.h``), not by
+    NumPy's sort; weighted samples sort keys that pack the value's bits
+    with the sample's index, so each weight follows its value (ties in
+    index order), with ``argsort`` as the fallback for the rare rows the
+    keys cannot order.  With two or more threads the two samples (and the
+    rows of a batch) are sorted concurrently; the result does not depend
+    on the thread count.  A sum of :math:`|d|^p` that would over- or underflow is redone
     with the distances scaled by a power of two.
 
     Accuracy: for float64 input, within 1e-13 relative of :math:`W_p` of
@@ -490,14 +508,7 @@ def wasserstein_1d(u_values: ArrayLike, v_values: ArrayLike, u_weights: ArrayLik
         vw = _weights_1d(v_weights, v.shape, "v_weights")
         if uw is not False and vw is not False:
             if not assume_sorted:
-                if uw is None:
-                    u = np.sort(u)
-                else:
-                    u, uw = _sort_weighted(u, uw)
-                if vw is None:
-                    v = np.sort(v)
-                else:
-                    v, vw = _sort_weighted(v, vw)
+                (u, uw), (v, vw) = _sort_samples((u, uw), (v, vw))
             out = np.empty(1)
             _quantile_rows(u, uw, v, vw, mode, p, out)
             return _result(out[0], dtype)
@@ -531,14 +542,7 @@ def wasserstein_1d(u_values: ArrayLike, v_values: ArrayLike, u_weights: ArrayLik
     if vw is not None:
         vw = _check_sums(vw, "v_weights")
     if not assume_sorted:
-        if uw is None:
-            u = np.sort(u, axis=-1)
-        else:
-            u, uw = _sort_weighted(u, uw)
-        if vw is None:
-            v = np.sort(v, axis=-1)
-        else:
-            v, vw = _sort_weighted(v, vw)
+        (u, uw), (v, vw) = _sort_samples((u, uw), (v, vw))
     rows = math.prod(batch)
     out = np.empty(rows)
     if rows:

@@ -681,123 +681,264 @@ def hist_chunk_rows(cnp.ndarray p, cnp.ndarray q, object support, Py_ssize_t ste
 
 
 # ---------------------------------------------------------------------------
-# Sorting weighted samples without argsort.  np.argsort of 1e6 doubles costs
-# about three times np.sort of as many uint64, and the gathers after it as
-# much again.  Instead each value is mapped to a uint64 whose unsigned order
-# is the value's order (flip all bits of negatives, the sign bit of the
-# rest), its low `bits` bits are replaced by the sample's index, and the keys
-# are sorted with np.sort (SIMD).  float32 keys keep the whole value (32 bits
-# of key, 32 of index); float64 keys lose the low `bits` bits of the value,
-# so values equal in all other bits may come out in index order: unpack
-# checks that the gathered values are non-decreasing and reports False
-# otherwise (also for NaN), and the caller falls back to argsort.
+# Sorting samples: kl_ext's own sort (src/_sort.h), never NumPy's.  Each
+# value maps to a uint64 key whose unsigned order is the value's order
+# (ks_key_f64/ks_key_f32: flip all bits of negatives, the sign bit of the
+# rest; every NaN becomes one key above +inf, so NaN sorts last as in
+# np.sort).  Unweighted rows sort those keys and map them back (a float64
+# row in place in its output).  Weighted rows sort (value, weight) pairs
+# through the keys: the low `bits` bits of each key are replaced by the
+# sample's index, the keys are sorted, and values and weights are gathered
+# by the indices.  float32 keys keep the whole value (32 bits of key, 32 of
+# index); float64 keys lose the low `bits` bits of the value, so values equal
+# in all other bits may come out in index order: the gather puts them in
+# order with an insertion step, and gives up (returns False, the caller uses
+# argsort) only after more than n moves in a row (values that agree in the
+# top 64 - bits bits in bulk).  Keys are unique, so the order of ties (by
+# index) does not depend on the sort, the tier or the thread count.
 
 from libc.stdint cimport uint64_t, uint32_t
+from cython.parallel cimport prange
+
+cdef extern from "_sort.h" nogil:
+    void ks_sort(uint64_t* a, size_t n)
+    void ks_sort_depth(uint64_t* a, size_t n, int depth)
+    uint64_t ks_key_f64(double x)
+    double ks_f64_key(uint64_t k)
+    uint32_t ks_key_f32(float x)
+    float ks_f32_key(uint32_t k)
+    const char* KS_TIER
+    void ks_gather_f64(const uint64_t* k, uint64_t mask, const double* x, const double* w,
+                       double* xr, double* wr, size_t n, double* pairs)
+    void ks_gather_f32(const uint64_t* k, uint64_t mask, const float* x, const double* w,
+                       float* xr, double* wr, size_t n, double* pairs)
+
+cdef extern from "_vmath.h" nogil:
+    int kl_max_threads()
+    void kl_set_thread_cap(int n)
 
 
-cdef void pack_typed(const floating* x, uint64_t* keys, Py_ssize_t nrows,
-                     Py_ssize_t n, int bits) noexcept nogil:
-    # IN: x (nrows, n) C-contiguous.  OUT: keys (nrows, n) C-contiguous.
-    cdef Py_ssize_t r, i
-    cdef uint64_t b, mask = (<uint64_t>1 << bits) - 1
-    cdef uint32_t b32
-    for r in range(nrows):
-        for i in range(n):
-            if floating is double:
-                b = (<const uint64_t*>x)[r * n + i]
-                if b >> 63:
-                    b = ~b
-                else:
-                    b = b | (<uint64_t>1 << 63)
-                keys[r * n + i] = (b & ~mask) | <uint64_t>i
-            else:
-                b32 = (<const uint32_t*>x)[r * n + i]
-                if b32 >> 31:
-                    b32 = ~b32
-                else:
-                    b32 = b32 | (<uint32_t>1 << 31)
-                keys[r * n + i] = (<uint64_t>b32 << 32) | <uint64_t>i
+cdef void pack_row(const floating* x, uint64_t* keys, Py_ssize_t n, int bits) noexcept nogil:
+    # IN: x (n,).  OUT: keys (n,): value key with its low bits the index
+    cdef Py_ssize_t i
+    cdef uint64_t mask = (<uint64_t>1 << bits) - 1
+    for i in range(n):
+        if floating is double:
+            keys[i] = (ks_key_f64(x[i]) & ~mask) | <uint64_t>i
+        else:
+            keys[i] = (<uint64_t>ks_key_f32(x[i]) << 32) | <uint64_t>i
 
 
-cdef bint unpack_typed(const uint64_t* keys, const floating* x, const double* w,
-                       floating* xs, double* ws, Py_ssize_t nrows, Py_ssize_t n,
-                       int bits) noexcept nogil:
-    # xs[r, i] = x[r, idx], ws[r, i] = w[r, idx], idx = keys[r, i] & mask,
-    # with an insertion step for the values that the truncated keys left in
+cdef bint unpack_row(const uint64_t* keys, const floating* x, const double* w,
+                     floating* xr, double* wr, Py_ssize_t n, int bits) noexcept nogil:
+    # xr[i] = x[idx], wr[i] = w[idx], idx = keys[i] & mask (one gather pass
+    # through interleaved (x, w) scratch, or from x and w if malloc fails),
+    # then an insertion step for the values that the truncated keys left in
     # index order (they are contiguous: truncation keeps the order of values
-    # that differ in the kept bits).  False (give up: the caller uses
-    # argsort) for a row that starts with a NaN (a negative NaN), or after
-    # more than n moves in a row (values that agree in the top 64 - bits
-    # bits in bulk).
-    cdef Py_ssize_t r, i, j, idx, moves
+    # that differ in the kept bits).  NaN keys are the largest, so NaN come
+    # last (a row that starts with one is all NaN) and are never moved.
+    # False after more than n moves.
+    cdef Py_ssize_t i, j, moves = 0
     cdef uint64_t mask = (<uint64_t>1 << bits) - 1
     cdef floating prev, cur
     cdef double wc
-    cdef floating* xr
-    cdef double* wr
-    for r in range(nrows):
-        xr = xs + r * n
-        wr = ws + r * n
-        moves = 0
-        idx = <Py_ssize_t>(keys[r * n] & mask)
-        prev = x[r * n + idx]
-        if prev != prev:
+    # (a float32 value is exact as a double in the interleaved scratch)
+    cdef double* pairs = <double*>malloc(2 * n * sizeof(double))
+    if floating is double:
+        ks_gather_f64(keys, mask, x, w, xr, wr, <size_t>n, pairs)
+    else:
+        ks_gather_f32(keys, mask, x, w, xr, wr, <size_t>n, pairs)
+    free(pairs)
+    prev = xr[0]
+    for i in range(1, n):
+        cur = xr[i]
+        if cur >= prev or cur != cur:
+            prev = cur
+            continue
+        wc = wr[i]
+        j = i
+        while j > 0 and xr[j - 1] > cur:
+            xr[j] = xr[j - 1]
+            wr[j] = wr[j - 1]
+            j -= 1
+        moves += i - j
+        if moves > n:
             return False
-        xr[0] = prev
-        wr[0] = w[r * n + idx]
-        for i in range(1, n):
-            idx = <Py_ssize_t>(keys[r * n + i] & mask)
-            cur = x[r * n + idx]
-            wc = w[r * n + idx]
-            if cur >= prev:
-                xr[i] = cur
-                wr[i] = wc
-                prev = cur
-                continue
-            # (a NaN with the sign bit clear has a key above +inf, so it
-            # arrives last and stays last, as in np.sort; one with the sign
-            # bit set arrives first and is caught below)
-            j = i
-            while j > 0 and xr[j - 1] > cur:
-                xr[j] = xr[j - 1]
-                wr[j] = wr[j - 1]
-                j -= 1
-            moves += i - j
-            if moves > n:
-                return False
-            xr[j] = cur
-            wr[j] = wc
+        xr[j] = cur
+        wr[j] = wc
     return True
 
 
-def pack_keys(cnp.ndarray x, cnp.ndarray keys, int bits):
-    """Sort keys of the C-contiguous (nrows, n) float32/float64 array x into
-    the C-contiguous uint64 array keys (see above)."""
-    cdef Py_ssize_t nrows = cnp.PyArray_DIM(x, 0), n = cnp.PyArray_DIM(x, 1)
+cdef void values_row(const floating* x, floating* xs, uint64_t* keys,
+                     Py_ssize_t n) noexcept nogil:
+    # xs = sorted x (keys: n of scratch; may be xs itself for float64)
+    cdef Py_ssize_t i
+    if floating is double:
+        for i in range(n):
+            keys[i] = ks_key_f64(x[i])
+        ks_sort(keys, <size_t>n)
+        for i in range(n):
+            xs[i] = ks_f64_key(keys[i])
+    else:
+        for i in range(n):
+            keys[i] = ks_key_f32(x[i])
+        ks_sort(keys, <size_t>n)
+        for i in range(n):
+            xs[i] = ks_f32_key(<uint32_t>keys[i])
+
+
+ctypedef struct SortJob:
+    const void* x       # one row of values (n,), float32 or float64
+    const double* w     # its weights, or NULL (values only)
+    void* xs            # OUT: the sorted values
+    double* ws          # OUT: the weights in that order (if w)
+    uint64_t* keys      # scratch: n keys
+    Py_ssize_t n
+    int bits            # index bits of the packed keys (weighted)
+    bint f32
+    bint ok             # OUT: False if the gather gave up (use argsort)
+
+
+cdef void run_job(SortJob* j) noexcept nogil:
+    if j.w == NULL:
+        if j.f32:
+            values_row(<const float*>j.x, <float*>j.xs, j.keys, j.n)
+        else:
+            values_row(<const double*>j.x, <double*>j.xs, j.keys, j.n)
+        j.ok = True
+        return
+    if j.f32:
+        pack_row(<const float*>j.x, j.keys, j.n, j.bits)
+        ks_sort(j.keys, <size_t>j.n)
+        j.ok = unpack_row(j.keys, <const float*>j.x, j.w, <float*>j.xs, j.ws, j.n, j.bits)
+    else:
+        pack_row(<const double*>j.x, j.keys, j.n, j.bits)
+        ks_sort(j.keys, <size_t>j.n)
+        j.ok = unpack_row(j.keys, <const double*>j.x, j.w, <double*>j.xs, j.ws, j.n, j.bits)
+
+
+# rows of at least this many samples in all are sorted on several threads;
+# _sort_active (read and written with the GIL held) is set while a call runs
+# multi-threaded
+cdef Py_ssize_t SORT_PAR_MIN = 32768
+cdef int _sort_active = 0
+
+
+def sort_rows(tuple groups, int nthreads=0):
+    """Sort the rows of several arrays, on up to `nthreads` threads.
+
+    groups: tuples (x, w, xs, ws, keys, bits), all C-contiguous, aligned and
+    2-D (nrows, n) with n >= 1: x float32/float64 values, xs its output
+    (same dtype and shape), keys uint64 scratch of that shape (for float64
+    values without weights it may be xs viewed as uint64), w, ws float64
+    weights and their output, or None for values only; bits: the index bits
+    of the packed keys (weighted, float64: 1 <= n <= 2**bits <= 2**40;
+    float32: <= 2**32).  nthreads: 0 the default (kl_max_threads), 1 the
+    calling thread, k at most k; the rows are independent jobs handed out
+    one at a time, so the result does not depend on it.  Returns a list of
+    bools, one per group: False if a row's gather gave up (the caller sorts
+    that group by argsort).  The layout is the caller's contract (checked
+    by kl_ext.wasserstein); nothing here raises but MemoryError.
+    """
+    cdef Py_ssize_t ng = len(groups), g, r, nrows, n, njobs = 0, k, total = 0
+    cdef SortJob* jobs
+    cdef cnp.ndarray x, xs, keys, w, ws
+    cdef bint f32
+    cdef int bits, nt
+    global _sort_active
+    for g in range(ng):
+        njobs += cnp.PyArray_DIM(<cnp.ndarray>groups[g][0], 0)
+    jobs = <SortJob*>malloc((njobs if njobs > 0 else 1) * sizeof(SortJob))
+    if jobs == NULL:
+        raise MemoryError()
+    try:
+        k = 0
+        for g in range(ng):
+            x, wo, xs, wso, keys, bits = groups[g]
+            nrows = cnp.PyArray_DIM(x, 0)
+            n = cnp.PyArray_DIM(x, 1)
+            f32 = cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT
+            w = wo if wo is not None else None
+            ws = wso if wso is not None else None
+            for r in range(nrows):
+                jobs[k].x = <const char*>cnp.PyArray_DATA(x) + r * cnp.PyArray_STRIDE(x, 0)
+                jobs[k].xs = <char*>cnp.PyArray_DATA(xs) + r * cnp.PyArray_STRIDE(xs, 0)
+                jobs[k].keys = <uint64_t*>cnp.PyArray_DATA(keys) + r * n
+                if w is not None:
+                    jobs[k].w = <const double*>cnp.PyArray_DATA(w) + r * n
+                    jobs[k].ws = <double*>cnp.PyArray_DATA(ws) + r * n
+                else:
+                    jobs[k].w = NULL
+                    jobs[k].ws = NULL
+                jobs[k].n = n
+                jobs[k].bits = bits
+                jobs[k].f32 = f32
+                jobs[k].ok = True
+                total += n
+                k += 1
+        # (as the divergence kernels: 1 runs on the calling thread only, 0
+        # the default, n > 1 at most n; and a call made while another one
+        # from a different Python thread runs multi-threaded takes one)
+        nt = 1
+        if nthreads != 1 and total >= SORT_PAR_MIN and not _sort_active:
+            nt = kl_max_threads()
+            if nthreads > 1 and nt > nthreads:
+                nt = nthreads
+        if nt > njobs:
+            nt = <int>njobs
+        if nt > 1:
+            _sort_active = 1
+        try:
+            with nogil:
+                if nt > 1:
+                    for k in prange(njobs, num_threads=nt, schedule="dynamic", chunksize=1):
+                        run_job(&jobs[k])
+                else:
+                    for k in range(njobs):
+                        run_job(&jobs[k])
+        finally:
+            if nt > 1:
+                _sort_active = 0
+        out = []
+        k = 0
+        for g in range(ng):
+            nrows = cnp.PyArray_DIM(<cnp.ndarray>groups[g][0], 0)
+            ok = True
+            for r in range(nrows):
+                ok = ok and jobs[k].ok
+                k += 1
+            out.append(ok)
+        return out
+    finally:
+        free(jobs)
+
+
+def sort_keys(cnp.ndarray keys, int depth=-1):
+    """Sort each row of a C-contiguous uint64 array (1-D, or 2-D rows) in
+    place with kl_ext's sort (tests compare it with np.sort).  depth >= 0
+    limits the partitioning levels before the heapsort fallback (default:
+    2 log2(n) + 4; 0 sorts by heapsort alone above the small-range sort)."""
+    cdef Py_ssize_t n = cnp.PyArray_DIM(keys, cnp.PyArray_NDIM(keys) - 1)
+    cdef Py_ssize_t nrows = cnp.PyArray_SIZE(keys) // n if n > 0 else 0, r
     cdef uint64_t* k = <uint64_t*>cnp.PyArray_DATA(keys)
-    if cnp.PyArray_TYPE(x) == cnp.NPY_DOUBLE:
-        with nogil:
-            pack_typed(<const double*>cnp.PyArray_DATA(x), k, nrows, n, bits)
-    else:
-        with nogil:
-            pack_typed(<const float*>cnp.PyArray_DATA(x), k, nrows, n, bits)
+    with nogil:
+        for r in range(nrows):
+            if depth < 0:
+                ks_sort(k + r * n, <size_t>n)
+            else:
+                ks_sort_depth(k + r * n, <size_t>n, depth)
 
 
-def unpack_sorted(cnp.ndarray keys, cnp.ndarray x, cnp.ndarray w,
-                  cnp.ndarray xs, cnp.ndarray ws, int bits):
-    """Gather x and w (C-contiguous, (nrows, n); w float64) in the order of
-    the sorted keys into xs, ws; False if the result is not sorted."""
-    cdef Py_ssize_t nrows = cnp.PyArray_DIM(x, 0), n = cnp.PyArray_DIM(x, 1)
-    cdef const uint64_t* k = <const uint64_t*>cnp.PyArray_DATA(keys)
-    cdef const double* wp = <const double*>cnp.PyArray_DATA(w)
-    cdef double* wsp = <double*>cnp.PyArray_DATA(ws)
-    cdef bint ok
-    if cnp.PyArray_TYPE(x) == cnp.NPY_DOUBLE:
-        with nogil:
-            ok = unpack_typed(k, <const double*>cnp.PyArray_DATA(x), wp,
-                              <double*>cnp.PyArray_DATA(xs), wsp, nrows, n, bits)
-    else:
-        with nogil:
-            ok = unpack_typed(k, <const float*>cnp.PyArray_DATA(x), wp,
-                              <float*>cnp.PyArray_DATA(xs), wsp, nrows, n, bits)
-    return ok
+def sort_tier():
+    """Which sort src/_sort.h compiled to here: "avx512", "avx2" or "portable"."""
+    return KS_TIER.decode("ascii")
+
+
+def max_threads():
+    """The kernels' default thread count (OpenMP's, capped by set_thread_cap)."""
+    return kl_max_threads()
+
+
+def set_thread_cap(int n):
+    """Never run more than `n` threads (0: no cap); see kl_ext._threads.cpu_budget."""
+    kl_set_thread_cap(n)

@@ -1,0 +1,1007 @@
+/*
+ * kl_ext's own sort of uint64 keys (ascending, in place), for the
+ * Wasserstein kernels (src/_wasserstein.pyx): every sample sort goes
+ * through ks_sort, never through NumPy's sort (whose AVX-512 partition uses
+ * a memory-destination vpcompressq, microcoded on AMD Zen 4).
+ *
+ * Keys.  A float64 maps to a uint64 whose unsigned order is the value's
+ * order (ks_key_f64: flip every bit of a negative number, the sign bit of
+ * the rest; NaN of either sign becomes one key above +inf, so NaN sorts
+ * last as in np.sort); float32 likewise to 32 bits (ks_key_f32).  One key
+ * sort therefore serves plain values, and (value | index) keys whose low
+ * bits carry the sample's position, which is how the weighted path sorts
+ * (value, weight) pairs (see pack_row in src/_wasserstein.pyx).
+ *
+ * Algorithm, per tier (chosen at compile time by the ISA macros that
+ * setup.py's -march flags define):
+ *   AVX-512 (x86-64-v4)  quicksort.  The pivot is the median of 64 (16 for
+ *       short ranges) samples at evenly spaced positions, themselves sorted
+ *       by the network below.  The partition is in place: the first and
+ *       last four vectors (and the n % 8 tail) are held in registers, so
+ *       the unread part always has >= 8 free slots on each side when a
+ *       vector is stored; each vector of 8 keys is permuted in a register
+ *       (vpermq, indices from a table by the compare mask) into "left"
+ *       lanes at the bottom and "right" lanes at the top, and written with
+ *       two plain unaligned stores: at the left write position (its bottom
+ *       lanes count) and ending at the right write position (its top lanes
+ *       count).  No compress-to-memory (microcoded on Zen 4), no masked
+ *       store in the loop; the register vpcompressq version is kept behind
+ *       KL_EXT_SORT_COMPRESS (measured slower on Zen 4: see ks8_put).
+ *       Ranges of <= 128 keys are sorted in registers (16 zmm at most,
+ *       padded with UINT64_MAX): 16 registers by Batcher's odd-even merge
+ *       sort down the columns (min/max only) and two 8 x 8 transposes,
+ *       fewer by a 6-layer in-register network per register; then runs are
+ *       merged pairwise with the "mirrored half" bitonic merge (compare a_i
+ *       with the mirror image of b, then half-cleaners across and within
+ *       registers).
+ *   AVX2 (x86-64-v3)     the same quicksort on 4-lane ymm vectors; AVX2 has
+ *       neither compress nor unsigned 64-bit compares, so keys are sorted
+ *       with their sign bit flipped (signed order, restored afterwards),
+ *       and a 16-entry table of vpermd indices stands in for compress.
+ *       Ranges of <= 64 keys: the bitonic network on 16 ymm.
+ *   portable             introsort: median-of-3 (ninther for long ranges)
+ *       pivot, branch-free Lomuto partition, insertion sort below 24 keys.
+ * Every tier: duplicates cost at most two passes per distinct pivot value
+ * (a "< pivot" partition that leaves nothing on the left is followed by a
+ * "<= pivot" one, whose left part is all equal to the pivot and done), and
+ * after 2 log2(n) + 4 levels a range is finished by heapsort, so the worst
+ * case is O(n log n).  The output is the unique sorted permutation of the
+ * keys, so it does not depend on the tier or the thread count.
+ *
+ * Written for kl_ext (the design follows the published descriptions of
+ * in-register partitioning: Blacher, Giesen, Sanders, Wassenberg, "Vectorized
+ * and performance-portable quicksort", SPE 2022; Bramas, "A novel hybrid
+ * quicksort algorithm vectorized using AVX-512 on Intel Skylake", 2017).
+ */
+#ifndef KL_EXT_SORT_H
+#define KL_EXT_SORT_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#define KS_INLINE static inline __attribute__((always_inline))
+#define KS_SIGN 0x8000000000000000ull
+
+/* ------------------------------------------------------------------ keys */
+
+/* order-preserving key of a double; every NaN -> the key of +qNaN (above
+   +inf, below nothing else a double maps to) */
+KS_INLINE uint64_t ks_key_f64(double x)
+{
+    uint64_t b, m;
+    memcpy(&b, &x, 8);
+    m = (uint64_t)((int64_t)b >> 63);
+    b ^= m | KS_SIGN;
+    return x != x ? 0xFFF8000000000000ull : b;
+}
+
+KS_INLINE double ks_f64_key(uint64_t k)
+{
+    uint64_t m = (uint64_t)((int64_t)k >> 63);
+    double x;
+    k ^= (~m) | KS_SIGN;
+    memcpy(&x, &k, 8);
+    return x;
+}
+
+KS_INLINE uint32_t ks_key_f32(float x)
+{
+    uint32_t b, m;
+    memcpy(&b, &x, 4);
+    m = (uint32_t)((int32_t)b >> 31);
+    b ^= m | 0x80000000u;
+    return x != x ? 0xFFC00000u : b;
+}
+
+KS_INLINE float ks_f32_key(uint32_t k)
+{
+    uint32_t m = (uint32_t)((int32_t)k >> 31);
+    float x;
+    k ^= (~m) | 0x80000000u;
+    memcpy(&x, &k, 4);
+    return x;
+}
+
+/* xr[i] = x[k_i & mask], wr[i] = w[k_i & mask] for the sorted packed keys
+   k.  The indices are random, so each element costs cache misses: with a
+   scratch buffer `pairs` of 2 n doubles, x and w are first interleaved
+   (one sequential pass) and each gather then touches one cache line, not
+   two (measured ~30 % faster at 1e6); pairs NULL gathers from x and w. */
+#define KS_GATHER(name, T)                                                    \
+static void name(const uint64_t *k, uint64_t mask, const T *x, const double *w, \
+                 T *xr, double *wr, size_t n, double *pairs)                  \
+{                                                                             \
+    size_t i;                                                                 \
+    if (pairs == NULL) {                                                      \
+        for (i = 0; i < n; i++) {                                             \
+            size_t idx = (size_t)(k[i] & mask);                               \
+            xr[i] = x[idx];                                                   \
+            wr[i] = w[idx];                                                   \
+        }                                                                     \
+        return;                                                               \
+    }                                                                         \
+    for (i = 0; i < n; i++) {                                                 \
+        pairs[2 * i] = (double)x[i];                                          \
+        pairs[2 * i + 1] = w[i];                                              \
+    }                                                                         \
+    for (i = 0; i < n; i++) {                                                 \
+        size_t idx = (size_t)(k[i] & mask);                                   \
+        xr[i] = (T)pairs[2 * idx];                                            \
+        wr[i] = pairs[2 * idx + 1];                                           \
+    }                                                                         \
+}
+KS_GATHER(ks_gather_f64, double)
+KS_GATHER(ks_gather_f32, float)
+
+/* -------------------------------------------------- scalar building blocks */
+
+static void ks_sift(uint64_t *a, size_t i, size_t n)
+{
+    uint64_t v = a[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && a[c + 1] > a[c])
+            c++;
+        if (a[c] <= v)
+            break;
+        a[i] = a[c];
+        i = c;
+    }
+    a[i] = v;
+}
+
+/* the O(n log n) guarantee against bad pivots */
+static void ks_heapsort(uint64_t *a, size_t n)
+{
+    size_t i, e;
+    if (n < 2)
+        return;
+    for (i = n / 2; i-- > 0;)
+        ks_sift(a, i, n);
+    for (e = n - 1; e > 0; e--) {
+        uint64_t t = a[0];
+        a[0] = a[e];
+        a[e] = t;
+        ks_sift(a, 0, e);
+    }
+}
+
+static void ks_insertion(uint64_t *a, size_t n)
+{
+    size_t i, j;
+    for (i = 1; i < n; i++) {
+        uint64_t v = a[i];
+        for (j = i; j > 0 && a[j - 1] > v; j--)
+            a[j] = a[j - 1];
+        a[j] = v;
+    }
+}
+
+KS_INLINE int ks_depth(size_t n)
+{
+    int d = 4;
+    while (n > 1) {
+        n >>= 1;
+        d += 2;
+    }
+    return d;
+}
+
+/* branch-free Lomuto: [0, k) < p (le = 0) or <= p (le = 1), [k, n) the rest */
+static size_t ks_part_scalar(uint64_t *a, size_t n, uint64_t p, int le)
+{
+    size_t i, k = 0;
+    if (le) {
+        for (i = 0; i < n; i++) {
+            uint64_t v = a[i];
+            a[i] = a[k];
+            a[k] = v;
+            k += v <= p;
+        }
+    } else {
+        for (i = 0; i < n; i++) {
+            uint64_t v = a[i];
+            a[i] = a[k];
+            a[k] = v;
+            k += v < p;
+        }
+    }
+    return k;
+}
+
+KS_INLINE uint64_t ks_med3(uint64_t a, uint64_t b, uint64_t c)
+{
+    uint64_t lo = a < b ? a : b, hi = a < b ? b : a;
+    return c < lo ? lo : (c > hi ? hi : c);
+}
+
+static __attribute__((unused)) void ks_sort_scalar(uint64_t *a, size_t n, int depth)
+{
+    while (n > 24) {
+        uint64_t p;
+        size_t k;
+        if (depth-- <= 0) {
+            ks_heapsort(a, n);
+            return;
+        }
+        if (n > 256) {
+            size_t s = n / 8;
+            p = ks_med3(ks_med3(a[0], a[s], a[2 * s]),
+                        ks_med3(a[3 * s], a[n / 2], a[5 * s]),
+                        ks_med3(a[6 * s], a[7 * s], a[n - 1]));
+        } else {
+            p = ks_med3(a[0], a[n / 2], a[n - 1]);
+        }
+        k = ks_part_scalar(a, n, p, 0);
+        if (k == 0) {
+            /* nothing below the pivot: peel off the keys equal to it */
+            k = ks_part_scalar(a, n, p, 1);
+            a += k;
+            n -= k;
+            continue;
+        }
+        if (k < n - k) {
+            ks_sort_scalar(a, k, depth);
+            a += k;
+            n -= k;
+        } else {
+            ks_sort_scalar(a + k, n - k, depth);
+            n = k;
+        }
+    }
+    ks_insertion(a, n);
+}
+
+/* ------------------------------------------------------------- AVX-512 */
+#if defined(__AVX512F__)
+
+#define KS_V8(a, b, c, d, e, f, g, h) _mm512_set_epi64(h, g, f, e, d, c, b, a)
+
+/* compare-exchange of each lane with its partner in p (a permutation of v
+   that pairs lanes): the lanes in `hi` keep the max, the others the min */
+KS_INLINE __m512i ks8_cxp(__m512i v, __m512i p, __mmask8 hi)
+{
+    return _mm512_mask_max_epu64(_mm512_min_epu64(v, p), hi, v, p);
+}
+
+/* partners at distance 1, 2, 4 (in-lane shuffles where possible: cheaper
+   than a full vpermq), the mirror image within 4 and within 8 lanes */
+KS_INLINE __m512i ks8_sw1(__m512i v) { return _mm512_shuffle_epi32(v, (_MM_PERM_ENUM)0x4E); }
+KS_INLINE __m512i ks8_sw2(__m512i v) { return _mm512_permutex_epi64(v, 0x4E); }
+KS_INLINE __m512i ks8_sw4(__m512i v) { return _mm512_shuffle_i64x2(v, v, 0x4E); }
+KS_INLINE __m512i ks8_rev4(__m512i v) { return _mm512_permutex_epi64(v, 0x1B); }
+KS_INLINE __m512i ks8_rev(__m512i v) { return ks8_rev4(ks8_sw4(v)); }
+
+/* sort the 8 lanes of one register (bitonic, 6 layers) */
+KS_INLINE __m512i ks8_sort1(__m512i v)
+{
+    v = ks8_cxp(v, ks8_sw1(v), 0xAA);
+    v = ks8_cxp(v, ks8_rev4(v), 0xCC);
+    v = ks8_cxp(v, ks8_sw1(v), 0xAA);
+    v = ks8_cxp(v, ks8_rev(v), 0xF0);
+    v = ks8_cxp(v, ks8_sw2(v), 0xCC);
+    return ks8_cxp(v, ks8_sw1(v), 0xAA);
+}
+
+/* a bitonic register -> sorted (half-cleaners at distances 4, 2, 1) */
+KS_INLINE __m512i ks8_clean(__m512i v)
+{
+    v = ks8_cxp(v, ks8_sw4(v), 0xF0);
+    v = ks8_cxp(v, ks8_sw2(v), 0xCC);
+    return ks8_cxp(v, ks8_sw1(v), 0xAA);
+}
+
+/* sort the 8 N keys of r[0..N) (N a power of two <= 16, a constant after
+   inlining, so r lives in registers): registers sorted one by one, then
+   runs of w registers merged pairwise: the first run against the mirror
+   image of the second (min to the first, max to the second: two bitonic
+   halves), then half-cleaners across registers and within them */
+KS_INLINE void ks8_merge_from(__m512i *r, const int N, const int w0)
+{
+    int i, w, base, d, j;
+    _Pragma("GCC unroll 16")
+    for (w = w0; w < N; w *= 2) {
+        _Pragma("GCC unroll 16")
+        for (base = 0; base < N; base += 2 * w) {
+            __m512i lo[8], hi[8];
+            _Pragma("GCC unroll 16")
+            for (i = 0; i < w; i++) {
+                __m512i b = ks8_rev(r[base + 2 * w - 1 - i]);
+                lo[i] = _mm512_min_epu64(r[base + i], b);
+                hi[i] = _mm512_max_epu64(r[base + i], b);
+            }
+            _Pragma("GCC unroll 16")
+            for (i = 0; i < w; i++) {
+                r[base + i] = lo[i];
+                r[base + w + i] = hi[i];
+            }
+            _Pragma("GCC unroll 16")
+            for (d = w / 2; d >= 1; d /= 2) {
+                _Pragma("GCC unroll 16")
+                for (j = base; j < base + 2 * w; j++) {
+                    if ((j - base) & d)
+                        continue;
+                    __m512i a = r[j], b = r[j + d];
+                    r[j] = _mm512_min_epu64(a, b);
+                    r[j + d] = _mm512_max_epu64(a, b);
+                }
+            }
+            _Pragma("GCC unroll 16")
+            for (i = base; i < base + 2 * w; i++)
+                r[i] = ks8_clean(r[i]);
+        }
+    }
+}
+
+KS_INLINE void ks8_network(__m512i *r, const int N)
+{
+    int i;
+    _Pragma("GCC unroll 16")
+    for (i = 0; i < N; i++)
+        r[i] = ks8_sort1(r[i]);
+    ks8_merge_from(r, N, 1);
+}
+
+/* transpose the 8 x 8 matrix of keys r[0..8) (rows = registers): three
+   rounds of swapping the off-diagonal blocks of width d = 4, 2, 1 */
+KS_INLINE void ks8_transpose(__m512i *r)
+{
+    int d, i;
+    _Pragma("GCC unroll 4")
+    for (d = 4; d >= 1; d /= 2) {
+        const __m512i lo = d == 4 ? KS_V8(0, 1, 2, 3, 8, 9, 10, 11)
+                         : d == 2 ? KS_V8(0, 1, 8, 9, 4, 5, 12, 13)
+                                  : KS_V8(0, 8, 2, 10, 4, 12, 6, 14);
+        const __m512i hi = d == 4 ? KS_V8(4, 5, 6, 7, 12, 13, 14, 15)
+                         : d == 2 ? KS_V8(2, 3, 10, 11, 6, 7, 14, 15)
+                                  : KS_V8(1, 9, 3, 11, 5, 13, 7, 15);
+        _Pragma("GCC unroll 8")
+        for (i = 0; i < 8; i++) {
+            if (i & d)
+                continue;
+            __m512i a = r[i], b = r[i + d];
+            r[i] = _mm512_permutex2var_epi64(a, lo, b);
+            r[i + d] = _mm512_permutex2var_epi64(a, hi, b);
+        }
+    }
+}
+
+/* 16 registers (128 keys): Batcher's odd-even merge sort (63 comparators)
+   down the columns, min/max only; the two 8 x 8 halves transposed, so
+   column c is the sorted run r[c], r[8 + c]; then the bitonic merges from
+   runs of 2 registers up */
+#define KS8_CC(x, y) do { __m512i m_ = _mm512_min_epu64(r[x], r[y]); \
+        r[y] = _mm512_max_epu64(r[x], r[y]); r[x] = m_; } while (0)
+KS_INLINE void ks8_network16(__m512i *r)
+{
+    __m512i q[16];
+    int c;
+    KS8_CC(0, 1);
+    KS8_CC(2, 3);
+    KS8_CC(4, 5);
+    KS8_CC(6, 7);
+    KS8_CC(8, 9);
+    KS8_CC(10, 11);
+    KS8_CC(12, 13);
+    KS8_CC(14, 15);
+    KS8_CC(0, 2);
+    KS8_CC(1, 3);
+    KS8_CC(4, 6);
+    KS8_CC(5, 7);
+    KS8_CC(8, 10);
+    KS8_CC(9, 11);
+    KS8_CC(12, 14);
+    KS8_CC(13, 15);
+    KS8_CC(1, 2);
+    KS8_CC(5, 6);
+    KS8_CC(9, 10);
+    KS8_CC(13, 14);
+    KS8_CC(0, 4);
+    KS8_CC(1, 5);
+    KS8_CC(2, 6);
+    KS8_CC(3, 7);
+    KS8_CC(8, 12);
+    KS8_CC(9, 13);
+    KS8_CC(10, 14);
+    KS8_CC(11, 15);
+    KS8_CC(2, 4);
+    KS8_CC(3, 5);
+    KS8_CC(10, 12);
+    KS8_CC(11, 13);
+    KS8_CC(1, 2);
+    KS8_CC(3, 4);
+    KS8_CC(5, 6);
+    KS8_CC(9, 10);
+    KS8_CC(11, 12);
+    KS8_CC(13, 14);
+    KS8_CC(0, 8);
+    KS8_CC(1, 9);
+    KS8_CC(2, 10);
+    KS8_CC(3, 11);
+    KS8_CC(4, 12);
+    KS8_CC(5, 13);
+    KS8_CC(6, 14);
+    KS8_CC(7, 15);
+    KS8_CC(4, 8);
+    KS8_CC(5, 9);
+    KS8_CC(6, 10);
+    KS8_CC(7, 11);
+    KS8_CC(2, 4);
+    KS8_CC(3, 5);
+    KS8_CC(6, 8);
+    KS8_CC(7, 9);
+    KS8_CC(10, 12);
+    KS8_CC(11, 13);
+    KS8_CC(1, 2);
+    KS8_CC(3, 4);
+    KS8_CC(5, 6);
+    KS8_CC(7, 8);
+    KS8_CC(9, 10);
+    KS8_CC(11, 12);
+    KS8_CC(13, 14);
+    ks8_transpose(r);
+    ks8_transpose(r + 8);
+    _Pragma("GCC unroll 8")
+    for (c = 0; c < 8; c++) {
+        q[2 * c] = r[c];
+        q[2 * c + 1] = r[8 + c];
+    }
+    ks8_merge_from(q, 16, 2);
+    _Pragma("GCC unroll 16")
+    for (c = 0; c < 16; c++)
+        r[c] = q[c];
+}
+#undef KS8_CC
+
+KS_INLINE __mmask8 ks8_lanes(size_t n, size_t at)
+{
+    /* lanes of the register starting at key `at` that hold one of n keys */
+    if (at >= n)
+        return 0;
+    return n - at >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (n - at)) - 1);
+}
+
+KS_INLINE void ks8_small_n(uint64_t *a, size_t n, const int N)
+{
+    __m512i r[16];
+    const __m512i fill = _mm512_set1_epi64(-1);
+    int i;
+    _Pragma("GCC unroll 16")
+    for (i = 0; i < N; i++)
+        r[i] = _mm512_mask_loadu_epi64(fill, ks8_lanes(n, 8 * (size_t)i), a + 8 * i);
+    if (N == 16)
+        ks8_network16(r);
+    else
+        ks8_network(r, N);
+    _Pragma("GCC unroll 16")
+    for (i = 0; i < N; i++)
+        _mm512_mask_storeu_epi64(a + 8 * i, ks8_lanes(n, 8 * (size_t)i), r[i]);
+}
+
+static void ks8_small1(uint64_t *a, size_t n) { ks8_small_n(a, n, 1); }
+static void ks8_small2(uint64_t *a, size_t n) { ks8_small_n(a, n, 2); }
+static void ks8_small4(uint64_t *a, size_t n) { ks8_small_n(a, n, 4); }
+static void ks8_small8(uint64_t *a, size_t n) { ks8_small_n(a, n, 8); }
+static void ks8_small16(uint64_t *a, size_t n) { ks8_small_n(a, n, 16); }
+
+/* n <= 128 keys */
+static void ks8_small(uint64_t *a, size_t n)
+{
+    if (n <= 1)
+        return;
+    if (n <= 8)
+        ks8_small1(a, n);
+    else if (n <= 16)
+        ks8_small2(a, n);
+    else if (n <= 32)
+        ks8_small4(a, n);
+    else if (n <= 64)
+        ks8_small8(a, n);
+    else
+        ks8_small16(a, n);
+}
+
+/* The keys of v in lanes `valid` whose bit is clear in `right` go to
+   a[*wl...), the others to a[...*wr): one vector with the left keys at the
+   bottom and the right keys at the top, stored at both places with plain
+   unaligned stores (the slots beyond the counted lanes are free: see
+   ks8_partition).  The vector is made by one vpermq whose indices come
+   from a 2 KB table (ks8_perm[m]: the lanes whose bit is clear in m, then
+   the others), not by vpcompressq: on Zen 4 even the register form of
+   vpcompressq is slow enough that two per vector doubled the cost of a
+   partition pass (0.43 against 0.25 ns/key on 64K keys in L2, 9.5 against
+   7.3 ms for 1e6 random keys).  Building with -DKL_EXT_SORT_COMPRESS=1
+   selects the compress version (two vpcompressq zmm, zmm, a rotation and a
+   blend) for comparison. */
+#if defined(KL_EXT_SORT_COMPRESS) && KL_EXT_SORT_COMPRESS
+KS_INLINE void ks8_put(uint64_t *a, __m512i v, __mmask8 right, __mmask8 valid,
+                       size_t *wl, size_t *wr)
+{
+    const __m512i iota = KS_V8(0, 1, 2, 3, 4, 5, 6, 7);
+    __mmask8 rt = right & valid, lt = (__mmask8)(~right) & valid;
+    size_t cr = (size_t)__builtin_popcount(rt), cl = 8 - cr;
+    __m512i hi = _mm512_maskz_compress_epi64(rt, v);
+    /* rotate up by cl lanes: the right keys fill lanes cl..7 */
+    hi = _mm512_permutexvar_epi64(_mm512_sub_epi64(iota, _mm512_set1_epi64((long long)cl)), hi);
+    v = _mm512_mask_blend_epi64((__mmask8)((1u << cl) - 1), hi,
+                                _mm512_maskz_compress_epi64(lt, v));
+    _mm512_storeu_si512((void *)(a + *wl), v);
+    _mm512_storeu_si512((void *)(a + *wr - 8), v);
+    *wl += (size_t)__builtin_popcount(lt);
+    *wr -= cr;
+}
+#else
+static const uint8_t ks8_perm[256][8] = {
+    {0,1,2,3,4,5,6,7}, {1,2,3,4,5,6,7,0}, {0,2,3,4,5,6,7,1}, {2,3,4,5,6,7,0,1}, {0,1,3,4,5,6,7,2}, {1,3,4,5,6,7,0,2},
+    {0,3,4,5,6,7,1,2}, {3,4,5,6,7,0,1,2}, {0,1,2,4,5,6,7,3}, {1,2,4,5,6,7,0,3}, {0,2,4,5,6,7,1,3}, {2,4,5,6,7,0,1,3},
+    {0,1,4,5,6,7,2,3}, {1,4,5,6,7,0,2,3}, {0,4,5,6,7,1,2,3}, {4,5,6,7,0,1,2,3}, {0,1,2,3,5,6,7,4}, {1,2,3,5,6,7,0,4},
+    {0,2,3,5,6,7,1,4}, {2,3,5,6,7,0,1,4}, {0,1,3,5,6,7,2,4}, {1,3,5,6,7,0,2,4}, {0,3,5,6,7,1,2,4}, {3,5,6,7,0,1,2,4},
+    {0,1,2,5,6,7,3,4}, {1,2,5,6,7,0,3,4}, {0,2,5,6,7,1,3,4}, {2,5,6,7,0,1,3,4}, {0,1,5,6,7,2,3,4}, {1,5,6,7,0,2,3,4},
+    {0,5,6,7,1,2,3,4}, {5,6,7,0,1,2,3,4}, {0,1,2,3,4,6,7,5}, {1,2,3,4,6,7,0,5}, {0,2,3,4,6,7,1,5}, {2,3,4,6,7,0,1,5},
+    {0,1,3,4,6,7,2,5}, {1,3,4,6,7,0,2,5}, {0,3,4,6,7,1,2,5}, {3,4,6,7,0,1,2,5}, {0,1,2,4,6,7,3,5}, {1,2,4,6,7,0,3,5},
+    {0,2,4,6,7,1,3,5}, {2,4,6,7,0,1,3,5}, {0,1,4,6,7,2,3,5}, {1,4,6,7,0,2,3,5}, {0,4,6,7,1,2,3,5}, {4,6,7,0,1,2,3,5},
+    {0,1,2,3,6,7,4,5}, {1,2,3,6,7,0,4,5}, {0,2,3,6,7,1,4,5}, {2,3,6,7,0,1,4,5}, {0,1,3,6,7,2,4,5}, {1,3,6,7,0,2,4,5},
+    {0,3,6,7,1,2,4,5}, {3,6,7,0,1,2,4,5}, {0,1,2,6,7,3,4,5}, {1,2,6,7,0,3,4,5}, {0,2,6,7,1,3,4,5}, {2,6,7,0,1,3,4,5},
+    {0,1,6,7,2,3,4,5}, {1,6,7,0,2,3,4,5}, {0,6,7,1,2,3,4,5}, {6,7,0,1,2,3,4,5}, {0,1,2,3,4,5,7,6}, {1,2,3,4,5,7,0,6},
+    {0,2,3,4,5,7,1,6}, {2,3,4,5,7,0,1,6}, {0,1,3,4,5,7,2,6}, {1,3,4,5,7,0,2,6}, {0,3,4,5,7,1,2,6}, {3,4,5,7,0,1,2,6},
+    {0,1,2,4,5,7,3,6}, {1,2,4,5,7,0,3,6}, {0,2,4,5,7,1,3,6}, {2,4,5,7,0,1,3,6}, {0,1,4,5,7,2,3,6}, {1,4,5,7,0,2,3,6},
+    {0,4,5,7,1,2,3,6}, {4,5,7,0,1,2,3,6}, {0,1,2,3,5,7,4,6}, {1,2,3,5,7,0,4,6}, {0,2,3,5,7,1,4,6}, {2,3,5,7,0,1,4,6},
+    {0,1,3,5,7,2,4,6}, {1,3,5,7,0,2,4,6}, {0,3,5,7,1,2,4,6}, {3,5,7,0,1,2,4,6}, {0,1,2,5,7,3,4,6}, {1,2,5,7,0,3,4,6},
+    {0,2,5,7,1,3,4,6}, {2,5,7,0,1,3,4,6}, {0,1,5,7,2,3,4,6}, {1,5,7,0,2,3,4,6}, {0,5,7,1,2,3,4,6}, {5,7,0,1,2,3,4,6},
+    {0,1,2,3,4,7,5,6}, {1,2,3,4,7,0,5,6}, {0,2,3,4,7,1,5,6}, {2,3,4,7,0,1,5,6}, {0,1,3,4,7,2,5,6}, {1,3,4,7,0,2,5,6},
+    {0,3,4,7,1,2,5,6}, {3,4,7,0,1,2,5,6}, {0,1,2,4,7,3,5,6}, {1,2,4,7,0,3,5,6}, {0,2,4,7,1,3,5,6}, {2,4,7,0,1,3,5,6},
+    {0,1,4,7,2,3,5,6}, {1,4,7,0,2,3,5,6}, {0,4,7,1,2,3,5,6}, {4,7,0,1,2,3,5,6}, {0,1,2,3,7,4,5,6}, {1,2,3,7,0,4,5,6},
+    {0,2,3,7,1,4,5,6}, {2,3,7,0,1,4,5,6}, {0,1,3,7,2,4,5,6}, {1,3,7,0,2,4,5,6}, {0,3,7,1,2,4,5,6}, {3,7,0,1,2,4,5,6},
+    {0,1,2,7,3,4,5,6}, {1,2,7,0,3,4,5,6}, {0,2,7,1,3,4,5,6}, {2,7,0,1,3,4,5,6}, {0,1,7,2,3,4,5,6}, {1,7,0,2,3,4,5,6},
+    {0,7,1,2,3,4,5,6}, {7,0,1,2,3,4,5,6}, {0,1,2,3,4,5,6,7}, {1,2,3,4,5,6,0,7}, {0,2,3,4,5,6,1,7}, {2,3,4,5,6,0,1,7},
+    {0,1,3,4,5,6,2,7}, {1,3,4,5,6,0,2,7}, {0,3,4,5,6,1,2,7}, {3,4,5,6,0,1,2,7}, {0,1,2,4,5,6,3,7}, {1,2,4,5,6,0,3,7},
+    {0,2,4,5,6,1,3,7}, {2,4,5,6,0,1,3,7}, {0,1,4,5,6,2,3,7}, {1,4,5,6,0,2,3,7}, {0,4,5,6,1,2,3,7}, {4,5,6,0,1,2,3,7},
+    {0,1,2,3,5,6,4,7}, {1,2,3,5,6,0,4,7}, {0,2,3,5,6,1,4,7}, {2,3,5,6,0,1,4,7}, {0,1,3,5,6,2,4,7}, {1,3,5,6,0,2,4,7},
+    {0,3,5,6,1,2,4,7}, {3,5,6,0,1,2,4,7}, {0,1,2,5,6,3,4,7}, {1,2,5,6,0,3,4,7}, {0,2,5,6,1,3,4,7}, {2,5,6,0,1,3,4,7},
+    {0,1,5,6,2,3,4,7}, {1,5,6,0,2,3,4,7}, {0,5,6,1,2,3,4,7}, {5,6,0,1,2,3,4,7}, {0,1,2,3,4,6,5,7}, {1,2,3,4,6,0,5,7},
+    {0,2,3,4,6,1,5,7}, {2,3,4,6,0,1,5,7}, {0,1,3,4,6,2,5,7}, {1,3,4,6,0,2,5,7}, {0,3,4,6,1,2,5,7}, {3,4,6,0,1,2,5,7},
+    {0,1,2,4,6,3,5,7}, {1,2,4,6,0,3,5,7}, {0,2,4,6,1,3,5,7}, {2,4,6,0,1,3,5,7}, {0,1,4,6,2,3,5,7}, {1,4,6,0,2,3,5,7},
+    {0,4,6,1,2,3,5,7}, {4,6,0,1,2,3,5,7}, {0,1,2,3,6,4,5,7}, {1,2,3,6,0,4,5,7}, {0,2,3,6,1,4,5,7}, {2,3,6,0,1,4,5,7},
+    {0,1,3,6,2,4,5,7}, {1,3,6,0,2,4,5,7}, {0,3,6,1,2,4,5,7}, {3,6,0,1,2,4,5,7}, {0,1,2,6,3,4,5,7}, {1,2,6,0,3,4,5,7},
+    {0,2,6,1,3,4,5,7}, {2,6,0,1,3,4,5,7}, {0,1,6,2,3,4,5,7}, {1,6,0,2,3,4,5,7}, {0,6,1,2,3,4,5,7}, {6,0,1,2,3,4,5,7},
+    {0,1,2,3,4,5,6,7}, {1,2,3,4,5,0,6,7}, {0,2,3,4,5,1,6,7}, {2,3,4,5,0,1,6,7}, {0,1,3,4,5,2,6,7}, {1,3,4,5,0,2,6,7},
+    {0,3,4,5,1,2,6,7}, {3,4,5,0,1,2,6,7}, {0,1,2,4,5,3,6,7}, {1,2,4,5,0,3,6,7}, {0,2,4,5,1,3,6,7}, {2,4,5,0,1,3,6,7},
+    {0,1,4,5,2,3,6,7}, {1,4,5,0,2,3,6,7}, {0,4,5,1,2,3,6,7}, {4,5,0,1,2,3,6,7}, {0,1,2,3,5,4,6,7}, {1,2,3,5,0,4,6,7},
+    {0,2,3,5,1,4,6,7}, {2,3,5,0,1,4,6,7}, {0,1,3,5,2,4,6,7}, {1,3,5,0,2,4,6,7}, {0,3,5,1,2,4,6,7}, {3,5,0,1,2,4,6,7},
+    {0,1,2,5,3,4,6,7}, {1,2,5,0,3,4,6,7}, {0,2,5,1,3,4,6,7}, {2,5,0,1,3,4,6,7}, {0,1,5,2,3,4,6,7}, {1,5,0,2,3,4,6,7},
+    {0,5,1,2,3,4,6,7}, {5,0,1,2,3,4,6,7}, {0,1,2,3,4,5,6,7}, {1,2,3,4,0,5,6,7}, {0,2,3,4,1,5,6,7}, {2,3,4,0,1,5,6,7},
+    {0,1,3,4,2,5,6,7}, {1,3,4,0,2,5,6,7}, {0,3,4,1,2,5,6,7}, {3,4,0,1,2,5,6,7}, {0,1,2,4,3,5,6,7}, {1,2,4,0,3,5,6,7},
+    {0,2,4,1,3,5,6,7}, {2,4,0,1,3,5,6,7}, {0,1,4,2,3,5,6,7}, {1,4,0,2,3,5,6,7}, {0,4,1,2,3,5,6,7}, {4,0,1,2,3,5,6,7},
+    {0,1,2,3,4,5,6,7}, {1,2,3,0,4,5,6,7}, {0,2,3,1,4,5,6,7}, {2,3,0,1,4,5,6,7}, {0,1,3,2,4,5,6,7}, {1,3,0,2,4,5,6,7},
+    {0,3,1,2,4,5,6,7}, {3,0,1,2,4,5,6,7}, {0,1,2,3,4,5,6,7}, {1,2,0,3,4,5,6,7}, {0,2,1,3,4,5,6,7}, {2,0,1,3,4,5,6,7},
+    {0,1,2,3,4,5,6,7}, {1,0,2,3,4,5,6,7}, {0,1,2,3,4,5,6,7}, {0,1,2,3,4,5,6,7}};
+
+KS_INLINE void ks8_put(uint64_t *a, __m512i v, __mmask8 right, __mmask8 valid,
+                       size_t *wl, size_t *wr)
+{
+    /* (lanes outside `valid`, at the top of a partial tail vector, count
+       as left in the table: they land above the left keys, in free slots) */
+    __mmask8 rt = right & valid, lt = (__mmask8)(~right) & valid;
+    __m512i idx = _mm512_cvtepu8_epi64(_mm_loadl_epi64((const __m128i *)ks8_perm[(unsigned)rt]));
+    v = _mm512_permutexvar_epi64(idx, v);
+    _mm512_storeu_si512((void *)(a + *wl), v);
+    _mm512_storeu_si512((void *)(a + *wr - 8), v);
+    *wl += (size_t)__builtin_popcount(lt);
+    *wr -= (size_t)__builtin_popcount(rt);
+}
+#endif
+
+/* partition a[0, n), n >= 80: returns k with a[0, k) < p and a[k, n) >= p
+   (le = 0), or a[0, k) <= p and a[k, n) > p (le = 1).  Invariant: the
+   unread keys are a[rl, rr) (a multiple of 8), the left part is a[0, wl),
+   the right part a[wr, n); the free slots (rl - wl) + (wr - rr) are always
+   64 before a read (the 8 vectors held back in registers), and the next
+   batch of 4 vectors is read from the side with fewer free slots (<= 32),
+   so both sides have >= 8 free slots at each of the 4 stores (single
+   vectors at the end likewise).  Batches make the side decision, which
+   waits for the previous counts, once per 32 keys. */
+#define KS8_HOLD 4
+static size_t ks8_partition(uint64_t *a, size_t n, uint64_t pivot, int le)
+{
+    const __m512i pv = _mm512_set1_epi64((long long)pivot);
+    const size_t t = n & 7;
+    const __mmask8 tmask = (__mmask8)((1u << t) - 1);
+    __m512i tail = _mm512_maskz_loadu_epi64(tmask, a + n - t);
+    __m512i L[KS8_HOLD], R[KS8_HOLD];
+    size_t rl = 8 * KS8_HOLD, rr = n - t - 8 * KS8_HOLD, wl = 0, wr = n;
+    int i;
+    for (i = 0; i < KS8_HOLD; i++) {
+        L[i] = _mm512_loadu_si512((const void *)(a + 8 * i));
+        R[i] = _mm512_loadu_si512((const void *)(a + rr + 8 * i));
+    }
+#define KS8_RIGHT(v) (le ? _mm512_cmpgt_epu64_mask((v), pv) : _mm512_cmpge_epu64_mask((v), pv))
+    if (t)
+        ks8_put(a, tail, KS8_RIGHT(tail), tmask, &wl, &wr);
+    while (rr - rl >= 8 * KS8_HOLD) {
+        __m512i v[KS8_HOLD];
+        int left = (rl - wl) <= (wr - rr);
+        size_t at = left ? rl : rr - 8 * KS8_HOLD;
+        rl += left ? 8 * KS8_HOLD : 0;
+        rr -= left ? 0 : 8 * KS8_HOLD;
+        for (i = 0; i < KS8_HOLD; i++)
+            v[i] = _mm512_loadu_si512((const void *)(a + at + 8 * i));
+        for (i = 0; i < KS8_HOLD; i++)
+            ks8_put(a, v[i], KS8_RIGHT(v[i]), 0xFF, &wl, &wr);
+    }
+    while (rl < rr) {
+        __m512i v;
+        int left = (rl - wl) <= (wr - rr);
+        size_t at = left ? rl : rr - 8;
+        rl += left ? 8 : 0;
+        rr -= left ? 0 : 8;
+        v = _mm512_loadu_si512((const void *)(a + at));
+        ks8_put(a, v, KS8_RIGHT(v), 0xFF, &wl, &wr);
+    }
+    for (i = 0; i < KS8_HOLD; i++) {
+        ks8_put(a, L[i], KS8_RIGHT(L[i]), 0xFF, &wl, &wr);
+        ks8_put(a, R[i], KS8_RIGHT(R[i]), 0xFF, &wl, &wr);
+    }
+#undef KS8_RIGHT
+    return wl;
+}
+
+/* median of 64 (or 16) evenly spaced samples of a[0, n), n > 128 */
+static uint64_t ks8_pivot(const uint64_t *a, size_t n)
+{
+    uint64_t s[64];
+    __m512i r[8];
+    int i, k = n >= 2048 ? 64 : 16;
+    size_t step = n / (size_t)k, off = step / 2;
+    for (i = 0; i < k; i++)
+        s[i] = a[off + (size_t)i * step];
+    if (k == 64) {
+        for (i = 0; i < 8; i++)
+            r[i] = _mm512_loadu_si512((const void *)(s + 8 * i));
+        ks8_network(r, 8);
+        for (i = 0; i < 8; i++)
+            _mm512_storeu_si512((void *)(s + 8 * i), r[i]);
+    } else {
+        for (i = 0; i < 2; i++)
+            r[i] = _mm512_loadu_si512((const void *)(s + 8 * i));
+        ks8_network(r, 2);
+        for (i = 0; i < 2; i++)
+            _mm512_storeu_si512((void *)(s + 8 * i), r[i]);
+    }
+    return s[k / 2];
+}
+
+static void ks8_quicksort(uint64_t *a, size_t n, int depth)
+{
+    while (n > 128) {
+        uint64_t p;
+        size_t k;
+        if (depth-- <= 0) {
+            ks_heapsort(a, n);
+            return;
+        }
+        p = ks8_pivot(a, n);
+        k = ks8_partition(a, n, p, 0);
+        if (k == 0) {
+            k = ks8_partition(a, n, p, 1);
+            a += k;
+            n -= k;
+            continue;
+        }
+        if (k < n - k) {
+            ks8_quicksort(a, k, depth);
+            a += k;
+            n -= k;
+        } else {
+            ks8_quicksort(a + k, n - k, depth);
+            n = k;
+        }
+    }
+    ks8_small(a, n);
+}
+
+#define KS_TIER "avx512"
+#define ks_sort_depth ks8_quicksort
+
+#elif defined(__AVX2__)  /* ------------------------------------------ AVX2 */
+
+/* AVX2 compares only signed 64-bit integers: the keys are sorted with their
+   sign bit flipped (ks4_sort flips it before and after), so below every
+   comparison is signed and the padding is INT64_MAX. */
+
+KS_INLINE __m256i ks4_min(__m256i a, __m256i b)
+{
+    return _mm256_blendv_epi8(a, b, _mm256_cmpgt_epi64(a, b));
+}
+
+KS_INLINE __m256i ks4_max(__m256i a, __m256i b)
+{
+    return _mm256_blendv_epi8(b, a, _mm256_cmpgt_epi64(a, b));
+}
+
+/* compare-exchange with the partner lanes in p: dword-blend mask `hi` (two
+   bits per 64-bit lane) selects the lanes that keep the max */
+#define KS4_CX(v, p, hi) \
+    _mm256_blend_epi32(ks4_min((v), (p)), ks4_max((v), (p)), (hi))
+
+KS_INLINE __m256i ks4_sw1(__m256i v) { return _mm256_shuffle_epi32(v, 0x4E); }
+KS_INLINE __m256i ks4_sw2(__m256i v) { return _mm256_permute4x64_epi64(v, 0x4E); }
+KS_INLINE __m256i ks4_rev(__m256i v) { return _mm256_permute4x64_epi64(v, 0x1B); }
+
+KS_INLINE __m256i ks4_sort1(__m256i v)
+{
+    v = KS4_CX(v, ks4_sw1(v), 0xCC);
+    v = KS4_CX(v, ks4_rev(v), 0xF0);
+    return KS4_CX(v, ks4_sw1(v), 0xCC);
+}
+
+KS_INLINE __m256i ks4_clean(__m256i v)
+{
+    v = KS4_CX(v, ks4_sw2(v), 0xF0);
+    return KS4_CX(v, ks4_sw1(v), 0xCC);
+}
+
+/* the bitonic network of ks8_network on 4-lane registers, N <= 16 */
+KS_INLINE void ks4_network(__m256i *r, const int N)
+{
+    int i, w, base, d, j;
+    _Pragma("GCC unroll 16")
+    for (i = 0; i < N; i++)
+        r[i] = ks4_sort1(r[i]);
+    _Pragma("GCC unroll 16")
+    for (w = 1; w < N; w *= 2) {
+        _Pragma("GCC unroll 16")
+        for (base = 0; base < N; base += 2 * w) {
+            __m256i lo[8], hi[8];
+            _Pragma("GCC unroll 16")
+            for (i = 0; i < w; i++) {
+                __m256i b = ks4_rev(r[base + 2 * w - 1 - i]);
+                lo[i] = ks4_min(r[base + i], b);
+                hi[i] = ks4_max(r[base + i], b);
+            }
+            _Pragma("GCC unroll 16")
+            for (i = 0; i < w; i++) {
+                r[base + i] = lo[i];
+                r[base + w + i] = hi[i];
+            }
+            _Pragma("GCC unroll 16")
+            for (d = w / 2; d >= 1; d /= 2) {
+                _Pragma("GCC unroll 16")
+                for (j = base; j < base + 2 * w; j++) {
+                    if ((j - base) & d)
+                        continue;
+                    __m256i a = r[j], b = r[j + d];
+                    r[j] = ks4_min(a, b);
+                    r[j + d] = ks4_max(a, b);
+                }
+            }
+            _Pragma("GCC unroll 16")
+            for (i = base; i < base + 2 * w; i++)
+                r[i] = ks4_clean(r[i]);
+        }
+    }
+}
+
+/* n <= 4 N keys through a padded buffer (AVX2 masked stores are slow on
+   some CPUs; this is a few dozen scalar moves) */
+KS_INLINE void ks4_small_n(uint64_t *a, size_t n, const int N)
+{
+    uint64_t buf[64];
+    __m256i r[16];
+    size_t i;
+    int k;
+    for (i = 0; i < n; i++)
+        buf[i] = a[i];
+    for (; i < 4 * (size_t)N; i++)
+        buf[i] = (uint64_t)INT64_MAX;
+    _Pragma("GCC unroll 16")
+    for (k = 0; k < N; k++)
+        r[k] = _mm256_loadu_si256((const __m256i *)(buf + 4 * k));
+    ks4_network(r, N);
+    _Pragma("GCC unroll 16")
+    for (k = 0; k < N; k++)
+        _mm256_storeu_si256((__m256i *)(buf + 4 * k), r[k]);
+    for (i = 0; i < n; i++)
+        a[i] = buf[i];
+}
+
+static void ks4_small1(uint64_t *a, size_t n) { ks4_small_n(a, n, 1); }
+static void ks4_small2(uint64_t *a, size_t n) { ks4_small_n(a, n, 2); }
+static void ks4_small4(uint64_t *a, size_t n) { ks4_small_n(a, n, 4); }
+static void ks4_small8(uint64_t *a, size_t n) { ks4_small_n(a, n, 8); }
+static void ks4_small16(uint64_t *a, size_t n) { ks4_small_n(a, n, 16); }
+
+/* n <= 64 keys */
+static void ks4_small(uint64_t *a, size_t n)
+{
+    if (n <= 1)
+        return;
+    if (n <= 4)
+        ks4_small1(a, n);
+    else if (n <= 8)
+        ks4_small2(a, n);
+    else if (n <= 16)
+        ks4_small4(a, n);
+    else if (n <= 32)
+        ks4_small8(a, n);
+    else
+        ks4_small16(a, n);
+}
+
+/* vpermd indices that move the lanes whose bit is clear in the 4-bit mask
+   to the bottom (in order) and the others to the top */
+static const int32_t ks4_perm[16][8] = {
+    {0, 1, 2, 3, 4, 5, 6, 7},
+    {2, 3, 4, 5, 6, 7, 0, 1},
+    {0, 1, 4, 5, 6, 7, 2, 3},
+    {4, 5, 6, 7, 0, 1, 2, 3},
+    {0, 1, 2, 3, 6, 7, 4, 5},
+    {2, 3, 6, 7, 0, 1, 4, 5},
+    {0, 1, 6, 7, 2, 3, 4, 5},
+    {6, 7, 0, 1, 2, 3, 4, 5},
+    {0, 1, 2, 3, 4, 5, 6, 7},
+    {2, 3, 4, 5, 0, 1, 6, 7},
+    {0, 1, 4, 5, 2, 3, 6, 7},
+    {4, 5, 0, 1, 2, 3, 6, 7},
+    {0, 1, 2, 3, 4, 5, 6, 7},
+    {2, 3, 0, 1, 4, 5, 6, 7},
+    {0, 1, 2, 3, 4, 5, 6, 7},
+    {0, 1, 2, 3, 4, 5, 6, 7}};
+
+KS_INLINE void ks4_put(uint64_t *a, __m256i v, unsigned right, unsigned valid,
+                       size_t *wl, size_t *wr)
+{
+    unsigned rt = right & valid, lt = ~right & valid;
+    __m256i idx = _mm256_loadu_si256((const __m256i *)ks4_perm[rt]);
+    v = _mm256_permutevar8x32_epi32(v, idx);
+    _mm256_storeu_si256((__m256i *)(a + *wl), v);
+    _mm256_storeu_si256((__m256i *)(a + *wr - 4), v);
+    *wl += (size_t)__builtin_popcount(lt);
+    *wr -= (size_t)__builtin_popcount(rt);
+}
+
+/* ks8_partition on 4-lane vectors (signed keys), n >= 40: 8 vectors held
+   back (32 free slots), batches of 4 read from the side with fewer */
+#define KS4_HOLD 4
+static size_t ks4_partition(uint64_t *a, size_t n, uint64_t pivot, int le)
+{
+    const __m256i pv = _mm256_set1_epi64x((long long)pivot);
+    const size_t t = n & 3;
+    const unsigned tmask = (1u << t) - 1;
+    const __m256i tl = _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)t),
+                                          _mm256_setr_epi64x(0, 1, 2, 3));
+    __m256i tail = _mm256_maskload_epi64((const long long *)(a + n - t), tl);
+    __m256i L[KS4_HOLD], R[KS4_HOLD];
+    size_t rl = 4 * KS4_HOLD, rr = n - t - 4 * KS4_HOLD, wl = 0, wr = n;
+    int i;
+    for (i = 0; i < KS4_HOLD; i++) {
+        L[i] = _mm256_loadu_si256((const __m256i *)(a + 4 * i));
+        R[i] = _mm256_loadu_si256((const __m256i *)(a + rr + 4 * i));
+    }
+    /* right lanes: v > p (le) or v >= p, i.e. not p > v */
+#define KS4_RIGHT(v) (le ? (unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64((v), pv))) \
+                         : (~(unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(pv, (v))))) & 15u)
+    if (t)
+        ks4_put(a, tail, KS4_RIGHT(tail), tmask, &wl, &wr);
+    while (rr - rl >= 4 * KS4_HOLD) {
+        __m256i v[KS4_HOLD];
+        int left = (rl - wl) <= (wr - rr);
+        size_t at = left ? rl : rr - 4 * KS4_HOLD;
+        rl += left ? 4 * KS4_HOLD : 0;
+        rr -= left ? 0 : 4 * KS4_HOLD;
+        for (i = 0; i < KS4_HOLD; i++)
+            v[i] = _mm256_loadu_si256((const __m256i *)(a + at + 4 * i));
+        for (i = 0; i < KS4_HOLD; i++)
+            ks4_put(a, v[i], KS4_RIGHT(v[i]), 15u, &wl, &wr);
+    }
+    while (rl < rr) {
+        __m256i v;
+        int left = (rl - wl) <= (wr - rr);
+        size_t at = left ? rl : rr - 4;
+        rl += left ? 4 : 0;
+        rr -= left ? 0 : 4;
+        v = _mm256_loadu_si256((const __m256i *)(a + at));
+        ks4_put(a, v, KS4_RIGHT(v), 15u, &wl, &wr);
+    }
+    for (i = 0; i < KS4_HOLD; i++) {
+        ks4_put(a, L[i], KS4_RIGHT(L[i]), 15u, &wl, &wr);
+        ks4_put(a, R[i], KS4_RIGHT(R[i]), 15u, &wl, &wr);
+    }
+#undef KS4_RIGHT
+    return wl;
+}
+
+static uint64_t ks4_pivot(const uint64_t *a, size_t n)
+{
+    uint64_t s[64];
+    __m256i r[16];
+    int i, k = n >= 2048 ? 64 : 16;
+    size_t step = n / (size_t)k, off = step / 2;
+    for (i = 0; i < k; i++)
+        s[i] = a[off + (size_t)i * step];
+    if (k == 64) {
+        for (i = 0; i < 16; i++)
+            r[i] = _mm256_loadu_si256((const __m256i *)(s + 4 * i));
+        ks4_network(r, 16);
+        for (i = 0; i < 16; i++)
+            _mm256_storeu_si256((__m256i *)(s + 4 * i), r[i]);
+    } else {
+        for (i = 0; i < 4; i++)
+            r[i] = _mm256_loadu_si256((const __m256i *)(s + 4 * i));
+        ks4_network(r, 4);
+        for (i = 0; i < 4; i++)
+            _mm256_storeu_si256((__m256i *)(s + 4 * i), r[i]);
+    }
+    return s[k / 2];
+}
+
+/* signed keys: the heapsort fallback compares them as signed too */
+static void ks4_heapsort(uint64_t *a, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        a[i] ^= KS_SIGN;
+    ks_heapsort(a, n);
+    for (i = 0; i < n; i++)
+        a[i] ^= KS_SIGN;
+}
+
+static void ks4_quicksort(uint64_t *a, size_t n, int depth)
+{
+    while (n > 64) {
+        uint64_t p;
+        size_t k;
+        if (depth-- <= 0) {
+            ks4_heapsort(a, n);
+            return;
+        }
+        p = ks4_pivot(a, n);
+        k = ks4_partition(a, n, p, 0);
+        if (k == 0) {
+            k = ks4_partition(a, n, p, 1);
+            a += k;
+            n -= k;
+            continue;
+        }
+        if (k < n - k) {
+            ks4_quicksort(a, k, depth);
+            a += k;
+            n -= k;
+        } else {
+            ks4_quicksort(a + k, n - k, depth);
+            n = k;
+        }
+    }
+    ks4_small(a, n);
+}
+
+static void ks4_sort(uint64_t *a, size_t n, int depth)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        a[i] ^= KS_SIGN;
+    ks4_quicksort(a, n, depth);
+    for (i = 0; i < n; i++)
+        a[i] ^= KS_SIGN;
+}
+
+#define KS_TIER "avx2"
+#define ks_sort_depth ks4_sort
+
+#else  /* ------------------------------------------------- portable */
+
+#define KS_TIER "portable"
+#define ks_sort_depth ks_sort_scalar
+
+#endif
+
+/* sort a[0, n) ascending; ks_sort_depth(a, n, d) allows d levels of
+   partitioning before heapsort (the tests force the fallback with 0) */
+static inline void ks_sort(uint64_t *a, size_t n) { ks_sort_depth(a, n, ks_depth(n)); }
+
+#endif  /* KL_EXT_SORT_H */
