@@ -49,10 +49,11 @@ static inline __attribute__((always_inline)) int kl_openmp_enabled(void) { retur
 #endif
 
 /* Horner steps: a fused multiply-add in the builds whose ISA has one (the
-   v3/v4 tiers), where it is both faster and more accurate; a multiply and
-   an add elsewhere.  Used only inside the polynomials below, so results
+   v3/v4 tiers; every aarch64 build, whose baseline has FMA), where it is
+   both faster and more accurate; a multiply and an add elsewhere (the
+   x86-64 baseline).  Used only inside the polynomials below, so results
    that must be exact (e.g. p*mq - q*mp for equal rows) never see an FMA. */
-#if defined(__FMA__)
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
 #define KL_FMA(a, b, c) __builtin_fma((a), (b), (c))
 #else
 #define KL_FMA(a, b, c) ((a) * (b) + (c))
@@ -76,6 +77,21 @@ static inline __attribute__((always_inline)) void kl_vreduce(double x, double *f
     const uint64_t off = 0x3FE6A09E667F3BCDULL;  /* sqrt(1/2), rounded */
     uint64_t t = u - off;
     *k = (double)((int64_t)t >> 52);
+    *f = kl_as_f64((t & 0x000FFFFFFFFFFFFFULL) + off) - 1.0;
+#elif !defined(__AVX2__)
+    /* The baseline build (SSE2, NEON): the same offset trick without a
+       64-bit arithmetic shift or int64 -> double conversion (SSE2 has
+       neither): the exponent field of t is k in 12-bit two's complement,
+       biased by 2048 with an XOR and converted exactly through the 2^52
+       magic number.  The offset is the double just above sqrt(1/2), so m
+       lies in (sqrt(1/2), sqrt(2)] and k, f are bit for bit those of the
+       branch below (which halves mantissas m0 > sqrt(2)): 8 integer and
+       double operations instead of 10 and two selects, which cost 3
+       operations each in SSE2 (-19 % for x log x in a C loop). */
+    const uint64_t off = 0x3FE6A09E667F3BCEULL;  /* sqrt(1/2) rounded, + 1 ulp */
+    uint64_t t = u - off;
+    *k = kl_as_f64(((t >> 52) ^ 0x800) | 0x4330000000000000ULL)
+         - (4503599627370496.0 + 2048.0);
     *f = kl_as_f64((t & 0x000FFFFFFFFFFFFFULL) + off) - 1.0;
 #else
     /* x = 2^k0 * m0 with m0 in [1, 2); mantissas above sqrt(2) are halved */
