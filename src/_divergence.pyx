@@ -50,6 +50,11 @@ cdef extern from "_vmath.h" nogil:
     bint kl_vbad_block_scaled(const double* x, const double* y, Py_ssize_t m,
                               double mp, double mq)
     void kl_sum2_lanes(const double* x, Py_ssize_t m, double* s, double* c)
+    bint kl_fused_kl(const double* x, const double* y, Py_ssize_t m,
+                     double* sp, double* sq, double* st)
+    bint kl_fused_xlogy(const double* x, const double* y, Py_ssize_t m,
+                        double* sp, double* sq, double* st)
+    bint kl_fused_xlogx(const double* x, Py_ssize_t m, double* sp, double* sq, double* st)
 
 from _scalar cimport (kahan_add, kahan_total, log_ratio, kl_term, js_term,
                       jeffreys_term, hellinger_term, xlogy_ratio_series, js_series,
@@ -122,55 +127,58 @@ cdef enum:
     LBLOCK = 512  # elements per lane block; lane sums fold into the totals per block
 
 
+cdef inline void lanes_groups(int measure, const double* x, const double* y,
+                              Py_ssize_t m, double* st, int* neg) noexcept nogil:
+    # the element terms of a block with some entry outside the vector terms'
+    # domain, group by group: the branch-free terms for clean groups of 8,
+    # scalar terms for groups with NaN, inf, negative or subnormal entries
+    cdef Py_ssize_t i
+    cdef int j, ok
+    for i in range(0, m, 8):
+        ok = 1
+        for j in range(8):
+            ok &= kl_vdomain(x[i + j]) & kl_vdomain(y[i + j])
+        if ok and measure == KL:
+            for j in range(8):
+                st[j] += kl_vterm_kl(x[i + j], y[i + j])
+        elif ok and measure == CROSS_ENTROPY:
+            for j in range(8):
+                st[j] += kl_vterm_xlogy(x[i + j], y[i + j])
+        elif ok and measure == ENTROPY:
+            for j in range(8):
+                st[j] += kl_vterm_xlogx(x[i + j])
+        elif not ok:
+            for j in range(8):
+                neg[0] |= x[i + j] < 0.0
+                neg[1] |= y[i + j] < 0.0
+                st[j] += scalar_term(measure, x[i + j], y[i + j])
+
+
 cdef inline void lanes(int measure, const double* x, const double* y, Py_ssize_t m,
                        double* ap, double* aq, double* at, int* neg) noexcept nogil:
     # first_pass's vector body over m (a multiple of 8) contiguous doubles:
     # 8 independent lanes per accumulator, which GCC turns into SIMD code.
-    # A block whose every entry lies inside the vector terms' domain (0 or
-    # [2^-500, 2^500], one vectorised test for the whole block, fused with
-    # the sums) runs the branch-free terms of _vmath.h with no per-group
-    # test; any other block goes group by group, scalar terms for groups
-    # with NaN, inf, negative or subnormal entries.  Local accumulators stay
-    # in registers (the caller's arrays might alias x and y, as far as the
-    # compiler knows).  The term loops are written out twice on purpose: a
-    # shared inline helper for them measured 7-10 % slower (GCC 12).
-    cdef Py_ssize_t i
-    cdef int j, ok
+    # One fused loop (_vmath.h, kl_fused_*) adds the lane sums, tests every
+    # entry against the vector terms' domain (0 or [2^-500, 2^500]) and sums
+    # the branch-free terms; a block that fails the test keeps its sums
+    # and redoes its terms group by group (lanes_groups).  Accumulators are
+    # locals of the C helpers (the caller's arrays might alias x and y, as
+    # far as the compiler knows).
+    cdef int j
+    cdef bint bad
     cdef double st[8]
     for j in range(8):
         st[j] = at[j]
-    if not kl_lane_sums_bad(x, y, m, ap, aq):
-        if measure == KL:
-            for i in range(0, m, 8):
-                for j in range(8):
-                    st[j] += kl_vterm_kl(x[i + j], y[i + j])
-        elif measure == CROSS_ENTROPY:
-            for i in range(0, m, 8):
-                for j in range(8):
-                    st[j] += kl_vterm_xlogy(x[i + j], y[i + j])
-        elif measure == ENTROPY:
-            for i in range(0, m, 8):
-                for j in range(8):
-                    st[j] += kl_vterm_xlogx(x[i + j])
+    if measure == KL:
+        bad = kl_fused_kl(x, y, m, ap, aq, st)
+    elif measure == CROSS_ENTROPY:
+        bad = kl_fused_xlogy(x, y, m, ap, aq, st)
+    elif measure == ENTROPY:
+        bad = kl_fused_xlogx(x, m, ap, aq, st)
     else:
-        for i in range(0, m, 8):
-            ok = 1
-            for j in range(8):
-                ok &= kl_vdomain(x[i + j]) & kl_vdomain(y[i + j])
-            if ok and measure == KL:
-                for j in range(8):
-                    st[j] += kl_vterm_kl(x[i + j], y[i + j])
-            elif ok and measure == CROSS_ENTROPY:
-                for j in range(8):
-                    st[j] += kl_vterm_xlogy(x[i + j], y[i + j])
-            elif ok and measure == ENTROPY:
-                for j in range(8):
-                    st[j] += kl_vterm_xlogx(x[i + j])
-            elif not ok:
-                for j in range(8):
-                    neg[0] |= x[i + j] < 0.0
-                    neg[1] |= y[i + j] < 0.0
-                    st[j] += scalar_term(measure, x[i + j], y[i + j])
+        bad = kl_lane_sums_bad(x, y, m, ap, aq)  # sums only (pair measures)
+    if bad:
+        lanes_groups(measure, x, y, m, st, neg)
     for j in range(8):
         at[j] = st[j]
 
