@@ -55,6 +55,22 @@ cdef extern from "_vmath.h" nogil:
     bint kl_fused_xlogy(const double* x, const double* y, Py_ssize_t m,
                         double* sp, double* sq, double* st)
     bint kl_fused_xlogx(const double* x, Py_ssize_t m, double* sp, double* sq, double* st)
+    bint kl_fused_kl_f32(const float* x, const float* y, Py_ssize_t m,
+                         double* sp, double* sq, double* st)
+    bint kl_fused_xlogy_f32(const float* x, const float* y, Py_ssize_t m,
+                            double* sp, double* sq, double* st)
+    bint kl_fused_xlogx_f32(const float* x, const float* y, Py_ssize_t m,
+                            double* sp, double* sq, double* st)
+    bint kl_fused_js(const double* x, const double* y, Py_ssize_t m, double mp,
+                     double mq, double* st)
+    bint kl_fused_jeffreys(const double* x, const double* y, Py_ssize_t m, double mp,
+                           double mq, double* st)
+    bint kl_fused_js_f32(const float* x, const float* y, Py_ssize_t m, double mp,
+                         double mq, double* st)
+    bint kl_fused_jeffreys_f32(const float* x, const float* y, Py_ssize_t m, double mp,
+                               double mq, double* st)
+    bint kl_sums_bad_f32(const float* x, const float* y, Py_ssize_t m,
+                         double* sp, double* sq, double* st)
 
 from _scalar cimport (kahan_add, kahan_total, log_ratio, kl_term, js_term,
                       jeffreys_term, hellinger_term, xlogy_ratio_series, js_series,
@@ -183,6 +199,35 @@ cdef inline void lanes(int measure, const double* x, const double* y, Py_ssize_t
         at[j] = st[j]
 
 
+cdef inline void lanes_f32(int measure, const float* x, const float* y, Py_ssize_t m,
+                           double* ap, double* aq, double* at, int* neg, double* bx,
+                           double* by) noexcept nogil:
+    # `lanes` over m (a multiple of 8) contiguous float32 entries, widened
+    # in registers (exactly) by the fused loops: the same sums and terms, bit
+    # for bit, as `lanes` over a float64 copy, without the copy.  A block
+    # outside the domain is copied to bx, by (LBLOCK doubles each) and its
+    # terms redone group by group.
+    cdef int j
+    cdef bint bad
+    cdef double st[8]
+    for j in range(8):
+        st[j] = at[j]
+    if measure == KL:
+        bad = kl_fused_kl_f32(x, y, m, ap, aq, st)
+    elif measure == CROSS_ENTROPY:
+        bad = kl_fused_xlogy_f32(x, y, m, ap, aq, st)
+    elif measure == ENTROPY:
+        bad = kl_fused_xlogx_f32(x, y, m, ap, aq, st)
+    else:
+        bad = kl_sums_bad_f32(x, y, m, ap, aq, st)  # sums only: adds 0.0 to st
+    if bad:
+        load_block(x, 1, m, bx)
+        load_block(y, 1, m, by)
+        lanes_groups(measure, bx, by, m, st, neg)
+    for j in range(8):
+        at[j] = st[j]
+
+
 cdef inline Py_ssize_t load_block(const floating* p, Py_ssize_t ps, Py_ssize_t m,
                                   double* buf) noexcept nogil:
     # buf[:m] = p[::ps][:m] as doubles, zero-padded to a multiple of 8 (zeros
@@ -257,6 +302,15 @@ cdef int first_pass(int measure, const floating* p, Py_ssize_t ps,
                         load_block(p + start + m8, 1, m - m8, bx)
                         load_block(q + start + m8, 1, m - m8, by)
                         lanes(measure, bx, by, 8, ap, aq, at, neg)
+            else:
+                if ps == 1 and qs == 1:
+                    direct = True
+                    m8 = m - m % 8
+                    lanes_f32(measure, p + start, q + start, m8, ap, aq, at, neg, bx, by)
+                    if m8 < m:
+                        load_block(p + start + m8, 1, m - m8, bx)
+                        load_block(q + start + m8, 1, m - m8, by)
+                        lanes(measure, bx, by, 8, ap, aq, at, neg)
             if not direct:
                 load_block(p + start * ps, ps, m, bx)
                 m8 = load_block(q + start * qs, qs, m, by)
@@ -316,15 +370,9 @@ cdef inline void lanes_pair(int measure, const double* x, const double* y, Py_ss
                 st[j] += kl_vterm_hellinger(x[i + j] * mq, y[i + j] * mp)
     elif measure != JS and measure != JEFFREYS:
         pass  # not a pair measure: row_dispatch never sends one here
-    elif not kl_vbad_block_scaled(x, y, m, mp, mq):
-        if measure == JS:
-            for i in range(0, m, 8):
-                for j in range(8):
-                    st[j] += kl_vterm_js(x[i + j] * mq, y[i + j] * mp)
-        else:
-            for i in range(0, m, 8):
-                for j in range(8):
-                    st[j] += kl_vterm_jeffreys(x[i + j] * mq, y[i + j] * mp)
+    elif not (kl_fused_js(x, y, m, mp, mq, st) if measure == JS
+              else kl_fused_jeffreys(x, y, m, mp, mq, st)):
+        pass  # the whole block in the domain: its terms are summed
     else:
         for i in range(0, m, 8):
             ok = 1
@@ -344,6 +392,28 @@ cdef inline void lanes_pair(int measure, const double* x, const double* y, Py_ss
                     st[j] += jeffreys_term_scaled(x[i + j], y[i + j], mp, mq)
     for j in range(8):
         at[j] = st[j]
+
+
+cdef inline void lanes_pair_f32(int measure, const float* x, const float* y,
+                                Py_ssize_t m, double mp, double mq, double* at,
+                                double* bx, double* by) noexcept nogil:
+    # lanes_pair over m (a multiple of 8) contiguous float32 entries: JS and
+    # Jeffreys widen them in registers (kl_fused_*_f32, the same terms bit
+    # for bit as over a float64 copy); other measures, and blocks outside
+    # the domain, go through a float64 copy in bx, by
+    cdef int j
+    cdef double st[8]
+    if measure == JS or measure == JEFFREYS:
+        for j in range(8):
+            st[j] = at[j]
+        if not (kl_fused_js_f32(x, y, m, mp, mq, st) if measure == JS
+                else kl_fused_jeffreys_f32(x, y, m, mp, mq, st)):
+            for j in range(8):
+                at[j] = st[j]
+            return
+    load_block(x, 1, m, bx)
+    load_block(y, 1, m, by)
+    lanes_pair(measure, bx, by, m, mp, mq, at)
 
 
 cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
@@ -378,6 +448,15 @@ cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
                     direct = True
                     m8 = m - m % 8
                     lanes_pair(measure, p + start, q + start, m8, mp, mq, at)
+                    if m8 < m:
+                        load_block(p + start + m8, 1, m - m8, bx)
+                        load_block(q + start + m8, 1, m - m8, by)
+                        lanes_pair(measure, bx, by, 8, mp, mq, at)
+            else:
+                if ps == 1 and qs == 1:
+                    direct = True
+                    m8 = m - m % 8
+                    lanes_pair_f32(measure, p + start, q + start, m8, mp, mq, at, bx, by)
                     if m8 < m:
                         load_block(p + start + m8, 1, m - m8, bx)
                         load_block(q + start + m8, 1, m - m8, by)

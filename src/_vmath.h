@@ -575,6 +575,146 @@ NAME(const T *x, ptrdiff_t m, double *sp, double *sq, double *st)               
 KL_FUSED_BLOCK(kl_fused_kl, double, kl_vterm_kl(u, v))
 KL_FUSED_BLOCK(kl_fused_xlogy, double, kl_vterm_xlogy(u, v))
 KL_FUSED_BLOCK1(kl_fused_xlogx, double, kl_vterm_xlogx(u))
+/*
+ * float32 rows, read in place (no float64 copy of the block).  Every
+ * finite float32 >= +0 lies in kl_vdomain once widened (2^-149 > 2^-500,
+ * FLT_MAX < 2^500), so the domain test is one compare of the float bits:
+ * NaN, +-inf and every negative (-0.0 included, as kl_vbad counts it)
+ * have bits >= 0x7F800000 or < 0 as int32 (tested on whole float vectors,
+ * so that the float64 lanes stay in full-width registers).  The widened entries take
+ * the same terms and sums as a float64 copy of the block would, bit for bit.
+ */
+typedef float kl_v8f __attribute__((vector_size(32)));
+typedef int32_t kl_v8i __attribute__((vector_size(32)));
+
+#define KL_FUSED_BLOCK_F32(NAME, TERM)                                         \
+static inline __attribute__((always_inline)) int64_t                            \
+NAME(const float *x, const float *y, ptrdiff_t m, double *sp, double *sq,       \
+     double *st)                                                                \
+{                                                                               \
+    double la[8], lb[8], lt[8];                                                 \
+    const kl_v8i top = {0x7F800000, 0x7F800000, 0x7F800000, 0x7F800000,        \
+                        0x7F800000, 0x7F800000, 0x7F800000, 0x7F800000};        \
+    kl_v8i bad = {0, 0, 0, 0, 0, 0, 0, 0};                                      \
+    for (int j = 0; j < 8; j++) {                                               \
+        la[j] = sp[j];                                                          \
+        lb[j] = sq[j];                                                          \
+        lt[j] = st[j];                                                          \
+    }                                                                           \
+    for (ptrdiff_t i = 0; i < m; i += 8) {                                      \
+        kl_v8f a, b;                                                            \
+        double xd[8], yd[8];                                                    \
+        memcpy(&a, x + i, sizeof a);                                            \
+        memcpy(&b, y + i, sizeof b);                                            \
+        /* signed: negatives are below 0, NaN and +inf at or above top */       \
+        bad |= ((kl_v8i)a >= top) | ((kl_v8i)a < 0)                             \
+               | ((kl_v8i)b >= top) | ((kl_v8i)b < 0);                          \
+        kl_v8d ad = __builtin_convertvector(a, kl_v8d);                         \
+        kl_v8d bd = __builtin_convertvector(b, kl_v8d);                         \
+        memcpy(xd, &ad, sizeof xd);                                             \
+        memcpy(yd, &bd, sizeof yd);                                             \
+        for (int j = 0; j < 8; j++) {                                           \
+            double u = xd[j], v = yd[j];                                        \
+            la[j] += u;                                                         \
+            lb[j] += v;                                                         \
+            lt[j] += TERM;                                                      \
+        }                                                                       \
+    }                                                                           \
+    int32_t any = 0;                                                            \
+    for (int j = 0; j < 8; j++) {                                               \
+        sp[j] = la[j];                                                          \
+        sq[j] = lb[j];                                                          \
+        any |= bad[j];                                                          \
+    }                                                                           \
+    if (!any)                                                                   \
+        for (int j = 0; j < 8; j++)                                             \
+            st[j] = lt[j];                                                      \
+    return (int64_t)(any != 0);                                                 \
+}
+
+KL_FUSED_BLOCK_F32(kl_fused_kl_f32, kl_vterm_kl(u, v))
+KL_FUSED_BLOCK_F32(kl_fused_xlogy_f32, kl_vterm_xlogy(u, v))
+/* entropy (y is x: its sums are computed twice, bit for bit the same) */
+KL_FUSED_BLOCK_F32(kl_fused_xlogx_f32, kl_vterm_xlogx(u))
+/* the pair measures' first pass: sums and test only (the term is 0) */
+KL_FUSED_BLOCK_F32(kl_sums_bad_f32, 0.0)
+
+/*
+ * The pair pass's fused block loop for JS and Jeffreys: x = x0[i] * mq and
+ * y = y0[i] * mp (T = double or float, widened exactly), their domain test
+ * and the term lane sums st[j] += TERM in one pass; as KL_FUSED_BLOCK, st
+ * is updated only if the whole block passes (return 0), otherwise the
+ * caller redoes the block group by group.  The same products and terms as
+ * kl_vbad_block_scaled followed by the term loop, bit for bit.
+ */
+#define KL_FUSED_PAIR(NAME, T, TERM)                                           \
+static inline __attribute__((always_inline)) int64_t                            \
+NAME(const T *x0, const T *y0, ptrdiff_t m, double mp, double mq, double *st)   \
+{                                                                               \
+    double lt[8];                                                               \
+    uint64_t lbad[8];                                                           \
+    for (int j = 0; j < 8; j++) {                                               \
+        lt[j] = st[j];                                                          \
+        lbad[j] = 0;                                                            \
+    }                                                                           \
+    for (ptrdiff_t i = 0; i < m; i += 8)                                        \
+        for (int j = 0; j < 8; j++) {                                           \
+            double u = (double)x0[i + j] * mq, v = (double)y0[i + j] * mp;      \
+            lbad[j] |= kl_vbad(u) | kl_vbad(v);                                 \
+            lt[j] += TERM;                                                      \
+        }                                                                       \
+    uint64_t bad = 0;                                                           \
+    for (int j = 0; j < 8; j++)                                                 \
+        bad |= lbad[j];                                                         \
+    if (!bad)                                                                   \
+        for (int j = 0; j < 8; j++)                                             \
+            st[j] = lt[j];                                                      \
+    return (int64_t)(bad != 0);                                                 \
+}
+
+KL_FUSED_PAIR(kl_fused_js, double, kl_vterm_js(u, v))
+KL_FUSED_PAIR(kl_fused_jeffreys, double, kl_vterm_jeffreys(u, v))
+
+/* float32 rows: the entries widened by one vector conversion per 8 (as in
+   KL_FUSED_BLOCK_F32), then the same products, test and terms */
+#define KL_FUSED_PAIR_F32(NAME, TERM)                                          \
+static inline __attribute__((always_inline)) int64_t                            \
+NAME(const float *x0, const float *y0, ptrdiff_t m, double mp, double mq,       \
+     double *st)                                                                \
+{                                                                               \
+    double lt[8];                                                               \
+    uint64_t lbad[8];                                                           \
+    for (int j = 0; j < 8; j++) {                                               \
+        lt[j] = st[j];                                                          \
+        lbad[j] = 0;                                                            \
+    }                                                                           \
+    for (ptrdiff_t i = 0; i < m; i += 8) {                                      \
+        kl_v8f a, b;                                                            \
+        double xd[8], yd[8];                                                    \
+        memcpy(&a, x0 + i, sizeof a);                                           \
+        memcpy(&b, y0 + i, sizeof b);                                           \
+        kl_v8d ad = __builtin_convertvector(a, kl_v8d);                         \
+        kl_v8d bd = __builtin_convertvector(b, kl_v8d);                         \
+        memcpy(xd, &ad, sizeof xd);                                             \
+        memcpy(yd, &bd, sizeof yd);                                             \
+        for (int j = 0; j < 8; j++) {                                           \
+            double u = xd[j] * mq, v = yd[j] * mp;                              \
+            lbad[j] |= kl_vbad(u) | kl_vbad(v);                                 \
+            lt[j] += TERM;                                                      \
+        }                                                                       \
+    }                                                                           \
+    uint64_t bad = 0;                                                           \
+    for (int j = 0; j < 8; j++)                                                 \
+        bad |= lbad[j];                                                         \
+    if (!bad)                                                                   \
+        for (int j = 0; j < 8; j++)                                             \
+            st[j] = lt[j];                                                      \
+    return (int64_t)(bad != 0);                                                 \
+}
+
+KL_FUSED_PAIR_F32(kl_fused_js_f32, kl_vterm_js(u, v))
+KL_FUSED_PAIR_F32(kl_fused_jeffreys_f32, kl_vterm_jeffreys(u, v))
+
 
 /* Sum2 of Ogita, Rump and Oishi ("Accurate sum and dot product", SIAM J.
    Sci. Comput. 26, 2005, Alg. 4.4) in 8 lanes: after the call s[j] + c[j]
