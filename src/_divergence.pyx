@@ -30,6 +30,8 @@ cdef extern from "_vmath.h" nogil:
     # KL_EXT_VECTOR is 1 in the SIMD builds (kl_ext._divergence_v3/_v4),
     # 0 in the baseline build; the branch-free element terms live there.
     const int KL_EXT_VECTOR
+    # 1 where float32 blocks are read in place (lanes_f32, lanes_pair_f32)
+    const int KL_F32_INPLACE
     int kl_vdomain(double v)
     double kl_vterm_kl(double p, double q)
     double kl_vterm_xlogx(double x)
@@ -303,7 +305,7 @@ cdef int first_pass(int measure, const floating* p, Py_ssize_t ps,
                         load_block(q + start + m8, 1, m - m8, by)
                         lanes(measure, bx, by, 8, ap, aq, at, neg)
             else:
-                if ps == 1 and qs == 1:
+                if KL_F32_INPLACE and ps == 1 and qs == 1:
                     direct = True
                     m8 = m - m % 8
                     lanes_f32(measure, p + start, q + start, m8, ap, aq, at, neg, bx, by)
@@ -453,7 +455,7 @@ cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
                         load_block(q + start + m8, 1, m - m8, by)
                         lanes_pair(measure, bx, by, 8, mp, mq, at)
             else:
-                if ps == 1 and qs == 1:
+                if KL_F32_INPLACE and ps == 1 and qs == 1:
                     direct = True
                     m8 = m - m % 8
                     lanes_pair_f32(measure, p + start, q + start, m8, mp, mq, at, bx, by)

@@ -496,6 +496,20 @@ kl_lane_sums_bad(const double *x, const double *y, ptrdiff_t m, double *sp, doub
 #endif
 }
 
+/* The per-lane domain test of the fused loops below: kl_vbad's integer
+   form, OR-ed, where AVX2 has 64-bit integer compares; elsewhere (the
+   baseline build: SSE2, NEON) kl_vout2's double compares, counted in
+   doubles, which GCC vectorises at 128 bits (see kl_vbad_block_scaled) */
+#if defined(__AVX2__)
+typedef uint64_t kl_bad_t;
+#define KL_BAD2(u, v) (kl_vbad(u) | kl_vbad(v))
+#define KL_BAD_ADD(a, b) ((a) |= (b))
+#else
+typedef double kl_bad_t;
+#define KL_BAD2(u, v) kl_vout2((u), (v))
+#define KL_BAD_ADD(a, b) ((a) += (b))
+#endif
+
 /*
  * Fused block loops of the one-pass measures: in one pass over x[0..m),
  * y[0..m) (m a multiple of 8) the lane sums sp[j] += x[i + j],
@@ -514,7 +528,7 @@ static inline __attribute__((always_inline)) int64_t                            
 NAME(const T *x, const T *y, ptrdiff_t m, double *sp, double *sq, double *st)   \
 {                                                                               \
     double la[8], lb[8], lt[8];                                                 \
-    uint64_t lbad[8];                                                           \
+    kl_bad_t lbad[8];                                                           \
     for (int j = 0; j < 8; j++) {                                               \
         la[j] = sp[j];                                                          \
         lb[j] = sq[j];                                                          \
@@ -526,14 +540,14 @@ NAME(const T *x, const T *y, ptrdiff_t m, double *sp, double *sq, double *st)   
             double u = (double)x[i + j], v = (double)y[i + j];                  \
             la[j] += u;                                                         \
             lb[j] += v;                                                         \
-            lbad[j] |= kl_vbad(u) | kl_vbad(v);                                 \
+            KL_BAD_ADD(lbad[j], KL_BAD2(u, v));                                 \
             lt[j] += TERM;                                                      \
         }                                                                       \
-    uint64_t bad = 0;                                                           \
+    kl_bad_t bad = 0;                                                           \
     for (int j = 0; j < 8; j++) {                                               \
         sp[j] = la[j];                                                          \
         sq[j] = lb[j];                                                          \
-        bad |= lbad[j];                                                         \
+        KL_BAD_ADD(bad, lbad[j]);                                                    \
     }                                                                           \
     if (!bad)                                                                   \
         for (int j = 0; j < 8; j++)                                             \
@@ -547,7 +561,7 @@ static inline __attribute__((always_inline)) int64_t                            
 NAME(const T *x, ptrdiff_t m, double *sp, double *sq, double *st)               \
 {                                                                               \
     double la[8], lt[8];                                                        \
-    uint64_t lbad[8];                                                           \
+    kl_bad_t lbad[8];                                                           \
     for (int j = 0; j < 8; j++) {                                               \
         la[j] = sp[j];                                                          \
         lt[j] = st[j];                                                          \
@@ -557,14 +571,14 @@ NAME(const T *x, ptrdiff_t m, double *sp, double *sq, double *st)               
         for (int j = 0; j < 8; j++) {                                           \
             double u = (double)x[i + j];                                        \
             la[j] += u;                                                         \
-            lbad[j] |= kl_vbad(u);                                              \
+            KL_BAD_ADD(lbad[j], KL_BAD2(u, u));                                 \
             lt[j] += TERM;                                                      \
         }                                                                       \
-    uint64_t bad = 0;                                                           \
+    kl_bad_t bad = 0;                                                           \
     for (int j = 0; j < 8; j++) {                                               \
         sp[j] = la[j];                                                          \
         sq[j] = la[j];                                                          \
-        bad |= lbad[j];                                                         \
+        KL_BAD_ADD(bad, lbad[j]);                                                    \
     }                                                                           \
     if (!bad)                                                                   \
         for (int j = 0; j < 8; j++)                                             \
@@ -584,6 +598,17 @@ KL_FUSED_BLOCK1(kl_fused_xlogx, double, kl_vterm_xlogx(u))
  * so that the float64 lanes stay in full-width registers).  The widened entries take
  * the same terms and sums as a float64 copy of the block would, bit for bit.
  */
+/* 1 where the kernels read float32 blocks in place (AVX2 and AVX-512
+   builds); the baseline build (SSE2, NEON) lowers these 8-wide float and
+   double vectors through memory and measured slower than its float64 copy
+   of the block (callgrind, KL: 91 against 67 instructions per element),
+   so it keeps the copy */
+#if defined(__AVX2__)
+#define KL_F32_INPLACE 1
+#else
+#define KL_F32_INPLACE 0
+#endif
+
 typedef float kl_v8f __attribute__((vector_size(32)));
 typedef int32_t kl_v8i __attribute__((vector_size(32)));
 
@@ -652,7 +677,7 @@ static inline __attribute__((always_inline)) int64_t                            
 NAME(const T *x0, const T *y0, ptrdiff_t m, double mp, double mq, double *st)   \
 {                                                                               \
     double lt[8];                                                               \
-    uint64_t lbad[8];                                                           \
+    kl_bad_t lbad[8];                                                           \
     for (int j = 0; j < 8; j++) {                                               \
         lt[j] = st[j];                                                          \
         lbad[j] = 0;                                                            \
@@ -660,12 +685,12 @@ NAME(const T *x0, const T *y0, ptrdiff_t m, double mp, double mq, double *st)   
     for (ptrdiff_t i = 0; i < m; i += 8)                                        \
         for (int j = 0; j < 8; j++) {                                           \
             double u = (double)x0[i + j] * mq, v = (double)y0[i + j] * mp;      \
-            lbad[j] |= kl_vbad(u) | kl_vbad(v);                                 \
+            KL_BAD_ADD(lbad[j], KL_BAD2(u, v));                                 \
             lt[j] += TERM;                                                      \
         }                                                                       \
-    uint64_t bad = 0;                                                           \
+    kl_bad_t bad = 0;                                                           \
     for (int j = 0; j < 8; j++)                                                 \
-        bad |= lbad[j];                                                         \
+        KL_BAD_ADD(bad, lbad[j]);                                                    \
     if (!bad)                                                                   \
         for (int j = 0; j < 8; j++)                                             \
             st[j] = lt[j];                                                      \
@@ -683,7 +708,7 @@ NAME(const float *x0, const float *y0, ptrdiff_t m, double mp, double mq,       
      double *st)                                                                \
 {                                                                               \
     double lt[8];                                                               \
-    uint64_t lbad[8];                                                           \
+    kl_bad_t lbad[8];                                                           \
     for (int j = 0; j < 8; j++) {                                               \
         lt[j] = st[j];                                                          \
         lbad[j] = 0;                                                            \
@@ -699,13 +724,13 @@ NAME(const float *x0, const float *y0, ptrdiff_t m, double mp, double mq,       
         memcpy(yd, &bd, sizeof yd);                                             \
         for (int j = 0; j < 8; j++) {                                           \
             double u = xd[j] * mq, v = yd[j] * mp;                              \
-            lbad[j] |= kl_vbad(u) | kl_vbad(v);                                 \
+            KL_BAD_ADD(lbad[j], KL_BAD2(u, v));                                 \
             lt[j] += TERM;                                                      \
         }                                                                       \
     }                                                                           \
-    uint64_t bad = 0;                                                           \
+    kl_bad_t bad = 0;                                                           \
     for (int j = 0; j < 8; j++)                                                 \
-        bad |= lbad[j];                                                         \
+        KL_BAD_ADD(bad, lbad[j]);                                                    \
     if (!bad)                                                                   \
         for (int j = 0; j < 8; j++)                                             \
             st[j] = lt[j];                                                      \
