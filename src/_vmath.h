@@ -612,6 +612,23 @@ KL_FUSED_BLOCK1(kl_fused_xlogx, double, kl_vterm_xlogx(u))
 typedef float kl_v8f __attribute__((vector_size(32)));
 typedef int32_t kl_v8i __attribute__((vector_size(32)));
 
+/* KL_WIDEN8(a): 8 floats widened to double, one vcvtps2pd ymm -> zmm with
+   AVX-512 (GCC 12 splits __builtin_convertvector there into two halves and
+   an insert), the GCC vector conversion elsewhere */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+static inline __attribute__((always_inline)) kl_v8d kl_widen8(kl_v8f a)
+{
+    __m512d d = _mm512_cvtps_pd((__m256)a);
+    kl_v8d r;
+    memcpy(&r, &d, sizeof r);
+    return r;
+}
+#define KL_WIDEN8(a) kl_widen8(a)
+#else
+#define KL_WIDEN8(a) __builtin_convertvector((a), kl_v8d)
+#endif
+
 #define KL_FUSED_BLOCK_F32(NAME, TERM)                                         \
 static inline __attribute__((always_inline)) int64_t                            \
 NAME(const float *x, const float *y, ptrdiff_t m, double *sp, double *sq,       \
@@ -634,8 +651,8 @@ NAME(const float *x, const float *y, ptrdiff_t m, double *sp, double *sq,       
         /* signed: negatives are below 0, NaN and +inf at or above top */       \
         bad |= ((kl_v8i)a >= top) | ((kl_v8i)a < 0)                             \
                | ((kl_v8i)b >= top) | ((kl_v8i)b < 0);                          \
-        kl_v8d ad = __builtin_convertvector(a, kl_v8d);                         \
-        kl_v8d bd = __builtin_convertvector(b, kl_v8d);                         \
+        kl_v8d ad = KL_WIDEN8(a);                                               \
+        kl_v8d bd = KL_WIDEN8(b);                                               \
         memcpy(xd, &ad, sizeof xd);                                             \
         memcpy(yd, &bd, sizeof yd);                                             \
         for (int j = 0; j < 8; j++) {                                           \
@@ -718,8 +735,8 @@ NAME(const float *x0, const float *y0, ptrdiff_t m, double mp, double mq,       
         double xd[8], yd[8];                                                    \
         memcpy(&a, x0 + i, sizeof a);                                           \
         memcpy(&b, y0 + i, sizeof b);                                           \
-        kl_v8d ad = __builtin_convertvector(a, kl_v8d);                         \
-        kl_v8d bd = __builtin_convertvector(b, kl_v8d);                         \
+        kl_v8d ad = KL_WIDEN8(a);                                               \
+        kl_v8d bd = KL_WIDEN8(b);                                               \
         memcpy(xd, &ad, sizeof xd);                                             \
         memcpy(yd, &bd, sizeof yd);                                             \
         for (int j = 0; j < 8; j++) {                                           \
