@@ -2127,6 +2127,15 @@ cdef enum:
     SMALL_GIL = 256  # rows up to this length keep the GIL (~0.5 us of work)
 
 
+cdef Py_ssize_t SMALL_LIMIT_MIN = 65536  # shorter rows never get a second thread
+
+
+cdef int _thread_limit():
+    # kl_ext._threads.current(): the calling Python thread's limit (0: none)
+    from kl_ext import _threads
+    return _threads.current()
+
+
 def small(int measure, object p, object q, object axis, object normalize,
           object smoothing, object base):
     """The value of measure(p, q) as a NumPy scalar, or None.
@@ -2174,7 +2183,9 @@ def small(int measure, object p, object q, object axis, object normalize,
     if code == JS_DISTANCE:
         code = JS
     isz = cnp.PyArray_ITEMSIZE(a)
-    nt = acquire_threads(n)
+    # a row long enough for threads honours kl_ext._threads.limit (e.g. a
+    # kl_ext.dask task's one thread), as the general path does
+    nt = call_threads(n, _thread_limit() if n >= SMALL_LIMIT_MIN else 0)
     if n <= SMALL_GIL and typ == cnp.NPY_DOUBLE:
         # too little work to be worth releasing and re-taking the GIL
         st = row_dispatch(code, <const double*>cnp.PyArray_DATA(a),
