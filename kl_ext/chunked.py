@@ -676,9 +676,22 @@ class Totals:
         self.piece_starts = piece_starts
 
     def chunk_sums(self, offset: int, m: int) -> NDArray[np.float64] | None:
-        """The first pass's (sum p, sum q) over the pieces of a chunk of `m`
-        elements at `offset` (..., k, 2), or None if the first pass cut
-        the axis differently."""
+        """The first pass's sums over the pieces of one chunk.
+
+        Parameters
+        ----------
+        offset : int
+            Index of the chunk's first element on the axis.
+        m : int
+            The chunk's length.
+
+        Returns
+        -------
+        ndarray of float64, shape (..., k, 2), or None
+            (sum p, sum q) of each of the chunk's k pieces of 65,536
+            elements, or None if the first pass cut the axis differently
+            (the second pass then reads the pieces' masses itself).
+        """
         if self.piece_sums is None or self.piece_starts is None:
             return None
         want = offset + 65536 * np.arange((m + 65535) // 65536)
