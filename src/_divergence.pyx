@@ -2130,10 +2130,17 @@ cdef enum:
 cdef Py_ssize_t SMALL_LIMIT_MIN = 65536  # shorter rows never get a second thread
 
 
+cdef object _threads_current = None
+
+
 cdef int _thread_limit():
-    # kl_ext._threads.current(): the calling Python thread's limit (0: none)
-    from kl_ext import _threads
-    return _threads.current()
+    # kl_ext._threads.current(): the calling Python thread's limit (0: none);
+    # the function is looked up once, not imported on every call
+    global _threads_current
+    if _threads_current is None:
+        from kl_ext import _threads
+        _threads_current = _threads.current
+    return _threads_current()
 
 
 def small(int measure, object p, object q, object axis, object normalize,
