@@ -1049,6 +1049,53 @@ cdef inline void pair_tail(int measure, double v, double k, bint normalize,
     res[0] = sqrt(v) if measure == HELLINGER else v
 
 
+cdef int row_pair_short(int measure, const floating* p, Py_ssize_t ps,
+                        const floating* q, Py_ssize_t qs, Py_ssize_t n,
+                        bint normalize, double* res) noexcept nogil:
+    # row_pair of a short row (n <= 16, vector builds: the small calls'
+    # usual case) with one zero-padded float64 copy of p and q shared by
+    # both passes: first_pass's and pair_pass's short branches (each of
+    # which makes this same copy) and row_pair's steps in between, inline,
+    # so the same sums, terms and value bit for bit
+    cdef double bx[16]
+    cdef double by[16]
+    cdef double ap[8]
+    cdef double aq[8]
+    cdef double at[8]
+    cdef double mp = 1.0, mq = 1.0, k = 1.0, sp, sq
+    cdef int neg[2]
+    cdef int j, st
+    cdef Py_ssize_t i, m = 8 if n <= 8 else 16
+    neg[0] = 0
+    neg[1] = 0
+    for j in range(8):
+        ap[j] = 0.0
+        aq[j] = 0.0
+        at[j] = 0.0
+    for i in range(16):
+        bx[i] = p[i * ps] if i < n else 0.0
+        by[i] = q[i * qs] if i < n else 0.0
+    lanes(measure, bx, by, m, ap, aq, at, neg)  # sums and the domain test
+    if neg[0]:
+        return ST_NEG_P
+    if neg[1]:
+        return ST_NEG_Q
+    sp = lanes_total(ap)
+    sq = lanes_total(aq)
+    st = check_sums(sp, sq, normalize, res)
+    if st != ST_OK:
+        return 0 if st < 0 else st
+    if normalize:
+        pair_scales(sp, sq, &mp, &mq, &k)
+    for j in range(8):
+        at[j] = 0.0
+    lanes_pair(measure, bx, by, m, mp, mq, at)
+    pair_tail(measure, lanes_total(at), k, normalize, res)
+    if normalize and res[0] < near_bound(measure):
+        pair_exact(measure, p, ps, q, qs, n, res, 1)
+    return ST_OK
+
+
 cdef int row_pair(int measure, const floating* p, Py_ssize_t ps,
                   const floating* q, Py_ssize_t qs, Py_ssize_t n,
                   bint normalize, double* res, int nthreads) noexcept nogil:
@@ -1060,6 +1107,8 @@ cdef int row_pair(int measure, const floating* p, Py_ssize_t ps,
     cdef double sums[3]
     cdef double mp = 1.0, mq = 1.0, k = 1.0, v
     cdef int st
+    if KL_EXT_VECTOR and n <= 16:
+        return row_pair_short(measure, p, ps, q, qs, n, normalize, res)
     st = first_pass_par(measure, p, ps, q, qs, n, sums, nthreads)
     if st != ST_OK:
         return st
