@@ -84,10 +84,8 @@ cdef inline void sweep_lanes(const double* p, const double* q, Py_ssize_t m,
             for j in range(8):
                 apq[j] += (0.0 if p[i + j] == 0.0 else
                            (-INFINITY if q[i + j] == 0.0 else p[i + j] * lq[j]))
-            for j in range(8):
-                akpq[j] += kl_vterm_kl(p[i + j], q[i + j])
-            for j in range(8):
-                akqp[j] += kl_vterm_kl(q[i + j], p[i + j])
+            kl_vadd_kl8(p + i, q + i, akpq)
+            kl_vadd_kl8(q + i, p + i, akqp)
         else:
             for j in range(8):
                 x = p[i + j]
