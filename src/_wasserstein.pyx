@@ -66,6 +66,11 @@ cdef extern from "_walk.h" nogil:
                            double mqh, double mql, double d0h, double d0l)
     int KW_PLAIN
 
+cdef extern from "_sort.h" nogil:
+    # malloc, or for large sizes 2 MB aligned memory advised to use huge
+    # pages (Linux); freed with free()
+    void* ks_scratch(size_t bytes)
+
 cnp.import_array()
 
 cdef enum:
@@ -422,7 +427,7 @@ def rows(int kind, cnp.ndarray u, object uw, cnp.ndarray v, object vw,
         vwp = <const double*>cnp.PyArray_DATA(a)
     cdef double* scratch = NULL
     if kind == CDF or uwp != NULL or vwp != NULL:
-        scratch = <double*>malloc(2 * (n + m + 2) * sizeof(double))
+        scratch = <double*>ks_scratch(2 * (n + m + 2) * sizeof(double))
         if scratch == NULL:
             raise MemoryError()
     try:
@@ -743,7 +748,7 @@ cdef bint unpack_row(const uint64_t* keys, const floating* x, const double* w,
     cdef floating prev, cur
     cdef double wc
     # (a float32 value is exact as a double in the interleaved scratch)
-    cdef double* pairs = <double*>malloc(2 * n * sizeof(double))
+    cdef double* pairs = <double*>ks_scratch(2 * n * sizeof(double))
     if floating is double:
         ks_gather_f64(keys, mask, x, w, xr, wr, <size_t>n, pairs)
     else:
