@@ -15,8 +15,11 @@ target's width (128-bit vectors in the baseline build).  kl_ext picks the
 best tier the CPU supports at import time.  A tier whose flags the compiler
 rejects (or a non-x86-64 machine) is skipped.
 
-OpenMP is used when a compile-link-run probe succeeds (KL_EXT_OPENMP=0
-turns it off).  Set KL_EXT_DEBUG=1 to turn Cython's bounds/wraparound checks back on.
+Threads: the kernels run their parallel loops on their own pthread worker
+pool (src/_pool.h, compiled with -pthread); OpenMP, used when a
+compile-link-run probe succeeds (KL_EXT_OPENMP=0 turns it off), only gives
+the default thread count (omp_get_max_threads: OMP_NUM_THREADS and
+threadpoolctl); without it the kernels run on one thread.  Set KL_EXT_DEBUG=1 to turn Cython's bounds/wraparound checks back on.
 
 The build fails (SystemExit with the reason) rather than produce a package
 without kernels: every module in KERNELS must have its src/<name>.pyx, and
@@ -129,6 +132,9 @@ if os.environ.get("KL_EXT_OPENMP", "1") != "0":
               "building single-threaded kernels")
 
 
+# the kernels' own worker pool (src/_pool.h) runs on POSIX threads
+thread_args = [] if sys.platform == "win32" else ["-pthread"]
+
 directives = {
     "language_level": "3",
     "boundscheck": debug,
@@ -171,8 +177,8 @@ for path in sorted(glob.glob(os.path.join("src", "*.pyx"))):
         [path],
         include_dirs=[np.get_include(), "src"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=args + openmp_args,
-        extra_link_args=openmp_args,
+        extra_compile_args=args + openmp_args + thread_args,
+        extra_link_args=openmp_args + thread_args,
         depends=glob.glob(os.path.join("src", "*.pxd")) + glob.glob(os.path.join("src", "*.h")),
     ))
 

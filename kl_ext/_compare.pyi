@@ -25,6 +25,7 @@ from ._divergence import pair_pieces as pair_pieces
 from ._divergence import pair_totals as pair_totals
 from ._divergence import pieces as pieces
 from ._divergence import rows as rows
+from ._divergence import pool_workers as pool_workers
 from ._divergence import set_thread_cap as set_thread_cap
 from ._divergence import small as small
 

@@ -42,6 +42,10 @@ def openmp_enabled() -> bool:
 def max_threads() -> int:
     """Threads a call of >= 131072 elements would use now (1 without OpenMP)."""
 
+def pool_workers() -> int:
+    """Worker threads this module's pool has started (0 in a forked child
+    until its first threaded call; see src/_pool.h)."""
+
 def set_thread_cap(n: int) -> None:
     """Never run more than n threads (0: no cap); kl_ext._cpu sets it to
     kl_ext._threads.cpu_budget() (affinity mask, cgroup CPU quota) at import."""

@@ -44,7 +44,7 @@ def limit(n: SupportsInt) -> Iterator[None]:
     ----------
     n : int
         0 for the default, 1 for the calling thread only, n > 1 for at most
-        n OpenMP threads.
+        n threads.
     """
     n = int(n)
     if n < 0:

@@ -9,9 +9,9 @@ rows with ``+inf`` entries or overflowing sums, which take an exact slow
 path).  The kernels only see validated, typed memory.
 
 Kernels: the best CPU tier built for this machine (``CPU_TIER``; see
-``_cpu.py``).  Calls with >= 131072 elements run on OpenMP threads
-(``OMP_NUM_THREADS`` or threadpoolctl limit them); results do not depend on
-the thread count.
+``_cpu.py``).  Calls with >= 131072 elements run on the kernels' worker
+threads (src/_pool.h; their number is OpenMP's, which ``OMP_NUM_THREADS``
+or threadpoolctl limit); results do not depend on the thread count.
 """
 
 from __future__ import annotations

@@ -25,6 +25,8 @@
 
 include "_divergence.pyx"
 
+from cython.parallel cimport prange  # until this file's loops run on the pool too
+
 cdef extern from "_vmath.h" nogil:
     double kl_vlog(double x)  # normal, positive, finite x only
 

@@ -20,9 +20,8 @@
 
 cimport cython
 from cython cimport floating
-from cython.parallel cimport prange
 from libc.stdlib cimport malloc, free
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from libc.math cimport log, log1p, sqrt, fabs, fma, isnan, isinf, NAN, INFINITY
 cimport numpy as cnp
 
@@ -46,6 +45,14 @@ cdef extern from "_vmath.h" nogil:
     int kl_max_threads()
     void kl_set_thread_cap(int n)
     int kl_openmp_enabled()
+
+# the kernels' threads: our own pool (src/_pool.h), not OpenMP's prange,
+# whose end-of-region barrier waits for every thread of the team (on a busy
+# machine, for one the OS has descheduled, even if it took no chunk)
+cdef extern from "_pool.h" nogil:
+    ctypedef void (*kl_pool_fn)(void* ctx, Py_ssize_t item) noexcept nogil
+    void kl_pool_run(int nthreads, Py_ssize_t nitems, kl_pool_fn fn, void* ctx)
+    int kl_pool_workers()
     double kl_vlog1pmx_ratio(double a, double b)
     double kl_vlog_sum(double s)
     double kl_seg_total(const double* e, Py_ssize_t n)
@@ -498,32 +505,141 @@ cdef enum:
     CHUNK = 65536
 
 
+# A parallel loop is a Job (its arguments) and an item function run by
+# kl_pool_run for items 0 .. nitems - 1, on the calling thread and up to
+# nthreads - 1 pool workers (all on the caller when nthreads <= 1).  Each
+# item writes its own output slots, which the callers then sum in item
+# order: results never depend on the thread count or on who ran an item.
+# Most items are pieces of rows: piece k = r * npc + c is chunk c (CHUNK
+# elements, the last one shorter) of row r.  The fused element type is
+# chosen by f64 (the item functions cannot be fused).
+cdef struct Job:
+    int measure
+    bint f64
+    bint normalize
+    const void* p
+    const void* q
+    Py_ssize_t prs, ps, qrs, qs, n, nrows
+    Py_ssize_t npc      # pieces per row
+    Py_ssize_t per      # rows or tiles per item (row loops)
+    Py_ssize_t nr       # rows per tile
+    Py_ssize_t ntiles
+    const double* aux   # per-row scalars: aux[astride * r + aoff ...]
+    Py_ssize_t astride, aoff
+    const cnp.npy_int8* want  # near_pieces: the pieces wanted (NULL: all)
+    double* out
+    cnp.npy_int8* status
+    int* stc
+    const double* qtile
+
+
+cdef inline void job_init(Job* j, int measure, bint f64, const void* p, Py_ssize_t prs,
+                          Py_ssize_t ps, const void* q, Py_ssize_t qrs, Py_ssize_t qs,
+                          Py_ssize_t nrows, Py_ssize_t n) noexcept nogil:
+    memset(j, 0, sizeof(Job))
+    j.measure = measure
+    j.f64 = f64
+    j.p = p
+    j.q = q
+    j.prs = prs
+    j.ps = ps
+    j.qrs = qrs
+    j.qs = qs
+    j.nrows = nrows
+    j.n = n
+    j.npc = (n + CHUNK - 1) // CHUNK
+
+
+cdef inline Py_ssize_t piece_at(const Job* j, Py_ssize_t k, Py_ssize_t* r,
+                                Py_ssize_t* op, Py_ssize_t* oq) noexcept nogil:
+    # piece k: its row r, the offsets of its first p and q elements, its length
+    cdef Py_ssize_t c
+    r[0] = k // j.npc
+    c = k - r[0] * j.npc
+    op[0] = r[0] * j.prs + c * CHUNK * j.ps
+    oq[0] = r[0] * j.qrs + c * CHUNK * j.qs
+    return min(<Py_ssize_t>CHUNK, j.n - c * CHUNK)
+
+
+cdef void item_first(void* ctx, Py_ssize_t k) noexcept nogil:
+    # first_pass of piece k: out[3k .. 3k + 2], status[k]
+    cdef Job* j = <Job*>ctx
+    cdef Py_ssize_t r, op, oq, m = piece_at(j, k, &r, &op, &oq)
+    cdef int st
+    if j.f64:
+        st = first_pass(j.measure, <const double*>j.p + op, j.ps,
+                        <const double*>j.q + oq, j.qs, m, j.out + 3 * k)
+    else:
+        st = first_pass(j.measure, <const float*>j.p + op, j.ps,
+                        <const float*>j.q + oq, j.qs, m, j.out + 3 * k)
+    j.status[k] = <cnp.npy_int8>st
+
+
+cdef void item_pair(void* ctx, Py_ssize_t k) noexcept nogil:
+    # pair_pass of piece k with its row's scales (aux): out[k]
+    cdef Job* j = <Job*>ctx
+    cdef Py_ssize_t r, op, oq, m = piece_at(j, k, &r, &op, &oq)
+    cdef const double* a = j.aux + j.astride * r + j.aoff
+    if j.f64:
+        j.out[k] = pair_pass(j.measure, <const double*>j.p + op, j.ps,
+                             <const double*>j.q + oq, j.qs, m, a[0], a[1])
+    else:
+        j.out[k] = pair_pass(j.measure, <const float*>j.p + op, j.ps,
+                             <const float*>j.q + oq, j.qs, m, a[0], a[1])
+
+
+cdef void item_near(void* ctx, Py_ssize_t k) noexcept nogil:
+    # near_pass of piece k with its row's (ah, al, bh, bl) in aux: out[k]
+    # (NaN for a piece not wanted)
+    cdef Job* j = <Job*>ctx
+    cdef Py_ssize_t r, op, oq, m = piece_at(j, k, &r, &op, &oq)
+    cdef const double* a = j.aux + j.astride * r + j.aoff
+    j.out[k] = NAN
+    if j.want != NULL and not j.want[k]:
+        return
+    if j.f64:
+        j.out[k] = near_pass(j.measure, <const double*>j.p + op, j.ps,
+                             <const double*>j.q + oq, j.qs, m, a[0], a[1], a[2], a[3])
+    else:
+        j.out[k] = near_pass(j.measure, <const float*>j.p + op, j.ps,
+                             <const float*>j.q + oq, j.qs, m, a[0], a[1], a[2], a[3])
+
+
+cdef void item_dd(void* ctx, Py_ssize_t k) noexcept nogil:
+    # dd_sums of piece k: out[4k .. 4k + 3]
+    cdef Job* j = <Job*>ctx
+    cdef Py_ssize_t r, op, oq, m = piece_at(j, k, &r, &op, &oq)
+    if j.f64:
+        dd_sums(<const double*>j.p + op, j.ps, <const double*>j.q + oq, j.qs, m,
+                j.out + 4 * k)
+    else:
+        dd_sums(<const float*>j.p + op, j.ps, <const float*>j.q + oq, j.qs, m,
+                j.out + 4 * k)
+
+
 cdef int first_pass_par(int measure, const floating* p, Py_ssize_t ps,
                         const floating* q, Py_ssize_t qs, Py_ssize_t n,
                         double* sums, int nthreads) noexcept nogil:
     # first_pass over a long row, chunk by chunk (on nthreads threads)
     cdef Py_ssize_t c, nchunks = (n + CHUNK - 1) // CHUNK
     cdef double* part
-    cdef int* stc
+    cdef cnp.npy_int8* stc
     cdef int k, st = ST_OK
     cdef double tot[3]
     cdef double comp[3]
+    cdef Job job
     if nchunks <= 1:
         return first_pass(measure, p, ps, q, qs, n, sums)
     part = <double*>malloc(nchunks * 3 * sizeof(double))
-    stc = <int*>malloc(nchunks * sizeof(int))
+    stc = <cnp.npy_int8*>malloc(nchunks)
     if part == NULL or stc == NULL:
         free(part)
         free(stc)
         return first_pass(measure, p, ps, q, qs, n, sums)
-    if nthreads > 1:
-        for c in prange(nchunks, num_threads=nthreads, schedule="dynamic"):
-            stc[c] = first_pass(measure, p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
-                                min(<Py_ssize_t>CHUNK, n - c * CHUNK), part + 3 * c)
-    else:
-        for c in range(nchunks):
-            stc[c] = first_pass(measure, p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
-                                min(<Py_ssize_t>CHUNK, n - c * CHUNK), part + 3 * c)
+    job_init(&job, measure, floating is double, p, 0, ps, q, 0, qs, 1, n)
+    job.out = part
+    job.status = stc
+    kl_pool_run(nthreads, nchunks, item_first, &job)
     for k in range(3):
         tot[k] = 0.0
         comp[k] = 0.0
@@ -546,19 +662,19 @@ cdef double pair_pass_par(int measure, const floating* p, Py_ssize_t ps,
     cdef Py_ssize_t c, nchunks = (n + CHUNK - 1) // CHUNK
     cdef double* part
     cdef double t = 0.0, tc = 0.0
+    cdef double sc[2]
+    cdef Job job
     if nchunks <= 1:
         return pair_pass(measure, p, ps, q, qs, n, mp, mq)
     part = <double*>malloc(nchunks * sizeof(double))
     if part == NULL:
         return pair_pass(measure, p, ps, q, qs, n, mp, mq)
-    if nthreads > 1:
-        for c in prange(nchunks, num_threads=nthreads, schedule="dynamic"):
-            part[c] = pair_pass(measure, p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
-                                min(<Py_ssize_t>CHUNK, n - c * CHUNK), mp, mq)
-    else:
-        for c in range(nchunks):
-            part[c] = pair_pass(measure, p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
-                                min(<Py_ssize_t>CHUNK, n - c * CHUNK), mp, mq)
+    sc[0] = mp
+    sc[1] = mq
+    job_init(&job, measure, floating is double, p, 0, ps, q, 0, qs, 1, n)
+    job.aux = sc
+    job.out = part
+    kl_pool_run(nthreads, nchunks, item_pair, &job)
     for c in range(nchunks):
         kahan_add(&t, &tc, part[c])
     free(part)
@@ -667,15 +783,16 @@ cdef void dd_sums_par(const floating* p, Py_ssize_t ps, const floating* q, Py_ss
     cdef double* part = NULL
     cdef double tmp[4]
     cdef int k
+    cdef Job job
     if nchunks <= 1:
         dd_sums(p, ps, q, qs, n, dd)
         return
     if nthreads > 1:
         part = <double*>malloc(nchunks * 4 * sizeof(double))
     if part != NULL:
-        for c in prange(nchunks, num_threads=nthreads, schedule="dynamic"):
-            dd_sums(p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
-                    min(<Py_ssize_t>CHUNK, n - c * CHUNK), part + 4 * c)
+        job_init(&job, 0, floating is double, p, 0, ps, q, 0, qs, 1, n)
+        job.out = part
+        kl_pool_run(nthreads, nchunks, item_dd, &job)
     for k in range(4):
         dd[k] = 0.0
     for c in range(nchunks):
@@ -766,6 +883,8 @@ cdef double near_value(int measure, const floating* p, Py_ssize_t ps,
     cdef Py_ssize_t c, nchunks = (n + CHUNK - 1) // CHUNK
     cdef double* part = NULL
     cdef double mp, mq, s, al, bl, t = 0.0, tc = 0.0
+    cdef double sc[4]
+    cdef Job job
     kl_pair_scales(dd[0], dd[2], &mp, &mq, k)
     s = mp / dd[0]  # the power of two of the pair scales: exact
     al = dd[1] * s
@@ -775,9 +894,14 @@ cdef double near_value(int measure, const floating* p, Py_ssize_t ps,
     if nthreads > 1:
         part = <double*>malloc(nchunks * sizeof(double))
     if part != NULL:
-        for c in prange(nchunks, num_threads=nthreads, schedule="dynamic"):
-            part[c] = near_pass(measure, p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
-                                min(<Py_ssize_t>CHUNK, n - c * CHUNK), mp, al, mq, bl)
+        sc[0] = mp
+        sc[1] = al
+        sc[2] = mq
+        sc[3] = bl
+        job_init(&job, measure, floating is double, p, 0, ps, q, 0, qs, 1, n)
+        job.aux = sc
+        job.out = part
+        kl_pool_run(nthreads, nchunks, item_near, &job)
     for c in range(nchunks):
         if part == NULL:
             kahan_add(&t, &tc, near_pass(measure, p + c * CHUNK * ps, ps,
@@ -1387,6 +1511,45 @@ cdef Py_ssize_t tile_or_rows(int measure, const floating* p, Py_ssize_t prs,
     return flagged
 
 
+cdef void item_tiles(void* ctx, Py_ssize_t k) noexcept nogil:
+    # tiles k * per .. of nr rows each (tile_or_rows): out[r], status[r]
+    cdef Job* j = <Job*>ctx
+    cdef Py_ssize_t tile
+    for tile in range(k * j.per, min((k + 1) * j.per, j.ntiles)):
+        if j.f64:
+            tile_or_rows(j.measure, <const double*>j.p, j.prs, j.ps, <const double*>j.q,
+                         j.qrs, j.qs, tile * j.nr, min(j.nr, j.nrows - tile * j.nr), j.n,
+                         j.normalize, j.out, j.status, j.qtile, j.nrows)
+        else:
+            tile_or_rows(j.measure, <const float*>j.p, j.prs, j.ps, <const float*>j.q,
+                         j.qrs, j.qs, tile * j.nr, min(j.nr, j.nrows - tile * j.nr), j.n,
+                         j.normalize, j.out, j.status, j.qtile, j.nrows)
+
+
+cdef void item_rows(void* ctx, Py_ssize_t k) noexcept nogil:
+    # rows k * per .. (row_dispatch, one thread each): out[r], status[r]
+    cdef Job* j = <Job*>ctx
+    cdef Py_ssize_t r
+    cdef int st
+    for r in range(k * j.per, min((k + 1) * j.per, j.nrows)):
+        if j.f64:
+            st = row_dispatch(j.measure, <const double*>j.p + r * j.prs, j.ps,
+                              <const double*>j.q + r * j.qrs, j.qs, j.n, j.normalize,
+                              j.out + r, 1)
+        else:
+            st = row_dispatch(j.measure, <const float*>j.p + r * j.prs, j.ps,
+                              <const float*>j.q + r * j.qrs, j.qs, j.n, j.normalize,
+                              j.out + r, 1)
+        j.status[r] = <cnp.npy_int8>st
+
+
+cdef inline Py_ssize_t count_flagged(const cnp.npy_int8* status, Py_ssize_t nrows) noexcept nogil:
+    cdef Py_ssize_t r, flagged = 0
+    for r in range(nrows):
+        flagged += status[r] != 0
+    return flagged
+
+
 cdef Py_ssize_t rows_typed(int measure, const floating* p, Py_ssize_t prs,
                            Py_ssize_t ps, const floating* q, Py_ssize_t qrs,
                            Py_ssize_t qs, Py_ssize_t nrows, Py_ssize_t n,
@@ -1400,6 +1563,7 @@ cdef Py_ssize_t rows_typed(int measure, const floating* p, Py_ssize_t prs,
     cdef int st
     cdef double qbuf[LBLOCK + 16]
     cdef const double* qtile = NULL
+    cdef Job job
     if KL_EXT_VECTOR and n <= SHORT_MAX and nrows > 1:
         nr = LBLOCK // n
         ntiles = (nrows + nr - 1) // nr
@@ -1408,11 +1572,16 @@ cdef Py_ssize_t rows_typed(int measure, const floating* p, Py_ssize_t prs,
             load_tile(q, 0, qs, nr, n, qbuf)
             qtile = qbuf
         if nthreads > 1 and ntiles >= 2 * nthreads:
-            for tile in prange(ntiles, num_threads=nthreads, schedule="dynamic",
-                               chunksize=grab(nr * n)):
-                flagged += tile_or_rows(measure, p, prs, ps, q, qrs, qs, tile * nr,
-                                        min(nr, nrows - tile * nr), n, normalize,
-                                        out, status, qtile, nrows)
+            job_init(&job, measure, floating is double, p, prs, ps, q, qrs, qs, nrows, n)
+            job.normalize = normalize
+            job.out = out
+            job.status = status
+            job.qtile = qtile
+            job.nr = nr
+            job.ntiles = ntiles
+            job.per = grab(nr * n)
+            kl_pool_run(nthreads, (ntiles + job.per - 1) // job.per, item_tiles, &job)
+            return count_flagged(status, nrows)
         else:
             for tile in range(ntiles):
                 flagged += tile_or_rows(measure, p, prs, ps, q, qrs, qs, tile * nr,
@@ -1420,13 +1589,13 @@ cdef Py_ssize_t rows_typed(int measure, const floating* p, Py_ssize_t prs,
                                         out, status, qtile, nrows)
         return flagged
     if nthreads > 1 and nrows >= 2 * nthreads:
-        for r in prange(nrows, num_threads=nthreads, schedule="dynamic",
-                        chunksize=grab(n)):
-            st = row_dispatch(measure, p + r * prs, ps, q + r * qrs, qs, n,
-                              normalize, out + r, 1)
-            status[r] = <cnp.npy_int8>st
-            flagged += st != 0
-        return flagged
+        job_init(&job, measure, floating is double, p, prs, ps, q, qrs, qs, nrows, n)
+        job.normalize = normalize
+        job.out = out
+        job.status = status
+        job.per = grab(n)
+        kl_pool_run(nthreads, (nrows + job.per - 1) // job.per, item_rows, &job)
+        return count_flagged(status, nrows)
     for r in range(nrows):
         st = row_dispatch(measure, p + r * prs, ps, q + r * qrs, qs, n,
                           normalize, out + r, nthreads)
@@ -1493,6 +1662,12 @@ def openmp_enabled():
 def max_threads():
     """Threads a large call would use now (1 without OpenMP)."""
     return kl_max_threads()
+
+
+def pool_workers():
+    """Worker threads this module's pool has started (0 in a forked child
+    until its first threaded call; see src/_pool.h)."""
+    return kl_pool_workers()
 
 
 def set_thread_cap(int n):
@@ -1620,21 +1795,11 @@ cdef void pieces_typed(int measure, const floating* p, Py_ssize_t prs, Py_ssize_
                        cnp.npy_int8* status, int nthreads) noexcept nogil:
     # IN: nrows rows of n elements; OUT: out[3k] .. out[3k + 2] and
     # status[k] of piece k = r * npieces + c (first_pass of that piece)
-    cdef Py_ssize_t k, r, c, npc = (n + CHUNK - 1) // CHUNK
-    if nthreads > 1 and nrows * npc >= 2:
-        for k in prange(nrows * npc, num_threads=nthreads, schedule="dynamic"):
-            r = k // npc
-            c = k - r * npc
-            status[k] = <cnp.npy_int8>first_pass(
-                measure, p + r * prs + c * CHUNK * ps, ps, q + r * qrs + c * CHUNK * qs,
-                qs, min(<Py_ssize_t>CHUNK, n - c * CHUNK), out + 3 * k)
-    else:
-        for k in range(nrows * npc):
-            r = k // npc
-            c = k - r * npc
-            status[k] = <cnp.npy_int8>first_pass(
-                measure, p + r * prs + c * CHUNK * ps, ps, q + r * qrs + c * CHUNK * qs,
-                qs, min(<Py_ssize_t>CHUNK, n - c * CHUNK), out + 3 * k)
+    cdef Job job
+    job_init(&job, measure, floating is double, p, prs, ps, q, qrs, qs, nrows, n)
+    job.out = out
+    job.status = status
+    kl_pool_run(nthreads, nrows * job.npc, item_first, &job)
 
 
 def pieces(int measure, cnp.ndarray p, cnp.ndarray q, cnp.ndarray out,
@@ -1781,23 +1946,12 @@ cdef void pair_pieces_typed(int measure, const floating* p, Py_ssize_t prs,
                             Py_ssize_t qs, Py_ssize_t nrows, Py_ssize_t n,
                             const double* sc, double* out, int nthreads) noexcept nogil:
     # OUT: out[k] = pair_pass of piece k = r * npieces + c with row r's scales
-    cdef Py_ssize_t k, r, c, npc = (n + CHUNK - 1) // CHUNK
-    if nthreads > 1 and nrows * npc >= 2:
-        for k in prange(nrows * npc, num_threads=nthreads, schedule="dynamic"):
-            r = k // npc
-            c = k - r * npc
-            out[k] = pair_pass(measure, p + r * prs + c * CHUNK * ps, ps,
-                               q + r * qrs + c * CHUNK * qs, qs,
-                               min(<Py_ssize_t>CHUNK, n - c * CHUNK),
-                               sc[3 * r], sc[3 * r + 1])
-    else:
-        for k in range(nrows * npc):
-            r = k // npc
-            c = k - r * npc
-            out[k] = pair_pass(measure, p + r * prs + c * CHUNK * ps, ps,
-                               q + r * qrs + c * CHUNK * qs, qs,
-                               min(<Py_ssize_t>CHUNK, n - c * CHUNK),
-                               sc[3 * r], sc[3 * r + 1])
+    cdef Job job
+    job_init(&job, measure, floating is double, p, prs, ps, q, qrs, qs, nrows, n)
+    job.aux = sc
+    job.astride = 3
+    job.out = out
+    kl_pool_run(nthreads, nrows * job.npc, item_pair, &job)
 
 
 def pair_pieces(int measure, cnp.ndarray p, cnp.ndarray q, cnp.ndarray scales,
@@ -1942,13 +2096,22 @@ cdef void dd_pieces_typed(int measure, const floating* p, Py_ssize_t prs, Py_ssi
                           const floating* q, Py_ssize_t qrs, Py_ssize_t qs,
                           Py_ssize_t nrows, Py_ssize_t n, const double* first,
                           double* out, int nthreads) noexcept nogil:
-    cdef Py_ssize_t k, npc = (n + CHUNK - 1) // CHUNK
-    if nthreads > 1 and nrows * npc >= 2:
-        for k in prange(nrows * npc, num_threads=nthreads, schedule="dynamic"):
-            dd_piece(measure, p, prs, ps, q, qrs, qs, n, k, first, out)
+    cdef Job job
+    job_init(&job, measure, floating is double, p, prs, ps, q, qrs, qs, nrows, n)
+    job.aux = first
+    job.out = out
+    kl_pool_run(nthreads, nrows * job.npc, item_dd_piece, &job)
+
+
+cdef void item_dd_piece(void* ctx, Py_ssize_t k) noexcept nogil:
+    # dd_piece of piece k (first pass sums in aux): out[5k .. 5k + 4]
+    cdef Job* j = <Job*>ctx
+    if j.f64:
+        dd_piece(j.measure, <const double*>j.p, j.prs, j.ps, <const double*>j.q, j.qrs,
+                 j.qs, j.n, k, j.aux, j.out)
     else:
-        for k in range(nrows * npc):
-            dd_piece(measure, p, prs, ps, q, qrs, qs, n, k, first, out)
+        dd_piece(j.measure, <const float*>j.p, j.prs, j.ps, <const float*>j.q, j.qrs,
+                 j.qs, j.n, k, j.aux, j.out)
 
 
 def dd_pieces(int measure, cnp.ndarray p, cnp.ndarray q, cnp.ndarray first,
@@ -2036,27 +2199,14 @@ cdef void near_pieces_typed(int measure, const floating* p, Py_ssize_t prs,
                             Py_ssize_t qs, Py_ssize_t nrows, Py_ssize_t n,
                             const double* nt9, const cnp.npy_int8* want, double* out,
                             int nthreads) noexcept nogil:
-    cdef Py_ssize_t k, r, c, npc = (n + CHUNK - 1) // CHUNK
-    if nthreads > 1 and nrows * npc >= 2:
-        for k in prange(nrows * npc, num_threads=nthreads, schedule="dynamic"):
-            r = k // npc
-            c = k - r * npc
-            out[k] = NAN
-            if want[k]:
-                out[k] = near_pass(measure, p + r * prs + c * CHUNK * ps, ps,
-                                   q + r * qrs + c * CHUNK * qs, qs,
-                                   min(<Py_ssize_t>CHUNK, n - c * CHUNK), nt9[9 * r + 4],
-                                   nt9[9 * r + 5], nt9[9 * r + 6], nt9[9 * r + 7])
-    else:
-        for k in range(nrows * npc):
-            r = k // npc
-            c = k - r * npc
-            out[k] = NAN
-            if want[k]:
-                out[k] = near_pass(measure, p + r * prs + c * CHUNK * ps, ps,
-                                   q + r * qrs + c * CHUNK * qs, qs,
-                                   min(<Py_ssize_t>CHUNK, n - c * CHUNK), nt9[9 * r + 4],
-                                   nt9[9 * r + 5], nt9[9 * r + 6], nt9[9 * r + 7])
+    cdef Job job
+    job_init(&job, measure, floating is double, p, prs, ps, q, qrs, qs, nrows, n)
+    job.aux = nt9
+    job.astride = 9
+    job.aoff = 4
+    job.want = want
+    job.out = out
+    kl_pool_run(nthreads, nrows * job.npc, item_near, &job)
 
 
 def near_pieces(int measure, cnp.ndarray p, cnp.ndarray q, cnp.ndarray totals,

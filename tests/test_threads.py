@@ -1,9 +1,9 @@
 """Threads: results never depend on the thread count; concurrent callers are safe.
 
-Calls with >= 131072 elements run on OpenMP threads (OMP_NUM_THREADS or
-threadpoolctl limit them); long rows are split into fixed chunks whose
-partial sums are added in order, so 1 and 2 threads give bit-identical
-results.  A call made while another kl_ext call is running multi-threaded
+Calls with >= 131072 elements run on the kernels' worker pool (src/_pool.h;
+OMP_NUM_THREADS or threadpoolctl limit the count); long rows are split into
+fixed chunks whose partial sums are added in order, so 1 and 2 threads give
+bit-identical results.  A call made while another kl_ext call is running multi-threaded
 (from another Python thread) runs single-threaded.
 """
 
@@ -218,3 +218,122 @@ print(kl_ext.measures._k.max_threads(), kl_ext.logits._k.max_threads(),
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1", "1", "1"]
+
+
+# The kernels' worker pool (src/_pool.h): every parallel loop gives the same
+# bits on the calling thread alone, on two threads and on the default count,
+# in this process (the pool's workers, not a fresh process per count).
+
+def _bits(x):
+    return np.asarray(x, dtype=np.float64).tobytes()
+
+
+PAIR = ["cross_entropy", "kl_divergence", "js_divergence", "js_distance", "total_variation",
+        "hellinger_distance", "jeffreys_divergence"]
+
+
+COLUMNS = ("entropy_p", "kl_pq", "kl_qp", "js_divergence", "total_variation",
+           "hellinger_distance", "jeffreys_divergence")
+
+
+def _calls():
+    rng = np.random.default_rng(14)
+    n = 65536 * 9 + 123  # ten pieces, the last one short
+    p = rng.random(n)
+    q = rng.random(n)
+    near = p * (1.0 + 1e-9 * rng.standard_normal(n))  # the exact near-p = q pass
+    strided = rng.random(2 * n)[::2]
+    tiles = rng.random((40_000, 10))      # many short rows: tiles
+    long_rows = rng.random((600, 700))    # many rows longer than a tile
+    ref = rng.random(10)
+    yield "entropy", lambda: kl_ext.entropy(p)
+    for name in PAIR:
+        f = getattr(kl_ext, name)
+        yield name, lambda f=f: f(p, q)
+        yield name + " near", lambda f=f: f(p, near)
+        yield name + " float32", lambda f=f: f(p.astype(np.float32), q.astype(np.float32))
+        yield name + " strided", lambda f=f: f(strided, q)
+        yield name + " tiles", lambda f=f: f(tiles, ref)
+        yield name + " rows", lambda f=f: f(long_rows, long_rows[::-1])
+        yield name + " unnormalised", lambda f=f: f(p, q, normalize=False)
+    for a, b in ((p, q), (p, near), (tiles, ref), (long_rows, long_rows[::-1])):
+        yield "compare", lambda a=a, b=b: [getattr(kl_ext.compare(a, b), k) for k in COLUMNS]
+
+
+def _kernel_pieces(nthreads):
+    # the chunked statistics' kernels (kl_ext.chunked), called directly
+    k = measures._k
+    rng = np.random.default_rng(3)
+    n = 65536 * 4 + 5
+    p = rng.random((3, n))
+    q = p * (1.0 + 1e-9 * rng.standard_normal((3, n)))
+    npc = k.n_pieces(n)
+    out = []
+    for code in (0, 2, 3, 4, 6, 7):
+        first = np.empty((3, npc, 3))
+        st = np.empty((3, npc), np.int8)
+        assert k.pieces(code, p, q, first, st, nthreads) == 0
+        out += [first, st]
+        if code in (0, 2):
+            dd = np.empty((3, npc, 5))
+            assert k.dd_pieces(code, p, q, first, dd, nthreads) == 0
+            out.append(dd)
+        else:
+            scales = np.ones((3, 3))
+            two = np.empty((3, npc))
+            assert k.pair_pieces(code, p, q, scales, two, nthreads) == 0
+            out.append(two)
+        totals = np.ones((3, 9))
+        want = np.ones((3, npc), np.int8)
+        want[1, 2] = 0
+        near = np.empty((3, npc))
+        if k.near_pieces(code, p, q, totals, want, near, nthreads) == 0:
+            out.append(near)
+    return [a.tobytes() for a in out]
+
+
+@pytest.mark.skipif(measures._k.max_threads() < 2, reason="one thread here")
+def test_pool_results_identical_for_any_thread_count():
+    from kl_ext import _threads
+    for name, f in _calls():
+        with _threads.limit(1):
+            one = _bits(f())
+        with _threads.limit(2):
+            two = _bits(f())
+        assert two == one, name
+        for _ in range(3):  # the default, several times: a different split each time
+            assert _bits(f()) == one, name
+    assert _kernel_pieces(2) == _kernel_pieces(1)
+    assert measures._k.pool_workers() >= 1  # the calls above did run on the pool
+
+
+FORK = r"""
+import os, sys, signal, numpy as np, kl_ext
+from kl_ext import measures
+k = measures._k
+rng = np.random.default_rng(1)
+p = rng.random(2_000_000); q = rng.random(2_000_000)
+rows = rng.random((50_000, 10))
+want = (kl_ext.js_distance(p, q), kl_ext.kl_divergence(rows, q[:10]).tobytes())
+assert k.pool_workers() >= 1
+pid = os.fork()
+if pid == 0:
+    signal.alarm(60)  # a hung child dies instead of hanging the test
+    before = k.pool_workers()
+    got = (kl_ext.js_distance(p, q), kl_ext.kl_divergence(rows, q[:10]).tobytes())
+    os._exit(0 if got == want and before == 0 and k.pool_workers() >= 1 else 3)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(measures._k.max_threads() < 2, reason="one thread here")
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_forked_child_runs_threaded_kernels():
+    # the child of a process whose pool has workers starts with none (they
+    # are not copied by fork), creates its own on its first threaded call,
+    # finishes and gets the parent's bits
+    res = subprocess.run([sys.executable, "-c", FORK], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["0"], res.stdout + res.stderr
