@@ -25,8 +25,6 @@
 
 include "_divergence.pyx"
 
-from cython.parallel cimport prange  # until this file's loops run on the pool too
-
 cdef extern from "_vmath.h" nogil:
     double kl_vlog(double x)  # normal, positive, finite x only
 
@@ -180,6 +178,31 @@ cdef int sweep(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t q
     return ST_OK
 
 
+cdef void item_sweep(void* ctx, Py_ssize_t k) noexcept nogil:
+    # sweep of chunk k of a long row (a Job of _divergence.pyx):
+    # out[NSUM k ..], stc[k]
+    cdef Job* j = <Job*>ctx
+    cdef Py_ssize_t r, op, oq, m = piece_at(j, k, &r, &op, &oq)
+    if j.f64:
+        j.stc[k] = sweep(<const double*>j.p + op, j.ps, <const double*>j.q + oq, j.qs, m,
+                         j.out + NSUM * k)
+    else:
+        j.stc[k] = sweep(<const float*>j.p + op, j.ps, <const float*>j.q + oq, j.qs, m,
+                         j.out + NSUM * k)
+
+
+cdef void item_pair_sweep(void* ctx, Py_ssize_t k) noexcept nogil:
+    # pair_sweep of chunk k with the scales aux[0], aux[1]: out[NPAIR k ..]
+    cdef Job* j = <Job*>ctx
+    cdef Py_ssize_t r, op, oq, m = piece_at(j, k, &r, &op, &oq)
+    if j.f64:
+        pair_sweep(<const double*>j.p + op, j.ps, <const double*>j.q + oq, j.qs, m,
+                   j.aux[0], j.aux[1], j.out + NPAIR * k)
+    else:
+        pair_sweep(<const float*>j.p + op, j.ps, <const float*>j.q + oq, j.qs, m,
+                   j.aux[0], j.aux[1], j.out + NPAIR * k)
+
+
 cdef int sweep_par(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize_t qs,
                    Py_ssize_t n, double* sums, int nthreads) noexcept nogil:
     # sweep over a long row in CHUNK-element chunks (first_pass_par's split,
@@ -190,6 +213,7 @@ cdef int sweep_par(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize
     cdef int k, st = ST_OK
     cdef double tot[NSUM]
     cdef double comp[NSUM]
+    cdef Job job
     if nchunks <= 1:
         return sweep(p, ps, q, qs, n, sums)
     part = <double*>malloc(nchunks * NSUM * sizeof(double))
@@ -198,14 +222,10 @@ cdef int sweep_par(const floating* p, Py_ssize_t ps, const floating* q, Py_ssize
         free(part)
         free(stc)
         return sweep(p, ps, q, qs, n, sums)
-    if nthreads > 1:
-        for c in prange(nchunks, num_threads=nthreads, schedule="dynamic"):
-            stc[c] = sweep(p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
-                           min(<Py_ssize_t>CHUNK, n - c * CHUNK), part + NSUM * c)
-    else:
-        for c in range(nchunks):
-            stc[c] = sweep(p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
-                           min(<Py_ssize_t>CHUNK, n - c * CHUNK), part + NSUM * c)
+    job_init(&job, 0, floating is double, p, 0, ps, q, 0, qs, 1, n)
+    job.out = part
+    job.stc = stc
+    kl_pool_run(nthreads, nchunks, item_sweep, &job)
     for k in range(NSUM):
         tot[k] = 0.0
         comp[k] = 0.0
@@ -348,6 +368,8 @@ cdef void pair_sweep_par(const floating* p, Py_ssize_t ps, const floating* q,
     cdef double tot[NPAIR]
     cdef double cmp[NPAIR]
     cdef int k
+    cdef double sc[2]
+    cdef Job job
     if nchunks <= 1:
         pair_sweep(p, ps, q, qs, n, mp, mq, res)
         return
@@ -355,14 +377,12 @@ cdef void pair_sweep_par(const floating* p, Py_ssize_t ps, const floating* q,
     if part == NULL:
         pair_sweep(p, ps, q, qs, n, mp, mq, res)
         return
-    if nthreads > 1:
-        for c in prange(nchunks, num_threads=nthreads, schedule="dynamic"):
-            pair_sweep(p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
-                       min(<Py_ssize_t>CHUNK, n - c * CHUNK), mp, mq, part + NPAIR * c)
-    else:
-        for c in range(nchunks):
-            pair_sweep(p + c * CHUNK * ps, ps, q + c * CHUNK * qs, qs,
-                       min(<Py_ssize_t>CHUNK, n - c * CHUNK), mp, mq, part + NPAIR * c)
+    sc[0] = mp
+    sc[1] = mq
+    job_init(&job, 0, floating is double, p, 0, ps, q, 0, qs, 1, n)
+    job.aux = sc
+    job.out = part
+    kl_pool_run(nthreads, nchunks, item_pair_sweep, &job)
     for k in range(NPAIR):
         tot[k] = 0.0
         cmp[k] = 0.0
@@ -431,6 +451,21 @@ cdef int row_compare(const floating* p, Py_ssize_t ps, const floating* q, Py_ssi
     return mask * NF_SHIFT
 
 
+cdef void item_compare_rows(void* ctx, Py_ssize_t k) noexcept nogil:
+    # rows k * per .. (row_compare, one thread each): out[NOUT r ..], status32[r]
+    cdef Job* j = <Job*>ctx
+    cdef Py_ssize_t r
+    for r in range(k * j.per, min((k + 1) * j.per, j.nrows)):
+        if j.f64:
+            j.stc[r] = row_compare(<const double*>j.p + r * j.prs, j.ps,
+                                   <const double*>j.q + r * j.qrs, j.qs, j.n, j.normalize,
+                                   j.out + NOUT * r, 1)
+        else:
+            j.stc[r] = row_compare(<const float*>j.p + r * j.prs, j.ps,
+                                   <const float*>j.q + r * j.qrs, j.qs, j.n, j.normalize,
+                                   j.out + NOUT * r, 1)
+
+
 cdef Py_ssize_t compare_rows_typed(const floating* p, Py_ssize_t prs, Py_ssize_t ps,
                                    const floating* q, Py_ssize_t qrs, Py_ssize_t qs,
                                    Py_ssize_t nrows, Py_ssize_t n, bint normalize,
@@ -440,13 +475,16 @@ cdef Py_ssize_t compare_rows_typed(const floating* p, Py_ssize_t prs, Py_ssize_t
     # status[r]; returns the number of flagged rows.  Threads as rows_typed.
     cdef Py_ssize_t r, flagged = 0
     cdef int st
+    cdef Job job
     if nthreads > 1 and nrows >= 2 * nthreads:
-        for r in prange(nrows, num_threads=nthreads, schedule="dynamic",
-                        chunksize=grab(n)):
-            st = row_compare(p + r * prs, ps, q + r * qrs, qs, n, normalize,
-                             out + NOUT * r, 1)
-            status[r] = st
-            flagged += st != 0
+        job_init(&job, 0, floating is double, p, prs, ps, q, qrs, qs, nrows, n)
+        job.normalize = normalize
+        job.out = out
+        job.stc = <int*>status
+        job.per = grab(n)
+        kl_pool_run(nthreads, (nrows + job.per - 1) // job.per, item_compare_rows, &job)
+        for r in range(nrows):
+            flagged += status[r] != 0
         return flagged
     for r in range(nrows):
         st = row_compare(p + r * prs, ps, q + r * qrs, qs, n, normalize,
