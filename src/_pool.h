@@ -230,8 +230,15 @@ static void kl_pool_grow(int want)
     if (pthread_attr_init(&attr) != 0)
         return;
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    /* workers block every signal: Python's handlers run in the main thread */
+    /* workers block every asynchronous signal (Python's handlers run in the
+       main thread); faults stay deliverable, so faulthandler still reports
+       a crash in a kernel */
     sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
+    sigdelset(&all, SIGABRT);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     while (kl_pool.nworkers < want) {
         pthread_t t;
