@@ -23,7 +23,6 @@
 
 cimport cython
 from cython cimport floating
-from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, free
 from libc.math cimport log, log1p, exp, expm1, fabs, fmin, NAN, INFINITY
 cimport numpy as cnp
@@ -35,6 +34,11 @@ cdef extern from "_vexp.h" nogil:
 cdef extern from "_vmath.h" nogil:
     int kl_max_threads()
     void kl_set_thread_cap(int n)
+
+# threads: the worker pool of src/_pool.h (see src/_divergence.pyx)
+cdef extern from "_pool.h" nogil:
+    ctypedef void (*kl_pool_fn)(void* ctx, Py_ssize_t item) noexcept nogil
+    void kl_pool_run(int nthreads, Py_ssize_t nitems, kl_pool_fn fn, void* ctx)
 
 from _scalar cimport kahan_add, kahan_total
 
@@ -612,6 +616,58 @@ cdef Py_ssize_t ce_unit(const floating* x, Py_ssize_t xrs, Py_ssize_t nrows,
     return flagged
 
 
+# A threaded row loop is a Job and an item function (kl_pool_run): item k
+# is units k * per .. (k + 1) * per - 1 of 8 rows each, with its own
+# scratch; every row writes its own out[r] and status[r].
+cdef struct Job:
+    bint f64
+    const void* a       # logits x (cross-entropy) or a (KL)
+    const void* b       # probability rows t (or NULL) or logits b
+    Py_ssize_t ars, brs, nrows, n, per, wsize
+    const cnp.int64_t* labels
+    double par          # eps (cross-entropy) or temp (KL)
+    double* out
+    cnp.npy_int8* status
+
+
+cdef void item_ce(void* ctx, Py_ssize_t k) noexcept nogil:
+    cdef Job* j = <Job*>ctx
+    cdef Py_ssize_t u, nunits = (j.nrows + 7) // 8
+    cdef double* work = <double*>malloc(j.wsize * sizeof(double)) if j.wsize else NULL
+    for u in range(k * j.per, min((k + 1) * j.per, nunits)):
+        if j.f64:
+            ce_unit(<const double*>j.a, j.ars, j.nrows, j.n, j.labels, <const double*>j.b,
+                    j.brs, j.par, j.out, j.status, 8 * u, min(8 * u + 8, j.nrows), work)
+        else:
+            ce_unit(<const float*>j.a, j.ars, j.nrows, j.n, j.labels, <const float*>j.b,
+                    j.brs, j.par, j.out, j.status, 8 * u, min(8 * u + 8, j.nrows), work)
+    free(work)
+
+
+cdef void item_kl(void* ctx, Py_ssize_t k) noexcept nogil:
+    cdef Job* j = <Job*>ctx
+    cdef Py_ssize_t u, nunits = (j.nrows + 7) // 8
+    cdef double* work = <double*>malloc(j.wsize * sizeof(double)) if j.wsize else NULL
+    for u in range(k * j.per, min((k + 1) * j.per, nunits)):
+        if j.f64:
+            kl_unit(<const double*>j.a, j.ars, <const double*>j.b, j.brs, j.n, j.par,
+                    j.out, j.status, 8 * u, min(8 * u + 8, j.nrows), work)
+        else:
+            kl_unit(<const float*>j.a, j.ars, <const float*>j.b, j.brs, j.n, j.par,
+                    j.out, j.status, 8 * u, min(8 * u + 8, j.nrows), work)
+    free(work)
+
+
+cdef Py_ssize_t pool_rows(kl_pool_fn fn, Job* j, int nthreads) noexcept nogil:
+    # run fn over the units of j on nthreads threads; the number of flagged rows
+    cdef Py_ssize_t r, flagged = 0, nunits = (j.nrows + 7) // 8
+    j.per = 1 + 8192 // (8 * j.n + 1)
+    kl_pool_run(nthreads, (nunits + j.per - 1) // j.per, fn, j)
+    for r in range(j.nrows):
+        flagged += j.status[r] != 0
+    return flagged
+
+
 cdef Py_ssize_t ce_rows_typed(const floating* x, Py_ssize_t xrs, Py_ssize_t nrows,
                               Py_ssize_t n, const cnp.int64_t* labels,
                               const floating* t, Py_ssize_t trs, double eps,
@@ -624,14 +680,12 @@ cdef Py_ssize_t ce_rows_typed(const floating* x, Py_ssize_t xrs, Py_ssize_t nrow
     cdef Py_ssize_t u, nunits = (nrows + 7) // 8, flagged = 0
     cdef double* work = NULL
     cdef Py_ssize_t wsize = 2 * n if (floating is float and n > SHORT) else 0
+    cdef Job job
     if nthreads > 1 and nunits >= 2 * nthreads:
-        with parallel(num_threads=nthreads):
-            work = <double*>malloc(wsize * sizeof(double)) if wsize else NULL
-            for u in prange(nunits, schedule="dynamic", chunksize=1 + 8192 // (8 * n + 1)):
-                flagged += ce_unit(x, xrs, nrows, n, labels, t, trs, eps, out, status,
-                                   8 * u, min(8 * u + 8, nrows), work)
-            free(work)
-        return flagged
+        job = Job(f64=floating is double, a=<const void*>x, b=<const void*>t, ars=xrs,
+                  brs=trs, nrows=nrows, n=n, per=0, wsize=wsize, labels=labels, par=eps,
+                  out=out, status=status)
+        return pool_rows(item_ce, &job, nthreads)
     work = <double*>malloc(wsize * sizeof(double)) if wsize else NULL
     for u in range(nunits):
         flagged += ce_unit(x, xrs, nrows, n, labels, t, trs, eps, out, status,
@@ -735,14 +789,12 @@ cdef Py_ssize_t kl_rows_typed(const floating* a, Py_ssize_t ars,
     cdef Py_ssize_t u, nunits = (nrows + 7) // 8, flagged = 0
     cdef double* work = NULL
     cdef Py_ssize_t wsize = 4 * n if n > STACK or (floating is float and n > SHORT) else 0
+    cdef Job job
     if nthreads > 1 and nunits >= 2 * nthreads:
-        with parallel(num_threads=nthreads):
-            work = <double*>malloc(wsize * sizeof(double)) if wsize else NULL
-            for u in prange(nunits, schedule="dynamic", chunksize=1 + 8192 // (8 * n + 1)):
-                flagged += kl_unit(a, ars, b, brs, n, temp, out, status, 8 * u,
-                                   min(8 * u + 8, nrows), work)
-            free(work)
-        return flagged
+        job = Job(f64=floating is double, a=<const void*>a, b=<const void*>b, ars=ars,
+                  brs=brs, nrows=nrows, n=n, per=0, wsize=wsize, labels=NULL, par=temp,
+                  out=out, status=status)
+        return pool_rows(item_kl, &job, nthreads)
     work = <double*>malloc(wsize * sizeof(double)) if wsize else NULL
     for u in range(nunits):
         flagged += kl_unit(a, ars, b, brs, n, temp, out, status, 8 * u,
@@ -751,8 +803,9 @@ cdef Py_ssize_t kl_rows_typed(const floating* a, Py_ssize_t ars,
     return flagged
 
 
-# calls with at least PAR_MIN elements run on OpenMP threads
-# (OMP_NUM_THREADS / threadpoolctl), as the divergence kernels do
+# calls with at least PAR_MIN elements run on the pool's threads (as many
+# as OpenMP's count: OMP_NUM_THREADS / threadpoolctl), as the divergence
+# kernels do
 cdef Py_ssize_t PAR_MIN = 131072
 
 

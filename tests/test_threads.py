@@ -337,3 +337,27 @@ def test_forked_child_runs_threaded_kernels():
                          timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["0"], res.stdout + res.stderr
+
+
+@pytest.mark.skipif(measures._k.max_threads() < 2, reason="one thread here")
+def test_pool_logits_identical_for_any_thread_count():
+    # kl_ext.logits' row loops (units of 8 rows with per-item scratch) on
+    # the pool: one thread (threadpoolctl) and the default give the same bits
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    rng = np.random.default_rng(9)
+    cases = []
+    for nrows, n in ((40_000, 10), (3_000, 100), (600, 700)):  # blocks of 8, rows, scratch
+        for dtype in (np.float64, np.float32):
+            x = (5 * rng.standard_normal((nrows, n))).astype(dtype)
+            b = (5 * rng.standard_normal((nrows, n))).astype(dtype)
+            labels = rng.integers(0, n, nrows)
+            soft = rng.random((nrows, n)).astype(dtype)
+            soft /= soft.sum(axis=1, keepdims=True)
+            cases += [lambda x=x, y=labels: kl_ext.cross_entropy_logits(x, y),
+                      lambda x=x, t=soft: kl_ext.cross_entropy_logits(x, t),
+                      lambda x=x, b=b: kl_ext.kl_divergence_logits(x, b),
+                      lambda x=x, b=b: kl_ext.kl_divergence_logits(x, b, temperature=2.0)]
+    with threadpoolctl.threadpool_limits(1, user_api="openmp"):
+        one = [_bits(f()) for f in cases]
+    for _ in range(2):
+        assert [_bits(f()) for f in cases] == one
