@@ -90,6 +90,7 @@ static int kl_pool_workers(void) { return 0; }
 #include <signal.h>
 #include <string.h>
 #include <sched.h>
+#include <time.h>
 
 #define KL_POOL_MAX 256
 /* spins (of a pause instruction) before a thread sleeps: ~20-50 us */
@@ -114,6 +115,8 @@ static struct {
     int atfork;              /* pthread_atfork handler registered */
     int busy;                /* a call is running on the pool */
     int caller_sleeps;       /* the caller waits on `done` */
+    int backoff;             /* calls to run alone after a stalled call */
+    int skip;                /* calls still to run alone */
     uint32_t gen;            /* generation of the latest job (caller only) */
     uint32_t wake_gen;       /* bumped (under mu) to wake the workers */
     uint64_t state;          /* gen << 32 | items not yet claimed */
@@ -123,7 +126,15 @@ static struct {
     void* job_ctx;
     kl_pool_index job_n;
 } kl_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-             PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0};
+             PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0};
+
+static inline double kl_pool_clock(clockid_t c)
+{
+    struct timespec t;
+    if (clock_gettime(c, &t) != 0)
+        return 0.0;
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 static __thread int kl_pool_is_worker = 0;
 
@@ -208,6 +219,8 @@ static void kl_pool_child(void)
     kl_pool.nworkers = 0;
     kl_pool.busy = 0;
     kl_pool.caller_sleeps = 0;
+    kl_pool.backoff = 0;
+    kl_pool.skip = 0;
     kl_pool.state = 0;
     kl_pool.seats = 0;
     kl_pool.left = 0;
@@ -255,6 +268,7 @@ static void kl_pool_run(int nthreads, kl_pool_index nitems, kl_pool_fn fn, void*
     kl_pool_index i;
     int helpers, spin;
     uint32_t g;
+    double t0, t2, c0, c2;
     helpers = nthreads - 1;
     if (nitems - 1 < helpers)
         helpers = (int)(nitems - 1);
@@ -266,6 +280,16 @@ static void kl_pool_run(int nthreads, kl_pool_index nitems, kl_pool_fn fn, void*
             fn(ctx, i);
         return;
     }
+    if (kl_pool.skip > 0) {
+        /* backing off after a stalled call (see below): this one runs alone */
+        kl_pool.skip--;
+        __atomic_store_n(&kl_pool.busy, 0, __ATOMIC_RELEASE);
+        for (i = 0; i < nitems; i++)
+            fn(ctx, i);
+        return;
+    }
+    t0 = kl_pool_clock(CLOCK_MONOTONIC);
+    c0 = kl_pool_clock(CLOCK_THREAD_CPUTIME_ID);
     kl_pool_grow(helpers);
     if (helpers > kl_pool.nworkers)
         helpers = kl_pool.nworkers;
@@ -307,6 +331,22 @@ static void kl_pool_run(int nthreads, kl_pool_index nitems, kl_pool_fn fn, void*
     }
     /* no seat left: a worker woken late goes back to sleep */
     __atomic_store_n(&kl_pool.seats, (uint64_t)g << 32, __ATOMIC_RELEASE);
+    /* A stalled call: the caller spent more than a third of the call off
+       its CPU (asleep waiting for a worker's claimed item, or preempted:
+       the worker was descheduled mid-item, or woke on the caller's own
+       core), i.e. the machine has no idle core and a second thread only
+       adds scheduling delays.  The next `backoff` calls (1, 2, 4, ... 64)
+       then run on the caller alone, so a busy machine costs at most one
+       stalled call in `backoff` + 1; each call without a stall halves the
+       back-off, so an idle machine goes back to every call on the pool. */
+    t2 = kl_pool_clock(CLOCK_MONOTONIC);
+    c2 = kl_pool_clock(CLOCK_THREAD_CPUTIME_ID);
+    if ((t2 - t0) - (c2 - c0) > 0.5 * (c2 - c0)) {
+        kl_pool.backoff = kl_pool.backoff ? (kl_pool.backoff < 64 ? 2 * kl_pool.backoff : 64) : 1;
+        kl_pool.skip = kl_pool.backoff;
+    } else {
+        kl_pool.backoff /= 2;
+    }
     __atomic_store_n(&kl_pool.busy, 0, __ATOMIC_RELEASE);
 }
 
