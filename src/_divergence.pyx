@@ -85,6 +85,26 @@ cdef extern from "_pool.h" nogil:
     bint kl_sums_bad_f32(const float* x, const float* y, Py_ssize_t m,
                          double* sp, double* sq, double* st)
 
+cdef extern from "_short.h" nogil:
+    # the second group of 8 of a row of 9 to 12 elements over its first 2
+    # or 4 lanes (the rest is zero padding): the same lanes, bit for bit
+    bint kl_tail2_kl(const double* x, const double* y, double* sp, double* sq,
+                     double* st)
+    bint kl_tail4_kl(const double* x, const double* y, double* sp, double* sq,
+                     double* st)
+    bint kl_tail2_js(const double* x, const double* y, double mp, double mq, double* st)
+    bint kl_tail4_js(const double* x, const double* y, double mp, double mq, double* st)
+    bint kl_tail2_jeffreys(const double* x, const double* y, double mp, double mq,
+                           double* st)
+    bint kl_tail4_jeffreys(const double* x, const double* y, double mp, double mq,
+                           double* st)
+    void kl_tail2_hellinger(const double* x, const double* y, double mp, double mq,
+                            double* st)
+    void kl_tail4_hellinger(const double* x, const double* y, double mp, double mq,
+                            double* st)
+    void kl_tail8_hellinger(const double* x, const double* y, double mp, double mq,
+                            double* st)
+
 from _scalar cimport (kahan_add, kahan_total, log_ratio, kl_term, js_term,
                       jeffreys_term, hellinger_term, xlogy_ratio_series, js_series,
                       jeffreys_term_scaled, scaled_log_ratio, underflowed,
@@ -240,6 +260,71 @@ cdef inline void lanes_f32(int measure, const float* x, const float* y, Py_ssize
         at[j] = st[j]
 
 
+cdef inline void lanes_short_kl(const double* x, const double* y, Py_ssize_t t,
+                                double* ap, double* aq, double* at,
+                                int* neg) noexcept nogil:
+    # lanes(KL, x, y, 16, ...) over a zero-padded row of 8 + t entries,
+    # 1 <= t <= 4: the first group whole, the second over its first 2 or 4
+    # lanes only (_short.h: the padding changes no lane), the same sums and
+    # terms bit for bit; a row with an entry outside the vector domain
+    # restarts as `lanes` over both groups
+    cdef double ap0[8]
+    cdef double aq0[8]
+    cdef double st[8]
+    cdef int j
+    cdef bint bad
+    for j in range(8):
+        ap0[j] = ap[j]
+        aq0[j] = aq[j]
+        st[j] = at[j]
+    bad = kl_fused_kl(x, y, 8, ap, aq, st)
+    if not bad:
+        bad = (kl_tail2_kl(x + 8, y + 8, ap, aq, st) if t <= 2
+               else kl_tail4_kl(x + 8, y + 8, ap, aq, st))
+    if bad:
+        for j in range(8):
+            ap[j] = ap0[j]
+            aq[j] = aq0[j]
+        lanes(KL, x, y, 16, ap, aq, at, neg)
+        return
+    for j in range(8):
+        at[j] = st[j]
+
+
+cdef inline void lanes_pair_short(int measure, const double* x, const double* y,
+                                  Py_ssize_t t, double mp, double mq,
+                                  double* at) noexcept nogil:
+    # lanes_pair(measure, x, y, 16, ...) of JS, Jeffreys or Hellinger over
+    # a zero-padded row of 8 + t entries, 1 <= t <= 4, as lanes_short_kl
+    cdef double st[8]
+    cdef int j
+    cdef bint bad
+    if measure == HELLINGER:  # no domain test: valid for every x, y >= 0
+        kl_tail8_hellinger(x, y, mp, mq, at)
+        if t <= 2:
+            kl_tail2_hellinger(x + 8, y + 8, mp, mq, at)
+        else:
+            kl_tail4_hellinger(x + 8, y + 8, mp, mq, at)
+        return
+    for j in range(8):
+        st[j] = at[j]
+    if measure == JS:
+        bad = kl_fused_js(x, y, 8, mp, mq, st)
+        if not bad:
+            bad = (kl_tail2_js(x + 8, y + 8, mp, mq, st) if t <= 2
+                   else kl_tail4_js(x + 8, y + 8, mp, mq, st))
+    else:
+        bad = kl_fused_jeffreys(x, y, 8, mp, mq, st)
+        if not bad:
+            bad = (kl_tail2_jeffreys(x + 8, y + 8, mp, mq, st) if t <= 2
+                   else kl_tail4_jeffreys(x + 8, y + 8, mp, mq, st))
+    if bad:
+        lanes_pair(measure, x, y, 16, mp, mq, at)
+        return
+    for j in range(8):
+        at[j] = st[j]
+
+
 cdef inline Py_ssize_t load_block(const floating* p, Py_ssize_t ps, Py_ssize_t m,
                                   double* buf) noexcept nogil:
     # buf[:m] = p[::ps][:m] as doubles, zero-padded to a multiple of 8 (zeros
@@ -292,7 +377,10 @@ cdef int first_pass(int measure, const floating* p, Py_ssize_t ps,
         for i in range(16):
             bx[i] = p[i * ps] if i < n else 0.0
             by[i] = q[i * qs] if i < n else 0.0
-        lanes(measure, bx, by, 8 if n <= 8 else 16, ap, aq, at, neg)
+        if measure == KL and 8 < n <= 12:
+            lanes_short_kl(bx, by, n - 8, ap, aq, at, neg)
+        else:
+            lanes(measure, bx, by, 8 if n <= 8 else 16, ap, aq, at, neg)
         sums[0] = lanes_total(ap)
         sums[1] = lanes_total(aq)
         sums[2] = lanes_total(at)
@@ -1216,7 +1304,10 @@ cdef int row_pair_short(int measure, const floating* p, Py_ssize_t ps,
         pair_scales(sp, sq, &mp, &mq, &k)
     for j in range(8):
         at[j] = 0.0
-    lanes_pair(measure, bx, by, m, mp, mq, at)
+    if 8 < n <= 12 and (measure == JS or measure == JEFFREYS or measure == HELLINGER):
+        lanes_pair_short(measure, bx, by, n - 8, mp, mq, at)
+    else:
+        lanes_pair(measure, bx, by, m, mp, mq, at)
     pair_tail(measure, lanes_total(at), k, normalize, res)
     if normalize and res[0] < near_bound(measure):
         pair_exact(measure, p, ps, q, qs, n, res, 1)

@@ -51,13 +51,13 @@ def _rows(draw):
     random entries with some zeros, q unrelated, equal, near-equal or one
     ulp away from p, sometimes one special entry (subnormal, huge,
     negative, NaN, inf), sometimes strided or 2-D."""
-    n = draw(st.sampled_from([1, 8, 9, 10, 16, 17]) | st.integers(1, 24))
+    n = draw(st.sampled_from([1, 4, 8, 9, 10, 11, 12, 13, 16, 17]) | st.integers(1, 24))
     dtype = draw(st.sampled_from([np.float64, np.float32]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     zeros = draw(st.sampled_from([0.0, 0.0, 0.2, 0.6]))
     scale = draw(st.sampled_from([1.0, 1.0, 1e-3, 1e3]))
     p = scale * rng.random(n) * (rng.random(n) >= zeros)
-    kind = draw(st.sampled_from(["other", "other", "equal", "near", "ulp"]))
+    kind = draw(st.sampled_from(["other"] * 5 + ["equal", "near", "ulp"]))
     if kind == "other":
         q = rng.random(n) * (rng.random(n) >= zeros)
     elif kind == "equal":
@@ -89,7 +89,7 @@ _FUNCS = [(m.name, getattr(kl_ext, m.name), m.takes_q) for m in MEASURES] + [
     ("compat.jensenshannon", compat.jensenshannon, True)]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(rows=_rows())
 def test_front_equals_general_path(rows):
     p, q = rows
@@ -105,7 +105,7 @@ def test_front_equals_general_path(rows):
     assert p.tobytes() == p0.tobytes() and q.tobytes() == q0.tobytes()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(rows=_rows())
 def test_front_equals_a_row_of_a_batch(rows):
     # the one-row kernel a front calls (row_dispatch: for short rows one

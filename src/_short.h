@@ -1,0 +1,103 @@
+/* The last group of a short row (issue 14: one call on ~10 elements).
+ *
+ * A row of 9 to 16 elements runs the kernels' lanes over two groups of 8,
+ * the second zero-padded: at n = 10 it holds 2 entries and 6 zeros, whose
+ * terms (0 for every measure at x = y = 0) and sums (+0.0) change no lane:
+ * a lane sum starts at +0.0, so it is never -0.0, and s + 0.0 == s.  The
+ * functions below run that group's fused loop over its first W lanes only
+ * (W = 2 or 4 >= the entries present; W lanes are 128- or 256-bit vectors,
+ * half or a quarter of the 512-bit work of all 8 on v4), with the same
+ * element expressions (the terms of _vmath.h) and the same additions in
+ * the same order, so every lane ends bit for bit as the full group leaves
+ * it: each operation is rounded alone (-ffp-contract=off), whatever the
+ * vector width.  Same contract as the full-group loops: sums always
+ * updated, terms only if every entry lies in the domain (return 0).
+ */
+#ifndef KL_EXT_SHORT_H
+#define KL_EXT_SHORT_H
+
+#include "_vmath.h"
+
+/* sums and terms of a one-pass measure (KL_FUSED_BLOCK over W lanes) */
+#define KL_TAIL_BLOCK(NAME, W, TERM)                                           \
+static inline __attribute__((always_inline)) int64_t                            \
+NAME(const double *x, const double *y, double *sp, double *sq, double *st)      \
+{                                                                               \
+    double la[W], lb[W], lt[W];                                                 \
+    kl_bad_t lbad[W];                                                           \
+    for (int j = 0; j < W; j++) {                                               \
+        la[j] = sp[j];                                                          \
+        lb[j] = sq[j];                                                          \
+        lt[j] = st[j];                                                          \
+        lbad[j] = 0;                                                            \
+    }                                                                           \
+    for (int j = 0; j < W; j++) {                                               \
+        double u = x[j], v = y[j];                                              \
+        la[j] += u;                                                             \
+        lb[j] += v;                                                             \
+        KL_BAD_ADD(lbad[j], KL_BAD2(u, v));                                     \
+        lt[j] += TERM;                                                          \
+    }                                                                           \
+    kl_bad_t bad = 0;                                                           \
+    for (int j = 0; j < W; j++) {                                               \
+        sp[j] = la[j];                                                          \
+        sq[j] = lb[j];                                                          \
+        KL_BAD_ADD(bad, lbad[j]);                                               \
+    }                                                                           \
+    if (!bad)                                                                   \
+        for (int j = 0; j < W; j++)                                             \
+            st[j] = lt[j];                                                      \
+    return (int64_t)(bad != 0);                                                 \
+}
+
+/* terms of JS or Jeffreys at x0 * mq, y0 * mp (KL_FUSED_PAIR over W lanes) */
+#define KL_TAIL_PAIR(NAME, W, TERM)                                            \
+static inline __attribute__((always_inline)) int64_t                            \
+NAME(const double *x0, const double *y0, double mp, double mq, double *st)      \
+{                                                                               \
+    double lt[W];                                                               \
+    kl_bad_t lbad[W];                                                           \
+    for (int j = 0; j < W; j++) {                                               \
+        lt[j] = st[j];                                                          \
+        lbad[j] = 0;                                                            \
+    }                                                                           \
+    for (int j = 0; j < W; j++) {                                               \
+        double u = x0[j] * mq, v = y0[j] * mp;                                  \
+        KL_BAD_ADD(lbad[j], KL_BAD2(u, v));                                     \
+        lt[j] += TERM;                                                          \
+    }                                                                           \
+    kl_bad_t bad = 0;                                                           \
+    for (int j = 0; j < W; j++)                                                 \
+        KL_BAD_ADD(bad, lbad[j]);                                               \
+    if (!bad)                                                                   \
+        for (int j = 0; j < W; j++)                                             \
+            st[j] = lt[j];                                                      \
+    return (int64_t)(bad != 0);                                                 \
+}
+
+/* Hellinger's terms (lanes_pair's loop, no domain test) over W lanes */
+#define KL_TAIL_HELLINGER(NAME, W)                                             \
+static inline __attribute__((always_inline)) void                               \
+NAME(const double *x0, const double *y0, double mp, double mq, double *st)      \
+{                                                                               \
+    double lt[W];                                                               \
+    for (int j = 0; j < W; j++)                                                 \
+        lt[j] = st[j];                                                          \
+    for (int j = 0; j < W; j++)                                                 \
+        lt[j] += kl_vterm_hellinger(x0[j] * mq, y0[j] * mp);                    \
+    for (int j = 0; j < W; j++)                                                 \
+        st[j] = lt[j];                                                          \
+}
+
+KL_TAIL_BLOCK(kl_tail2_kl, 2, kl_vterm_kl(u, v))
+KL_TAIL_BLOCK(kl_tail4_kl, 4, kl_vterm_kl(u, v))
+KL_TAIL_PAIR(kl_tail2_js, 2, kl_vterm_js(u, v))
+KL_TAIL_PAIR(kl_tail4_js, 4, kl_vterm_js(u, v))
+KL_TAIL_PAIR(kl_tail2_jeffreys, 2, kl_vterm_jeffreys(u, v))
+KL_TAIL_PAIR(kl_tail4_jeffreys, 4, kl_vterm_jeffreys(u, v))
+
+KL_TAIL_HELLINGER(kl_tail2_hellinger, 2)
+KL_TAIL_HELLINGER(kl_tail4_hellinger, 4)
+KL_TAIL_HELLINGER(kl_tail8_hellinger, 8)
+
+#endif
