@@ -88,6 +88,7 @@ cdef extern from "_pool.h" nogil:
 cdef extern from "_short.h" nogil:
     # the second group of 8 of a row of 9 to 12 elements over its first 2
     # or 4 lanes (the rest is zero padding): the same lanes, bit for bit
+    const int KL_SHORT_TAIL_KL  # 0 where the KL lanes have their own term (v4)
     bint kl_tail2_kl(const double* x, const double* y, double* sp, double* sq,
                      double* st)
     bint kl_tail4_kl(const double* x, const double* y, double* sp, double* sq,
@@ -377,7 +378,7 @@ cdef int first_pass(int measure, const floating* p, Py_ssize_t ps,
         for i in range(16):
             bx[i] = p[i * ps] if i < n else 0.0
             by[i] = q[i * qs] if i < n else 0.0
-        if measure == KL and 8 < n <= 12:
+        if KL_SHORT_TAIL_KL and measure == KL and 8 < n <= 12:
             lanes_short_kl(bx, by, n - 8, ap, aq, at, neg)
         else:
             lanes(measure, bx, by, 8 if n <= 8 else 16, ap, aq, at, neg)

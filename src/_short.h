@@ -12,11 +12,24 @@
  * it: each operation is rounded alone (-ffp-contract=off), whatever the
  * vector width.  Same contract as the full-group loops: sums always
  * updated, terms only if every entry lies in the domain (return 0).
+ *
+ * This holds only where the full group computes its terms with the same
+ * kl_vterm_* expressions: a tier whose 8-lane loop has its own term (v4's
+ * intrinsic KL term, kl_v8term_kl) turns its tail off (KL_SHORT_TAIL_KL
+ * 0); tests/test_front_properties.py compares every short row with the
+ * same row in a batch, which would catch a mismatch.
  */
 #ifndef KL_EXT_SHORT_H
 #define KL_EXT_SHORT_H
 
 #include "_vmath.h"
+
+/* 1 where the KL tail below is the full group's arithmetic (not v4) */
+#if KL_V8
+#define KL_SHORT_TAIL_KL 0
+#else
+#define KL_SHORT_TAIL_KL 1
+#endif
 
 /* sums and terms of a one-pass measure (KL_FUSED_BLOCK over W lanes) */
 #define KL_TAIL_BLOCK(NAME, W, TERM)                                           \
