@@ -97,8 +97,8 @@ A two-pass measure with the streaming accumulator:
 >>> acc.start_second_pass()
 >>> for s in (slice(0, 2), slice(2, 4)):
 ...     acc.update(p[s], q[s])
->>> acc.result()
-np.float64(0.15356065532898455)
+>>> round(float(acc.result()), 12)  # the last digits depend on the CPU tier
+0.153560655329
 """
 
 from __future__ import annotations

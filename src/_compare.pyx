@@ -285,8 +285,7 @@ cdef inline void pair_sweep_lanes(const double* p, const double* q, Py_ssize_t m
             for j in range(8):
                 ok &= kl_vdomain(p[i + j] * mq) & kl_vdomain(q[i + j] * mp)
         if ok:
-            for j in range(8):
-                s0[j] += kl_vterm_js(p[i + j] * mq, q[i + j] * mp)
+            kl_vadd_js8(p + i, q + i, mp, mq, s0)
             for j in range(8):
                 s3[j] += kl_vterm_jeffreys(p[i + j] * mq, q[i + j] * mp)
         else:

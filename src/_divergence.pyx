@@ -37,6 +37,10 @@ cdef extern from "_vmath.h" nogil:
     # acc[j] += term(x[j], y[j]), out[j] = term(x[j], y[j])
     void kl_vadd_kl8(const double* x, const double* y, double* acc)
     void kl_vset_kl8(const double* x, const double* y, double* out)
+    # the same for JS: acc[j] += term(x[j] * mq, y[j] * mp); out[j] =
+    # term(x[j], y[j]) (out may be y)
+    void kl_vadd_js8(const double* x, const double* y, double mp, double mq, double* acc)
+    void kl_vset_js8(const double* x, const double* y, double* out)
     double kl_vterm_xlogx(double x)
     double kl_vterm_xlogy(double p, double q)
     double kl_vterm_js(double x, double y)
@@ -480,8 +484,7 @@ cdef inline void lanes_pair(int measure, const double* x, const double* y, Py_ss
             for j in range(8):
                 ok &= kl_vdomain(x[i + j] * mq) & kl_vdomain(y[i + j] * mp)
             if ok and measure == JS:
-                for j in range(8):
-                    st[j] += kl_vterm_js(x[i + j] * mq, y[i + j] * mp)
+                kl_vadd_js8(x + i, y + i, mp, mq, st)
             elif ok:
                 for j in range(8):
                     st[j] += kl_vterm_jeffreys(x[i + j] * mq, y[i + j] * mp)
@@ -1556,8 +1559,7 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
             return False
         if measure == JS:
             for i in range(0, m8, 8):
-                for j in range(8):
-                    tb[i + j] = kl_vterm_js(bx[i + j], tb[i + j])
+                kl_vset_js8(bx + i, tb + i, tb + i)
         elif measure == JEFFREYS:
             for i in range(0, m8, 8):
                 for j in range(8):

@@ -422,24 +422,28 @@ def test_vector_log_within_2_ulp():
     assert worst < 2 * 2.0**-52, worst
 
 
-# The KL element term at the vector terms' switch points: p/q near 1 +- 1/16
-# (kl_vterm_kl's near/direct switch), near sqrt(2)^+-1 (where the v4
-# tier's kl_v8term_kl, src/_vmath.h, changes k; its 14-bit reciprocal
-# moves the switch by up to 2^-14), near 1 and far from it.  Integer
-# entries (in units of 2^-40) with equal totals, so that KL = sum of the
-# terms kl_div >= 0 (the row's relative error is bounded by its worst
-# term's): half the entries at ratio c, half at a ratio d on the other side
-# of 1 with weights that balance the totals, and the last entry absorbing
-# the rounding.  Every tier within 1e-13 (the contract; baseline and v3
-# measure 5.6e-15 on these rows, 1.4e-13 at worst at |p/q - 1| = 1/16 over
-# random ratios); the v4 tier, whose term has no cancellation near p = q,
-# within 2e-15 (measured 2.5e-16; the direct form p log(p/q) + q - p in
-# every v4 lane fails here with 3.8e-14).
-def test_kl_terms_at_the_switch_points():
+# The KL and JS element terms at the vector terms' switch points: p/q near
+# 1 +- 1/16 (kl_vterm_kl's near/direct switch; kl_vterm_js switches at
+# 9/7 and 7/9), near sqrt(2)^+-1 and 1 + sqrt(2) (where the v4 tier's
+# kl_v8term_kl and kl_v8term_js, src/_vmath.h, change k; their 14-bit
+# reciprocals move the switch by up to 2^-14), near 1 and far from it.
+# Integer entries with equal totals of 2^41 units (so that KL and 2 JS are
+# sums of terms >= 0, whose relative error is bounded by the worst term's,
+# and JS's pair scales are exact): half the entries at ratio c, half at a
+# ratio d on the other side of 1 with weights that balance the totals, and
+# the last entry absorbing the rest.  Every tier within 1e-13 (the
+# contract); the v4 tier, whose terms have no cancellation near p = q,
+# within 2e-15.  Measured: KL 2.5e-16 (v4), 3.6e-15 (v3), 5.0e-15
+# (baseline); JS 1.5e-15 in every tier.  Mutants: the direct forms in every
+# v4 lane (p log(p/q) + q - p; x log a + y log b) fail with 3.8e-14 (KL)
+# and 1.6e-13 (JS, unnormalised rows).
+@pytest.mark.parametrize("name", ["kl_divergence", "js_divergence"])
+def test_terms_at_the_switch_points(name):
     from kl_ext import measures
     rng = np.random.default_rng(1416)
-    centres = [1 + 1 / 16, 1 - 1 / 16, 1 + 1 / 8, math.sqrt(2), math.sqrt(0.5),
-               2.0, 0.5, 1 + 1e-3, 1 - 1e-3, 1 + 1e-9, 5.0, 0.05]
+    centres = [1 + 1 / 16, 1 - 1 / 16, 1 + 1 / 8, 9 / 7, 7 / 9, math.sqrt(2), math.sqrt(0.5),
+               1 + math.sqrt(2), math.sqrt(2) - 1, 2.0, 0.5, 1 + 1e-3, 1 - 1e-3, 1 + 1e-9,
+               5.0, 0.05, 1.1, 0.9, 1.2]
     bound = 2e-15 if measures.CPU_TIER == "v4" else 1e-13
     worst = 0.0
     for c in centres:
@@ -448,13 +452,19 @@ def test_kl_terms_at_the_switch_points():
             qa = rng.integers(2**28, 2**30, 32).astype(np.float64)
             qb = np.rint(qa * (c - 1) / (1 - d))
             ra = c * (1 + spread * rng.uniform(-2, 2, 32))
-            q = np.concatenate([qa, qb, [2.0**40]])
-            p = np.rint(np.concatenate([qa * ra, qb * d, [2.0**40]]))
-            p[-1] += q.sum() - p.sum()
-            assert p.sum() == q.sum() and p.min() > 0
-            p *= 2.0**-40
-            q *= 2.0**-40
-            err = rel_err(kl_ext.kl_divergence(p, q), exact("kl_divergence", p, q))
-            worst = max(worst, err)
-            assert err < bound, (c, spread, err)
+            q = np.concatenate([qa, qb, [0.0]])
+            p = np.rint(np.concatenate([qa * ra, qb * d, [0.0]]))
+            q[-1] = 2.0**41 - q.sum()
+            p[-1] = 2.0**41 - p.sum()
+            assert p.sum() == q.sum() == 2.0**41 and p.min() > 0
+            p *= 2.0**-41
+            q *= 2.0**-41
+            # unnormalised JS: its terms without the near regime's exact
+            # recomputation of rows below 2^-11 (src/_divergence.pyx,
+            # near_bound); unnormalised KL sums terms of both signs
+            for normalize in (True, False) if name == "js_divergence" else (True,):
+                err = rel_err(call(name, p, q, normalize=normalize),
+                              exact(name, p, q, normalize=normalize))
+                worst = max(worst, err)
+                assert err < bound, (c, spread, normalize, err)
     assert worst > 0.0  # rounding errors are measured, not all exact zeros
