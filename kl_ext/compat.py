@@ -551,8 +551,8 @@ def jensenshannon(p: ArrayLike, q: ArrayLike, base: float | None = None, *,
     >>> from kl_ext.compat import jensenshannon
     >>> jensenshannon([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], 2.0)
     np.float64(1.0)
-    >>> jensenshannon([1.0, 0.0], [0.5, 0.5])
-    np.float64(0.46450140402245893)
+    >>> round(float(jensenshannon([1.0, 0.0], [0.5, 0.5])), 12)  # last digits: CPU tier
+    0.464501404022
     >>> jensenshannon([[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.0]], axis=1)
     array([0.08784045, 0.02708991])
     """

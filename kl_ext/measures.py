@@ -657,8 +657,8 @@ def js_divergence(p: ArrayLike, q: ArrayLike, *, base: float | None = None,
     >>> import kl_ext
     >>> kl_ext.js_divergence([1, 0], [0, 1], base=2)
     np.float64(1.0)
-    >>> kl_ext.js_divergence([0.5, 0.5], [0.9, 0.1])
-    np.float64(0.10174922507919676)
+    >>> round(float(kl_ext.js_divergence([0.5, 0.5], [0.9, 0.1])), 12)  # last digits: CPU tier
+    0.101749225079
     """
     r = _small(_JS, p, q, axis, normalize, smoothing, base)
     if r is not None:  # the common 1-D call, answered in C (see _small)
@@ -730,8 +730,8 @@ def js_distance(p: ArrayLike, q: ArrayLike, *, base: float | None = None,
     >>> import kl_ext
     >>> kl_ext.js_distance([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], base=2)
     np.float64(1.0)
-    >>> kl_ext.js_distance([1.0, 0.0], [0.5, 0.5])
-    np.float64(0.46450140402245893)
+    >>> round(float(kl_ext.js_distance([1.0, 0.0], [0.5, 0.5])), 12)  # last digits: CPU tier
+    0.464501404022
     """
     r = _small(_JS_DISTANCE, p, q, axis, normalize, smoothing, base)
     if r is not None:  # the common 1-D call, answered in C (see _small)
