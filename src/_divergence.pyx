@@ -93,6 +93,7 @@ cdef extern from "_short.h" nogil:
     # the second group of 8 of a row of 9 to 12 elements over its first 2
     # or 4 lanes (the rest is zero padding): the same lanes, bit for bit
     const int KL_SHORT_TAIL_KL  # 0 where the KL lanes have their own term (v4)
+    const int KL_SHORT_TAIL_JS  # 0 where the JS lanes have their own term (v4)
     bint kl_tail2_kl(const double* x, const double* y, double* sp, double* sq,
                      double* st)
     bint kl_tail4_kl(const double* x, const double* y, double* sp, double* sq,
@@ -313,7 +314,9 @@ cdef inline void lanes_pair_short(int measure, const double* x, const double* y,
         return
     for j in range(8):
         st[j] = at[j]
-    if measure == JS:
+    if measure == JS and not KL_SHORT_TAIL_JS:
+        bad = kl_fused_js(x, y, 16, mp, mq, st)  # v4: both groups, its own term
+    elif measure == JS:
         bad = kl_fused_js(x, y, 8, mp, mq, st)
         if not bad:
             bad = (kl_tail2_js(x + 8, y + 8, mp, mq, st) if t <= 2

@@ -30,6 +30,13 @@
 #else
 #define KL_SHORT_TAIL_KL 1
 #endif
+/* 1 where the JS tail is the full group's arithmetic (not v4: its JS
+   lanes use kl_v8term_js) */
+#if KL_V8
+#define KL_SHORT_TAIL_JS 0
+#else
+#define KL_SHORT_TAIL_JS 1
+#endif
 
 /* sums and terms of a one-pass measure (KL_FUSED_BLOCK over W lanes) */
 #define KL_TAIL_BLOCK(NAME, W, TERM)                                           \
