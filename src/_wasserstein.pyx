@@ -50,6 +50,7 @@ cdef extern from "_walk.h" nogil:
     void kw_dd_add(double ah, double al, double bh, double bl, double* rh, double* rl)
     void kw_dd_div(double ah, double al, double bh, double bl, double* rh, double* rl)
     double kw_dd_diff(double ah, double al, double bh, double bl)
+    void kw_dd_div_all(double* th, double* tl, Py_ssize_t n, double Sh, double Sl)
     int kw_hist_d(const double* p, Py_ssize_t ps, const double* q, Py_ssize_t qs,
                   const double* x, Py_ssize_t n, int normalize, double* res)
     int kw_hist_f(const float* p, Py_ssize_t ps, const float* q, Py_ssize_t qs,
@@ -197,8 +198,7 @@ cdef void fill_cum(const double* w, Py_ssize_t ws, Py_ssize_t n, bint lead_zero,
         sl += e
         th[i + o] = sh
         tl[i + o] = sl
-    for i in range(n):
-        kw_dd_div(th[i + o], tl[i + o], sh, sl, &th[i + o], &tl[i + o])
+    kw_dd_div_all(th + o, tl + o, n, sh, sl)
 
 
 cdef double quantile_weighted(const floating* u, Py_ssize_t us, Py_ssize_t n,

@@ -616,6 +616,23 @@ def test_large_weighted_against_reference():
     assert np.isnan(wasserstein_1d(un, v, uw, vw))
 
 
+def test_weighted_breakpoints_closer_than_a_double():
+    # The cumulative weights 1/3 (u) and 1/(3 + 2**-60) (v) round to the
+    # same double; only their double-double low parts order them, and the
+    # step between them carries the whole distance (u_1 - v_1 = 1e20; every
+    # other matched pair is equal).  Exact: (1/3 - 1/(3 + eps)) * 1e20.
+    from fractions import Fraction
+    eps = 2.0 ** -60
+    u, uw = [0.0, 1e20], [1.0, 2.0]
+    v, vw = [0.0, 1e20, 1e20], [1.0, 2.0, eps]
+    exact = (Fraction(1, 3) - 1 / (3 + Fraction(eps))) * Fraction(1e20)
+    for order in (1, 2):
+        got = wasserstein_1d(u, v, uw, vw, order=order)
+        want = float(exact) if order == 1 else math.sqrt(float(exact * Fraction(1e20)))
+        assert got > 0
+        assert_allclose(got, want, rtol=1e-9)
+
+
 def test_cdf_walk_order1_kernel_equals_scipy():
     # _cdf_distance(1, ...) takes the quantile walk for finite values; the
     # CDF walk (used at +-inf and NaN) must give W_1 as well
