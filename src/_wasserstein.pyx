@@ -703,7 +703,6 @@ def hist_chunk_rows(cnp.ndarray p, cnp.ndarray q, object support, Py_ssize_t ste
 # index) does not depend on the sort, the tier or the thread count.
 
 from libc.stdint cimport uint64_t, uint32_t
-from cython.parallel cimport prange
 
 cdef extern from "_sort.h" nogil:
     void ks_sort(uint64_t* a, size_t n)
@@ -721,6 +720,14 @@ cdef extern from "_sort.h" nogil:
 cdef extern from "_vmath.h" nogil:
     int kl_max_threads()
     void kl_set_thread_cap(int n)
+
+# the kernels' own worker pool (src/_pool.h, as src/_divergence.pyx): items
+# are claimed one at a time, and the caller never waits for a worker that
+# has not claimed one (OpenMP's end-of-region barrier waits for every thread
+# of the team, even one that wakes a scheduler tick late and finds no job)
+cdef extern from "_pool.h" nogil:
+    ctypedef void (*kl_pool_fn)(void* ctx, Py_ssize_t item) noexcept nogil
+    void kl_pool_run(int nthreads, Py_ssize_t nitems, kl_pool_fn fn, void* ctx)
 
 
 cdef void pack_row(const floating* x, uint64_t* keys, Py_ssize_t n, int bits) noexcept nogil:
@@ -822,6 +829,11 @@ cdef void run_job(SortJob* j) noexcept nogil:
         j.ok = unpack_row(j.keys, <const double*>j.x, j.w, <double*>j.xs, j.ws, j.n, j.bits)
 
 
+cdef void sort_item(void* ctx, Py_ssize_t k) noexcept nogil:
+    # pool item k: job k of the SortJob array ctx
+    run_job(&(<SortJob*>ctx)[k])
+
+
 # rows of at least this many samples in all are sorted on several threads;
 # _sort_active (read and written with the GIL held) is set while a call runs
 # multi-threaded
@@ -896,8 +908,7 @@ def sort_rows(tuple groups, int nthreads=0):
         try:
             with nogil:
                 if nt > 1:
-                    for k in prange(njobs, num_threads=nt, schedule="dynamic", chunksize=1):
-                        run_job(&jobs[k])
+                    kl_pool_run(nt, njobs, sort_item, jobs)
                 else:
                     for k in range(njobs):
                         run_job(&jobs[k])
