@@ -711,7 +711,7 @@ def header(threads: Optional[Sequence[Optional[int]]] = None) -> list[str]:
         else:
             used = (f"{default} ({src}); threadpoolctl not installed, so the requested "
                     f"limits {', '.join(map(str, counts))} could not be applied")
-        lines.append(f"threads: {used}; OpenMP only for calls >= "
+        lines.append(f"threads: {used}; threaded only for calls >= "
                      f"{ti['openmp_min_elements']} elements; competitors single-threaded")
     return lines
 
