@@ -49,14 +49,6 @@ cdef extern from "_vmath.h" nogil:
     int kl_max_threads()
     void kl_set_thread_cap(int n)
     int kl_openmp_enabled()
-
-# the kernels' threads: our own pool (src/_pool.h), not OpenMP's prange,
-# whose end-of-region barrier waits for every thread of the team (on a busy
-# machine, for one the OS has descheduled, even if it took no chunk)
-cdef extern from "_pool.h" nogil:
-    ctypedef void (*kl_pool_fn)(void* ctx, Py_ssize_t item) noexcept nogil
-    void kl_pool_run(int nthreads, Py_ssize_t nitems, kl_pool_fn fn, void* ctx)
-    int kl_pool_workers()
     double kl_vlog1pmx_ratio(double a, double b)
     double kl_vlog_sum(double s)
     double kl_seg_total(const double* e, Py_ssize_t n)
@@ -111,6 +103,7 @@ cdef extern from "_short.h" nogil:
     void kl_tail8_hellinger(const double* x, const double* y, double mp, double mq,
                             double* st)
 
+from _pool cimport kl_pool_fn, kl_pool_run, kl_pool_workers
 from _scalar cimport (kahan_add, kahan_total, log_ratio, kl_term, js_term,
                       jeffreys_term, hellinger_term, xlogy_ratio_series, js_series,
                       jeffreys_term_scaled, scaled_log_ratio, underflowed,

@@ -35,10 +35,8 @@ cdef extern from "_vmath.h" nogil:
     int kl_max_threads()
     void kl_set_thread_cap(int n)
 
-# threads: the worker pool of src/_pool.h (see src/_divergence.pyx)
-cdef extern from "_pool.h" nogil:
-    ctypedef void (*kl_pool_fn)(void* ctx, Py_ssize_t item) noexcept nogil
-    void kl_pool_run(int nthreads, Py_ssize_t nitems, kl_pool_fn fn, void* ctx)
+# threads: the worker pool of src/_pool.h (declared in src/_pool.pxd)
+from _pool cimport kl_pool_fn, kl_pool_run
 
 from _scalar cimport kahan_add, kahan_total
 

@@ -82,7 +82,7 @@ static void kl_pool_run(int nthreads, kl_pool_index nitems, kl_pool_fn fn, void*
         fn(ctx, i);
 }
 
-static int kl_pool_workers(void) { return 0; }
+static inline int kl_pool_workers(void) { return 0; }
 
 #else
 
@@ -138,7 +138,7 @@ static inline double kl_pool_clock(clockid_t c)
 
 static __thread int kl_pool_is_worker = 0;
 
-static int kl_pool_workers(void) { return __atomic_load_n(&kl_pool.nworkers, __ATOMIC_RELAXED); }
+static inline int kl_pool_workers(void) { return __atomic_load_n(&kl_pool.nworkers, __ATOMIC_RELAXED); }
 
 /* Claim one item of generation g: its index, or -1 (nothing left for g). */
 static inline kl_pool_index kl_pool_claim(uint32_t g)

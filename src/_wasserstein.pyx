@@ -721,13 +721,11 @@ cdef extern from "_vmath.h" nogil:
     int kl_max_threads()
     void kl_set_thread_cap(int n)
 
-# the kernels' own worker pool (src/_pool.h, as src/_divergence.pyx): items
+# the kernels' own worker pool (src/_pool.h, declared in src/_pool.pxd): items
 # are claimed one at a time, and the caller never waits for a worker that
 # has not claimed one (OpenMP's end-of-region barrier waits for every thread
 # of the team, even one that wakes a scheduler tick late and finds no job)
-cdef extern from "_pool.h" nogil:
-    ctypedef void (*kl_pool_fn)(void* ctx, Py_ssize_t item) noexcept nogil
-    void kl_pool_run(int nthreads, Py_ssize_t nitems, kl_pool_fn fn, void* ctx)
+from _pool cimport kl_pool_fn, kl_pool_run
 
 
 cdef void pack_row(const floating* x, uint64_t* keys, Py_ssize_t n, int bits) noexcept nogil:
