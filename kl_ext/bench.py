@@ -282,13 +282,15 @@ def _numkong_factory(measure: str) -> Optional[Callable[[], Callable[..., Any]]]
     if measure not in ("kl_divergence", "js_divergence", "js_distance"):
         return None
 
-    def factory() -> Any:  # (NumKong's functions are untyped)
+    def factory() -> Any:
         import numkong as nk
         if measure == "kl_divergence":
             return nk.kullbackleibler
         if measure == "js_distance":
             return nk.jensenshannon
-        js = nk.jensenshannon
+        # Any: NumKong's stubs type the result as float | Tensor | None
+        # (it depends on the inputs' shapes), np.square takes the float.
+        js: Any = nk.jensenshannon
         return lambda p, q: np.square(js(p, q))
     return factory
 

@@ -107,11 +107,12 @@ def test_threadpoolctl_limits_the_kernels():
     assert kl_ext.js_divergence(p, q) == single  # same chunks, same sum
 
 
-def test_thread_limit_one_starts_no_openmp_team():
+def test_thread_limit_one_starts_no_worker_thread():
     # kl_ext.dask's tasks call the kernels with nthreads=1 (kl_ext._threads):
-    # no OpenMP team may start, whatever OMP_NUM_THREADS says
+    # no worker of the kernels' pool (src/_pool.h) may start, whatever
+    # OMP_NUM_THREADS (which only sets the default count) says
     if measures._k.max_threads() < 2:
-        pytest.skip("one OpenMP thread here")
+        pytest.skip("one thread here")
     code = r"""
 import os, numpy as np, kl_ext
 from kl_ext import _threads
@@ -130,7 +131,7 @@ print(before, limited, count())
                          text=True, timeout=300)
     before, limited, after = map(int, out.stdout.split())
     assert limited == before, out.stdout
-    assert after > before, out.stdout  # the default does start a team
+    assert after > before, out.stdout  # the default does start the pool's worker
 
 
 # The thread budget: the affinity mask and the cgroup CPU quota
