@@ -33,10 +33,12 @@ def hist_chunk_rows(p: np.ndarray, q: np.ndarray, support: NDArray[np.float64] |
 
 def sort_rows(groups: tuple[tuple[np.ndarray, NDArray[np.float64] | None, np.ndarray,
                                   NDArray[np.float64] | None, NDArray[np.uint64], int], ...],
-              nthreads: int = 0) -> list[bool]:
+              nthreads: int = 0, leaf: int = 0) -> list[bool]:
     """Sort rows of (values, weights, values out, weights out, key scratch,
     index bits) groups with kl_ext's sort (src/_sort.h) on up to nthreads
-    threads; False for a group whose packed keys could not order it."""
+    threads, unweighted rows split into ranges of at most `leaf` samples
+    (0: the default) that any thread may sort; False for a group whose
+    packed keys could not order it."""
 
 def sort_keys(keys: NDArray[np.uint64], depth: int = -1) -> None:
     """Sort each row of a C-contiguous uint64 array in place (depth >= 0:

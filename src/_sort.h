@@ -247,6 +247,18 @@ KS_INLINE uint64_t ks_med3(uint64_t a, uint64_t b, uint64_t c)
     return c < lo ? lo : (c > hi ? hi : c);
 }
 
+/* median of 3 (ninther above 256 keys) */
+static __attribute__((unused)) uint64_t ks_pivot_scalar(const uint64_t *a, size_t n)
+{
+    if (n > 256) {
+        size_t s = n / 8;
+        return ks_med3(ks_med3(a[0], a[s], a[2 * s]),
+                       ks_med3(a[3 * s], a[n / 2], a[5 * s]),
+                       ks_med3(a[6 * s], a[7 * s], a[n - 1]));
+    }
+    return ks_med3(a[0], a[n / 2], a[n - 1]);
+}
+
 static __attribute__((unused)) void ks_sort_scalar(uint64_t *a, size_t n, int depth)
 {
     while (n > 24) {
@@ -256,14 +268,7 @@ static __attribute__((unused)) void ks_sort_scalar(uint64_t *a, size_t n, int de
             ks_heapsort(a, n);
             return;
         }
-        if (n > 256) {
-            size_t s = n / 8;
-            p = ks_med3(ks_med3(a[0], a[s], a[2 * s]),
-                        ks_med3(a[3 * s], a[n / 2], a[5 * s]),
-                        ks_med3(a[6 * s], a[7 * s], a[n - 1]));
-        } else {
-            p = ks_med3(a[0], a[n / 2], a[n - 1]);
-        }
+        p = ks_pivot_scalar(a, n);
         k = ks_part_scalar(a, n, p, 0);
         if (k == 0) {
             /* nothing below the pivot: peel off the keys equal to it */
@@ -733,6 +738,11 @@ static void ks8_quicksort(uint64_t *a, size_t n, int depth)
 
 #define KS_TIER "avx512"
 #define ks_sort_depth ks8_quicksort
+/* the tier's own key order (see "split sorts" below) */
+#define KS_FLIP 0ull
+#define ks_native_sort ks8_quicksort
+#define ks_native_pivot ks8_pivot
+#define ks_native_partition ks8_partition
 
 #elif defined(__AVX2__)  /* ------------------------------------------ AVX2 */
 
@@ -1018,16 +1028,342 @@ static void ks4_sort(uint64_t *a, size_t n, int depth)
 
 #define KS_TIER "avx2"
 #define ks_sort_depth ks4_sort
+#define KS_FLIP KS_SIGN
+#define ks_native_sort ks4_quicksort
+#define ks_native_pivot ks4_pivot
+#define ks_native_partition ks4_partition
 
 #else  /* ------------------------------------------------- portable */
 
 #define KS_TIER "portable"
 #define ks_sort_depth ks_sort_scalar
+#define KS_FLIP 0ull
+#define ks_native_sort ks_sort_scalar
+#define ks_native_pivot ks_pivot_scalar
+#define ks_native_partition ks_part_scalar
 
 #endif
 
 /* sort a[0, n) ascending; ks_sort_depth(a, n, d) allows d levels of
    partitioning before heapsort (the tests force the fallback with 0) */
 static inline void ks_sort(uint64_t *a, size_t n) { ks_sort_depth(a, n, ks_depth(n)); }
+
+/* ------------------------------------------------- split sorts (threads)
+ *
+ * ks_split sorts the rows of a call (wasserstein_1d's u and v, or a batch)
+ * as many small tasks that any number of threads take from one shared
+ * stack, so two threads share even one long row, and a thread the OS
+ * deschedules, or a worker that wakes late, holds back at most the one
+ * task it has taken.  A task is a range keys[off, off + n) of one row:
+ *   - a row's first task makes its keys (float64/float32 -> native keys,
+ *     one pass), then goes on as the range [0, n);
+ *   - a range of more than `leaf` keys is partitioned once, exactly as the
+ *     quicksort above would (same pivot, same "< p" then "<= p" rule for
+ *     duplicates, same depth budget); the larger part is pushed for any
+ *     thread, the task goes on with the smaller;
+ *   - a range of at most `leaf` keys (or out of depth) is sorted by the
+ *     tier's quicksort and mapped back to values in place (keys -> xs).
+ * A part left of a "<= p" partition is all equal to p: it is mapped back
+ * at once.  Rows of kind KS_ROW_OPAQUE are one task each, run by the
+ * caller's callback (the weighted rows of src/_wasserstein.pyx).
+ * The result is the sorted keys mapped back: it does not depend on which
+ * thread ran which task, nor on the number of threads, nor on `leaf`.
+ *
+ * Use: ks_split_init, then ks_split_work(s) on each of up to T threads
+ * (each returns when every task is done: a thread that finds the stack
+ * empty while another thread still runs a task waits, spinning briefly and
+ * then asleep on a condition variable, because that task may push more),
+ * then ks_split_free.  A thread that starts after the work is done returns
+ * at once.  Without pthreads (KS_SPLIT_THREADS 0) the same code runs on
+ * one thread.
+ *
+ * Native keys: the AVX2 quicksort orders keys with their sign bit flipped
+ * (KS_FLIP); the split keeps the whole row in that form from the first
+ * task to the last, so no task flips a range twice.
+ */
+
+#if defined(_WIN32) || defined(KL_POOL_SERIAL)
+#define KS_SPLIT_THREADS 0
+#else
+#define KS_SPLIT_THREADS 1
+#include <pthread.h>
+#endif
+
+#if defined(__x86_64__) || defined(__i386__)
+#define KS_PAUSE() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define KS_PAUSE() __asm__ __volatile__("yield")
+#else
+#define KS_PAUSE() ((void)0)
+#endif
+
+/* ranges of at most this many keys (128 KB, in L2) are one task */
+#define KS_SPLIT_LEAF ((size_t)1 << 14)
+/* and never fewer than this (the vector partitions need >= 80 keys) */
+#define KS_SPLIT_LEAF_MIN ((size_t)256)
+/* pause instructions a thread spins for work before it sleeps (~20-50 us) */
+#define KS_SPLIT_SPIN 2000
+
+enum { KS_ROW_F64 = 0, KS_ROW_F32 = 1, KS_ROW_OPAQUE = 2 };
+
+typedef void (*ks_opaque_fn)(void *ctx, size_t row);
+
+typedef struct {
+    const void *x;      /* IN: n values, float64 (KS_ROW_F64) or float32 */
+    void *xs;           /* OUT: the n sorted values, same dtype */
+    uint64_t *keys;     /* scratch: n keys (may be xs itself for float64) */
+    size_t n;
+    int kind;           /* KS_ROW_F64, KS_ROW_F32, KS_ROW_OPAQUE */
+} ks_row;
+
+typedef struct {
+    size_t off, n;      /* keys[off, off + n) of row `row` */
+    size_t row;
+    int depth;          /* partition levels left; -1: the row's first task */
+} ks_task;
+
+typedef struct {
+    const ks_row *rows;
+    ks_opaque_fn opaque;
+    void *octx;
+    size_t leaf;
+    ks_task *stack;     /* tasks not yet taken (LIFO) */
+    size_t top, cap;
+    size_t pending;     /* tasks pushed and not yet finished */
+    int sleepers;       /* threads asleep on cv */
+#if KS_SPLIT_THREADS
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+#endif
+} ks_split;
+
+#if KS_SPLIT_THREADS
+#define KS_LOCK(s) pthread_mutex_lock(&(s)->mu)
+#define KS_UNLOCK(s) pthread_mutex_unlock(&(s)->mu)
+#else
+#define KS_LOCK(s) ((void)0)
+#define KS_UNLOCK(s) ((void)0)
+#endif
+
+/* 0, or -1 if out of memory.  rows[r] for r < nrows; leaf 0: the default */
+static int ks_split_init(ks_split *s, const ks_row *rows, size_t nrows,
+                         ks_opaque_fn opaque, void *octx, size_t leaf)
+{
+    size_t r;
+    s->rows = rows;
+    s->opaque = opaque;
+    s->octx = octx;
+    s->leaf = leaf ? leaf : KS_SPLIT_LEAF;
+    if (s->leaf < KS_SPLIT_LEAF_MIN)
+        s->leaf = KS_SPLIT_LEAF_MIN;
+    s->cap = nrows + 64;
+    s->stack = (ks_task *)malloc(s->cap * sizeof(ks_task));
+    if (s->stack == NULL)
+        return -1;
+    /* row 0 on top: rows are taken in order */
+    for (r = 0; r < nrows; r++) {
+        ks_task *t = &s->stack[nrows - 1 - r];
+        t->off = 0;
+        t->n = rows[r].n;
+        t->row = r;
+        t->depth = -1;
+    }
+    s->top = nrows;
+    s->pending = nrows;
+    s->sleepers = 0;
+#if KS_SPLIT_THREADS
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+        free(s->stack);
+        return -1;
+    }
+    if (pthread_cond_init(&s->cv, NULL) != 0) {
+        pthread_mutex_destroy(&s->mu);
+        free(s->stack);
+        return -1;
+    }
+#endif
+    return 0;
+}
+
+static void ks_split_free(ks_split *s)
+{
+#if KS_SPLIT_THREADS
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+#endif
+    free(s->stack);
+    s->stack = NULL;
+}
+
+/* the row's native keys, from its values */
+static void ks_row_keys(const ks_row *r)
+{
+    /* (locals: the stores must not be taken to alias *r, which would stop
+       the vectoriser under Python's -fno-strict-aliasing) */
+    uint64_t *k = r->keys;
+    size_t i, n = r->n;
+    if (r->kind == KS_ROW_F64) {
+        const double *x = (const double *)r->x;
+        for (i = 0; i < n; i++)
+            k[i] = ks_key_f64(x[i]) ^ KS_FLIP;
+    } else {
+        const float *x = (const float *)r->x;
+        for (i = 0; i < n; i++)
+            k[i] = (uint64_t)ks_key_f32(x[i]) ^ KS_FLIP;
+    }
+}
+
+/* xs[off, off + n) from the (sorted) native keys there */
+static void ks_row_values(const ks_row *r, size_t off, size_t n)
+{
+    size_t i;
+    const uint64_t *k = r->keys + off;
+    if (r->kind == KS_ROW_F64) {
+        double *xs = (double *)r->xs + off;
+        for (i = 0; i < n; i++)
+            xs[i] = ks_f64_key(k[i] ^ KS_FLIP);
+    } else {
+        float *xs = (float *)r->xs + off;
+        for (i = 0; i < n; i++)
+            xs[i] = ks_f32_key((uint32_t)(k[i] ^ KS_FLIP));
+    }
+}
+
+/* push t for any thread; 0 if the stack cannot grow (run it yourself) */
+static int ks_split_push(ks_split *s, const ks_task *t)
+{
+    int ok = 1;
+    KS_LOCK(s);
+    if (s->top == s->cap) {
+        ks_task *g = (ks_task *)realloc(s->stack, 2 * s->cap * sizeof(ks_task));
+        if (g == NULL) {
+            ok = 0;
+        } else {
+            s->stack = g;
+            s->cap *= 2;
+        }
+    }
+    if (ok) {
+        s->stack[s->top] = *t;
+        __atomic_store_n(&s->top, s->top + 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&s->pending, s->pending + 1, __ATOMIC_RELAXED);
+#if KS_SPLIT_THREADS
+        if (s->sleepers)
+            pthread_cond_signal(&s->cv);
+#endif
+    }
+    KS_UNLOCK(s);
+    return ok;
+}
+
+/* take a task: 1, or 0 when every task has finished */
+static int ks_split_pop(ks_split *s, ks_task *t)
+{
+    int spin = 0;
+    KS_LOCK(s);
+    for (;;) {
+        if (s->top > 0) {
+            *t = s->stack[s->top - 1];
+            __atomic_store_n(&s->top, s->top - 1, __ATOMIC_RELAXED);
+            KS_UNLOCK(s);
+            return 1;
+        }
+        if (s->pending == 0) {
+            KS_UNLOCK(s);
+            return 0;
+        }
+#if KS_SPLIT_THREADS
+        /* another thread runs a task that may push more: spin a little
+           (outside the lock), then sleep until a push or the end */
+        if (spin < KS_SPLIT_SPIN) {
+            KS_UNLOCK(s);
+            while (spin < KS_SPLIT_SPIN && __atomic_load_n(&s->top, __ATOMIC_RELAXED) == 0
+                   && __atomic_load_n(&s->pending, __ATOMIC_RELAXED) != 0) {
+                KS_PAUSE();
+                spin++;
+            }
+            spin = KS_SPLIT_SPIN;
+            KS_LOCK(s);
+            continue;
+        }
+        s->sleepers++;
+        pthread_cond_wait(&s->cv, &s->mu);
+        s->sleepers--;
+#else
+        (void)spin;
+        return 0;  /* unreachable: one thread finishes what it takes */
+#endif
+    }
+}
+
+static void ks_split_finished(ks_split *s)
+{
+    KS_LOCK(s);
+    __atomic_store_n(&s->pending, s->pending - 1, __ATOMIC_RELAXED);
+#if KS_SPLIT_THREADS
+    if (s->pending == 0 && s->sleepers)
+        pthread_cond_broadcast(&s->cv);
+#endif
+    KS_UNLOCK(s);
+}
+
+static void ks_split_run(ks_split *s, ks_task t)
+{
+    const ks_row *r = &s->rows[t.row];
+    uint64_t *a = r->keys;
+    if (t.depth < 0) {
+        if (r->kind == KS_ROW_OPAQUE) {
+            s->opaque(s->octx, t.row);
+            return;
+        }
+        ks_row_keys(r);
+        t.off = 0;
+        t.n = r->n;
+        t.depth = ks_depth(r->n);
+    }
+    for (;;) {
+        uint64_t p;
+        size_t k;
+        ks_task big;
+        if (t.n <= s->leaf || t.depth <= 0) {
+            ks_native_sort(a + t.off, t.n, t.depth);
+            ks_row_values(r, t.off, t.n);
+            return;
+        }
+        t.depth--;
+        p = ks_native_pivot(a + t.off, t.n);
+        k = ks_native_partition(a + t.off, t.n, p, 0);
+        if (k == 0) {
+            /* nothing below the pivot: the keys equal to it are done */
+            k = ks_native_partition(a + t.off, t.n, p, 1);
+            ks_row_values(r, t.off, k);
+            t.off += k;
+            t.n -= k;
+            continue;
+        }
+        big = t;
+        if (k < t.n - k) {
+            big.off = t.off + k;
+            big.n = t.n - k;
+            t.n = k;
+        } else {
+            big.n = k;
+            t.off += k;
+            t.n -= k;
+        }
+        if (!ks_split_push(s, &big))
+            ks_split_run(s, big);
+    }
+}
+
+/* run tasks until every task has finished (any number of threads) */
+static void ks_split_work(ks_split *s)
+{
+    ks_task t;
+    while (ks_split_pop(s, &t)) {
+        ks_split_run(s, t);
+        ks_split_finished(s);
+    }
+}
 
 #endif  /* KL_EXT_SORT_H */

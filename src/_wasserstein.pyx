@@ -716,6 +716,22 @@ cdef extern from "_sort.h" nogil:
                        double* xr, double* wr, size_t n, double* pairs)
     void ks_gather_f32(const uint64_t* k, uint64_t mask, const float* x, const double* w,
                        float* xr, double* wr, size_t n, double* pairs)
+    # split sorts: the rows of a call as small tasks for any number of threads
+    enum: KS_ROW_F64, KS_ROW_F32, KS_ROW_OPAQUE
+    size_t KS_SPLIT_LEAF
+    ctypedef void (*ks_opaque_fn)(void* ctx, size_t row) noexcept nogil
+    ctypedef struct ks_row:
+        const void* x
+        void* xs
+        uint64_t* keys
+        size_t n
+        int kind
+    ctypedef struct ks_split:
+        pass
+    int ks_split_init(ks_split* s, const ks_row* rows, size_t nrows, ks_opaque_fn opaque,
+                      void* octx, size_t leaf)
+    void ks_split_work(ks_split* s)
+    void ks_split_free(ks_split* s)
 
 cdef extern from "_vmath.h" nogil:
     int kl_max_threads()
@@ -779,24 +795,6 @@ cdef bint unpack_row(const uint64_t* keys, const floating* x, const double* w,
     return True
 
 
-cdef void values_row(const floating* x, floating* xs, uint64_t* keys,
-                     Py_ssize_t n) noexcept nogil:
-    # xs = sorted x (keys: n of scratch; may be xs itself for float64)
-    cdef Py_ssize_t i
-    if floating is double:
-        for i in range(n):
-            keys[i] = ks_key_f64(x[i])
-        ks_sort(keys, <size_t>n)
-        for i in range(n):
-            xs[i] = ks_f64_key(keys[i])
-    else:
-        for i in range(n):
-            keys[i] = ks_key_f32(x[i])
-        ks_sort(keys, <size_t>n)
-        for i in range(n):
-            xs[i] = ks_f32_key(<uint32_t>keys[i])
-
-
 ctypedef struct SortJob:
     const void* x       # one row of values (n,), float32 or float64
     const double* w     # its weights, or NULL (values only)
@@ -810,13 +808,7 @@ ctypedef struct SortJob:
 
 
 cdef void run_job(SortJob* j) noexcept nogil:
-    if j.w == NULL:
-        if j.f32:
-            values_row(<const float*>j.x, <float*>j.xs, j.keys, j.n)
-        else:
-            values_row(<const double*>j.x, <double*>j.xs, j.keys, j.n)
-        j.ok = True
-        return
+    # one weighted row: packed keys, sorted, values and weights gathered
     if j.f32:
         pack_row(<const float*>j.x, j.keys, j.n, j.bits)
         ks_sort(j.keys, <size_t>j.n)
@@ -827,9 +819,16 @@ cdef void run_job(SortJob* j) noexcept nogil:
         j.ok = unpack_row(j.keys, <const double*>j.x, j.w, <double*>j.xs, j.ws, j.n, j.bits)
 
 
-cdef void sort_item(void* ctx, Py_ssize_t k) noexcept nogil:
-    # pool item k: job k of the SortJob array ctx
+cdef void weighted_row(void* ctx, size_t k) noexcept nogil:
+    # the split's task for row k when it is weighted: job k of the SortJob
+    # array ctx
     run_job(&(<SortJob*>ctx)[k])
+
+
+cdef void split_item(void* ctx, Py_ssize_t k) noexcept nogil:
+    # pool item: take the split's tasks until all are done (each thread runs
+    # one item; a worker that starts after the last task returns at once)
+    ks_split_work(<ks_split*>ctx)
 
 
 # rows of at least this many samples in all are sorted on several threads;
@@ -839,7 +838,7 @@ cdef Py_ssize_t SORT_PAR_MIN = 32768
 cdef int _sort_active = 0
 
 
-def sort_rows(tuple groups, int nthreads=0):
+def sort_rows(tuple groups, int nthreads=0, Py_ssize_t leaf=0):
     """Sort the rows of several arrays, on up to `nthreads` threads.
 
     groups: tuples (x, w, xs, ws, keys, bits), all C-contiguous, aligned and
@@ -849,14 +848,21 @@ def sort_rows(tuple groups, int nthreads=0):
     weights and their output, or None for values only; bits: the index bits
     of the packed keys (weighted, float64: 1 <= n <= 2**bits <= 2**40;
     float32: <= 2**32).  nthreads: 0 the default (kl_max_threads), 1 the
-    calling thread, k at most k; the rows are independent jobs handed out
-    one at a time, so the result does not depend on it.  Returns a list of
-    bools, one per group: False if a row's gather gave up (the caller sorts
-    that group by argsort).  The layout is the caller's contract (checked
-    by kl_ext.wasserstein); nothing here raises but MemoryError.
+    calling thread, k at most k.  The work is split into tasks that the
+    threads take one at a time (src/_sort.h, ks_split): a row of values
+    (no weights) of more than `leaf` samples (0: the default, 16384) is
+    partitioned into ranges of at most `leaf` that any thread may sort, a
+    weighted row is one task; the result does not depend on `nthreads` or
+    `leaf` (tests set a small `leaf`).  Returns a list of bools, one per
+    group: False if a row's gather gave up (the caller sorts that group by
+    argsort).  The layout is the caller's contract (checked by
+    kl_ext.wasserstein); nothing here raises but MemoryError.
     """
-    cdef Py_ssize_t ng = len(groups), g, r, nrows, n, njobs = 0, k, total = 0
+    cdef Py_ssize_t ng = len(groups), g, r, nrows, n, njobs = 0, k, units = 0, total = 0
+    cdef Py_ssize_t lf = leaf if leaf > 0 else <Py_ssize_t>KS_SPLIT_LEAF
     cdef SortJob* jobs
+    cdef ks_row* rows
+    cdef ks_split split
     cdef cnp.ndarray x, xs, keys, w, ws
     cdef bint f32
     cdef int bits, nt
@@ -864,7 +870,10 @@ def sort_rows(tuple groups, int nthreads=0):
     for g in range(ng):
         njobs += cnp.PyArray_DIM(<cnp.ndarray>groups[g][0], 0)
     jobs = <SortJob*>malloc((njobs if njobs > 0 else 1) * sizeof(SortJob))
-    if jobs == NULL:
+    rows = <ks_row*>malloc((njobs if njobs > 0 else 1) * sizeof(ks_row))
+    if jobs == NULL or rows == NULL:
+        free(jobs)
+        free(rows)
         raise MemoryError()
     try:
         k = 0
@@ -882,15 +891,25 @@ def sort_rows(tuple groups, int nthreads=0):
                 if w is not None:
                     jobs[k].w = <const double*>cnp.PyArray_DATA(w) + r * n
                     jobs[k].ws = <double*>cnp.PyArray_DATA(ws) + r * n
+                    rows[k].kind = KS_ROW_OPAQUE
+                    units += 1
                 else:
                     jobs[k].w = NULL
                     jobs[k].ws = NULL
+                    rows[k].kind = KS_ROW_F32 if f32 else KS_ROW_F64
+                    units += 1 + n // lf
                 jobs[k].n = n
                 jobs[k].bits = bits
                 jobs[k].f32 = f32
                 jobs[k].ok = True
+                rows[k].x = jobs[k].x
+                rows[k].xs = jobs[k].xs
+                rows[k].keys = jobs[k].keys
+                rows[k].n = <size_t>n
                 total += n
                 k += 1
+        if ks_split_init(&split, rows, <size_t>njobs, weighted_row, jobs, <size_t>lf) != 0:
+            raise MemoryError()
         # (as the divergence kernels: 1 runs on the calling thread only, 0
         # the default, n > 1 at most n; and a call made while another one
         # from a different Python thread runs multi-threaded takes one)
@@ -899,18 +918,21 @@ def sort_rows(tuple groups, int nthreads=0):
             nt = kl_max_threads()
             if nthreads > 1 and nt > nthreads:
                 nt = nthreads
-        if nt > njobs:
-            nt = <int>njobs
+        if nt > units:
+            nt = <int>units
         if nt > 1:
             _sort_active = 1
         try:
             with nogil:
                 if nt > 1:
-                    kl_pool_run(nt, njobs, sort_item, jobs)
+                    # one pool item per thread, each taking tasks until none
+                    # is left: the caller never waits for a worker that has
+                    # not started, and at most for the one task it runs
+                    kl_pool_run(nt, nt, split_item, &split)
                 else:
-                    for k in range(njobs):
-                        run_job(&jobs[k])
+                    ks_split_work(&split)
         finally:
+            ks_split_free(&split)
             if nt > 1:
                 _sort_active = 0
         out = []
@@ -925,6 +947,7 @@ def sort_rows(tuple groups, int nthreads=0):
         return out
     finally:
         free(jobs)
+        free(rows)
 
 
 def sort_keys(cnp.ndarray keys, int depth=-1):

@@ -202,6 +202,84 @@ def test_sort_rows_threads_many_rows():
     del keys
 
 
+def sorted_bits(x):
+    """The bits of x sorted in the sort's order (-0.0 before 0.0, every NaN
+    last as the one quiet NaN the keys map back to)."""
+    u = np.dtype(f"u{x.itemsize}").type
+    want = x[np.argsort(order_key(x), kind="stable")].view(u).copy()
+    want[np.isnan(x[np.argsort(order_key(x), kind="stable")])] = \
+        np.array(np.nan, dtype=x.dtype).view(u)
+    return want
+
+
+def split_inputs(n, dtype, rng):
+    """Value rows of length n that stress the split: random with specials,
+    many ties, all equal, one value besides a run of another, sorted,
+    reverse sorted, +-0.0 only, NaN-heavy."""
+    x = special_values(dtype, n, rng)
+    ties = rng.integers(0, 4, n).astype(dtype) - 1.5
+    one = np.full(n, 2.5, dtype)
+    one[n // 2] = -1.0
+    zeros = np.where(rng.random(n) < 0.5, -0.0, 0.0).astype(dtype)
+    nans = np.where(rng.random(n) < 0.8, np.nan, 1.0).astype(dtype)
+    nans[rng.random(n) < 0.1] = -np.nan
+    return {"specials": x, "ties": ties, "equal": np.full(n, -7.0, dtype), "one": one,
+            "sorted": np.sort(x), "reverse": np.sort(x)[::-1].copy(), "zeros": zeros,
+            "nans": nans}
+
+
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_split_sort_any_threads_and_leaf(tier, dtype):
+    # sort_rows splits a row of more than `leaf` values into tasks any
+    # thread may run: rows just below, at and above the leaf size and much
+    # longer, on 1, 2 and 3 threads, give the same bits, which are the sort
+    # (-0.0 before 0.0, NaN last as one quiet NaN)
+    k = tier_module(tier)
+    rng = np.random.default_rng(10)
+    u = np.dtype(U64) if dtype == np.float64 else np.dtype(np.uint32)
+    for leaf in (256, 1000):
+        for n in (leaf - 1, leaf, leaf + 1, 3 * leaf + 7, 40_000):
+            for name, x in split_inputs(n, dtype, rng).items():
+                x2 = np.stack([x, x[::-1]])
+                want = np.stack([sorted_bits(x), sorted_bits(x[::-1].copy())])
+                for nt in (1, 2, 3):
+                    xs = np.empty_like(x2)
+                    keys = xs.view(U64) if dtype == np.float64 else np.empty(x2.shape, U64)
+                    before = x2.copy()
+                    assert k.sort_rows(((x2, None, xs, None, keys, 0),), nt, leaf) == [True]
+                    assert_array_equal(xs.view(u), want,
+                                       err_msg=f"{tier} {name} n={n} leaf={leaf} nt={nt}")
+                    assert_array_equal(x2.view(u), before.view(u))
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_split_sort_mixed_groups(tier):
+    # one call with weighted rows (one task each), long unweighted rows
+    # (split) and a float32 group, on 1 and 2 threads
+    k = tier_module(tier)
+    rng = np.random.default_rng(12)
+    a = special_values(np.float64, 5000, rng)
+    b = special_values(np.float32, 3001, rng)
+    w = rng.random(5000)
+    got = []
+    for nt in (1, 2):
+        xs, ws, ys, zs = (np.empty_like(a), np.empty_like(w), np.empty_like(a),
+                          np.empty_like(b))
+        ok = k.sort_rows(((a[None], w[None], xs[None], ws[None], np.empty((1, 5000), U64), 13),
+                          (a[None], None, ys[None], None, ys[None].view(U64), 0),
+                          (b[None], None, zs[None], None, np.empty((1, 3001), U64), 0)),
+                         nt, 300)
+        assert ok == [True, True, True]
+        got.append((xs, ws, ys, zs))
+        assert_array_equal(ys.view(U64), sorted_bits(a))
+        assert_array_equal(zs.view(np.uint32), sorted_bits(b))
+        order = np.lexsort((np.arange(5000), order_key(a)))
+        assert_array_equal(ws, w[order])
+    for g0, g1 in zip(got[0], got[1]):
+        assert_array_equal(g0.view(np.uint8), g1.view(np.uint8))
+
+
 def test_no_numpy_sort_on_the_hot_path(monkeypatch):
     # wasserstein_1d and the SciPy drop-in never call np.sort / argsort for
     # the samples (only the rare argsort fallback of bulk near-ties would)

@@ -308,6 +308,50 @@ def test_pool_results_identical_for_any_thread_count():
     assert measures._k.pool_workers() >= 1  # the calls above did run on the pool
 
 
+@pytest.mark.skipif(measures._k.max_threads() < 2, reason="one thread here")
+def test_wasserstein_split_sort_identical_for_any_thread_count():
+    # wasserstein_1d sorts long rows as tasks that any thread may take
+    # (src/_sort.h, ks_split): u and v each longer than several tasks, with
+    # ties, +-0.0, +-inf and NaN; the sorted samples and the distances have
+    # the same bits on 1, 2 and the default thread count
+    from kl_ext import _threads
+    from kl_ext import wasserstein as W
+    rng = np.random.default_rng(21)
+    u = rng.normal(size=150_001).round(3)
+    v = rng.standard_cauchy(100_000)
+    u[::97] = -0.0
+    u[5::97] = 0.0
+    uu = u.copy()
+    uu[::1001] = np.nan
+    uu[7::1001] = np.inf
+    uu[9::1001] = -np.inf
+    rows = rng.normal(size=(3, 40_000)).astype(np.float32).round(2)
+
+    def run():
+        out = [wasserstein_1d(u, v), wasserstein_1d(u, v, order=2), wasserstein_1d(rows, v)]
+        for s, _ in W._sort_samples((uu, None), (rows, None), (v, None)):
+            out.append(s.tobytes())
+        return [o if isinstance(o, bytes) else _bits(o) for o in out]
+
+    from kl_ext.wasserstein import wasserstein_1d
+    with _threads.limit(1):
+        one = run()
+    with _threads.limit(2):
+        assert run() == one
+    for _ in range(3):
+        assert run() == one
+    # many small tasks (leaf 256), back to back: two threads take and push
+    # tasks at the same time often
+    x = np.stack([uu, uu[::-1]])
+    want = None
+    for i in range(40):
+        xs = np.empty_like(x)
+        W._k.sort_rows(((x, None, xs, None, xs.view(np.uint64), 0),), 1 if i == 0 else 2, 256)
+        if want is None:
+            want = xs.tobytes()
+        assert xs.tobytes() == want, i
+
+
 FORK = r"""
 import os, sys, signal, numpy as np, kl_ext
 from kl_ext import measures
