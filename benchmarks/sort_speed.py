@@ -17,13 +17,15 @@ Why both: a kernel thread that has been idle for a while sleeps, and on
 this machine (a 2-vCPU VM, scheduler tick 4 ms) waking it takes one or more
 ticks: a bare OpenMP region measured 1 us from the caller to the second
 thread back to back, but ~4 ms (up to 12 ms) after 20-100 ms of idling.
-The two-thread sort hands u and v to the team as two jobs; a second thread
-that arrives late finds both taken, and the call costs about one thread's
-time (cold t2 ~ t1), while back to back the second thread is still
-spinning and the two sorts overlap (warm t2 ~ t1 / 2).  `kl-ext bench`
-times the warm case only; the cold column is what one call in a program
-gets.  CPU ms of the calling thread counts OpenMP's spin at the barrier, so
-for t2 it is no measure of the work done.
+The two-thread sort splits u and v into tasks of at most 16384 keys
+(src/_sort.h, ks_split) that both threads take from one stack, so a second
+thread that arrives late still takes its share of what is left (cold t2
+between t1 / 2 and t1), and back to back, with the second thread still
+spinning, the sorts are shared from the start (warm t2 ~ t1 / 2).
+`kl-ext bench` times the warm case only; the cold column is what one call
+in a program gets.  CPU ms of the calling thread counts its spin while it
+waits for the other thread's last task, so for t2 it is no measure of the
+work done.
 
 Targets (quiet machine, issue 14): unsorted <= 15 ms on one thread and
 <= 9 ms on two (>= 20x SciPy); weighted <= 35 ms (>= 10x SciPy).

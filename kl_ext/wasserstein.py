@@ -12,6 +12,7 @@ the same name, for ``wasserstein_distance`` and ``energy_distance``).
 from __future__ import annotations
 
 import math
+import threading
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, SupportsIndex, cast
 
 import numpy as np
@@ -133,6 +134,41 @@ def _sort_samples(*samples: tuple[_Arr, _Arr | None]) -> list[tuple[_Arr, _Arr |
                 x, w = samples[i]
                 outs[i] = _argsort_weighted(x, cast(_Arr, w))
     return outs
+
+
+# The sorted copies of two 1-D unweighted float64 samples (wasserstein_1d's
+# fast path) live in a scratch buffer that each calling thread keeps between
+# calls, up to _SCRATCH_MAX values (16 MiB): a fresh 16 MB output costs
+# ~4000 page faults and the kernel's zeroing of every page, measured at
+# 3.7 of 20.6 ms (CPU time, one thread) for 1e6 vs 1e6 samples.
+_SCRATCH_MAX = 1 << 21
+_scratch = threading.local()
+
+
+def _sort_pair_f64(u: _Arr, v: _Arr) -> tuple[_F64A, _F64A, _F64A]:
+    """Sorted copies of the 1-D float64 samples u and v, as views of one
+    buffer (returned third, for _scratch_return): the calling thread's
+    cached buffer if it is large enough, else a new one."""
+    n, m = u.shape[0], v.shape[0]
+    buf = getattr(_scratch, "buf", None)
+    if buf is not None and buf.shape[0] >= n + m:
+        _scratch.buf = None  # taken (a call re-entered from this thread allocates its own)
+    else:
+        buf = np.empty(n + m)
+    us, vs = buf[:n], buf[n:n + m]
+    _k.sort_rows(((_aligned(u).reshape(1, n), None, us.reshape(1, n), None,
+                   us.view(np.uint64).reshape(1, n), 0),
+                  (_aligned(v).reshape(1, m), None, vs.reshape(1, m), None,
+                   vs.view(np.uint64).reshape(1, m), 0)), _threads.current())
+    return us, vs, buf
+
+
+def _scratch_return(buf: _F64A) -> None:
+    """Keep buf for the thread's next call (the larger of it and the one
+    kept, if at most _SCRATCH_MAX values)."""
+    kept = getattr(_scratch, "buf", None)
+    if buf.shape[0] <= _SCRATCH_MAX and (kept is None or kept.shape[0] < buf.shape[0]):
+        _scratch.buf = buf
 
 
 def _sort_weighted(values: _Arr, weights: _Arr) -> tuple[_Arr, _Arr]:
@@ -439,9 +475,13 @@ def wasserstein_1d(u_values: ArrayLike, v_values: ArrayLike, u_weights: ArrayLik
     NumPy's sort; weighted samples sort keys that pack the value's bits
     with the sample's index, so each weight follows its value (ties in
     index order), with ``argsort`` as the fallback for the rare rows the
-    keys cannot order.  With two or more threads the two samples (and the
-    rows of a batch) are sorted concurrently; the result does not depend
-    on the thread count.  A sum of :math:`|d|^p` that would over- or underflow is redone
+    keys cannot order.  With two or more threads the sorts are split into
+    tasks (ranges of at most 16384 samples) that the threads take as they
+    become free, so two threads share even one long sample; the result does
+    not depend on the thread count.  For two unweighted float64 samples the
+    sorted copies go to a scratch buffer that the calling thread keeps
+    between calls (up to 16 MiB: 2**21 samples in all), which saves the
+    page faults of fresh memory on every call.  A sum of :math:`|d|^p` that would over- or underflow is redone
     with the distances scaled by a power of two.
 
     Accuracy: for float64 input, within 1e-13 relative of :math:`W_p` of
@@ -507,9 +547,14 @@ def wasserstein_1d(u_values: ArrayLike, v_values: ArrayLike, u_weights: ArrayLik
         uw = _weights_1d(u_weights, u.shape, "u_weights")
         vw = _weights_1d(v_weights, v.shape, "v_weights")
         if uw is not False and vw is not False:
+            out = np.empty(1)
+            if not assume_sorted and uw is None and vw is None and dtype == _F64:
+                us, vs, buf = _sort_pair_f64(u, v)
+                _quantile_rows(us, None, vs, None, mode, p, out)
+                _scratch_return(buf)
+                return _result(out[0], dtype)
             if not assume_sorted:
                 (u, uw), (v, vw) = _sort_samples((u, uw), (v, vw))
-            out = np.empty(1)
             _quantile_rows(u, uw, v, vw, mode, p, out)
             return _result(out[0], dtype)
     if u.ndim == 0 or v.ndim == 0:

@@ -309,6 +309,49 @@ def test_float32():
     assert wasserstein_1d(u[None], v[None]).dtype == np.float32
 
 
+def test_sorted_scratch_is_per_thread_and_bounded(monkeypatch):
+    # two unweighted float64 samples are sorted into a buffer each calling
+    # thread keeps between calls: calls of growing and shrinking sizes, the
+    # same calls from several Python threads at once, and a buffer above the
+    # cap (not kept) all give the reference's values, inputs untouched
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kl_ext import wasserstein as W
+    rng = np.random.default_rng(31)
+    sizes = ((30_000, 20_000), (5, 7), (100_000, 3), (1, 1), (40_000, 60_000))
+    samples = [(rng.normal(size=n), rng.normal(1.0, 2.0, size=m)) for n, m in sizes]
+    copies = [(a.copy(), b.copy()) for a, b in samples]
+    want = [ref.wasserstein_1d(a, b) for a, b in samples]
+
+    def run():
+        return [wasserstein_1d(a, b) for a, b in samples]
+
+    first = run()
+    assert_allclose(first, want, rtol=1e-12)
+    assert run() == first
+    assert W._scratch.buf.shape[0] >= 100_003  # the largest call's buffer is kept
+    with ThreadPoolExecutor(4) as ex:
+        for got in ex.map(lambda _: run() + run(), range(8)):
+            assert got == first + first
+    for (a, b), (ca, cb) in zip(samples, copies):
+        assert_array_equal(a, ca)
+        assert_array_equal(b, cb)
+    monkeypatch.setattr(W, "_SCRATCH_MAX", 1000)
+    kept = []
+
+    def fresh_thread():
+        wasserstein_1d(samples[0][0][:500], samples[0][1][:400])
+        kept.append(W._scratch.buf.shape[0])
+        wasserstein_1d(samples[0][0][:700], samples[0][1][:400])
+        kept.append(W._scratch.buf.shape[0])
+
+    t = threading.Thread(target=fresh_thread)
+    t.start()
+    t.join()
+    assert kept == [900, 900]  # 1100 values: above the cap, not kept
+
+
 @pytest.mark.parametrize("order", ORDERS)
 def test_assume_sorted(order):
     rng = np.random.default_rng(13)
