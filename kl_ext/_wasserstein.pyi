@@ -8,11 +8,12 @@ from numpy.typing import NDArray
 
 def rows(kind: int, u: np.ndarray, uw: NDArray[np.float64] | None,
          v: np.ndarray, vw: NDArray[np.float64] | None, mode: int, p: float,
-         out: NDArray[np.float64]) -> int:
+         out: NDArray[np.float64], nthreads: int = 0) -> int:
     """kind 0: W_p by the quantile walk; 1: SciPy's _cdf_distance (CDF walk).
     mode 1: p = 1, 2: p = 2, 3: any p >= 1, 4: p = inf.  Sorted 1-D rows (one
-    problem) or 2-D (nrows, n)/(nrows, m).  Returns 0, or -1 (nothing done)
-    for an unsupported layout."""
+    problem) or 2-D (nrows, n)/(nrows, m).  nthreads (0: the default) runs
+    the segments of weighted quantile walks; the result does not depend on
+    it.  Returns 0, or -1 (nothing done) for an unsupported layout."""
 
 def hist_rows(p: np.ndarray, q: np.ndarray, support: NDArray[np.float64] | None,
               normalize: bool, out: NDArray[np.float64],
@@ -30,6 +31,12 @@ def hist_chunk_rows(p: np.ndarray, q: np.ndarray, support: NDArray[np.float64] |
     pair scales mp = scales[r, 0] + scales[r, 1], mq = scales[r, 2] + scales[r, 3]
     (scales: C-contiguous float64 (nrows, 6)).
     Returns 0, or -1 for an unsupported layout."""
+
+def walk_parts(u: NDArray[np.float64], uw: NDArray[np.float64], v: NDArray[np.float64],
+               vw: NDArray[np.float64], mode: int, p: float, nthreads: int = 1
+               ) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64]]:
+    """The segments of one weighted quantile walk (tests): segment starts in
+    u and v and the partial sums that rows() adds in order."""
 
 def sort_rows(groups: tuple[tuple[np.ndarray, NDArray[np.float64] | None, np.ndarray,
                                   NDArray[np.float64] | None, NDArray[np.uint64], int], ...],

@@ -369,10 +369,11 @@ def _quantile_rows(u: _Arr, uw: _F64A | None, v: _Arr, vw: _F64A | None, mode: i
 
 def _call_rows(kind: int, u: _Arr, uw: _F64A | None, v: _Arr, vw: _F64A | None, mode: int,
                p: float, out: _F64A) -> None:
-    if _k.rows(kind, u, uw, v, vw, mode, p, out) < 0:
+    nt = _threads.current()
+    if _k.rows(kind, u, uw, v, vw, mode, p, out, nt) < 0:
         c = _aligned
         if _k.rows(kind, c(u), None if uw is None else c(uw), c(v),
-                   None if vw is None else c(vw), mode, p, out) < 0:
+                   None if vw is None else c(vw), mode, p, out, nt) < 0:
             raise RuntimeError("kl_ext._wasserstein: unsupported memory layout")
 
 

@@ -28,6 +28,8 @@
 #pragma GCC diagnostic ignored "-Wpsabi"
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 #if defined(__FMA__) && defined(__AVX__)
 #include <immintrin.h>
 #endif
@@ -512,5 +514,132 @@ static double NAME(const T *p, ptrdiff_t ps, const T *q, ptrdiff_t qs, \
 
 KW_DEFINE_CHUNK(kw_hist_chunk_d, double)
 KW_DEFINE_CHUNK(kw_hist_chunk_f, float)
+
+/* ---------------- the weighted quantile walk ---------------- */
+
+/* One segment of the weighted quantile walk of src/_wasserstein.pyx
+ * (quantile_weighted splits the walk into fixed segments; see split_walk
+ * there).  IN: sorted values u (n, stride us), v (m, stride vs); their
+ * normalised cumulative weights as double-doubles tu + tul (n), tv + tvl
+ * (m), nondecreasing, ending at exactly 1; the segment's start (i, j) and
+ * end (ie, je); mode 1 (p = 1), 2 (p = 2), 3 (|d sc|^p by pow), 4 (inf).
+ *
+ * The merge of the breakpoints: the sample pair (i, j) is matched on
+ * [prev, min(tu_i, tv_j)), prev being the breakpoint of the step before
+ * (at the start, the larger of tu[i - 1], tv[j - 1], or 0); a step takes i
+ * on if tu_i <= tv_j and j on if tv_j <= tu_i (dd order, both at equal
+ * breakpoints).  Its mass is the dd difference min - prev rounded once
+ * (accurate to ~eps relative however long the walk); a step of mass <= 0
+ * (zero weights, equal breakpoints) adds nothing, so a weight-0 sample
+ * never contributes, not even a NaN from inf - inf.  Steps run while (i <
+ * ie or j < je) and i < n and j < m.  Returns the sum of mass |d sc|^p
+ * over the segment in blocks of 64 steps folded into a Neumaier total
+ * (order inf: the largest |d| of a step of positive mass, NaN if one is).
+ *
+ * Branch-free: the order of random breakpoints defeats a branch predictor,
+ * so the merge decides on the bit patterns of the hi parts (non-negative
+ * doubles order as their bits; lo parts only break the rare ties, in a
+ * branch) and selects with masks, and prev is the step before's
+ * breakpoint, so the only chain from step to step is i, j and their two
+ * loads (~3.5x faster than a walk with branches at 1e6 + 1e6).  An unsorted
+ * input gives a wrong number, never an endless loop or a read out of
+ * bounds: every step takes i or j on, and i < n, j < m at every read. */
+static inline uint64_t kw_bits(double x) { uint64_t b; memcpy(&b, &x, 8); return b; }
+static inline double kw_dbl(uint64_t b) { double x; memcpy(&x, &b, 8); return x; }
+
+static inline void kw_kahan_add(double *s, double *c, double x)
+{
+    double t = *s + x;
+    if (fabs(*s) >= fabs(x))
+        *c += (*s - t) + x;
+    else
+        *c += (x - t) + *s;
+    *s = t;
+}
+
+#define KW_DEFINE_QSEG(NAME, T)                                                \
+static inline __attribute__((always_inline)) double NAME##_body(               \
+    const T *u, ptrdiff_t us, ptrdiff_t n, const T *v, ptrdiff_t vs,           \
+    ptrdiff_t m, const double *tu, const double *tul, const double *tv,        \
+    const double *tvl, ptrdiff_t i, ptrdiff_t j, ptrdiff_t ie, ptrdiff_t je,   \
+    const int MODE, double p, double sc)                                       \
+{                                                                              \
+    const uint64_t *tub = (const uint64_t *)tu, *tvb = (const uint64_t *)tv;   \
+    double ph = 0.0, pl = 0.0, t = 0.0, tc = 0.0, mx = 0.0, b;                 \
+    uint64_t nan_ = 0;                                                         \
+    int k;                                                                     \
+    if (i > 0 && (j == 0 || tv[j - 1] < tu[i - 1]                              \
+                  || (tv[j - 1] == tu[i - 1] && tvl[j - 1] <= tul[i - 1]))) {  \
+        ph = tu[i - 1]; pl = tul[i - 1];                                       \
+    } else if (j > 0) {                                                        \
+        ph = tv[j - 1]; pl = tvl[j - 1];                                       \
+    }                                                                          \
+    while ((i < ie || j < je) && i < n && j < m) {                             \
+        b = 0.0;                                                               \
+        for (k = 0; k < 64; k++) {                                             \
+            uint64_t ab = tub[i], cb = tvb[j];                                 \
+            ptrdiff_t ule = ab < cb, vle = cb < ab;                            \
+            if (__builtin_expect(ab == cb, 0)) {                               \
+                ule = tul[i] <= tvl[j];                                        \
+                vle = tvl[j] <= tul[i];                                        \
+                if (!(ule | vle))   /* (NaN: never here; no endless loop) */   \
+                    ule = vle = 1;                                             \
+            }                                                                  \
+            uint64_t mu = -(uint64_t)ule;                                      \
+            uintptr_t qa = (uintptr_t)(tul + i), qc = (uintptr_t)(tvl + j);    \
+            double eh = kw_dbl(cb ^ ((ab ^ cb) & mu));                         \
+            double el = *(const double *)(qc ^ ((qa ^ qc) & (uintptr_t)mu));   \
+            double mass = kw_dd_diff(eh, el, ph, pl);                          \
+            uint64_t pos = -(uint64_t)(mass > 0.0);                            \
+            double d = fabs((double)u[i * us] - (double)v[j * vs]);            \
+            if (MODE == 4) {                                                   \
+                uint64_t up = pos & -(uint64_t)(d > mx);                       \
+                nan_ |= pos & (uint64_t)(d != d);                              \
+                mx = kw_dbl(kw_bits(mx) ^ ((kw_bits(mx) ^ kw_bits(d)) & up));  \
+            } else {                                                           \
+                double x = d * sc;                                             \
+                x = MODE == 1 ? x : MODE == 2 ? x * x : pow(x, p);             \
+                b += kw_dbl(kw_bits(mass * x) & pos);                          \
+            }                                                                  \
+            ph = eh;                                                           \
+            pl = el;                                                           \
+            i += ule;                                                          \
+            j += vle;                                                          \
+            if (!((i < ie || j < je) && i < n && j < m))                       \
+                break;                                                         \
+        }                                                                      \
+        kw_kahan_add(&t, &tc, b);                                              \
+    }                                                                          \
+    if (MODE == 4)                                                             \
+        return nan_ ? NAN : mx;                                                \
+    return t - t != 0.0 ? t : t + tc;   /* (inf, NaN: as they are) */          \
+}                                                                              \
+static double NAME(const T *u, ptrdiff_t us, ptrdiff_t n, const T *v,          \
+                   ptrdiff_t vs, ptrdiff_t m, const double *tu,                \
+                   const double *tul, const double *tv, const double *tvl,     \
+                   ptrdiff_t i, ptrdiff_t j, ptrdiff_t ie, ptrdiff_t je,       \
+                   int mode, double p, double sc)                              \
+{                                                                              \
+    if (us == 1 && vs == 1 && mode == 1)                                       \
+        return NAME##_body(u, 1, n, v, 1, m, tu, tul, tv, tvl, i, j, ie, je,   \
+                           1, p, sc);                                          \
+    if (us == 1 && vs == 1 && mode == 2)                                       \
+        return NAME##_body(u, 1, n, v, 1, m, tu, tul, tv, tvl, i, j, ie, je,   \
+                           2, p, sc);                                          \
+    if (mode == 1)                                                             \
+        return NAME##_body(u, us, n, v, vs, m, tu, tul, tv, tvl, i, j, ie, je, \
+                           1, p, sc);                                          \
+    if (mode == 2)                                                             \
+        return NAME##_body(u, us, n, v, vs, m, tu, tul, tv, tvl, i, j, ie, je, \
+                           2, p, sc);                                          \
+    if (mode == 4)                                                             \
+        return NAME##_body(u, us, n, v, vs, m, tu, tul, tv, tvl, i, j, ie, je, \
+                           4, p, sc);                                          \
+    return NAME##_body(u, us, n, v, vs, m, tu, tul, tv, tvl, i, j, ie, je, 3,  \
+                       p, sc);                                                 \
+}
+
+KW_DEFINE_QSEG(kw_qseg_d, double)
+KW_DEFINE_QSEG(kw_qseg_f, float)
 
 #endif

@@ -39,9 +39,12 @@ cimport cython
 from cython cimport floating
 from libc.math cimport fabs, pow, sqrt, isnan, isinf, frexp, ldexp, NAN, INFINITY
 cimport numpy as cnp
+import numpy as np
 from libc.stdlib cimport malloc, free
 
 from _scalar cimport kahan_add, kahan_total
+# the kernels' own worker pool (src/_pool.h, declared in src/_pool.pxd)
+from _pool cimport kl_pool_run
 
 cdef extern from "_walk.h" nogil:
     # error-free transformations and double-double helpers (see _walk.h)
@@ -66,6 +69,14 @@ cdef extern from "_walk.h" nogil:
                            const double* x, Py_ssize_t steps, double mph, double mpl,
                            double mqh, double mql, double d0h, double d0l)
     int KW_PLAIN
+    double kw_qseg_d(const double* u, Py_ssize_t us, Py_ssize_t n, const double* v,
+                     Py_ssize_t vs, Py_ssize_t m, const double* tu, const double* tul,
+                     const double* tv, const double* tvl, Py_ssize_t i, Py_ssize_t j,
+                     Py_ssize_t ie, Py_ssize_t je, int mode, double p, double sc)
+    double kw_qseg_f(const float* u, Py_ssize_t us, Py_ssize_t n, const float* v,
+                     Py_ssize_t vs, Py_ssize_t m, const double* tu, const double* tul,
+                     const double* tv, const double* tvl, Py_ssize_t i, Py_ssize_t j,
+                     Py_ssize_t ie, Py_ssize_t je, int mode, double p, double sc)
 
 cdef extern from "_sort.h" nogil:
     # malloc, or for large sizes 2 MB aligned memory advised to use huge
@@ -201,52 +212,165 @@ cdef void fill_cum(const double* w, Py_ssize_t ws, Py_ssize_t n, bint lead_zero,
     kw_dd_div_all(th + o, tl + o, n, sh, sl)
 
 
+ctypedef struct Segs:
+    # a weighted walk's segment scratch (split_walk): starts bi, bj and the
+    # partial sums of up to walk_nseg(n, m) segments, and its thread count
+    Py_ssize_t* bi
+    Py_ssize_t* bj
+    double* part
+    int nt
+
+
+cdef inline bint dd_le(double a, double al, double c, double cl) noexcept nogil:
+    # (a + al) <= (c + cl) for double-doubles (hi parts first)
+    return a < c or (a == c and al <= cl)
+
+
+# The weighted walk runs in fixed segments of WALK_SEG merged breakpoints
+# (the last one shorter): segment s starts where the first s * WALK_SEG
+# breakpoints of the merge end, moved on past every breakpoint equal to the
+# last of them (runs of ties, zero weights), so that it starts in a state
+# the whole walk passes through.  The segments depend on n, m and the
+# weights only; each gives a partial sum, added in segment order, so the
+# result does not depend on the thread count (one segment when n + m <=
+# WALK_SEG: exactly the whole walk).
+cdef enum:
+    WALK_SEG = 16384
+
+
+cdef inline Py_ssize_t walk_nseg(Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    return (n + m + WALK_SEG - 1) // WALK_SEG
+
+
+cdef Py_ssize_t count_le(const double* th, const double* tl, Py_ssize_t n,
+                         double h, double l) noexcept nogil:
+    # how many of the nondecreasing dd values t[0 .. n) are <= h + l
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        if dd_le(th[mid], tl[mid], h, l):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef void split_walk(const double* tu, const double* tul, Py_ssize_t n,
+                     const double* tv, const double* tvl, Py_ssize_t m,
+                     Py_ssize_t nseg, Py_ssize_t* bi, Py_ssize_t* bj) noexcept nogil:
+    # OUT: bi[s], bj[s] (s <= nseg): where segment s starts in u and v
+    # (bi[nseg] = n, bj[nseg] = m).  Merge path: the first r breakpoints of
+    # the merge (u's first on ties) are tu[:i], tv[:r - i]; their largest,
+    # T, then decides: i = #{tu <= T}, j = #{tv <= T}.  Nondecreasing in s
+    # whatever the data.
+    cdef Py_ssize_t s, r, lo, hi, mid, i, j
+    cdef double h, l
+    bi[0] = 0
+    bj[0] = 0
+    for s in range(1, nseg):
+        r = s * WALK_SEG
+        lo = r - m if r > m else 0
+        hi = r if r < n else n
+        while lo < hi:
+            mid = lo + (hi - lo) // 2
+            if dd_le(tu[mid], tul[mid], tv[r - mid - 1], tvl[r - mid - 1]):
+                lo = mid + 1
+            else:
+                hi = mid
+        i = lo
+        j = r - lo
+        if i > 0 and (j == 0 or dd_le(tv[j - 1], tvl[j - 1], tu[i - 1], tul[i - 1])):
+            h = tu[i - 1]
+            l = tul[i - 1]
+        else:
+            h = tv[j - 1]
+            l = tvl[j - 1]
+        i = count_le(tu, tul, n, h, l)
+        j = count_le(tv, tvl, m, h, l)
+        bi[s] = i if i > bi[s - 1] else bi[s - 1]
+        bj[s] = j if j > bj[s - 1] else bj[s - 1]
+    bi[nseg] = n
+    bj[nseg] = m
+
+
+ctypedef struct WalkJob:
+    const void* u       # sorted values, float32 or float64
+    const void* v
+    Py_ssize_t us, n, vs, m
+    const double* tu    # dd cumulative weights: hi parts, lo parts
+    const double* tul
+    const double* tv
+    const double* tvl
+    const Py_ssize_t* bi    # segment starts (split_walk)
+    const Py_ssize_t* bj
+    double* part        # OUT: one partial sum per segment
+    int mode
+    double p
+    double sc
+    bint f32
+
+
+cdef void walk_item(void* ctx, Py_ssize_t s) noexcept nogil:
+    # pool item s: segment s of the WalkJob ctx (kw_qseg_*, src/_walk.h)
+    cdef WalkJob* w = <WalkJob*>ctx
+    if w.f32:
+        w.part[s] = kw_qseg_f(<const float*>w.u, w.us, w.n, <const float*>w.v, w.vs, w.m,
+                              w.tu, w.tul, w.tv, w.tvl, w.bi[s], w.bj[s],
+                              w.bi[s + 1], w.bj[s + 1], w.mode, w.p, w.sc)
+    else:
+        w.part[s] = kw_qseg_d(<const double*>w.u, w.us, w.n, <const double*>w.v, w.vs, w.m,
+                              w.tu, w.tul, w.tv, w.tvl, w.bi[s], w.bj[s],
+                              w.bi[s + 1], w.bj[s + 1], w.mode, w.p, w.sc)
+
+
 cdef double quantile_weighted(const floating* u, Py_ssize_t us, Py_ssize_t n,
                               const floating* v, Py_ssize_t vs, Py_ssize_t m,
                               const double* tu, const double* tul,
                               const double* tv, const double* tvl,
-                              int mode, double p, double sc) noexcept nogil:
-    # General weights, given as normalised cumulative weights tu + tul (n),
-    # tv + tvl (m), double-doubles ending at exactly 1.  A branch-free merge
-    # of the breakpoints: the sample pair (i, j) is matched on
-    # [prev, min(tu_i, tv_j)); each step's mass is the dd difference rounded
-    # once (accurate to ~eps relative however long the walk); steps of zero
-    # mass (zero weights, equal breakpoints) are skipped, so a weight-0
-    # sample never contributes, not even a NaN from inf - inf.
-    cdef double ph = 0.0, pl = 0.0, eh, el, a, al, c, cl, mass, d, mx = 0.0
-    cdef double t = 0.0, tc = 0.0, b
-    cdef Py_ssize_t i = 0, j = 0, k
-    cdef bint ule, vle
-    while i < n and j < m:
-        b = 0.0
-        for k in range(64):
-            a = tu[i]
-            al = tul[i]
-            c = tv[j]
-            cl = tvl[j]
-            ule = a < c or (a == c and al <= cl)
-            vle = c < a or (a == c and cl <= al)
-            eh = a if ule else c
-            el = al if ule else cl
-            mass = kw_dd_diff(eh, el, ph, pl)
-            if mass > 0.0:
-                d = fabs(<double>u[i * us] - <double>v[j * vs])
-                if mode == P_INF:
-                    if not d <= mx:
-                        mx = d
-                        if isnan(d):
-                            return NAN
-                else:
-                    b += mass * powp(d * sc, mode, p)
-                ph = eh
-                pl = el
-            i += ule
-            j += vle
-            if i >= n or j >= m:
-                break
-        kahan_add(&t, &tc, b)
+                              int mode, double p, double sc, Segs* sg) noexcept nogil:
+    # W_p^p with weights (kw_qseg_*, src/_walk.h), its segments on sg.nt threads,
+    # their partial sums added in segment order (order inf: the largest)
+    cdef Py_ssize_t nseg = walk_nseg(n, m), s
+    cdef WalkJob job
+    cdef double t = 0.0, tc = 0.0, d, mx = 0.0
+    if nseg == 1:
+        if floating is float:
+            return kw_qseg_f(u, us, n, v, vs, m, tu, tul, tv, tvl, 0, 0, n, m, mode, p, sc)
+        else:
+            return kw_qseg_d(u, us, n, v, vs, m, tu, tul, tv, tvl, 0, 0, n, m, mode, p, sc)
+    split_walk(tu, tul, n, tv, tvl, m, nseg, sg.bi, sg.bj)
+    job.u = <const void*>u
+    job.v = <const void*>v
+    job.us = us
+    job.n = n
+    job.vs = vs
+    job.m = m
+    job.tu = tu
+    job.tul = tul
+    job.tv = tv
+    job.tvl = tvl
+    job.bi = sg.bi
+    job.bj = sg.bj
+    job.part = sg.part
+    job.mode = mode
+    job.p = p
+    job.sc = sc
+    job.f32 = floating is float
+    if sg.nt > 1:
+        kl_pool_run(sg.nt, nseg, walk_item, &job)
+    else:
+        for s in range(nseg):
+            walk_item(&job, s)
     if mode == P_INF:
+        for s in range(nseg):
+            d = sg.part[s]
+            if not d <= mx:
+                mx = d
+                if isnan(d):
+                    return NAN
         return mx
+    for s in range(nseg):
+        kahan_add(&t, &tc, sg.part[s])
     return kahan_total(t, tc)
 
 
@@ -305,7 +429,7 @@ cdef double cdf_walk(const floating* u, Py_ssize_t us, Py_ssize_t n,
 cdef double quantile(const floating* u, Py_ssize_t us, Py_ssize_t n,
                      const floating* v, Py_ssize_t vs, Py_ssize_t m,
                      const double* tu, const double* tv, bint weighted,
-                     int mode, double p, double sc) noexcept nogil:
+                     int mode, double p, double sc, Segs* sg) noexcept nogil:
     # tu, tv: dd cumulative weights, hi parts then lo parts (n + 1, m + 1
     # apart: see row)
     # W_p^p with distances times sc (order inf: the largest distance)
@@ -314,16 +438,17 @@ cdef double quantile(const floating* u, Py_ssize_t us, Py_ssize_t n,
             return quantile_equal(u, us, v, vs, n, mode, p, sc)
         return quantile_unit(u, us, n, v, vs, m, mode, p, sc)
     return quantile_weighted(u, us, n, v, vs, m, tu, tu + n + 1, tv, tv + m + 1,
-                             mode, p, sc)
+                             mode, p, sc, sg)
 
 
 cdef double row(int kind, const floating* u, Py_ssize_t us,
                 const double* uw, Py_ssize_t uws, Py_ssize_t n,
                 const floating* v, Py_ssize_t vs,
                 const double* vw, Py_ssize_t vws, Py_ssize_t m,
-                int mode, double p, double* tu, double* tv) noexcept nogil:
+                int mode, double p, double* tu, double* tv, Segs* sg) noexcept nogil:
     # tu, tv: scratch of 2 (n + 1) and 2 (m + 1) doubles (dd cumulative
-    # weights: n + 1 hi parts, then n + 1 lo parts)
+    # weights: n + 1 hi parts, then n + 1 lo parts); sg: the weighted walk's
+    # segments (see quantile_weighted)
     cdef double s, mx
     cdef int e
     cdef bint weighted = uw != NULL or vw != NULL
@@ -334,19 +459,19 @@ cdef double row(int kind, const floating* u, Py_ssize_t us,
     if weighted:
         fill_cum(uw, uws, n, False, tu, tu + n + 1)
         fill_cum(vw, vws, m, False, tv, tv + m + 1)
-    s = quantile(u, us, n, v, vs, m, tu, tv, weighted, mode, p, 1.0)
+    s = quantile(u, us, n, v, vs, m, tu, tv, weighted, mode, p, 1.0, sg)
     if mode == P_INF or mode == P_ONE:
         return s
     if not (s < 1e290 and s > 1e-280) and not isnan(s):
         # |d|^p overflowed or underflowed (or the distance is 0): scale the
         # distances by a power of two near the largest one and walk again
-        mx = quantile(u, us, n, v, vs, m, tu, tv, weighted, P_INF, p, 1.0)
+        mx = quantile(u, us, n, v, vs, m, tu, tv, weighted, P_INF, p, 1.0, sg)
         if mx > 0.0 and not isinf(mx):
             frexp(mx, &e)
             if e < -1000:
                 e = -1000   # 2**1000 is as far up as a factor can go
             s = quantile(u, us, n, v, vs, m, tu, tv, weighted, mode, p,
-                         ldexp(1.0, -e))
+                         ldexp(1.0, -e), sg)
             return ldexp(root(s, mode, p), e)
     return root(s, mode, p)
 
@@ -356,16 +481,16 @@ cdef void rows_typed(int kind, const floating* u, Py_ssize_t urs, Py_ssize_t us,
                      const floating* v, Py_ssize_t vrs, Py_ssize_t vs,
                      const double* vw, Py_ssize_t vwrs, Py_ssize_t vws, Py_ssize_t m,
                      Py_ssize_t nrows, int mode, double p, double* out,
-                     double* scratch) noexcept nogil:
+                     double* scratch, Segs* sg) noexcept nogil:
     # IN: nrows problems; row/element strides in elements (weights: float64);
-    # scratch: 2 (n + m + 2) doubles.  OUT: out[r].
+    # scratch: 2 (n + m + 2) doubles; sg: segment scratch.  OUT: out[r].
     cdef Py_ssize_t r
     for r in range(nrows):
         out[r] = row(kind, u + r * urs, us,
                      uw + r * uwrs if uw != NULL else NULL, uws, n,
                      v + r * vrs, vs,
                      vw + r * vwrs if vw != NULL else NULL, vws, m, mode, p,
-                     scratch, scratch + 2 * (n + 1))
+                     scratch, scratch + 2 * (n + 1), sg)
 
 
 cdef inline bint layout_ok(cnp.ndarray a, int ndim):
@@ -389,14 +514,25 @@ cdef inline void strides(cnp.ndarray a, int ndim, Py_ssize_t* rs, Py_ssize_t* es
         es[0] = cnp.PyArray_STRIDE(a, 1) // isz
 
 
+# weighted walks of at least this many samples (n + m) run their segments
+# on several threads; _walk_active (read and written with the GIL held) is
+# set while a call runs multi-threaded
+cdef Py_ssize_t WALK_PAR_MIN = 131072
+cdef int _walk_active = 0
+
+
 def rows(int kind, cnp.ndarray u, object uw, cnp.ndarray v, object vw,
-         int mode, double p, cnp.ndarray out):
+         int mode, double p, cnp.ndarray out, int nthreads=0):
     """Distances of the sorted rows of u, v (1-D: one problem) into out.
 
     kind: 0 quantile walk (W_p), 1 CDF walk (SciPy's _cdf_distance).
     mode: 1 (p = 1), 2 (p = 2), 3 (any p >= 1), 4 (p = inf).
+    nthreads: 0 the default (kl_max_threads), 1 the calling thread, k at
+    most k, for the segments of weighted quantile walks (fixed segments
+    summed in order: the result does not depend on it).
     Returns 0, or -1 (nothing done) for an unsupported layout or dtype.
     """
+    global _walk_active
     cdef int ndim = cnp.PyArray_NDIM(u)
     cdef int t = cnp.PyArray_TYPE(u)
     cdef Py_ssize_t n = cnp.PyArray_DIM(u, ndim - 1)
@@ -426,26 +562,107 @@ def rows(int kind, cnp.ndarray u, object uw, cnp.ndarray v, object vw,
         strides(a, ndim, &vwrs, &vws)
         vwp = <const double*>cnp.PyArray_DATA(a)
     cdef double* scratch = NULL
+    cdef Segs sg
+    cdef Py_ssize_t nseg = walk_nseg(n, m)
+    sg.bi = NULL
+    sg.bj = NULL
+    sg.part = NULL
+    sg.nt = 1
     if kind == CDF or uwp != NULL or vwp != NULL:
         scratch = <double*>ks_scratch(2 * (n + m + 2) * sizeof(double))
         if scratch == NULL:
             raise MemoryError()
+    if kind != CDF and (uwp != NULL or vwp != NULL) and nseg > 1:
+        sg.bi = <Py_ssize_t*>malloc(2 * (nseg + 1) * sizeof(Py_ssize_t)
+                                    + nseg * sizeof(double))
+        if sg.bi == NULL:
+            free(scratch)
+            raise MemoryError()
+        sg.bj = sg.bi + nseg + 1
+        sg.part = <double*>(sg.bj + nseg + 1)
+        # (as the divergence kernels: 1 runs on the calling thread only, 0
+        # the default, n > 1 at most n; and a call made while another one
+        # from a different Python thread runs multi-threaded takes one)
+        if nthreads != 1 and n + m >= WALK_PAR_MIN and not _walk_active:
+            sg.nt = kl_max_threads()
+            if nthreads > 1 and sg.nt > nthreads:
+                sg.nt = nthreads
+    if sg.nt > 1:
+        _walk_active = 1
     try:
         if t == cnp.NPY_DOUBLE:
             with nogil:
                 rows_typed(kind, <const double*>cnp.PyArray_DATA(u), urs, us,
                            uwp, uwrs, uws, n,
                            <const double*>cnp.PyArray_DATA(v), vrs, vs,
-                           vwp, vwrs, vws, m, nrows, mode, p, o, scratch)
+                           vwp, vwrs, vws, m, nrows, mode, p, o, scratch, &sg)
         else:
             with nogil:
                 rows_typed(kind, <const float*>cnp.PyArray_DATA(u), urs, us,
                            uwp, uwrs, uws, n,
                            <const float*>cnp.PyArray_DATA(v), vrs, vs,
-                           vwp, vwrs, vws, m, nrows, mode, p, o, scratch)
+                           vwp, vwrs, vws, m, nrows, mode, p, o, scratch, &sg)
     finally:
+        if sg.nt > 1:
+            _walk_active = 0
+        free(sg.bi)
         free(scratch)
     return 0
+
+
+def walk_parts(cnp.ndarray u, cnp.ndarray uw, cnp.ndarray v, cnp.ndarray vw, int mode,
+               double p, int nthreads=1):
+    """The segments of one weighted quantile walk (tests): u, v sorted
+    C-contiguous float64 (n,), (m,) with float64 weights uw, vw of their
+    shapes (checked by the caller).  Returns (bi, bj, parts): int64 arrays
+    of the nseg + 1 segment starts in u and v (split_walk) and float64 the
+    nseg partial sums (order inf: maxima) that rows() adds in order; the
+    segments run on up to nthreads threads (0: the default)."""
+    cdef Py_ssize_t n = cnp.PyArray_DIM(u, 0), m = cnp.PyArray_DIM(v, 0)
+    cdef Py_ssize_t nseg = walk_nseg(n, m)
+    cdef cnp.ndarray t = np.empty(2 * (n + m + 2))
+    cdef cnp.ndarray bi = np.empty(nseg + 1, dtype=np.intp)
+    cdef cnp.ndarray bj = np.empty(nseg + 1, dtype=np.intp)
+    cdef cnp.ndarray part = np.empty(nseg)
+    cdef double* tu = <double*>cnp.PyArray_DATA(t)
+    cdef double* tv = tu + 2 * (n + 1)
+    cdef WalkJob job
+    cdef Py_ssize_t s
+    cdef int nt = kl_max_threads() if nthreads == 0 else nthreads
+    fill_cum(<const double*>cnp.PyArray_DATA(uw), 1, n, False, tu, tu + n + 1)
+    fill_cum(<const double*>cnp.PyArray_DATA(vw), 1, m, False, tv, tv + m + 1)
+    job.u = cnp.PyArray_DATA(u)
+    job.v = cnp.PyArray_DATA(v)
+    job.us = 1
+    job.n = n
+    job.vs = 1
+    job.m = m
+    job.tu = tu
+    job.tul = tu + n + 1
+    job.tv = tv
+    job.tvl = tv + m + 1
+    job.bi = <Py_ssize_t*>cnp.PyArray_DATA(bi)
+    job.bj = <Py_ssize_t*>cnp.PyArray_DATA(bj)
+    job.part = <double*>cnp.PyArray_DATA(part)
+    job.mode = mode
+    job.p = p
+    job.sc = 1.0
+    job.f32 = False
+    with nogil:
+        if nseg == 1:
+            (<Py_ssize_t*>job.bi)[0] = 0
+            (<Py_ssize_t*>job.bj)[0] = 0
+            (<Py_ssize_t*>job.bi)[1] = n
+            (<Py_ssize_t*>job.bj)[1] = m
+        else:
+            split_walk(job.tu, job.tul, n, job.tv, job.tvl, m, nseg,
+                       <Py_ssize_t*>job.bi, <Py_ssize_t*>job.bj)
+        if nt > 1 and nseg > 1:
+            kl_pool_run(nt, nseg, walk_item, &job)
+        else:
+            for s in range(nseg):
+                walk_item(&job, s)
+    return bi, bj, part
 
 
 # ---------------------------------------------------------------------------
