@@ -81,6 +81,10 @@ cdef extern from "_vmath.h" nogil:
     bint kl_sums_bad_f32(const float* x, const float* y, Py_ssize_t m,
                          double* sp, double* sq, double* st)
 
+cdef extern from "_inline.h":
+    # the return type of a function GCC must always inline
+    ctypedef void kl_always_void "KL_ALWAYS_INLINE_VOID"
+
 cdef extern from "_short.h" nogil:
     # the second group of 8 of a row of 9 to 12 elements over its first 2
     # or 4 lanes (the rest is zero padding): the same lanes, bit for bit
@@ -201,29 +205,39 @@ cdef inline void lanes_groups(int measure, const double* x, const double* y,
                 st[j] += scalar_term(measure, x[i + j], y[i + j])
 
 
+cdef inline kl_always_void lanes_fused(int measure, const double* x, const double* y,
+                                       Py_ssize_t m, double* ap, double* aq, double* st,
+                                       bint* bad) noexcept nogil:
+    # `lanes` without its slow path: the measure's fused loop (_vmath.h,
+    # kl_fused_*) adds the lane sums, tests every entry against the vector
+    # terms' domain (0 or [2^-500, 2^500]) and sums the branch-free terms
+    # into st; bad[0] = True if some entry failed the test (then st holds
+    # no term of the block).  Always inlined (_inline.h), so that a caller
+    # with a constant measure keeps only its own loop.
+    if measure == KL:
+        bad[0] = kl_fused_kl(x, y, m, ap, aq, st)
+    elif measure == CROSS_ENTROPY:
+        bad[0] = kl_fused_xlogy(x, y, m, ap, aq, st)
+    elif measure == ENTROPY:
+        bad[0] = kl_fused_xlogx(x, m, ap, aq, st)
+    else:
+        bad[0] = kl_lane_sums_bad(x, y, m, ap, aq)  # sums only (pair measures)
+
+
 cdef inline void lanes(int measure, const double* x, const double* y, Py_ssize_t m,
                        double* ap, double* aq, double* at, int* neg) noexcept nogil:
     # first_pass's vector body over m (a multiple of 8) contiguous doubles:
     # 8 independent lanes per accumulator, which GCC turns into SIMD code.
-    # One fused loop (_vmath.h, kl_fused_*) adds the lane sums, tests every
-    # entry against the vector terms' domain (0 or [2^-500, 2^500]) and sums
-    # the branch-free terms; a block that fails the test keeps its sums
-    # and redoes its terms group by group (lanes_groups).  Accumulators are
-    # locals of the C helpers (the caller's arrays might alias x and y, as
-    # far as the compiler knows).
+    # lanes_fused adds the lane sums and the branch-free terms; a block that
+    # fails its domain test keeps its sums and redoes its terms group by
+    # group (lanes_groups).  Accumulators are locals of the C helpers (the
+    # caller's arrays might alias x and y, as far as the compiler knows).
     cdef int j
     cdef bint bad
     cdef double st[8]
     for j in range(8):
         st[j] = at[j]
-    if measure == KL:
-        bad = kl_fused_kl(x, y, m, ap, aq, st)
-    elif measure == CROSS_ENTROPY:
-        bad = kl_fused_xlogy(x, y, m, ap, aq, st)
-    elif measure == ENTROPY:
-        bad = kl_fused_xlogx(x, m, ap, aq, st)
-    else:
-        bad = kl_lane_sums_bad(x, y, m, ap, aq)  # sums only (pair measures)
+    lanes_fused(measure, x, y, m, ap, aq, st, &bad)
     if bad:
         lanes_groups(measure, x, y, m, st, neg)
     for j in range(8):
@@ -342,6 +356,45 @@ cdef inline Py_ssize_t load_block(const floating* p, Py_ssize_t ps, Py_ssize_t m
     return m8
 
 
+cdef inline kl_always_void first_short(int measure, const floating* p, Py_ssize_t ps,
+                                       const floating* q, Py_ssize_t qs, Py_ssize_t n,
+                                       double* sums, int* st) noexcept nogil:
+    # first_pass of a row of n <= 16 elements (KL_EXT_VECTOR builds; the
+    # small-call path's usual case): one zero-padded copy and one run of the
+    # lanes, the same sums bit for bit as first_pass's blocks give (a single
+    # block's compensated total is its sum); st[0] = first_pass's status.
+    # Always inlined (_inline.h): row_entropy, row_cross_entropy and row_kl
+    # call it before first_pass_par, their measure a constant, so a call on
+    # 10 elements runs its own fused loop inline, not `lanes` out of line.
+    cdef double ap[8]
+    cdef double aq[8]
+    cdef double at[8]
+    cdef double bx[16]
+    cdef double by[16]
+    cdef int neg[2]
+    cdef int j
+    cdef bint bad = False
+    neg[0] = 0
+    neg[1] = 0
+    for j in range(8):
+        ap[j] = 0.0
+        aq[j] = 0.0
+        at[j] = 0.0
+    for j in range(16):
+        bx[j] = p[j * ps] if j < n else 0.0
+        by[j] = q[j * qs] if j < n else 0.0
+    if KL_SHORT_TAIL_KL and measure == KL and 8 < n <= 12:
+        lanes_short_kl(bx, by, n - 8, ap, aq, at, neg)
+    else:
+        lanes_fused(measure, bx, by, 8 if n <= 8 else 16, ap, aq, at, &bad)
+        if bad:
+            lanes_groups(measure, bx, by, 8 if n <= 8 else 16, at, neg)
+    sums[0] = lanes_total(ap)
+    sums[1] = lanes_total(aq)
+    sums[2] = lanes_total(at)
+    st[0] = ST_NEG_P if neg[0] else (ST_NEG_Q if neg[1] else ST_OK)
+
+
 cdef int first_pass(int measure, const floating* p, Py_ssize_t ps,
                     const floating* q, Py_ssize_t qs, Py_ssize_t n,
                     double* sums) noexcept nogil:
@@ -365,27 +418,12 @@ cdef int first_pass(int measure, const floating* p, Py_ssize_t ps,
     cdef int neg[2]
     cdef bint direct
     cdef Py_ssize_t i, j, start, stop, m, m8
+    cdef int st
     neg[0] = 0
     neg[1] = 0
     if KL_EXT_VECTOR and n <= 16:
-        # a short row (the small-call path's usual case): one zero-padded
-        # copy and one run of the lanes, the same sums bit for bit as the
-        # blocks below give (a single block's compensated total is its sum)
-        for j in range(8):
-            ap[j] = 0.0
-            aq[j] = 0.0
-            at[j] = 0.0
-        for i in range(16):
-            bx[i] = p[i * ps] if i < n else 0.0
-            by[i] = q[i * qs] if i < n else 0.0
-        if KL_SHORT_TAIL_KL and measure == KL and 8 < n <= 12:
-            lanes_short_kl(bx, by, n - 8, ap, aq, at, neg)
-        else:
-            lanes(measure, bx, by, 8 if n <= 8 else 16, ap, aq, at, neg)
-        sums[0] = lanes_total(ap)
-        sums[1] = lanes_total(aq)
-        sums[2] = lanes_total(at)
-        return ST_NEG_P if neg[0] else (ST_NEG_Q if neg[1] else ST_OK)
+        first_short(measure, p, ps, q, qs, n, sums, &st)
+        return st
     if KL_EXT_VECTOR:
         for start in range(0, n, 512):
             m = min(<Py_ssize_t>LBLOCK, n - start)
@@ -1199,7 +1237,11 @@ cdef int row_entropy(const floating* p, Py_ssize_t ps, Py_ssize_t n,
                      bint normalize, double* res, int nthreads) noexcept nogil:
     # H(p) = -sum p log p;  normalised: H(p/s) = log s - (1/s) sum p log p.
     cdef double sums[3]
-    cdef int st = first_pass_par(ENTROPY, p, ps, p, ps, n, sums, nthreads)
+    cdef int st
+    if KL_EXT_VECTOR and n <= 16:
+        first_short(ENTROPY, p, ps, p, ps, n, sums, &st)
+    else:
+        st = first_pass_par(ENTROPY, p, ps, p, ps, n, sums, nthreads)
     if st != ST_OK:
         return st
     return fin_entropy(p, ps, n, sums[0], sums[2], kl_vlog_sum(sums[0]), normalize, res)
@@ -1211,7 +1253,11 @@ cdef int row_cross_entropy(const floating* p, Py_ssize_t ps,
     # H(p, q) = -sum p log q; 0 log q = 0; p > 0 with q = 0 gives +inf.
     # Normalised: H(p/sp, q/sq) = log sq - (1/sp) sum p log q.
     cdef double sums[3]
-    cdef int st = first_pass_par(CROSS_ENTROPY, p, ps, q, qs, n, sums, nthreads)
+    cdef int st
+    if KL_EXT_VECTOR and n <= 16:
+        first_short(CROSS_ENTROPY, p, ps, q, qs, n, sums, &st)
+    else:
+        st = first_pass_par(CROSS_ENTROPY, p, ps, q, qs, n, sums, nthreads)
     if st != ST_OK:
         return st
     return fin_cross(p, ps, q, qs, n, sums[0], sums[1], sums[2], kl_vlog_sum(sums[1]),
@@ -1225,7 +1271,11 @@ cdef int row_kl(const floating* p, Py_ssize_t ps,
     # Unnormalised: D = T + sp - sq.
     # Normalised:   D(p/sp || q/sq) = T/sp + log1p(d) - d,  d = (sq - sp)/sp.
     cdef double sums[3]
-    cdef int st = first_pass_par(KL, p, ps, q, qs, n, sums, nthreads)
+    cdef int st
+    if KL_EXT_VECTOR and n <= 16:
+        first_short(KL, p, ps, q, qs, n, sums, &st)
+    else:
+        st = first_pass_par(KL, p, ps, q, qs, n, sums, nthreads)
     if st != ST_OK:
         return st
     return fin_kl(p, ps, q, qs, n, sums[0], sums[1], sums[2],
