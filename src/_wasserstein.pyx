@@ -323,6 +323,40 @@ cdef void walk_item(void* ctx, Py_ssize_t s) noexcept nogil:
                               w.bi[s + 1], w.bj[s + 1], w.mode, w.p, w.sc)
 
 
+ctypedef struct CumJob:
+    const double* w[2]      # weights (or NULL: unit weights), stride ws
+    Py_ssize_t ws[2]
+    Py_ssize_t n[2]
+    double* t[2]            # OUT: hi parts, then lo parts (n + 1 apart)
+
+
+cdef void cum_item(void* ctx, Py_ssize_t k) noexcept nogil:
+    # pool item k: the cumulative weights of sample k (0: u, 1: v)
+    cdef CumJob* c = <CumJob*>ctx
+    fill_cum(c.w[k], c.ws[k], c.n[k], False, c.t[k], c.t[k] + c.n[k] + 1)
+
+
+cdef void fill_cum2(const double* uw, Py_ssize_t uws, Py_ssize_t n,
+                    const double* vw, Py_ssize_t vws, Py_ssize_t m,
+                    double* tu, double* tv, int nt) noexcept nogil:
+    # fill_cum of u's and v's weights (no leading zero) into tu, tv, as two
+    # pool items when nt > 1 (each is one sample's own pass: the same bits)
+    cdef CumJob c
+    c.w[0] = uw
+    c.w[1] = vw
+    c.ws[0] = uws
+    c.ws[1] = vws
+    c.n[0] = n
+    c.n[1] = m
+    c.t[0] = tu
+    c.t[1] = tv
+    if nt > 1:
+        kl_pool_run(nt, 2, cum_item, &c)
+    else:
+        cum_item(&c, 0)
+        cum_item(&c, 1)
+
+
 cdef double quantile_weighted(const floating* u, Py_ssize_t us, Py_ssize_t n,
                               const floating* v, Py_ssize_t vs, Py_ssize_t m,
                               const double* tu, const double* tul,
@@ -457,8 +491,7 @@ cdef double row(int kind, const floating* u, Py_ssize_t us,
         fill_cum(vw, vws, m, True, tv, tv + m + 1)
         return cdf_walk(u, us, n, v, vs, m, tu, tu + n + 1, tv, tv + m + 1, mode, p)
     if weighted:
-        fill_cum(uw, uws, n, False, tu, tu + n + 1)
-        fill_cum(vw, vws, m, False, tv, tv + m + 1)
+        fill_cum2(uw, uws, n, vw, vws, m, tu, tv, sg.nt)
     s = quantile(u, us, n, v, vs, m, tu, tv, weighted, mode, p, 1.0, sg)
     if mode == P_INF or mode == P_ONE:
         return s
