@@ -479,7 +479,11 @@ def wasserstein_1d(u_values: ArrayLike, v_values: ArrayLike, u_weights: ArrayLik
     keys cannot order.  With two or more threads the sorts are split into
     tasks (ranges of at most 16384 samples) that the threads take as they
     become free, so two threads share even one long sample; the result does
-    not depend on the thread count.  For two unweighted float64 samples the
+    not depend on the thread count.  The weighted walk runs in fixed
+    segments of 16384 merged cumulative weights, each starting in a state
+    the whole walk passes through, that the threads take as tasks; their
+    partial sums are added in segment order, so it does not depend on the
+    thread count either.  For two unweighted float64 samples the
     sorted copies go to a scratch buffer that the calling thread keeps
     between calls (up to 16 MiB: 2**21 samples in all), which saves the
     page faults of fresh memory on every call.  A sum of :math:`|d|^p` that would over- or underflow is redone
