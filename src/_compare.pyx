@@ -286,8 +286,7 @@ cdef inline void pair_sweep_lanes(const double* p, const double* q, Py_ssize_t m
                 ok &= kl_vdomain(p[i + j] * mq) & kl_vdomain(q[i + j] * mp)
         if ok:
             kl_vadd_js8(p + i, q + i, mp, mq, s0)
-            for j in range(8):
-                s3[j] += kl_vterm_jeffreys(p[i + j] * mq, q[i + j] * mp)
+            kl_vadd_jeffreys8(p + i, q + i, mp, mq, s3)
         else:
             for j in range(8):
                 x = p[i + j] * mq

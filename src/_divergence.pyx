@@ -41,6 +41,10 @@ cdef extern from "_vmath.h" nogil:
     # term(x[j], y[j]) (out may be y)
     void kl_vadd_js8(const double* x, const double* y, double mp, double mq, double* acc)
     void kl_vset_js8(const double* x, const double* y, double* out)
+    # and for Jeffreys
+    void kl_vadd_jeffreys8(const double* x, const double* y, double mp, double mq,
+                           double* acc)
+    void kl_vset_jeffreys8(const double* x, const double* y, double* out)
     double kl_vterm_xlogx(double x)
     double kl_vterm_xlogy(double p, double q)
     double kl_vterm_js(double x, double y)
@@ -89,7 +93,8 @@ cdef extern from "_short.h" nogil:
     # the second group of 8 of a row of 9 to 12 elements over its first 2
     # or 4 lanes (the rest is zero padding): the same lanes, bit for bit
     const int KL_SHORT_TAIL_KL  # 0 where the KL lanes have their own term (v4)
-    const int KL_SHORT_TAIL_JS  # 0 where the JS lanes have their own term (v4)
+    # p[0..n) to buf[0..16), zero-padded (contiguous float64, 1 <= n <= 16)
+    void kl_pad16(const double* p, Py_ssize_t n, double* buf)
     bint kl_tail2_kl(const double* x, const double* y, double* sp, double* sq,
                      double* st)
     bint kl_tail4_kl(const double* x, const double* y, double* sp, double* sq,
@@ -321,9 +326,7 @@ cdef inline void lanes_pair_short(int measure, const double* x, const double* y,
         return
     for j in range(8):
         st[j] = at[j]
-    if measure == JS and not KL_SHORT_TAIL_JS:
-        bad = kl_fused_js(x, y, 16, mp, mq, st)  # v4: both groups, its own term
-    elif measure == JS:
+    if measure == JS:
         bad = kl_fused_js(x, y, 8, mp, mq, st)
         if not bad:
             bad = (kl_tail2_js(x + 8, y + 8, mp, mq, st) if t <= 2
@@ -520,8 +523,7 @@ cdef inline void lanes_pair(int measure, const double* x, const double* y, Py_ss
             if ok and measure == JS:
                 kl_vadd_js8(x + i, y + i, mp, mq, st)
             elif ok:
-                for j in range(8):
-                    st[j] += kl_vterm_jeffreys(x[i + j] * mq, y[i + j] * mp)
+                kl_vadd_jeffreys8(x + i, y + i, mp, mq, st)
             elif measure == JS:
                 for j in range(8):
                     st[j] += js_term(x[i + j] * mq, y[i + j] * mp)
@@ -1337,9 +1339,13 @@ cdef int row_pair_short(int measure, const floating* p, Py_ssize_t ps,
         ap[j] = 0.0
         aq[j] = 0.0
         at[j] = 0.0
-    for i in range(16):
-        bx[i] = p[i * ps] if i < n else 0.0
-        by[i] = q[i * qs] if i < n else 0.0
+    if floating is double and ps == 1 and qs == 1:
+        kl_pad16(p, n, bx)
+        kl_pad16(q, n, by)
+    else:
+        for i in range(16):
+            bx[i] = p[i * ps] if i < n else 0.0
+            by[i] = q[i * qs] if i < n else 0.0
     lanes(measure, bx, by, m, ap, aq, at, neg)  # sums and the domain test
     if neg[0]:
         return ST_NEG_P
@@ -1608,8 +1614,7 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
                 kl_vset_js8(bx + i, tb + i, tb + i)
         elif measure == JEFFREYS:
             for i in range(0, m8, 8):
-                for j in range(8):
-                    tb[i + j] = kl_vterm_jeffreys(bx[i + j], tb[i + j])
+                kl_vset_jeffreys8(bx + i, tb + i, tb + i)
         elif measure == HELLINGER:
             for i in range(0, m8, 8):
                 for j in range(8):

@@ -13,10 +13,13 @@
  * vector width.  Same contract as the full-group loops: sums always
  * updated, terms only if every entry lies in the domain (return 0).
  *
- * This holds only where the full group computes its terms with the same
- * kl_vterm_* expressions: a tier whose 8-lane loop has its own term (v4's
- * intrinsic KL term, kl_v8term_kl) turns its tail off (KL_SHORT_TAIL_KL
- * 0); tests/test_front_properties.py compares every short row with the
+ * This holds only where the tail computes its terms with the same
+ * expressions as the full group: v4's JS and Jeffreys groups use the
+ * intrinsic terms kl_v8term_js, kl_v8term_jeffreys, so its tails use the
+ * same terms on 2 or 4 lanes (kl_v2term_*, kl_v4term_*: AVX-512VL, the same
+ * instructions lane by lane); v4's KL term has no such tail yet, so that
+ * tier turns the KL tail off (KL_SHORT_TAIL_KL 0);
+ * tests/test_front_properties.py compares every short row with the
  * same row in a batch, which would catch a mismatch.
  */
 #ifndef KL_EXT_SHORT_H
@@ -30,14 +33,6 @@
 #else
 #define KL_SHORT_TAIL_KL 1
 #endif
-/* 1 where the JS tail is the full group's arithmetic (not v4: its JS
-   lanes use kl_v8term_js) */
-#if KL_V8
-#define KL_SHORT_TAIL_JS 0
-#else
-#define KL_SHORT_TAIL_JS 1
-#endif
-
 /* sums and terms of a one-pass measure (KL_FUSED_BLOCK over W lanes) */
 #define KL_TAIL_BLOCK(NAME, W, TERM)                                           \
 static inline __attribute__((always_inline)) int64_t                            \
@@ -111,10 +106,51 @@ NAME(const double *x0, const double *y0, double mp, double mq, double *st)      
 
 KL_TAIL_BLOCK(kl_tail2_kl, 2, kl_vterm_kl(u, v))
 KL_TAIL_BLOCK(kl_tail4_kl, 4, kl_vterm_kl(u, v))
+#if KL_V8
+/* v4: KL_TAIL_PAIR with the intrinsic term TERMV on a W-lane vector VT
+   (prefix P); the domain test of the same products, lane by lane */
+#define KL_TAIL_PAIR_V(NAME, W, VT, P, TERMV)                                  \
+static inline __attribute__((always_inline)) int64_t                            \
+NAME(const double *x0, const double *y0, double mp, double mq, double *st)      \
+{                                                                               \
+    uint64_t bad = 0;                                                           \
+    for (int j = 0; j < W; j++)                                                 \
+        bad |= kl_vbad(x0[j] * mq) | kl_vbad(y0[j] * mp);                       \
+    if (bad)                                                                    \
+        return 1;                                                               \
+    VT u = P##_mul_pd(P##_loadu_pd(x0), P##_set1_pd(mq));                       \
+    VT v = P##_mul_pd(P##_loadu_pd(y0), P##_set1_pd(mp));                       \
+    P##_storeu_pd(st, P##_add_pd(P##_loadu_pd(st), TERMV(u, v)));               \
+    return 0;                                                                   \
+}
+KL_TAIL_PAIR_V(kl_tail2_js, 2, __m128d, _mm, kl_v2term_js)
+KL_TAIL_PAIR_V(kl_tail4_js, 4, __m256d, _mm256, kl_v4term_js)
+KL_TAIL_PAIR_V(kl_tail2_jeffreys, 2, __m128d, _mm, kl_v2term_jeffreys)
+KL_TAIL_PAIR_V(kl_tail4_jeffreys, 4, __m256d, _mm256, kl_v4term_jeffreys)
+#else
 KL_TAIL_PAIR(kl_tail2_js, 2, kl_vterm_js(u, v))
 KL_TAIL_PAIR(kl_tail4_js, 4, kl_vterm_js(u, v))
 KL_TAIL_PAIR(kl_tail2_jeffreys, 2, kl_vterm_jeffreys(u, v))
 KL_TAIL_PAIR(kl_tail4_jeffreys, 4, kl_vterm_jeffreys(u, v))
+#endif
+
+/* p[0..n) copied to buf[0..16) as doubles, zero-padded (1 <= n <= 16,
+   contiguous float64): the short rows' copy.  v4: two masked vector loads
+   and stores, which the lanes' vector loads of buf then forward from (16
+   scalar stores cannot be forwarded to a vector load, which waits for
+   them to reach the cache); elsewhere the plain loop */
+static inline __attribute__((always_inline)) void kl_pad16(const double *p, ptrdiff_t n,
+                                                           double *buf)
+{
+#if KL_V8
+    uint32_t m = n >= 16 ? 0xFFFFu : (1u << n) - 1u;
+    _mm512_storeu_pd(buf, _mm512_maskz_loadu_pd((__mmask8)(m & 0xFF), p));
+    _mm512_storeu_pd(buf + 8, _mm512_maskz_loadu_pd((__mmask8)(m >> 8), p + 8));
+#else
+    for (ptrdiff_t i = 0; i < 16; i++)
+        buf[i] = i < n ? p[i] : 0.0;
+#endif
+}
 
 KL_TAIL_HELLINGER(kl_tail2_hellinger, 2)
 KL_TAIL_HELLINGER(kl_tail4_hellinger, 4)
