@@ -434,10 +434,11 @@ def test_vector_log_within_2_ulp():
 # the last entry absorbing the rest.  Every tier within 1e-13 (the
 # contract); the v4 tier, whose terms have no cancellation near p = q,
 # within 2e-15.  Measured: KL 2.5e-16 (v4), 3.6e-15 (v3), 5.0e-15
-# (baseline); JS 1.5e-15 in every tier.  Mutants: the direct forms in every
-# v4 lane (p log(p/q) + q - p; x log a + y log b) fail with 3.8e-14 (KL)
-# and 1.6e-13 (JS, unnormalised rows).
-@pytest.mark.parametrize("name", ["kl_divergence", "js_divergence"])
+# (baseline); JS 1.5e-15 and Jeffreys 4.8e-16 in every tier.  Mutants: the
+# direct forms in every v4 lane (p log(p/q) + q - p; hi log a + lo log b)
+# fail with 3.8e-14 (KL) and 8.5e-14 (JS, unnormalised rows); v4's
+# Jeffreys term without the low part of k ln 2 fails with 8.6e-11.
+@pytest.mark.parametrize("name", ["kl_divergence", "js_divergence", "jeffreys_divergence"])
 def test_terms_at_the_switch_points(name):
     from kl_ext import measures
     rng = np.random.default_rng(1416)
@@ -462,7 +463,7 @@ def test_terms_at_the_switch_points(name):
             # unnormalised JS: its terms without the near regime's exact
             # recomputation of rows below 2^-11 (src/_divergence.pyx,
             # near_bound); unnormalised KL sums terms of both signs
-            for normalize in (True, False) if name == "js_divergence" else (True,):
+            for normalize in (True, False) if name != "kl_divergence" else (True,):
                 err = rel_err(call(name, p, q, normalize=normalize),
                               exact(name, p, q, normalize=normalize))
                 worst = max(worst, err)
