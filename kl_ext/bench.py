@@ -38,8 +38,9 @@ difference beyond ``rtol=1e-6`` is marked ``!`` in the table and listed
 under it.
 
 Threads: a workload with ``threads=N`` is timed inside
-``threadpoolctl.threadpool_limits(N, user_api="openmp")`` (kl_ext uses
-OpenMP for calls with >= 131072 elements); the competitors run in the same
+``threadpoolctl.threadpool_limits(N, user_api="openmp")`` (OpenMP's thread
+count sizes kl_ext's worker pool, which runs calls with >= 131072
+elements); the competitors run in the same
 limit (NumPy, SciPy and NumKong are single-threaded here).  Without
 threadpoolctl the limit cannot be changed after import, and the table says
 so.
@@ -765,7 +766,7 @@ def format_table(results: Sequence[Timing]) -> list[str]:
         out.append(line(row))
     out.append("")
     text = ("Median time per call (same seeded, normalised inputs for every competitor); "
-            "thr = OpenMP threads kl_ext could use; ×X = X's time / kl_ext's time (higher "
+            "thr = threads kl_ext could use; ×X = X's time / kl_ext's time (higher "
             "is better for kl_ext). "
             "SciPy: stats.entropy (entropy, KL), entropy(p) + entropy(p, q) "
             "(cross-entropy), spatial.distance.jensenshannon (JS distance; "

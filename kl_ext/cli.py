@@ -385,8 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "1e5, 1e7, 1e5x10 rows, 1e3x1e4 rows, a broadcast reference row x "
                         "threads 1 and 2 (a few minutes)")
     b.add_argument("--threads", nargs="+", metavar="N",
-                   help="OpenMP thread limits to run (space or comma separated; applied "
-                        "with threadpoolctl); default: the library's default, or 1 2 "
+                   help="thread limits to run (space or comma separated; applied "
+                        "to OpenMP's count, which sizes kl_ext's worker pool, with "
+                        "threadpoolctl); default: the library's default, or 1 2 "
                         "with --full")
     b.add_argument("--busy", action="store_true",
                    help="time everything next to a CPU-bound process started on another "
