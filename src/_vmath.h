@@ -260,6 +260,68 @@ static inline __attribute__((always_inline)) __m512d kl_v8term_kl(__m512d p, __m
     t = _mm512_mask_mov_pd(t, _mm512_cmp_pd_mask(q, zero, _CMP_EQ_OQ), _mm512_set1_pd(HUGE_VAL));
     return _mm512_mask_mov_pd(t, _mm512_cmp_pd_mask(p, zero, _CMP_EQ_OQ), q);
 }
+
+/*
+ * The float32 rows' KL term (v4 tier; kl_fused_kl_f32).  Their result is
+ * rounded to float32 (2^-24 = 6e-8 relative), so a term needs ~1e-9
+ * relative accuracy, not 1e-15.  With every entry 0 or in [2^-125, 2^126]
+ * (the loop's domain test):
+ *
+ *   kk from the float32 bits b(x) = 2^23 (e + 127 + f) for x = 2^e (1 + f):
+ *       kk = (b(q) - b(p) + 2^22) >> 23 rounds log2(q/p) on that scale
+ *       (off by at most 0.0861 from log2 itself), and pk = p 2^kk has the
+ *       bits b(p) + kk 2^23 (exact: q/pk lies in [2/3, 3/2], so pk is
+ *       normal for q in the domain).  No rcp14, vgetexppd or vscalefpd;
+ *   s = (pk - q)/(pk + q), |s| <= 1/5; pk - q and pk + q are exact in double;
+ *   log(pk/q) = 2s + s R(s^2), R(z) = z P(z), P the 4-coefficient minimax
+ *       polynomial (relative error of R <= 5.9e-9 on [0, 1/25]; derived and
+ *       checked by benchmarks/f32_poly.py --nc 4 --smax 0.2), Horner;
+ *   kk = 0: pk = p = w(1+s)/2, q = w(1-s)/2, num = pk - q = ws, and the
+ *       term p (2s + sR) - num = s (num + pk R), with no cancellation (R's
+ *       part is ~s/3 of it: relative error <= 0.07 x R's);
+ *   kk != 0: p (log(pk/q) - kk ln 2) + (q - p), where |log(p/q)| >= 0.287
+ *       and so the term is >= 0.0375 p, while R's error moves it by at most
+ *       p (2/3)|s|^3 5.9e-9 <= p 3.1e-11: <= 8.3e-10 relative.
+ *
+ * Measured (C, 3.2e7 terms of random float32 pairs at ratios 1 +- 1e-6 ..
+ * e^+-20 and one ulp apart, against __float128): relative error <= 8.2e-10,
+ * at p/q = 1.3336 (kk = -1, |s| = 0.2).  The one-pass forms amplify a term
+ * error at most 9-fold in the normalised KL (T/sp + g is kept only where
+ * |g| <= CANCEL x; fin_kl's second passes use the scalar float64 terms);
+ * in the unnormalised KL the absolute error, <= p (2/3) 0.2^3 5.9e-9 =
+ * 3.1e-11 p per term, against T + sp + sq <= 256 |D| (else fin_kl sums the
+ * scalar terms), is <= 8e-9 relative.  With the final float32 rounding
+ * (6e-8): within 1e-7 (tests/test_float32_lanes.py checks adversarial rows,
+ * some built to amplify ~7-fold, against mpmath; the 3-coefficient
+ * polynomial fails it).  Not bit-identical to the float64 lanes.
+ */
+static inline __attribute__((always_inline)) __m512d kl_v8term_kl_f32(__m256i pb, __m256i qb,
+                                                                      __m512d p, __m512d q)
+{
+    const double c1 = 0.6666666627520986, c2 = 0.4000031214765201,
+                 c3 = 0.28532684783201956, c4 = 0.23748346201243428;
+    __m256i kk = _mm256_srai_epi32(
+        _mm256_add_epi32(_mm256_sub_epi32(qb, pb), _mm256_set1_epi32(0x400000)), 23);
+    __m512d pk = _mm512_cvtps_pd(_mm256_castsi256_ps(
+        _mm256_add_epi32(pb, _mm256_slli_epi32(kk, 23))));
+    __m512d num = _mm512_sub_pd(pk, q);
+    __m512d s = _mm512_div_pd(num, _mm512_add_pd(pk, q));
+    __m512d z = _mm512_mul_pd(s, s);
+    __m512d P = _mm512_fmadd_pd(z, _mm512_set1_pd(c4), _mm512_set1_pd(c3));
+    P = _mm512_fmadd_pd(z, P, _mm512_set1_pd(c2));
+    P = _mm512_fmadd_pd(z, P, _mm512_set1_pd(c1));
+    __m512d R = _mm512_mul_pd(z, P);
+    /* k = 0: pk = p = w(1+s)/2, q = w(1-s)/2, num = ws, so
+       p log(p/q) - p + q = p (2s + sR) - num = s (num + pk R) */
+    __m512d near = _mm512_mul_pd(s, _mm512_fmadd_pd(pk, R, num));
+    __m512d L = _mm512_fmadd_pd(s, R, _mm512_add_pd(s, s));
+    L = _mm512_fnmadd_pd(_mm512_cvtepi32_pd(kk), _mm512_set1_pd(0.6931471805599453), L);
+    __m512d direct = _mm512_fmadd_pd(p, L, _mm512_sub_pd(q, p));
+    const __m256i zero = _mm256_setzero_si256();
+    __m512d t = _mm512_mask_blend_pd(_mm256_cmpeq_epi32_mask(kk, zero), direct, near);
+    t = _mm512_mask_mov_pd(t, _mm256_cmpeq_epi32_mask(qb, zero), _mm512_set1_pd(HUGE_VAL));
+    return _mm512_mask_mov_pd(t, _mm256_cmpeq_epi32_mask(pb, zero), q);
+}
 #else
 #define KL_V8 0
 #endif
@@ -1012,8 +1074,44 @@ NAME(const float *x, const float *y, ptrdiff_t m, double *sp, double *sq,       
 }
 
 #if KL_V8
-/* float32 blocks: the same loop, 8 floats widened by one vcvtps2pd */
-KL_FUSED_KL_V8(kl_fused_kl_f32, float, KL_LOAD8_F32)
+/* float32 blocks in the v4 tier: KL_FUSED_KL_V8's sums, with the float32
+   term kl_v8term_kl_f32 and its domain, 0 or [2^-125, 2^126], tested on
+   the float bits (as two running extremes: max b <= 0x7E800000, which
+   also fails NaN, inf and every negative, -0.0 included, and min (b - 1)
+   >= 0x00FFFFFF, where 0 wraps to the top).  A block outside it (float32
+   subnormals, magnitudes beyond 2^+-125) returns nonzero, as every fused
+   loop does, and the caller redoes it with the float64 terms. */
+static inline __attribute__((always_inline)) int64_t
+kl_fused_kl_f32(const float *x, const float *y, ptrdiff_t m, double *sp, double *sq, double *st)
+{
+    kl_v8d a, b, c;
+    const __m256i one = _mm256_set1_epi32(1);
+    const __m256i hi = _mm256_set1_epi32(0x7E800000), lo = _mm256_set1_epi32(0x00FFFFFF);
+    __m256i bmx = _mm256_setzero_si256(), bmn = _mm256_set1_epi32(-1);
+    memcpy(&a, sp, sizeof a);
+    memcpy(&b, sq, sizeof b);
+    memcpy(&c, st, sizeof c);
+    for (ptrdiff_t i = 0; i < m; i += 8) {
+        __m256 xf = _mm256_loadu_ps(x + i), yf = _mm256_loadu_ps(y + i);
+        __m256i xb = _mm256_castps_si256(xf), yb = _mm256_castps_si256(yf);
+        bmx = _mm256_max_epu32(bmx, _mm256_max_epu32(xb, yb));
+        bmn = _mm256_min_epu32(bmn, _mm256_min_epu32(_mm256_sub_epi32(xb, one),
+                                                     _mm256_sub_epi32(yb, one)));
+        __m512d u8 = _mm512_cvtps_pd(xf), v8 = _mm512_cvtps_pd(yf);
+        a = a + (kl_v8d)u8;
+        b = b + (kl_v8d)v8;
+        c = c + (kl_v8d)kl_v8term_kl_f32(xb, yb, u8, v8);
+    }
+    memcpy(sp, &a, sizeof a);
+    memcpy(sq, &b, sizeof b);
+    /* all lanes good iff max(bmx, hi) == hi and min(bmn, lo) == lo */
+    int64_t any = (_mm256_movemask_epi8(_mm256_cmpeq_epi32(_mm256_max_epu32(bmx, hi), hi))
+                   & _mm256_movemask_epi8(_mm256_cmpeq_epi32(_mm256_min_epu32(bmn, lo), lo)))
+                  != -1;
+    if (!any)
+        memcpy(st, &c, sizeof c);
+    return any;
+}
 #else
 KL_FUSED_BLOCK_F32(kl_fused_kl_f32, kl_vterm_kl(u, v))
 #endif
