@@ -2470,7 +2470,10 @@ cdef extern from "numpy/arrayobject.h":
 cdef cnp.dtype _D64 = cnp.PyArray_DescrFromType(cnp.NPY_DOUBLE)
 cdef cnp.dtype _D32 = cnp.PyArray_DescrFromType(cnp.NPY_FLOAT)
 cdef enum:
-    SMALL_GIL = 256  # rows up to this length keep the GIL (~0.5 us of work)
+    # rows up to this length keep the GIL (2-6 us of work, JS the longest:
+    # far below CPython's 5 ms switch interval); releasing and re-taking it
+    # costs ~30-40 ns, 4 % of a 1000-element entropy call (issue 14)
+    SMALL_GIL = 2048
 
 
 cdef Py_ssize_t SMALL_LIMIT_MIN = 65536  # shorter rows never get a second thread
