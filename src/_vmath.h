@@ -410,6 +410,26 @@ KL_VJS_DEF(kl_v8term_js, __m512d, _mm512, kl_v8_R)
 KL_VJS_DEF(kl_v4term_js, __m256d, _mm256, kl_v4_R)
 KL_VJS_DEF(kl_v2term_js, __m128d, _mm, kl_v2_R)
 
+/* The float32 rows' JS term (kl_fused_js_f32): kl_v8term_js with R from a
+   4-coefficient minimax polynomial, z P(z) (benchmarks/f32_poly.py --nc 4
+   --smax 0.1717: relative error of R <= 1.7e-9 for |s| <= 0.1717, the
+   reductions' range), Horner: two polynomials of 5 operations instead of
+   10.  R's part of a term is at most ~0.07 of it (the near form's
+   x sa Ra ~ r^4 against J ~ r^2; the direct form's x sa Ra <= (2/3) 0.1717^3
+   x against a cancellation of 7x), so a term is within ~1.2e-10, and JS,
+   a sum of terms >= 0, within as much before its float32 rounding. */
+static inline __attribute__((always_inline)) __m512d kl_v8_R4(__m512d s)
+{
+    const double c1 = 0.6666666655340263, c2 = 0.4000012264877742,
+                 c3 = 0.2855073494581466, c4 = 0.23332696073900358;
+    __m512d z = _mm512_mul_pd(s, s);
+    __m512d P = _mm512_fmadd_pd(z, _mm512_set1_pd(c4), _mm512_set1_pd(c3));
+    P = _mm512_fmadd_pd(z, P, _mm512_set1_pd(c2));
+    P = _mm512_fmadd_pd(z, P, _mm512_set1_pd(c1));
+    return _mm512_mul_pd(z, P);
+}
+KL_VJS_DEF(kl_v8term_js_f32, __m512d, _mm512, kl_v8_R4)
+
 /* The Jeffreys element term (x - y) log(x/y) (as kl_vterm_jeffreys) on 8
    lanes with AVX-512 intrinsics (4 and 2 with AVX-512VL, as the JS term):
    one division instead of three.  With hi = max(x, y), lo = min(x, y) (so
@@ -1222,7 +1242,7 @@ NAME(const float *x0, const float *y0, ptrdiff_t m, double mp, double mq,       
 }
 
 #if KL_V8
-KL_FUSED_PAIR_V8(kl_fused_js_f32, float, KL_LOAD8_F32, kl_v8term_js)
+KL_FUSED_PAIR_V8(kl_fused_js_f32, float, KL_LOAD8_F32, kl_v8term_js_f32)
 KL_FUSED_PAIR_V8(kl_fused_jeffreys_f32, float, KL_LOAD8_F32, kl_v8term_jeffreys)
 #else
 KL_FUSED_PAIR_F32(kl_fused_js_f32, kl_vterm_js(u, v))
