@@ -57,7 +57,7 @@ cdef extern from "_vmath.h" nogil:
     double kl_vlog_sum(double s)
     double kl_seg_total(const double* e, Py_ssize_t n)
     void kl_pair_scales(double sp, double sq, double* mp, double* mq, double* k)
-    bint kl_lane_sums_bad(const double* x, const double* y, Py_ssize_t m,
+    int kl_lane_sums_bad(const double* x, const double* y, Py_ssize_t m,
                           double* sp, double* sq)
     bint kl_vbad_block(const double* x, const double* y, Py_ssize_t m)
     bint kl_vbad_block_scaled(const double* x, const double* y, Py_ssize_t m,
@@ -76,6 +76,12 @@ cdef extern from "_vmath.h" nogil:
                             double* sp, double* sq, double* st)
     bint kl_fused_js(const double* x, const double* y, Py_ssize_t m, double mp,
                      double mq, double* st)
+    # 1 where the pair pass of a clean row skips its domain test (v4)
+    const int KL_PAIR_CLEAN
+    bint kl_fused_js_clean(const double* x, const double* y, Py_ssize_t m, double mp,
+                           double mq, double* st)
+    bint kl_fused_jeffreys_clean(const double* x, const double* y, Py_ssize_t m, double mp,
+                                 double mq, double* st)
     bint kl_fused_jeffreys(const double* x, const double* y, Py_ssize_t m, double mp,
                            double mq, double* st)
     bint kl_fused_js_f32(const float* x, const float* y, Py_ssize_t m, double mp,
@@ -182,6 +188,7 @@ cdef inline double scalar_term(int measure, double x, double y) noexcept nogil:
 
 cdef enum:
     LBLOCK = 512  # elements per lane block; lane sums fold into the totals per block
+    CLEAN = 4096  # measure | CLEAN: pair_pass of a clean row (row_pair)
 
 
 cdef inline void lanes_groups(int measure, const double* x, const double* y,
@@ -237,12 +244,21 @@ cdef inline void lanes(int measure, const double* x, const double* y, Py_ssize_t
     # fails its domain test keeps its sums and redoes its terms group by
     # group (lanes_groups).  Accumulators are locals of the C helpers (the
     # caller's arrays might alias x and y, as far as the compiler knows).
-    cdef int j
+    cdef int j, flags
     cdef bint bad
     cdef double st[8]
     for j in range(8):
         st[j] = at[j]
-    lanes_fused(measure, x, y, m, ap, aq, st, &bad)
+    if measure == KL or measure == CROSS_ENTROPY or measure == ENTROPY:
+        lanes_fused(measure, x, y, m, ap, aq, st, &bad)
+    else:
+        # sums only (pair measures); bit 1: not clean (KL_PAIR_CLEAN).  The
+        # pair measures have no term sum: st[0] counts the blocks that are
+        # not clean instead (row_pair reads it as sums[2])
+        flags = kl_lane_sums_bad(x, y, m, ap, aq)
+        if flags:
+            st[0] += 1.0
+        bad = (flags & 1) != 0
     if bad:
         lanes_groups(measure, x, y, m, st, neg)
     for j in range(8):
@@ -337,7 +353,7 @@ cdef inline void lanes_pair_short(int measure, const double* x, const double* y,
             bad = (kl_tail2_jeffreys(x + 8, y + 8, mp, mq, st) if t <= 2
                    else kl_tail4_jeffreys(x + 8, y + 8, mp, mq, st))
     if bad:
-        lanes_pair(measure, x, y, 16, mp, mq, at)
+        lanes_pair(measure, x, y, 16, mp, mq, at, False)
         return
     for j in range(8):
         at[j] = st[j]
@@ -492,9 +508,10 @@ cdef inline double lanes_total(double* a) noexcept nogil:
 
 
 cdef inline void lanes_pair(int measure, const double* x, const double* y, Py_ssize_t m,
-                            double mp, double mq, double* at) noexcept nogil:
+                            double mp, double mq, double* at, bint clean) noexcept nogil:
     # pair_pass's vector body over m (a multiple of 8) contiguous doubles;
-    # whole-block domain test and local accumulators as in `lanes`
+    # whole-block domain test and local accumulators as in `lanes` (no
+    # test for the blocks of a clean row: see row_pair)
     cdef Py_ssize_t i
     cdef int j, ok
     cdef double st[8]
@@ -512,8 +529,10 @@ cdef inline void lanes_pair(int measure, const double* x, const double* y, Py_ss
                 st[j] += kl_vterm_hellinger(x[i + j] * mq, y[i + j] * mp)
     elif measure != JS and measure != JEFFREYS:
         pass  # not a pair measure: row_dispatch never sends one here
-    elif not (kl_fused_js(x, y, m, mp, mq, st) if measure == JS
-              else kl_fused_jeffreys(x, y, m, mp, mq, st)):
+    elif not (((kl_fused_js_clean(x, y, m, mp, mq, st) if clean
+                else kl_fused_js(x, y, m, mp, mq, st)) if measure == JS
+               else (kl_fused_jeffreys_clean(x, y, m, mp, mq, st) if clean
+                     else kl_fused_jeffreys(x, y, m, mp, mq, st)))):
         pass  # the whole block in the domain: its terms are summed
     else:
         for i in range(0, m, 8):
@@ -553,7 +572,7 @@ cdef inline void lanes_pair_f32(int measure, const float* x, const float* y,
             return
     load_block(x, 1, m, bx)
     load_block(y, 1, m, by)
-    lanes_pair(measure, bx, by, m, mp, mq, at)
+    lanes_pair(measure, bx, by, m, mp, mq, at, False)
 
 
 cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
@@ -561,6 +580,7 @@ cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
                       double mp, double mq) noexcept nogil:
     # Second pass of the pair measures over validated rows (no negatives, sums
     # finite): compensated sum of J(p*mq, q*mp) (JS) or |p*mq - q*mp| (TV).
+    # measure | CLEAN: a clean row (row_pair), whose blocks skip the test.
     # Vector builds run `lanes_pair` over blocks, as first_pass does.
     cdef double t = 0.0, tc = 0.0, bt
     cdef double at[8]
@@ -568,6 +588,8 @@ cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
     cdef double by[LBLOCK]
     cdef bint direct
     cdef Py_ssize_t i, j, start, stop, m, m8
+    cdef bint clean = (measure & CLEAN) != 0  # see row_pair
+    measure = measure & ~CLEAN
     if KL_EXT_VECTOR and n <= 16:
         # a short row: as in first_pass
         for j in range(8):
@@ -575,7 +597,7 @@ cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
         for i in range(16):
             bx[i] = p[i * ps] if i < n else 0.0
             by[i] = q[i * qs] if i < n else 0.0
-        lanes_pair(measure, bx, by, 8 if n <= 8 else 16, mp, mq, at)
+        lanes_pair(measure, bx, by, 8 if n <= 8 else 16, mp, mq, at, clean)
         return lanes_total(at)
     if KL_EXT_VECTOR:
         for start in range(0, n, 512):
@@ -587,11 +609,11 @@ cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
                 if ps == 1 and qs == 1:
                     direct = True
                     m8 = m - m % 8
-                    lanes_pair(measure, p + start, q + start, m8, mp, mq, at)
+                    lanes_pair(measure, p + start, q + start, m8, mp, mq, at, clean)
                     if m8 < m:
                         load_block(p + start + m8, 1, m - m8, bx)
                         load_block(q + start + m8, 1, m - m8, by)
-                        lanes_pair(measure, bx, by, 8, mp, mq, at)
+                        lanes_pair(measure, bx, by, 8, mp, mq, at, clean)
             else:
                 if KL_F32_INPLACE and ps == 1 and qs == 1:
                     direct = True
@@ -600,11 +622,11 @@ cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
                     if m8 < m:
                         load_block(p + start + m8, 1, m - m8, bx)
                         load_block(q + start + m8, 1, m - m8, by)
-                        lanes_pair(measure, bx, by, 8, mp, mq, at)
+                        lanes_pair(measure, bx, by, 8, mp, mq, at, clean)
             if not direct:
                 load_block(p + start * ps, ps, m, bx)
                 m8 = load_block(q + start * qs, qs, m, by)
-                lanes_pair(measure, bx, by, m8, mp, mq, at)
+                lanes_pair(measure, bx, by, m8, mp, mq, at, clean)
             kahan_add(&t, &tc, lanes_total(at))
         return kahan_total(t, tc)
     for start in range(0, n, 64):
@@ -1363,7 +1385,7 @@ cdef int row_pair_short(int measure, const floating* p, Py_ssize_t ps,
     if 8 < n <= 12 and (measure == JS or measure == JEFFREYS or measure == HELLINGER):
         lanes_pair_short(measure, bx, by, n - 8, mp, mq, at)
     else:
-        lanes_pair(measure, bx, by, m, mp, mq, at)
+        lanes_pair(measure, bx, by, m, mp, mq, at, False)
     pair_tail(measure, lanes_total(at), k, normalize, res)
     if normalize and res[0] < near_bound(measure):
         pair_exact(measure, p, ps, q, qs, n, res, 1)
@@ -1381,6 +1403,7 @@ cdef int row_pair(int measure, const floating* p, Py_ssize_t ps,
     cdef double sums[3]
     cdef double mp = 1.0, mq = 1.0, k = 1.0, v
     cdef int st
+    cdef bint clean
     if KL_EXT_VECTOR and n <= 16:
         return row_pair_short(measure, p, ps, q, qs, n, normalize, res)
     st = first_pass_par(measure, p, ps, q, qs, n, sums, nthreads)
@@ -1391,8 +1414,14 @@ cdef int row_pair(int measure, const floating* p, Py_ssize_t ps,
         return 0 if st < 0 else st
     if normalize:
         pair_scales(sums[0], sums[1], &mp, &mq, &k)
-    pair_tail(measure, pair_pass_par(measure, p, ps, q, qs, n, mp, mq, nthreads), k,
-              normalize, res)
+    # a clean row (v4): no first-pass block found an entry outside 0 or
+    # [2^-436, 2^500] (sums[2] counts those blocks, see `lanes`) and the
+    # scales are >= 2^-64, so every product lies in the vector domain and
+    # the second pass skips its test (_vmath.h, KL_PAIR_CLEAN)
+    clean = (KL_PAIR_CLEAN and sums[2] == 0.0 and mp >= 5.421010862427522e-20
+             and mq >= 5.421010862427522e-20)
+    pair_tail(measure, pair_pass_par(measure | (CLEAN if clean else 0), p, ps, q, qs, n,
+                                     mp, mq, nthreads), k, normalize, res)
     if normalize and res[0] < near_bound(measure):
         pair_exact(measure, p, ps, q, qs, n, res, nthreads)
     return ST_OK
