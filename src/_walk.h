@@ -155,6 +155,68 @@ static inline kw_v4 kw_v4_abs(kw_v4 x)
     return (kw_v4)((kw_v4i)x & m);
 }
 
+/* x + y and x - y, rounded once.  With FMA they are multiply-adds by 1
+ * (fma(x, 1, y) rounds x + y once: the same bits as vaddpd / vsubpd) and
+ * run on the multiply-add pipes: AMD Zen 4 issues adds on two of its four
+ * FP pipes and multiplies / multiply-adds on the other two, and the walks
+ * below are mostly adds.  Used off the loop-carried chains (whose latency
+ * is the add's). */
+#if defined(__FMA__) && defined(__AVX__)
+static inline kw_v4 kw_v4_addm(kw_v4 x, kw_v4 y)
+{
+    const __m256d one = {1.0, 1.0, 1.0, 1.0};
+    return (kw_v4)_mm256_fmadd_pd((__m256d)x, one, (__m256d)y);
+}
+
+static inline kw_v4 kw_v4_subm(kw_v4 x, kw_v4 y)
+{
+    const __m256d one = {1.0, 1.0, 1.0, 1.0};
+    return (kw_v4)_mm256_fnmadd_pd((__m256d)y, one, (__m256d)x);
+}
+
+/* a < m ? a : m per lane (vminpd): a running minimum that skips NaN a */
+static inline kw_v4 kw_v4_min(kw_v4 a, kw_v4 m)
+{
+    return (kw_v4)_mm256_min_pd((__m256d)a, (__m256d)m);
+}
+#else
+static inline kw_v4 kw_v4_addm(kw_v4 x, kw_v4 y) { return x + y; }
+static inline kw_v4 kw_v4_subm(kw_v4 x, kw_v4 y) { return x - y; }
+
+static inline kw_v4 kw_v4_min(kw_v4 a, kw_v4 m)
+{
+    kw_v4i lt = a < m;
+    return (kw_v4)((lt & (kw_v4i)a) | (~lt & (kw_v4i)m));
+}
+#endif
+
+/* kw_v4_two_sum with four of its five error-term operations on the
+ * multiply-add pipes (the sums pass) */
+static inline kw_v4 kw_v4_two_sum_m4(kw_v4 a, kw_v4 b, kw_v4 *e)
+{
+    kw_v4 s = a + b, bb = kw_v4_subm(s, a);
+    *e = kw_v4_subm(a, kw_v4_subm(s, bb)) + kw_v4_subm(b, bb);
+    return s;
+}
+
+/* kw_v4_two_sum with one (the walk, where the multiply-add pipes carry the
+ * products) */
+static inline kw_v4 kw_v4_two_sum_m1(kw_v4 a, kw_v4 b, kw_v4 *e)
+{
+    kw_v4 s = a + b, bb = s - a;
+    *e = (a - (s - bb)) + kw_v4_subm(b, bb);
+    return s;
+}
+
+/* a - b exactly as s + *e: TwoSum of a and -b (the same bits) without the
+ * negation, three of its operations on the multiply-add pipes */
+static inline kw_v4 kw_v4_two_diff(kw_v4 a, kw_v4 b, kw_v4 *e)
+{
+    kw_v4 s = a - b, bb = kw_v4_subm(s, a);
+    *e = kw_v4_subm(a, kw_v4_subm(s, bb)) - kw_v4_addm(b, bb);
+    return s;
+}
+
 static inline void kw_split(double b, double *bh, double *bl)
 {
     double t = KW_SPLIT * b;
@@ -207,27 +269,30 @@ static inline void kw_load4x4_float(const float *const *pp, ptrdiff_t i, kw_v4 *
 }
 
 /* Pass 1 of four lanes: lane l sums pp[l][i * ps], qq[l][i * qs] for
- * i < len as double-doubles (TwoSum) and flags negative entries.  The
- * transposed loads of contiguous rows do the same operations in the same
- * order, so a row's sums do not depend on its layout. */
+ * i < len as double-doubles (TwoSum) and flags negative entries; with a
+ * buffer buf (2 len vectors), it also leaves the lanes' entries of step i
+ * in buf[2 i] (p) and buf[2 i + 1] (q) for the walk.  The transposed loads
+ * of contiguous rows do the same operations in the same order, so a row's
+ * sums do not depend on its layout. */
 #define KW_SUM1(a, c) \
     do { \
-        np_ |= (a) < z; \
-        nq |= (c) < z; \
-        ph = kw_v4_two_sum(ph, (a), &e); pl += e; \
-        qh = kw_v4_two_sum(qh, (c), &e); ql += e; \
+        np_ = kw_v4_min((a), np_); \
+        nq = kw_v4_min((c), nq); \
+        ph = kw_v4_two_sum_m4(ph, (a), &e); pl += e; \
+        qh = kw_v4_two_sum_m4(qh, (c), &e); ql += e; \
     } while (0)
 
 #define KW_DEFINE_SUMS4(NAME, T) \
 static inline void NAME(const T *const *pp, ptrdiff_t ps, const T *const *qq, \
                         ptrdiff_t qs, ptrdiff_t len, kw_v4 *sph, kw_v4 *spl, \
-                        kw_v4 *sqh, kw_v4 *sql, kw_v4i *negp, kw_v4i *negq) \
+                        kw_v4 *sqh, kw_v4 *sql, kw_v4i *negp, kw_v4i *negq, \
+                        kw_v4 *buf) \
 { \
     const T *p0 = pp[0], *p1 = pp[1], *p2 = pp[2], *p3 = pp[3]; \
     const T *q0 = qq[0], *q1 = qq[1], *q2 = qq[2], *q3 = qq[3]; \
     const kw_v4 z = {0.0, 0.0, 0.0, 0.0}; \
     kw_v4 ph = z, pl = z, qh = z, ql = z, a, c, e, A[4], C[4]; \
-    kw_v4i np_ = {0, 0, 0, 0}, nq = {0, 0, 0, 0}; \
+    kw_v4 np_ = z, nq = z; \
     ptrdiff_t i = 0; \
     if (ps == 1 && qs == 1) { \
         for (; i + 4 <= len; i += 4) { \
@@ -237,6 +302,12 @@ static inline void NAME(const T *const *pp, ptrdiff_t ps, const T *const *qq, \
             KW_SUM1(A[1], C[1]); \
             KW_SUM1(A[2], C[2]); \
             KW_SUM1(A[3], C[3]); \
+            if (buf != NULL) { \
+                buf[2 * i] = A[0]; buf[2 * i + 1] = C[0]; \
+                buf[2 * i + 2] = A[1]; buf[2 * i + 3] = C[1]; \
+                buf[2 * i + 4] = A[2]; buf[2 * i + 5] = C[2]; \
+                buf[2 * i + 6] = A[3]; buf[2 * i + 7] = C[3]; \
+            } \
         } \
     } \
     for (; i < len; i++) { \
@@ -245,8 +316,11 @@ static inline void NAME(const T *const *pp, ptrdiff_t ps, const T *const *qq, \
         c = (kw_v4){(double)q0[i * qs], (double)q1[i * qs], \
                     (double)q2[i * qs], (double)q3[i * qs]}; \
         KW_SUM1(a, c); \
+        if (buf != NULL) { \
+            buf[2 * i] = a; buf[2 * i + 1] = c; \
+        } \
     } \
-    *sph = ph; *spl = pl; *sqh = qh; *sql = ql; *negp = np_; *negq = nq; \
+    *sph = ph; *spl = pl; *sqh = qh; *sql = ql; *negp = np_ < z; *negq = nq < z; \
 }
 
 /* One step j of the walk in four lanes, entries a, c: D += a mq - c mp with
@@ -255,10 +329,10 @@ static inline void NAME(const T *const *pp, ptrdiff_t ps, const T *const *qq, \
     do { \
         ah = kw_v4_two_prod(a, mqh, mqs, mqt, &ae); \
         ch = kw_v4_two_prod(c, mph, mps, mpt, &ce); \
-        d = kw_v4_two_sum(ah, -ch, &de); \
-        de += (ae - ce) + (a * mql - c * mpl); \
-        Dh = kw_v4_two_sum(Dh, d, &e); \
-        Dl += e + de; \
+        d = kw_v4_two_diff(ah, ch, &de); \
+        de += kw_v4_subm(ae, ce) + kw_v4_subm(a * mql, c * mpl); \
+        Dh = kw_v4_two_sum_m1(Dh, d, &e); \
+        Dl += kw_v4_addm(e, de); \
         d = kw_v4_abs(Dh + Dl); \
         if (x == NULL) { \
             b += d; \
@@ -266,6 +340,29 @@ static inline void NAME(const T *const *pp, ptrdiff_t ps, const T *const *qq, \
             dx = (kw_v4){x0[(j) + 1] - x0[j], x1[(j) + 1] - x1[j], \
                          x2[(j) + 1] - x2[j], x3[(j) + 1] - x3[j]}; \
             b += d * dx; \
+        } \
+    } while (0)
+
+/* The steps i..s1 - 1 of a block from the transposed copy buf of the sums
+ * pass (buf[2 k], buf[2 k + 1]: the entries a, c of step k), prefetching
+ * the rows nx[0..7] (the next call's: 2 i of their nlen entries at step i,
+ * so all of them by half-way) */
+#define KW_BUF_STEPS() \
+    do { \
+        for (; i + 4 <= s1; i += 4) { \
+            if (nx != NULL) { \
+                ptrdiff_t o_ = 2 * i < nlen ? 2 * i : nlen - 1; \
+                int l_; \
+                for (l_ = 0; l_ < 8; l_++) \
+                    __builtin_prefetch(nx[l_] + o_); \
+            } \
+            a = buf[2 * i]; c = buf[2 * i + 1]; KW_STEP(i); \
+            a = buf[2 * i + 2]; c = buf[2 * i + 3]; KW_STEP(i + 1); \
+            a = buf[2 * i + 4]; c = buf[2 * i + 5]; KW_STEP(i + 2); \
+            a = buf[2 * i + 6]; c = buf[2 * i + 7]; KW_STEP(i + 3); \
+        } \
+        for (; i < s1; i++) { \
+            a = buf[2 * i]; c = buf[2 * i + 1]; KW_STEP(i); \
         } \
     } while (0)
 
@@ -280,7 +377,8 @@ static inline void NAME(const T *const *pp, ptrdiff_t ps, const T *const *qq, \
                         ptrdiff_t qs, const double *x, const double *const *xx, \
                         ptrdiff_t len, kw_v4 mph, kw_v4 mpl, kw_v4 mqh, \
                         kw_v4 mql, kw_v4 *Dh_, kw_v4 *Dl_, kw_v4 *Th_, \
-                        kw_v4 *Tl_) \
+                        kw_v4 *Tl_, const kw_v4 *buf, const T *const *nx, \
+                        ptrdiff_t nlen) \
 { \
     const T *p0 = pp[0], *p1 = pp[1], *p2 = pp[2], *p3 = pp[3]; \
     const T *q0 = qq[0], *q1 = qq[1], *q2 = qq[2], *q3 = qq[3]; \
@@ -296,7 +394,11 @@ static inline void NAME(const T *const *pp, ptrdiff_t ps, const T *const *qq, \
         s1 = s0 + 64 < len ? s0 + 64 : len; \
         b = z; \
         i = s0; \
-        if (contig) { \
+        if (buf != NULL && x == NULL) { \
+            KW_BUF_STEPS(); \
+        } else if (buf != NULL) { \
+            KW_BUF_STEPS(); \
+        } else if (contig) { \
             for (; i + 4 <= s1; i += 4) { \
                 kw_load4x4_##T(pp, i, A); \
                 kw_load4x4_##T(qq, i, C); \
@@ -319,13 +421,25 @@ static inline void NAME(const T *const *pp, ptrdiff_t ps, const T *const *qq, \
     *Dh_ = Dh; *Dl_ = Dl; *Th_ = Th; *Tl_ = Tl; \
 }
 
+/* 2**-e for the e of frexp(hi) (hi = f 2**e, 0.5 <= f < 1), from the bits
+ * (frexp and ldexp are libc calls): hi normal with -1020 <= e <= 997 here,
+ * so the result is normal too */
+static inline double kw_pow2_inv(double hi)
+{
+    uint64_t b;
+    double r;
+    memcpy(&b, &hi, 8);
+    b = (uint64_t)(2045 - (int64_t)((b >> 52) & 0x7ff)) << 52;
+    memcpy(&r, &b, 8);
+    return r;
+}
+
 /* The pair scales of one row: mp, mq = the dd sums times one power of two,
  * K = sp mq (dd).  Returns a status for normalize; unnormalised rows get
  * mp = mq = K = 1. */
 static inline int kw_scales(double SPh, double SPl, double SQh, double SQl,
                             int normalize, double *m)
 {
-    int ex;
     double sc;
     m[0] = 1.0; m[1] = 0.0; m[2] = 1.0; m[3] = 0.0; m[4] = 1.0; m[5] = 0.0;
     if (!(fabs(SPh) < INFINITY && fabs(SQh) < INFINITY))
@@ -336,8 +450,7 @@ static inline int kw_scales(double SPh, double SPl, double SQh, double SQl,
         if (SQh == 0.0) return KW_ZERO_Q;
         if (!(lo >= KW_SAFE_LO && lo >= hi * KW_SAFE_LO && hi < KW_SAFE_HI))
             return KW_RESCALE;
-        frexp(hi, &ex);
-        sc = ldexp(1.0, -ex);   /* normal: -1020 <= ex <= 997 here */
+        sc = kw_pow2_inv(hi);
         m[0] = SPh * sc; m[1] = SPl * sc;
         m[2] = SQh * sc; m[3] = SQl * sc;
         kw_dd_mul(SPh, SPl, m[2], m[3], &m[4], &m[5]);
@@ -358,9 +471,13 @@ static inline int kw_scales(double SPh, double SPl, double SQh, double SQl,
  * (0, 1, ...), n >= 1, normalize.  OUT: *res when KW_OK.
  *
  * kw_hist4_*: four rows side by side, each walked from its start (short
- * rows): IN: row pointers pp[4], qq[4] (equal pointers for fewer rows).
- * OUT: res[4], st[4].  A row's value depends only on the row and n, never
- * on the rows beside it. */
+ * rows): IN: row pointers pp[4], qq[4] (equal pointers for fewer rows);
+ * buf: scratch of 2 n vectors, or NULL (the walk then reads the rows again,
+ * transposing them again: the same values); nx: NULL, or the eight row
+ * pointers (p rows, then q rows, of n entries) of the caller's next call,
+ * prefetched during the walk (rows that come from memory otherwise arrive
+ * one cache miss at a time in the sums pass).  OUT: res[4], st[4].  A row's
+ * value depends only on the row and n, never on the rows beside it. */
 #define KW_DEFINE_HIST(NAME, NAME4, SUMS4, WALK4, T)                           \
 KW_DEFINE_SUMS4(SUMS4, T)                                                      \
 KW_DEFINE_WALK4(WALK4, T)                                                      \
@@ -378,7 +495,7 @@ static int NAME(const T *p, ptrdiff_t ps, const T *q, ptrdiff_t qs,            \
     int negp1 = 0, negq1 = 0, l, st;                                           \
     ptrdiff_t i;                                                               \
     if (x == NULL) xx[0] = xx[1] = xx[2] = xx[3] = NULL;                       \
-    SUMS4(pp, ps, qq, qs, L, &sph, &spl, &sqh, &sql, &negp, &negq);            \
+    SUMS4(pp, ps, qq, qs, L, &sph, &spl, &sqh, &sql, &negp, &negq, NULL);      \
     for (i = 4 * L; i < n; i++) {                                              \
         ta = (double)p[i * ps];                                                \
         tc = (double)q[i * qs];                                                \
@@ -417,7 +534,7 @@ static int NAME(const T *p, ptrdiff_t ps, const T *q, ptrdiff_t qs,            \
     }                                                                          \
     WALK4(pp, ps, qq, qs, x, xx, L, (kw_v4){m[0], m[0], m[0], m[0]},           \
           (kw_v4){m[1], m[1], m[1], m[1]}, (kw_v4){m[2], m[2], m[2], m[2]},    \
-          (kw_v4){m[3], m[3], m[3], m[3]}, &Dh, &Dl, &Th, &Tl);                \
+          (kw_v4){m[3], m[3], m[3], m[3]}, &Dh, &Dl, &Th, &Tl, NULL, NULL, 0); \
     /* the last steps, from lane 3's end, in scalar */                         \
     double dh = Dh[3], dl = Dl[3], th, tl, bb = 0.0;                           \
     for (i = 4 * L; i < steps; i++) {                                          \
@@ -444,7 +561,7 @@ static int NAME(const T *p, ptrdiff_t ps, const T *q, ptrdiff_t qs,            \
 }                                                                              \
 static void NAME4(const T *const *pp, ptrdiff_t ps, const T *const *qq,        \
                   ptrdiff_t qs, const double *x, ptrdiff_t n, int normalize,   \
-                  double *res, int *st)                                        \
+                  double *res, int *st, kw_v4 *buf, const T *const *nx)        \
 {                                                                              \
     const double *xx[4] = {x, x, x, x};                                        \
     const kw_v4 z = {0.0, 0.0, 0.0, 0.0};                                      \
@@ -452,7 +569,7 @@ static void NAME4(const T *const *pp, ptrdiff_t ps, const T *const *qq,        \
     kw_v4i negp, negq;                                                         \
     double m[6], Rh, Rl;                                                       \
     int l;                                                                     \
-    SUMS4(pp, ps, qq, qs, n, &sph, &spl, &sqh, &sql, &negp, &negq);            \
+    SUMS4(pp, ps, qq, qs, n, &sph, &spl, &sqh, &sql, &negp, &negq, buf);       \
     for (l = 0; l < 4; l++) {                                                  \
         double sh, sl, qh_, ql_;                                               \
         /* renormalised, as the one-row path's totals */                       \
@@ -468,7 +585,8 @@ static void NAME4(const T *const *pp, ptrdiff_t ps, const T *const *qq,        \
     kw_v4 Kl = Th;                                                             \
     Th = z;                                                                    \
     if (n > 1)                                                                 \
-        WALK4(pp, ps, qq, qs, x, xx, n - 1, mph, mpl, mqh, mql, &Dh, &Dl, &Th, &Tl); \
+        WALK4(pp, ps, qq, qs, x, xx, n - 1, mph, mpl, mqh, mql, &Dh, &Dl, &Th, &Tl, \
+              buf, nx, n);                                                     \
     for (l = 0; l < 4; l++) {                                                  \
         kw_dd_add(0.0, 0.0, Th[l], Tl[l], &Rh, &Rl);                           \
         kw_dd_div(Rh, Rl, res[l], Kl[l], &Rh, &Rl);                            \

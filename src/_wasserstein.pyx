@@ -58,10 +58,13 @@ cdef extern from "_walk.h" nogil:
                   const double* x, Py_ssize_t n, int normalize, double* res)
     int kw_hist_f(const float* p, Py_ssize_t ps, const float* q, Py_ssize_t qs,
                   const double* x, Py_ssize_t n, int normalize, double* res)
+    # buf: NULL or 32-byte aligned scratch of 2 n vectors of 4 doubles
     void kw_hist4_d(const double** pp, Py_ssize_t ps, const double** qq, Py_ssize_t qs,
-                    const double* x, Py_ssize_t n, int normalize, double* res, int* st)
+                    const double* x, Py_ssize_t n, int normalize, double* res, int* st,
+                    void* buf, const double** nx)
     void kw_hist4_f(const float** pp, Py_ssize_t ps, const float** qq, Py_ssize_t qs,
-                    const double* x, Py_ssize_t n, int normalize, double* res, int* st)
+                    const double* x, Py_ssize_t n, int normalize, double* res, int* st,
+                    void* buf, const float** nx)
     double kw_hist_chunk_d(const double* p, Py_ssize_t ps, const double* q, Py_ssize_t qs,
                            const double* x, Py_ssize_t steps, double mph, double mpl,
                            double mqh, double mql, double d0h, double d0l)
@@ -812,12 +815,21 @@ cdef Py_ssize_t hist_rows_typed(const floating* p, Py_ssize_t prs, Py_ssize_t ps
     # src/_codes.pxd; a row with a NaN or infinite entry (or, unnormalised,
     # sums beyond 2**996) takes the plain walk hist_row, which has the edge
     # values.
-    cdef Py_ssize_t r, k, flagged = 0
+    cdef Py_ssize_t r, k, nr, flagged = 0
     cdef int st4[4]
     cdef double res4[4]
     cdef const floating* pp[4]
     cdef const floating* qq[4]
+    cdef const floating* nx[8]
     cdef int st
+    # the four-row walks' scratch (the transposed rows, 32-byte aligned);
+    # without it (malloc failed) they read the rows twice, to the same values
+    cdef char* raw = NULL
+    cdef void* buf = NULL
+    if n < SEGMENT_MIN:
+        raw = <char*>malloc(64 * n + 32)
+        if raw != NULL:
+            buf = <void*>((<size_t>raw + 31) & ~(<size_t>31))
     r = 0
     while r < nrows:
         if n >= SEGMENT_MIN:
@@ -832,10 +844,16 @@ cdef Py_ssize_t hist_rows_typed(const floating* p, Py_ssize_t prs, Py_ssize_t ps
                 # fewer than four rows left: the last one fills the lanes
                 pp[st] = p + (r + min(st, k - 1)) * prs
                 qq[st] = q + (r + min(st, k - 1)) * qrs
+                # the next four rows, prefetched during this walk
+                nr = min(r + 4 + st, nrows - 1)
+                nx[st] = p + nr * prs
+                nx[4 + st] = q + nr * qrs
             if floating is double:
-                kw_hist4_d(pp, ps, qq, qs, x, n, normalize, res4, st4)
+                kw_hist4_d(pp, ps, qq, qs, x, n, normalize, res4, st4, buf,
+                           nx if r + 4 < nrows and ps == 1 and qs == 1 else NULL)
             else:
-                kw_hist4_f(pp, ps, qq, qs, x, n, normalize, res4, st4)
+                kw_hist4_f(pp, ps, qq, qs, x, n, normalize, res4, st4, buf,
+                           nx if r + 4 < nrows and ps == 1 and qs == 1 else NULL)
         for st in range(k):
             if st4[st] == KW_PLAIN:
                 st4[st] = hist_row(p + (r + st) * prs, ps, q + (r + st) * qrs, qs, x, n,
@@ -846,6 +864,7 @@ cdef Py_ssize_t hist_rows_typed(const floating* p, Py_ssize_t prs, Py_ssize_t ps
             status[r + st] = <cnp.npy_int8>st4[st]
             flagged += st4[st] != 0
         r += k
+    free(raw)
     return flagged
 
 
