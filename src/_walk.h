@@ -345,13 +345,14 @@ static inline void NAME(const T *const *pp, ptrdiff_t ps, const T *const *qq, \
 
 /* The steps i..s1 - 1 of a block from the transposed copy buf of the sums
  * pass (buf[2 k], buf[2 k + 1]: the entries a, c of step k), prefetching
- * the rows nx[0..7] (the next call's: 2 i of their nlen entries at step i,
- * so all of them by half-way) */
+ * the rows nx[0..7] (the next call's, of nlen entries: entry i + 8 at step
+ * i, spread over the walk; taking them all at once, or at 2 i, measured
+ * slower) */
 #define KW_BUF_STEPS() \
     do { \
         for (; i + 4 <= s1; i += 4) { \
             if (nx != NULL) { \
-                ptrdiff_t o_ = 2 * i < nlen ? 2 * i : nlen - 1; \
+                ptrdiff_t o_ = i + 8 < nlen ? i + 8 : nlen - 1; \
                 int l_; \
                 for (l_ = 0; l_ < 8; l_++) \
                     __builtin_prefetch(nx[l_] + o_); \
@@ -460,6 +461,84 @@ static inline int kw_scales(double SPh, double SPl, double SQh, double SQl,
     return KW_OK;
 }
 
+/* kw_dd_add(0, 0, bh, bl) in four lanes (the renormalised bh + bl) */
+static inline void kw_v4_renorm0(kw_v4 bh, kw_v4 bl, kw_v4 *rh, kw_v4 *rl)
+{
+    const kw_v4 z = {0.0, 0.0, 0.0, 0.0};
+    kw_v4 e, s = kw_v4_two_sum(z, bh, &e);
+    e += z + bl;
+    *rh = kw_v4_two_sum(s, e, rl);
+}
+
+static inline kw_v4 kw_v4_select(kw_v4i m, kw_v4 a, kw_v4 b)
+{
+    return (kw_v4)((m & (kw_v4i)a) | (~m & (kw_v4i)b));
+}
+
+/* The four lanes' renormalised sums and kw_scales, as the scalar code
+ * computes them (the same operations on each lane), when every lane is
+ * KW_OK: returns 1 and the pair scales mp = *mph + *mpl, mq = *mqh + *mql,
+ * K = *Kh + *Kl; 0 (nothing written) if a lane has another status. */
+static inline int kw_v4_scales(kw_v4 sph, kw_v4 spl, kw_v4 sqh, kw_v4 sql,
+                               kw_v4i negp, kw_v4i negq, int normalize,
+                               kw_v4 *mph, kw_v4 *mpl, kw_v4 *mqh, kw_v4 *mql,
+                               kw_v4 *Kh, kw_v4 *Kl)
+{
+    const kw_v4 inf = {INFINITY, INFINITY, INFINITY, INFINITY};
+    const kw_v4 safe_lo = {KW_SAFE_LO, KW_SAFE_LO, KW_SAFE_LO, KW_SAFE_LO};
+    const kw_v4 safe_hi = {KW_SAFE_HI, KW_SAFE_HI, KW_SAFE_HI, KW_SAFE_HI};
+    const kw_v4 one = {1.0, 1.0, 1.0, 1.0}, z = {0.0, 0.0, 0.0, 0.0};
+    const kw_v4 sp = {KW_SPLIT, KW_SPLIT, KW_SPLIT, KW_SPLIT};
+    const kw_v4i e_mask = {0x7ff, 0x7ff, 0x7ff, 0x7ff};
+    const kw_v4i e_bias = {2045, 2045, 2045, 2045};
+    kw_v4 sh, sl, qh, ql, lo, hi, sc, m2, m3, u, bh, bl, e, p;
+    kw_v4i ok, lt;
+    kw_v4_renorm0(sph, spl, &sh, &sl);
+    kw_v4_renorm0(sqh, sql, &qh, &ql);
+    ok = (negp == 0) & (negq == 0) & (kw_v4_abs(sh) < inf) & (kw_v4_abs(qh) < inf);
+    if (!normalize) {
+        ok &= (sh < safe_hi) & (qh < safe_hi);
+        if (!(ok[0] & ok[1] & ok[2] & ok[3]))
+            return 0;
+        *mph = *mqh = *Kh = one;
+        *mpl = *mql = *Kl = z;
+        return 1;
+    }
+    lt = sh < qh;
+    lo = kw_v4_select(lt, sh, qh);
+    hi = kw_v4_select(lt, qh, sh);
+    ok &= (lo >= safe_lo) & (lo >= hi * safe_lo) & (hi < safe_hi);
+    if (!(ok[0] & ok[1] & ok[2] & ok[3]))
+        return 0;
+    /* kw_pow2_inv lane by lane */
+    sc = (kw_v4)((e_bias - (((kw_v4i)hi >> 52) & e_mask)) << 52);
+    *mph = sh * sc; *mpl = sl * sc;
+    m2 = qh * sc; m3 = ql * sc;
+    *mqh = m2; *mql = m3;
+    /* kw_dd_mul(sh, sl, m2, m3) */
+    u = sp * m2; bh = u - (u - m2); bl = m2 - bh;
+    p = kw_v4_two_prod(sh, m2, bh, bl, &e);
+    e += sh * m3 + sl * m2;
+    *Kh = kw_v4_two_sum(p, e, Kl);
+    return 1;
+}
+
+/* kw_dd_add(0, 0, Th, Tl) then kw_dd_div(..., Kh, Kl), lane by lane: the
+ * rounded quotient */
+static inline kw_v4 kw_v4_finish(kw_v4 Th, kw_v4 Tl, kw_v4 Kh, kw_v4 Kl)
+{
+    const kw_v4 safe_hi = {KW_SAFE_HI, KW_SAFE_HI, KW_SAFE_HI, KW_SAFE_HI};
+    const kw_v4 sp = {KW_SPLIT, KW_SPLIT, KW_SPLIT, KW_SPLIT};
+    kw_v4 Rh, Rl, q1, p, e, r, u, bh, bl;
+    kw_v4_renorm0(Th, Tl, &Rh, &Rl);
+    q1 = Rh / Kh;
+    u = sp * Kh; bh = u - (u - Kh); bl = Kh - bh;
+    p = kw_v4_two_prod(q1, Kh, bh, bl, &e);
+    r = (((Rh - p) - e) + Rl) - q1 * Kl;
+    return kw_v4_select((kw_v4_abs(q1) < safe_hi) & (kw_v4_abs(Kh) < safe_hi),
+                        q1 + r / Kh, q1);
+}
+
 /* Row status codes are those of src/_codes.pxd (0-5), and KW_PLAIN: a NaN
  * or infinite entry, or normalize = 0 with sums beyond 2**996 (the caller
  * takes the plain walk, which has the edge values).  KW_RESCALE: normalize
@@ -566,11 +645,15 @@ static void NAME4(const T *const *pp, ptrdiff_t ps, const T *const *qq,        \
     const double *xx[4] = {x, x, x, x};                                        \
     const kw_v4 z = {0.0, 0.0, 0.0, 0.0};                                      \
     kw_v4 sph, spl, sqh, sql, mph, mpl, mqh, mql, Dh = z, Dl = z, Th = z, Tl = z; \
+    kw_v4 Kh;                                                                  \
     kw_v4i negp, negq;                                                         \
-    double m[6], Rh, Rl;                                                       \
+    double m[6];                                                               \
     int l;                                                                     \
     SUMS4(pp, ps, qq, qs, n, &sph, &spl, &sqh, &sql, &negp, &negq, buf);       \
-    for (l = 0; l < 4; l++) {                                                  \
+    if (kw_v4_scales(sph, spl, sqh, sql, negp, negq, normalize,                \
+                     &mph, &mpl, &mqh, &mql, &Kh, &Th)) {                      \
+        st[0] = st[1] = st[2] = st[3] = KW_OK;                                 \
+    } else for (l = 0; l < 4; l++) {                                           \
         double sh, sl, qh_, ql_;                                               \
         /* renormalised, as the one-row path's totals */                       \
         kw_dd_add(0.0, 0.0, sph[l], spl[l], &sh, &sl);                         \
@@ -579,7 +662,7 @@ static void NAME4(const T *const *pp, ptrdiff_t ps, const T *const *qq,        \
                 : kw_scales(sh, sl, qh_, ql_, normalize, m);                   \
         if (st[l] != KW_OK) { m[0] = m[2] = m[4] = 1.0; m[1] = m[3] = m[5] = 0.0; } \
         mph[l] = m[0]; mpl[l] = m[1]; mqh[l] = m[2]; mql[l] = m[3];            \
-        res[l] = m[4];   /* K, for now */                                      \
+        Kh[l] = m[4];                                                          \
         Th[l] = m[5];                                                          \
     }                                                                          \
     kw_v4 Kl = Th;                                                             \
@@ -587,11 +670,9 @@ static void NAME4(const T *const *pp, ptrdiff_t ps, const T *const *qq,        \
     if (n > 1)                                                                 \
         WALK4(pp, ps, qq, qs, x, xx, n - 1, mph, mpl, mqh, mql, &Dh, &Dl, &Th, &Tl, \
               buf, nx, n);                                                     \
-    for (l = 0; l < 4; l++) {                                                  \
-        kw_dd_add(0.0, 0.0, Th[l], Tl[l], &Rh, &Rl);                           \
-        kw_dd_div(Rh, Rl, res[l], Kl[l], &Rh, &Rl);                            \
-        res[l] = Rh;                                                           \
-    }                                                                          \
+    Th = kw_v4_finish(Th, Tl, Kh, Kl);                                         \
+    for (l = 0; l < 4; l++)                                                    \
+        res[l] = Th[l];                                                        \
 }
 
 KW_DEFINE_HIST(kw_hist_d, kw_hist4_d, kw_sums4_d, kw_walk4_d, double)
