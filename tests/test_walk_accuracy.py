@@ -65,6 +65,30 @@ def test_wasserstein_hist_order1_exact(case):
     assert (rows == got).all()
 
 
+@pytest.mark.parametrize("with_support", [False, True])
+def test_wasserstein_hist_block_of_mixed_rows(with_support):
+    # short rows are walked four side by side; the four lanes' pair scales
+    # are computed as vectors when every lane's sums are in range, lane by
+    # lane otherwise.  Rows 1 and 3 (sums 2**1040 apart: rescaled; sums
+    # 2**1020 apart: in range, at the edge) put the other rows of their
+    # block on the lane-by-lane path: every row is exact and equals, to the
+    # bit, its value alone (a block of one row on the vector path).
+    rng = np.random.default_rng(5)
+    n = 37
+    p, q = rng.random((8, n)), rng.random((8, n))
+    p[1] *= 2.0 ** -1010
+    q[1] *= 2.0 ** 30
+    p[3] *= 2.0 ** -980
+    q[3] *= 2.0 ** 35
+    q[6] = p[6] * (1 + 1e-9 * rng.random(n))   # nearly equal rows
+    q[7] = p[7]
+    x = np.sort(rng.random(n)) if with_support else None
+    got = wasserstein_hist(p, q, support=x)
+    for i in range(8):
+        assert ex.rel(got[i], ex.hist_w1(p[i], q[i], x)) <= BOUND, i
+        assert got[i] == wasserstein_hist(p[i], q[i], support=x), i
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.integers(0, 2 ** 32 - 1), st.integers(1, 3000), st.sampled_from(["random", "heavy"]))
 def test_wasserstein_hist_float32_one_rounding(seed, n, kind):
