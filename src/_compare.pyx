@@ -270,6 +270,11 @@ cdef inline void pair_sweep_lanes(const double* p, const double* q, Py_ssize_t m
     cdef double s2[8]
     cdef double s3[8]
     cdef bint clean = not kl_vbad_block_scaled(p, q, m, mp, mq)
+    if clean:  # Jeffreys: no nonzero entry's product underflowed to 0
+        for i in range(m):
+            if kl_vzero_uf(p[i], p[i] * mq) | kl_vzero_uf(q[i], q[i] * mp):
+                clean = False
+                break
     for j in range(8):
         s0[j] = a[j]
         s1[j] = a[8 + j]
@@ -284,6 +289,8 @@ cdef inline void pair_sweep_lanes(const double* p, const double* q, Py_ssize_t m
         if not clean:
             for j in range(8):
                 ok &= kl_vdomain(p[i + j] * mq) & kl_vdomain(q[i + j] * mp)
+                ok &= not (kl_vzero_uf(p[i + j], p[i + j] * mq)
+                           | kl_vzero_uf(q[i + j], q[i + j] * mp))
         if ok:
             kl_vadd_js8(p + i, q + i, mp, mq, s0)
             kl_vadd_jeffreys8(p + i, q + i, mp, mq, s3)

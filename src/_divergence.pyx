@@ -32,6 +32,8 @@ cdef extern from "_vmath.h" nogil:
     # 1 where float32 blocks are read in place (lanes_f32, lanes_pair_f32)
     const int KL_F32_INPLACE
     int kl_vdomain(double v)
+    # 1 where a nonzero entry scaled to u underflowed to 0 (Jeffreys's test)
+    int kl_vzero_uf(double a, double u)
     double kl_vterm_kl(double p, double q)
     # the KL terms of 8 entries (AVX-512 intrinsics in the v4 tier):
     # acc[j] += term(x[j], y[j]), out[j] = term(x[j], y[j])
@@ -539,6 +541,9 @@ cdef inline void lanes_pair(int measure, const double* x, const double* y, Py_ss
             ok = 1
             for j in range(8):
                 ok &= kl_vdomain(x[i + j] * mq) & kl_vdomain(y[i + j] * mp)
+                if measure == JEFFREYS:  # a product underflowed to 0 (kl_vzero_uf)
+                    ok &= not (kl_vzero_uf(x[i + j], x[i + j] * mq)
+                               | kl_vzero_uf(y[i + j], y[i + j] * mp))
             if ok and measure == JS:
                 kl_vadd_js8(x + i, y + i, mp, mq, st)
             elif ok:
@@ -992,6 +997,8 @@ cdef inline double near_term(int measure, double p, double q, double ah, double 
         if underflowed(p, q, x, y):  # rows whose sums are far apart
             return (x * scaled_log_ratio(p, q, ah, bh) - x) + y
         return kl_term(x, y)
+    if measure == JEFFREYS and (p == 0.0) != (q == 0.0):
+        return INFINITY  # before w: a nonzero entry's product may be 0
     w = x + y
     if w == 0.0:
         return 0.0
@@ -1504,6 +1511,7 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
     cdef const double* xp = bx
     cdef int st
     cdef bint in_place = slack and is_one_pass(measure)
+    cdef int zuf
     if not (is_one_pass(measure) or is_pair(measure)):
         return False  # row by row: row_dispatch reports the unknown code
     if floating is double and in_place and ps == 1 and prs == n:
@@ -1623,10 +1631,15 @@ cdef bint tile_rows(int measure, const floating* p, Py_ssize_t prs, Py_ssize_t p
             status[r] = <cnp.npy_int8>(0 if st < 0 else st)
             mp[r] = 0.0
             mq[r] = 0.0
+    zuf = 0
     for r in range(nr):
         for i in range(r * n, r * n + n):
             tb[i] = y[i] * mp[r]
+            if measure == JEFFREYS and ok[r]:  # see kl_vzero_uf
+                zuf |= kl_vzero_uf(y[i], tb[i]) | kl_vzero_uf(bx[i], bx[i] * mq[r])
             bx[i] = bx[i] * mq[r]
+    if zuf:
+        return False  # row by row: Jeffreys's scalar terms take such products
     for i in range(m, m8 + 8):
         tb[i] = 0.0
     if measure == TV:

@@ -185,6 +185,8 @@ cdef inline double jeffreys_term_scaled(double p, double q, double mp,
     # range although the normalised entries p/sp, q/sq are both positive)
     cdef double x = p * mq
     cdef double y = q * mp
+    if (p == 0.0 and q > 0.0) or (q == 0.0 and p > 0.0):
+        return INFINITY  # exactly one entry 0, whatever its scaled partner
     if underflowed(p, q, x, y) and x < INFINITY and y < INFINITY:
         return (x - y) * scaled_log_ratio(p, q, mp, mq)
     return jeffreys_term(x, y)

@@ -66,7 +66,7 @@ NAME(const double *x, const double *y, double *sp, double *sq, double *st)      
 }
 
 /* terms of JS or Jeffreys at x0 * mq, y0 * mp (KL_FUSED_PAIR over W lanes) */
-#define KL_TAIL_PAIR(NAME, W, TERM)                                            \
+#define KL_TAIL_PAIR(NAME, W, TERM, ZC)                                        \
 static inline __attribute__((always_inline)) int64_t                            \
 NAME(const double *x0, const double *y0, double mp, double mq, double *st)      \
 {                                                                               \
@@ -79,6 +79,8 @@ NAME(const double *x0, const double *y0, double mp, double mq, double *st)      
     for (int j = 0; j < W; j++) {                                               \
         double u = x0[j] * mq, v = y0[j] * mp;                                  \
         KL_BAD_ADD(lbad[j], KL_BAD2(u, v));                                     \
+        if (ZC)                                                                 \
+            KL_BAD_ADD(lbad[j], KL_ZBAD2(x0[j], u, y0[j], v));                  \
         lt[j] += TERM;                                                          \
     }                                                                           \
     kl_bad_t bad = 0;                                                           \
@@ -109,13 +111,16 @@ KL_TAIL_BLOCK(kl_tail4_kl, 4, kl_vterm_kl(u, v))
 #if KL_V8
 /* v4: KL_TAIL_PAIR with the intrinsic term TERMV on a W-lane vector VT
    (prefix P); the domain test of the same products, lane by lane */
-#define KL_TAIL_PAIR_V(NAME, W, VT, P, TERMV)                                  \
+#define KL_TAIL_PAIR_V(NAME, W, VT, P, TERMV, ZC)                              \
 static inline __attribute__((always_inline)) int64_t                            \
 NAME(const double *x0, const double *y0, double mp, double mq, double *st)      \
 {                                                                               \
     uint64_t bad = 0;                                                           \
-    for (int j = 0; j < W; j++)                                                 \
+    for (int j = 0; j < W; j++) {                                               \
         bad |= kl_vbad(x0[j] * mq) | kl_vbad(y0[j] * mp);                       \
+        if (ZC)                                                                 \
+            bad |= kl_vzero_uf(x0[j], x0[j] * mq) | kl_vzero_uf(y0[j], y0[j] * mp); \
+    }                                                                           \
     if (bad)                                                                    \
         return 1;                                                               \
     VT u = P##_mul_pd(P##_loadu_pd(x0), P##_set1_pd(mq));                       \
@@ -123,15 +128,15 @@ NAME(const double *x0, const double *y0, double mp, double mq, double *st)      
     P##_storeu_pd(st, P##_add_pd(P##_loadu_pd(st), TERMV(u, v)));               \
     return 0;                                                                   \
 }
-KL_TAIL_PAIR_V(kl_tail2_js, 2, __m128d, _mm, kl_v2term_js)
-KL_TAIL_PAIR_V(kl_tail4_js, 4, __m256d, _mm256, kl_v4term_js)
-KL_TAIL_PAIR_V(kl_tail2_jeffreys, 2, __m128d, _mm, kl_v2term_jeffreys)
-KL_TAIL_PAIR_V(kl_tail4_jeffreys, 4, __m256d, _mm256, kl_v4term_jeffreys)
+KL_TAIL_PAIR_V(kl_tail2_js, 2, __m128d, _mm, kl_v2term_js, 0)
+KL_TAIL_PAIR_V(kl_tail4_js, 4, __m256d, _mm256, kl_v4term_js, 0)
+KL_TAIL_PAIR_V(kl_tail2_jeffreys, 2, __m128d, _mm, kl_v2term_jeffreys, 1)
+KL_TAIL_PAIR_V(kl_tail4_jeffreys, 4, __m256d, _mm256, kl_v4term_jeffreys, 1)
 #else
-KL_TAIL_PAIR(kl_tail2_js, 2, kl_vterm_js(u, v))
-KL_TAIL_PAIR(kl_tail4_js, 4, kl_vterm_js(u, v))
-KL_TAIL_PAIR(kl_tail2_jeffreys, 2, kl_vterm_jeffreys(u, v))
-KL_TAIL_PAIR(kl_tail4_jeffreys, 4, kl_vterm_jeffreys(u, v))
+KL_TAIL_PAIR(kl_tail2_js, 2, kl_vterm_js(u, v), 0)
+KL_TAIL_PAIR(kl_tail4_js, 4, kl_vterm_js(u, v), 0)
+KL_TAIL_PAIR(kl_tail2_jeffreys, 2, kl_vterm_jeffreys(u, v), 1)
+KL_TAIL_PAIR(kl_tail4_jeffreys, 4, kl_vterm_jeffreys(u, v), 1)
 #endif
 
 /* p[0..n) copied to buf[0..16) as doubles, zero-padded (1 <= n <= 16,

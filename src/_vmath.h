@@ -731,6 +731,19 @@ static inline __attribute__((always_inline)) uint64_t kl_vbad(double v)
     return (uint64_t)((u != 0) & ((u - KL_ULO) > (KL_UHI - KL_ULO)));
 }
 
+/* 1 if a nonzero entry a, scaled to u = a * m, underflowed to 0.  0 is in
+   kl_vdomain, so the test above passes such a product, and Jeffreys's
+   vector term then sees a zero that the row does not have: +inf where
+   both entries are positive, 0 where the other entry is 0 and the exact
+   term is +inf.  Jeffreys's tested loops add this test (its scalar term,
+   jeffreys_term_scaled, takes such groups from the unscaled entries);
+   JS, TV and Hellinger terms are bounded by the scaled entries, so a
+   product below 2^-1074 changes them by less than that. */
+static inline __attribute__((always_inline)) uint64_t kl_vzero_uf(double a, double u)
+{
+    return (uint64_t)((u == 0.0) & (a != 0.0));
+}
+
 #if defined(__AVX2__)
 /* nonzero if some x[i] or y[i] (i < m) lies outside kl_vdomain */
 static inline __attribute__((always_inline)) uint64_t
@@ -802,6 +815,20 @@ kl_vbad_block(const double *x, const double *y, ptrdiff_t m)
         bmx_ = _mm512_max_epu64(bmx_, _mm512_max_epu64(ub_, vb_));              \
         bmn_ = _mm512_min_epu64(bmn_, _mm512_min_epu64(_mm512_sub_epi64(ub_, bone_), \
                                                        _mm512_sub_epi64(vb_, bone_))); \
+    } while (0)
+/* KL_V8_BAD_ADD plus kl_vzero_uf of the entries a8, b8 (Jeffreys): the
+   bits of a product that underflowed to 0 from a nonzero entry get their
+   lowest bit set, so that (u - 1) is 0 and fails the lower bound; a zero
+   entry's product stays 0 and drops out, and setting the lowest bit of a
+   product >= 2^-500 keeps it there (two instructions per vector) */
+#define KL_V8_BAD_ADDZ(a8, u8, b8, v8)                                         \
+    do {                                                                        \
+        __m512i ub_ = _mm512_castpd_si512(u8), vb_ = _mm512_castpd_si512(v8);   \
+        __m512i uz_ = _mm512_or_si512(ub_, _mm512_min_epu64(_mm512_castpd_si512(a8), bone_)); \
+        __m512i vz_ = _mm512_or_si512(vb_, _mm512_min_epu64(_mm512_castpd_si512(b8), bone_)); \
+        bmx_ = _mm512_max_epu64(bmx_, _mm512_max_epu64(ub_, vb_));              \
+        bmn_ = _mm512_min_epu64(bmn_, _mm512_min_epu64(_mm512_sub_epi64(uz_, bone_), \
+                                                       _mm512_sub_epi64(vz_, bone_))); \
     } while (0)
 /* (two compares into mask registers: shorter than two reductions across
    the lanes, which matters on the short rows' path) */
@@ -904,10 +931,13 @@ kl_lane_sums_bad(const double *x, const double *y, ptrdiff_t m, double *sp, doub
 typedef uint64_t kl_bad_t;
 #define KL_BAD2(u, v) (kl_vbad(u) | kl_vbad(v))
 #define KL_BAD_ADD(a, b) ((a) |= (b))
+/* kl_vzero_uf of both entries (Jeffreys's loops) */
+#define KL_ZBAD2(a, u, b, v) (kl_vzero_uf((a), (u)) | kl_vzero_uf((b), (v)))
 #else
 typedef double kl_bad_t;
 #define KL_BAD2(u, v) kl_vout2((u), (v))
 #define KL_BAD_ADD(a, b) ((a) += (b))
+#define KL_ZBAD2(a, u, b, v) ((double)(kl_vzero_uf((a), (u)) | kl_vzero_uf((b), (v))))
 #endif
 
 /*
@@ -1163,7 +1193,7 @@ KL_FUSED_BLOCK_F32(kl_sums_bad_f32, 0.0)
  * caller redoes the block group by group.  The same products and terms as
  * kl_vbad_block_scaled followed by the term loop, bit for bit.
  */
-#define KL_FUSED_PAIR(NAME, T, TERM)                                           \
+#define KL_FUSED_PAIR(NAME, T, TERM, ZC)                                       \
 static inline __attribute__((always_inline)) int64_t                            \
 NAME(const T *x0, const T *y0, ptrdiff_t m, double mp, double mq, double *st)   \
 {                                                                               \
@@ -1177,6 +1207,9 @@ NAME(const T *x0, const T *y0, ptrdiff_t m, double mp, double mq, double *st)   
         for (int j = 0; j < 8; j++) {                                           \
             double u = (double)x0[i + j] * mq, v = (double)y0[i + j] * mp;      \
             KL_BAD_ADD(lbad[j], KL_BAD2(u, v));                                 \
+            if (ZC)                                                             \
+                KL_BAD_ADD(lbad[j], KL_ZBAD2((double)x0[i + j], u,              \
+                                             (double)y0[i + j], v));            \
             lt[j] += TERM;                                                      \
         }                                                                       \
     kl_bad_t bad = 0;                                                           \
@@ -1192,7 +1225,7 @@ NAME(const T *x0, const T *y0, ptrdiff_t m, double mp, double mq, double *st)   
 /* The v4 tier's JS and Jeffreys pair loops: the products, test and sums
    of KL_FUSED_PAIR with the intrinsic term TERM8 (kl_v8term_js or
    kl_v8term_jeffreys) */
-#define KL_FUSED_PAIR_V8(NAME, T, LOAD8, TERM8)                                \
+#define KL_FUSED_PAIR_V8(NAME, T, LOAD8, TERM8, ZC)                            \
 static inline __attribute__((always_inline)) int64_t                            \
 NAME(const T *x0, const T *y0, ptrdiff_t m, double mp, double mq, double *st)   \
 {                                                                               \
@@ -1201,9 +1234,13 @@ NAME(const T *x0, const T *y0, ptrdiff_t m, double mp, double mq, double *st)   
     KL_V8_BAD_INIT;                                                             \
     memcpy(&c, st, sizeof c);                                                   \
     for (ptrdiff_t i = 0; i < m; i += 8) {                                      \
-        __m512d u8 = _mm512_mul_pd(LOAD8(x0 + i), vmq);                         \
-        __m512d v8 = _mm512_mul_pd(LOAD8(y0 + i), vmp);                         \
-        KL_V8_BAD_ADD(u8, v8);                                                  \
+        __m512d a8 = LOAD8(x0 + i), b8 = LOAD8(y0 + i);                         \
+        __m512d u8 = _mm512_mul_pd(a8, vmq);                                    \
+        __m512d v8 = _mm512_mul_pd(b8, vmp);                                    \
+        if (ZC)                                                                 \
+            KL_V8_BAD_ADDZ(a8, u8, b8, v8);                                     \
+        else                                                                    \
+            KL_V8_BAD_ADD(u8, v8);                                              \
         c = c + (kl_v8d)TERM8(u8, v8);                                          \
     }                                                                           \
     int64_t any = KL_V8_BAD_ANY;                                                \
@@ -1211,8 +1248,8 @@ NAME(const T *x0, const T *y0, ptrdiff_t m, double mp, double mq, double *st)   
         memcpy(st, &c, sizeof c);                                               \
     return any;                                                                 \
 }
-KL_FUSED_PAIR_V8(kl_fused_js, double, KL_LOAD8_F64, kl_v8term_js)
-KL_FUSED_PAIR_V8(kl_fused_jeffreys, double, KL_LOAD8_F64, kl_v8term_jeffreys)
+KL_FUSED_PAIR_V8(kl_fused_js, double, KL_LOAD8_F64, kl_v8term_js, 0)
+KL_FUSED_PAIR_V8(kl_fused_jeffreys, double, KL_LOAD8_F64, kl_v8term_jeffreys, 1)
 /* the same loops without the domain test, for the clean rows of
    KL_PAIR_CLEAN (every product in the domain): the same terms and sums;
    returns 0 */
@@ -1235,8 +1272,8 @@ NAME(const double *x0, const double *y0, ptrdiff_t m, double mp, double mq,     
 KL_CLEAN_PAIR_V8(kl_fused_js_clean, kl_v8term_js)
 KL_CLEAN_PAIR_V8(kl_fused_jeffreys_clean, kl_v8term_jeffreys)
 #else
-KL_FUSED_PAIR(kl_fused_js, double, kl_vterm_js(u, v))
-KL_FUSED_PAIR(kl_fused_jeffreys, double, kl_vterm_jeffreys(u, v))
+KL_FUSED_PAIR(kl_fused_js, double, kl_vterm_js(u, v), 0)
+KL_FUSED_PAIR(kl_fused_jeffreys, double, kl_vterm_jeffreys(u, v), 1)
 /* never called where KL_PAIR_CLEAN is 0: the tested loops */
 #define kl_fused_js_clean kl_fused_js
 #define kl_fused_jeffreys_clean kl_fused_jeffreys
@@ -1280,8 +1317,10 @@ NAME(const float *x0, const float *y0, ptrdiff_t m, double mp, double mq,       
 }
 
 #if KL_V8
-KL_FUSED_PAIR_V8(kl_fused_js_f32, float, KL_LOAD8_F32, kl_v8term_js_f32)
-KL_FUSED_PAIR_V8(kl_fused_jeffreys_f32, float, KL_LOAD8_F32, kl_v8term_jeffreys)
+KL_FUSED_PAIR_V8(kl_fused_js_f32, float, KL_LOAD8_F32, kl_v8term_js_f32, 0)
+/* (no underflow test: float32 row sums differ by less than 2^280, so a
+   nonzero float32 entry, >= 2^-149, scales to >= 2^-430) */
+KL_FUSED_PAIR_V8(kl_fused_jeffreys_f32, float, KL_LOAD8_F32, kl_v8term_jeffreys, 0)
 #else
 KL_FUSED_PAIR_F32(kl_fused_js_f32, kl_vterm_js(u, v))
 KL_FUSED_PAIR_F32(kl_fused_jeffreys_f32, kl_vterm_jeffreys(u, v))

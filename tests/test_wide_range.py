@@ -72,3 +72,32 @@ def test_reference_rel_entr_takes_logs_where_the_ratio_overflows():
     want = _exact("jeffreys_divergence", p, q)
     got = reference.jeffreys_divergence(p, q)
     assert abs(mpmath.mpf(float(got)) - want) <= 1e-12 * want
+
+
+# A nonzero entry whose product x = p * scale underflows to exactly 0 passed
+# the vector terms' domain test (0 is in it), and Jeffreys's term then saw a
+# zero the row does not have: +inf where both entries are positive (exact
+# ~5.6e-15 below), and 0 where the other entry is 0 (exact +inf: the
+# supports differ), also for a lone subnormal in rows that sum to 1.
+ZERO_UNDERFLOW = [
+    (np.array([1.0, 5e-324]), np.array([1.0, 0.0])),
+    (np.array([1.0, 1e-200]), np.array([1e-150, 0.0])),
+    (np.array([1e-93, 1e-110]), np.array([0.07, 1e-261])),
+    (np.array([1.0, 1e-200]), np.array([1e-150, 1e-310])),
+]
+
+
+@pytest.mark.parametrize("reps", [1, 5, 6, 8, 20, 300])  # short rows and tails, long rows
+@pytest.mark.parametrize("case", range(len(ZERO_UNDERFLOW)))
+def test_jeffreys_products_underflowing_to_zero(case, reps):
+    p, q = (np.tile(a, reps) for a in ZERO_UNDERFLOW[case])
+    for a, b in ((p, q), (q, p)):
+        want = _exact("jeffreys_divergence", a, b)
+        got = [kl_ext.jeffreys_divergence(a, b),
+               kl_ext.compare(a, b).jeffreys_divergence,
+               *kl_ext.jeffreys_divergence(np.stack([a] * 40), np.stack([b] * 40))[[0, 39]]]
+        for g in got:
+            if mpmath.isinf(want):
+                assert g == np.inf
+            else:
+                assert abs(mpmath.mpf(float(g)) - want) <= 1e-13 * want
