@@ -170,6 +170,16 @@ def _log_ratio(a: Any, b: Any, delta: Any, mp: Any, small: Any) -> Any:
     return mp.log(a / b)
 
 
+def _log_share(a: int, total: int, x: Any, mp: Any) -> Any:
+    """log(a/total) for exact integers 0 < a <= total, x = a/total rounded:
+    near 1 as log1p(-(total - a)/total) from the exact complement, since x
+    itself may round to 1 (a row [1, 3e-50] has x = 1 - 3e-50, below the
+    working precision, and x log x = -3e-50, a hundredth of its entropy)."""
+    if 2 * a > total:
+        return mp.log1p(-mp.mpf(total - a) / mp.mpf(total))
+    return mp.log(x)
+
+
 def exact_measures(p: npt.ArrayLike, q: npt.ArrayLike | None = None,
                    multiplicity: npt.ArrayLike | None = None, *,
                    measures: Sequence[str] | None = None) -> dict[str, Any]:
@@ -296,7 +306,7 @@ def exact_measures(p: npt.ArrayLike, q: npt.ArrayLike | None = None,
             terms: dict[str, Any] = {}
             x = mp.mpf(P[i]) / sp
             if "entropy" in want and x != 0:
-                terms["entropy"] = x * mp.log(x)                       # negated below
+                terms["entropy"] = x * _log_share(P[i], SP, x, mp)     # negated below
             if Q is not None:
                 y = mp.mpf(Q[i]) / sq
                 delta = mp.mpf(P[i] * SQ - Q[i] * SP) / spq        # exact numerator
@@ -304,7 +314,7 @@ def exact_measures(p: npt.ArrayLike, q: npt.ArrayLike | None = None,
                     if y == 0:
                         inf.add("cross_entropy")
                     else:
-                        terms["cross_entropy"] = x * mp.log(y)         # negated below
+                        terms["cross_entropy"] = x * _log_share(Q[i], SQ, y, mp)  # negated
                 if "kl_divergence" in want:
                     if y == 0:
                         if x != 0:

@@ -256,9 +256,32 @@ def _nonfinite_row(measure: int, p: FloatArray, q: FloatArray, normalize: bool) 
             return math.nan  # p / sum(p) is inf/inf: NaN, as in SciPy
         # every entry is finite but a sum overflows or is far from 1:
         # rescale by a power of two (exact, and normalisation is scale-free)
-        p = np.ldexp(p.astype(np.float64), -math.frexp(float(p.max()))[1])
-        q = np.ldexp(q.astype(np.float64), -math.frexp(float(q.max()))[1])
-        value, st = _k.one(measure, p, q, True)
+        p = p.astype(np.float64)
+        q = q.astype(np.float64)
+        ep = math.frexp(float(p.max()))[1]
+        eq = math.frexp(float(q.max()))[1]
+        with np.errstate(under="ignore"):
+            ps = np.ldexp(p, -ep)
+            qs = np.ldexp(q, -eq)
+        if measure in (_KL, _CROSS_ENTROPY, _JEFFREYS):
+            # A row spanning more than the double range: a normalised entry
+            # below 2^-1021 is subnormal or 0 once scaled, but its logarithm
+            # is not small (KL([1e-300, 1e300], [1e300, 1e-300]) ~ 1381.55).
+            tiny = ((p > 0.0) & (ps < _DBL_MIN)) | ((q > 0.0) & (qs < _DBL_MIN))
+            if tiny.any():
+                if measure == _JEFFREYS:
+                    if ((p > 0.0) != (q > 0.0)).any():
+                        return math.inf
+                    return (_kl_spanning(p, q, ps, qs, ep, eq, tiny)
+                            + _kl_spanning(q, p, qs, ps, eq, ep, tiny))
+                if ((p > 0.0) & (q == 0.0)).any():
+                    return math.inf
+                value = _kl_spanning(p, q, ps, qs, ep, eq, tiny)
+                if measure == _CROSS_ENTROPY:  # H(p, q) = H(p) + KL(p || q), both >= 0
+                    h, st = _k.one(_ENTROPY, ps, ps, True)
+                    value += h if st == 0 else math.nan
+                return value
+        value, st = _k.one(measure, ps, qs, True)
         return value if st == 0 else math.nan
     from . import reference
     fn = getattr(reference, BY_CODE[measure].reference)
@@ -266,6 +289,63 @@ def _nonfinite_row(measure: int, p: FloatArray, q: FloatArray, normalize: bool) 
         if measure == _ENTROPY:
             return float(fn(p.astype(np.float64), normalize=False))
         return float(fn(p.astype(np.float64), q.astype(np.float64), normalize=False))
+
+
+_DBL_MIN = 2.0 ** -1022
+_LN2 = math.log(2.0)
+
+
+def _kl_spanning(p: FloatArray, q: FloatArray, ps: FloatArray, qs: FloatArray,
+                 ep: int, eq: int, tiny: NDArray[np.bool_]) -> float:
+    """KL(p || q) of a row whose normalised entries leave the double range.
+
+    ps = p 2^-ep and qs = q 2^-eq are the scaled rows (maxima in [1/2, 1)),
+    `tiny` marks the entries where either is positive but below 2^-1022,
+    and q > 0 wherever p > 0.  The other entries R go to the kernel,
+    which gives KL(pi || rho) of p and q restricted to R and normalised
+    there; with a = p's mass on R and b = q's (each 1 - the mass on the
+    tiny entries, as log1p), KL = a (KL(pi || rho) + log(a/b)) plus the
+    tiny entries' terms p_i (log p_i - log q_i), their logs taken from the
+    unscaled entries.  Every part is exact to rounding, and the parts do
+    not cancel beyond a factor ~1/700 (a tiny entry's log ratio is at least
+    ~700 where its mass is not itself negligible).
+    """
+    sp = math.fsum(ps.tolist())
+    sq = math.fsum(qs.tolist())
+    pr = np.where(tiny, 0.0, ps)
+    qr = np.where(tiny, 0.0, qs)
+    parts = []
+    if pr.any():  # p has mass on R (and so has q)
+        log_a = _log_share(pr, ps[tiny], sp)
+        log_b = _log_share(qr, qs[tiny], sq)
+        # KL is scale-free: R's own power-of-two scaling keeps its sums in range
+        pr = np.ldexp(pr, -math.frexp(float(pr.max()))[1])
+        qr = np.ldexp(qr, -math.frexp(float(qr.max()))[1])
+        k, st = _k.one(_KL, pr, qr, True)
+        if st != 0:
+            return math.nan
+        parts.append(math.exp(log_a) * (k + (log_a - log_b)))
+    i = np.flatnonzero(tiny & (p > 0.0))
+    if i.size:
+        a, b = p[i], q[i]
+        with np.errstate(all="ignore"):
+            r = a / b
+            lr = np.where((r >= _DBL_MIN) & (r <= np.finfo(np.float64).max),
+                          np.log(r), np.log(a) - np.log(b))
+        lr += (eq - ep) * _LN2 + math.log(sq / sp)
+        w = ps[i] / sp
+        parts.extend((w * lr).tolist())
+    return math.fsum(parts)
+
+
+def _log_share(kept: FloatArray, dropped: FloatArray, total: float) -> float:
+    """log(sum(kept) / total), where total = sum(kept) + sum(dropped) >= 1/2:
+    log1p of the dropped share where it is small, else the log of the kept
+    share (so neither form cancels)."""
+    d = math.fsum(dropped.tolist())
+    if d <= 0.5 * total:
+        return math.log1p(-d / total)
+    return math.log(math.fsum(kept.tolist())) - math.log(total)
 
 
 def _broadcast_last(p: FloatArray, q: FloatArray, axis: object,
@@ -319,6 +399,8 @@ def _compute(measure: int, p: ArrayLike, q: ArrayLike | None, axis: object, norm
         if n == q.shape[0] and n:
             value, st = _k.one(measure, p, q, normalize, _threads.current())
             if st == 0:
+                if value != value and not normalize and measure in _SIGNED:
+                    value = _signed_overflow(measure, p, q, value)
                 return value, dtype
     pb, qb = _broadcast_last(p, q, axis, name_q)
     lead = pb.shape[:-1]
@@ -327,7 +409,43 @@ def _compute(measure: int, p: ArrayLike, q: ArrayLike | None, axis: object, norm
     # an empty batch (a zero-length axis other than `axis`) has no rows to run
     if out.size and _run(measure, pb, qb, normalize, out, status):
         _resolve(measure, name_q, pb, qb, normalize, out, status)
+    if not normalize and measure in _SIGNED and out.size:
+        flat = out.reshape(-1)
+        for i in np.flatnonzero(np.isnan(flat)):
+            pos = np.unravel_index(int(i), lead) if lead else ()
+            flat[i] = _signed_overflow(measure, pb[pos], qb[pos], float(flat[i]))
     return (out if lead else float(out)), dtype
+
+
+# unnormalised measures whose terms take both signs: +inf and -inf terms
+# (p log q beyond the double range) add up to NaN in the kernels
+_SIGNED = frozenset((_KL, _CROSS_ENTROPY))
+
+
+def _signed_overflow(measure: int, p: FloatArray, q: FloatArray, value: float) -> float:
+    """The unnormalised KL (sum p log(p/q)) or cross-entropy (-sum p log q)
+    of a row of finite entries whose terms overflowed with both signs (the
+    kernel's NaN): the terms scaled by 2^-e (e the exponent of max p), summed,
+    and scaled back, so the result overflows only if the sum does.  A row
+    with NaN or inf keeps `value`."""
+    p = p.astype(np.float64)
+    q = q.astype(np.float64)
+    if not (np.isfinite(p).all() and np.isfinite(q).all()):
+        return value
+    if ((p > 0.0) & (q == 0.0)).any():
+        return math.inf
+    keep = p > 0.0
+    a, b = p[keep], q[keep]
+    with np.errstate(all="ignore"):
+        if measure == _KL:
+            r = a / b
+            lr = np.where((r >= _DBL_MIN) & (r <= np.finfo(np.float64).max),
+                          np.log(r), np.log(a) - np.log(b))
+        else:
+            lr = -np.log(b)
+        e = math.frexp(float(a.max()))[1]
+        total = math.fsum((np.ldexp(a, -e) * lr).tolist())
+        return float(np.ldexp(total, e))
 
 
 def _finish(value: float | NDArray[np.float64], dtype: np.dtype[np.floating[Any]],

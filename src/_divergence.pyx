@@ -2608,6 +2608,8 @@ def small(int measure, object p, object q, object axis, object normalize,
     release_threads(nt)
     if st != ST_OK:
         return None
+    if res != res and normalize is False and (code == KL or code == CROSS_ENTROPY):
+        return None  # terms that overflowed with both signs (measures._signed_overflow)
     if base is not None:
         res = res / lb
     if measure == JS_DISTANCE:

@@ -101,3 +101,88 @@ def test_jeffreys_products_underflowing_to_zero(case, reps):
                 assert g == np.inf
             else:
                 assert abs(mpmath.mpf(float(g)) - want) <= 1e-13 * want
+
+
+# Rows whose sums leave [2^-500, 2^500] take the slow path, which scales p
+# and q by powers of two.  Where a row spans more than the double range, a
+# normalised entry is below 2^-1074 and its scaled value underflowed: KL
+# gave +inf for KL([1e-300, 1e300], [1e300, 1e-300]) (exact ~1381.55), and
+# a finite value where q is 0 under such an entry of p (exact +inf).
+SPANNING = [
+    (np.array([1e-300, 1e300]), np.array([1e300, 1e-300])),
+    (np.array([3e-298, 1e300, 0.0]), np.array([0.0, 1e300, 1.0])),       # +inf / +inf
+    (np.array([1e-298, 1e200, 3e150]), np.array([1e-200, 2e200, 1e160])),
+    (np.array([2.2e-268, 5.2e106]), np.array([6.0e305, 5.0e145])),
+    (np.array([2.1e200, 1.9e-9, 9.5e113]), np.array([3.5e-260, 2.3e-299, 8.5e119])),
+    (np.array([1e300, 0.0]), np.array([1e300, 5e-324])),                 # exact ~0 / +inf
+    (np.array([1e300, 3e299, 1e-300, 0.0]), np.array([1e300, 3e299, 2e-300, 1e-310])),
+]
+
+
+@pytest.mark.parametrize("name", ["kl_divergence", "cross_entropy", "jeffreys_divergence"])
+@pytest.mark.parametrize("case", range(len(SPANNING)))
+def test_rows_spanning_more_than_the_double_range(name, case):
+    p, q = SPANNING[case]
+    for a, b in ((p, q), (q, p)):
+        want = _exact(name, a, b)
+        fn = getattr(kl_ext, name)
+        got = [fn(a, b), *fn(np.stack([a, a]), np.stack([b, b]))]
+        for g in got:
+            if mpmath.isinf(want):
+                assert g == np.inf
+            else:  # (an exact value below the double range rounds to 0)
+                assert abs(mpmath.mpf(float(g)) - want) <= max(1e-13 * want, 2.0**-1074)
+
+
+def test_slow_path_raises_no_floating_point_error():
+    # the scaling underflows on purpose; np.seterr(all="raise") callers
+    # must not see it
+    with np.errstate(all="raise"):
+        assert np.isfinite(kl_ext.kl_divergence([1e-300, 1e300], [1e300, 1e-300]))
+        assert np.isfinite(kl_ext.js_divergence([1e-300, 1e300], [1e300, 1e-300]))
+
+
+def test_exact_reference_keeps_terms_below_its_working_precision():
+    # kl_ext.accuracy's 160-bit reference rounded x = 1 - 3e-50 to 1 and
+    # dropped x log x = -3e-50 (1 % of the entropy of [1, 3e-50]); it now
+    # takes log x from the exact complement
+    p, q = np.array([0.5, 1.5e-50]), np.array([1.0, 5e-41])
+    with mpmath.workdps(120):
+        x1 = mpmath.mpf(1.5e-50) / (mpmath.mpf(0.5) + mpmath.mpf(1.5e-50))
+        y1 = mpmath.mpf(5e-41) / (1 + mpmath.mpf(5e-41))
+        h = -(1 - x1) * mpmath.log(1 - x1) - x1 * mpmath.log(x1)
+        ce = -(1 - x1) * mpmath.log(1 - y1) - x1 * mpmath.log(y1)
+    r = accuracy.exact_measures(p, q, measures=["entropy", "cross_entropy"])
+    assert abs(r["entropy"] - h) <= 1e-40 * h
+    assert abs(r["cross_entropy"] - ce) <= 1e-40 * ce
+    assert abs(kl_ext.entropy(p) - h) <= 1e-13 * h
+    assert abs(kl_ext.cross_entropy(p, q) - ce) <= 1e-13 * ce
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "kl_divergence"])
+def test_unnormalised_terms_overflowing_with_both_signs(name):
+    # -p log q is +3.5e308 (inf) for p = 5e305, q = 1e-304 and -2.0e308
+    # (-inf) for q = 5e173: the kernels' sum was NaN; the exact value is
+    # 1.5e308 (or +inf where q = 0)
+    p = np.array([5e305, 5e305])
+    q = np.array([1e-304, 5e173])
+    if name == "kl_divergence":  # negative KL terms are bounded: three of them
+        p = np.array([6e307, 6e307, 6e307, 1.4e305])
+        q = np.array([1.7e308, 1.7e308, 1.7e308, 1e-300])
+    fn = getattr(kl_ext, name)
+    want = _exact_unnormalised(name, p, q)
+    for g in (fn(p, q, normalize=False), *fn(np.stack([p, p]), np.stack([q, q]), normalize=False)):
+        assert abs(mpmath.mpf(float(g)) - want) <= 1e-13 * abs(want)
+    q0 = q.copy()
+    q0[0] = 0.0
+    assert fn(p, q0, normalize=False) == np.inf
+    assert fn(np.stack([p, p]), np.stack([q0, q]), normalize=False)[0] == np.inf
+
+
+def _exact_unnormalised(name, p, q):
+    with mpmath.workdps(60):
+        a = [mpmath.mpf(float(x)) for x in p]
+        b = [mpmath.mpf(float(x)) for x in q]
+        if name == "kl_divergence":
+            return mpmath.fsum(x * mpmath.log(x / y) for x, y in zip(a, b))
+        return -mpmath.fsum(x * mpmath.log(y) for x, y in zip(a, b))
