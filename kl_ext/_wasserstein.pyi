@@ -47,6 +47,17 @@ def sort_rows(groups: tuple[tuple[np.ndarray, NDArray[np.float64] | None, np.nda
     (0: the default) that any thread may sort; False for a group whose
     packed keys could not order it."""
 
+def weighted_pair_size(n: int, m: int) -> int:
+    """Doubles of the scratch buffer weighted_pair needs for n and m samples."""
+
+def weighted_pair(u: NDArray[np.float64], uw: NDArray[np.float64], v: NDArray[np.float64],
+                  vw: NDArray[np.float64], mode: int, p: float, buf: NDArray[np.float64],
+                  nthreads: int = 0) -> float | None:
+    """W_p of two unsorted weighted 1-D float64 samples (C-contiguous,
+    aligned) in one call: packed-key sort, gather with the running sums,
+    walk, all in `buf` (overwritten); None if a gather gave up (the caller
+    takes the general path).  The same number as sort_rows, then rows."""
+
 def sort_keys(keys: NDArray[np.uint64], depth: int = -1) -> None:
     """Sort each row of a C-contiguous uint64 array in place (depth >= 0:
     partitioning levels before the heapsort fallback)."""

@@ -486,8 +486,6 @@ cdef double row(int kind, const floating* u, Py_ssize_t us,
     # tu, tv: scratch of 2 (n + 1) and 2 (m + 1) doubles (dd cumulative
     # weights: n + 1 hi parts, then n + 1 lo parts); sg: the weighted walk's
     # segments (see quantile_weighted)
-    cdef double s, mx
-    cdef int e
     cdef bint weighted = uw != NULL or vw != NULL
     if kind == CDF:
         fill_cum(uw, uws, n, True, tu, tu + n + 1)
@@ -495,6 +493,17 @@ cdef double row(int kind, const floating* u, Py_ssize_t us,
         return cdf_walk(u, us, n, v, vs, m, tu, tu + n + 1, tv, tv + m + 1, mode, p)
     if weighted:
         fill_cum2(uw, uws, n, vw, vws, m, tu, tv, sg.nt)
+    return quantile_root(u, us, n, v, vs, m, tu, tv, weighted, mode, p, sg)
+
+
+cdef double quantile_root(const floating* u, Py_ssize_t us, Py_ssize_t n,
+                          const floating* v, Py_ssize_t vs, Py_ssize_t m,
+                          const double* tu, const double* tv, bint weighted,
+                          int mode, double p, Segs* sg) noexcept nogil:
+    # W_p of sorted rows from their dd cumulative weights tu, tv (if
+    # weighted; hi parts, then lo parts n + 1, m + 1 on: see row)
+    cdef double s, mx
+    cdef int e
     s = quantile(u, us, n, v, vs, m, tu, tv, weighted, mode, p, 1.0, sg)
     if mode == P_INF or mode == P_ONE:
         return s
@@ -1217,6 +1226,153 @@ def sort_rows(tuple groups, int nthreads=0, Py_ssize_t leaf=0):
     finally:
         free(jobs)
         free(rows)
+
+
+# ---------------------------------------------------------------------------
+# wasserstein_1d's 1-D weighted float64 fast path: sort and walk in one
+# call, in one buffer (src/_wpair.h).  Per sample, the packed keys and the
+# (value, weight) pairs are scratch until its gather; the sorted values and
+# the dd cumulative weights (2 (n + 1): hi parts, then lo parts, as row's)
+# stay for the walk.  On one thread u is made ready, then v in the same
+# keys and pairs space; on two, u and v at once in their own.
+
+cdef extern from "_wpair.h" nogil:
+    void kp_pack_f64(const double* x, const double* w, size_t n, uint64_t mask,
+                     uint64_t* keys, double* pairs)
+    int kp_gather_cum_f64(uint64_t* k, uint64_t mask, const double* pairs, size_t n,
+                          double* xs, double* th, double* tl)
+
+
+ctypedef struct WSample:
+    const double* x     # IN: values (n,), contiguous
+    const double* w     # IN: weights (n,), contiguous
+    Py_ssize_t n
+    int bits            # index bits of the packed keys
+    uint64_t* keys      # scratch: n keys
+    double* pairs       # scratch: 2 n doubles
+    double* xs          # OUT: n sorted values
+    double* t           # OUT: 2 (n + 1): normalised dd cumulative weights
+    bint ok             # OUT: False if the gather gave up
+
+
+cdef void wsample_run(WSample* s) noexcept nogil:
+    cdef uint64_t mask = (<uint64_t>1 << s.bits) - 1
+    cdef Py_ssize_t n = s.n
+    kp_pack_f64(s.x, s.w, <size_t>n, mask, s.keys, s.pairs)
+    ks_sort(s.keys, <size_t>n)
+    if kp_gather_cum_f64(s.keys, mask, s.pairs, <size_t>n, s.xs, s.t, s.t + n + 1) != 0:
+        s.ok = False
+        return
+    kw_dd_div_all(s.t, s.t + n + 1, n, s.t[n - 1], s.t[2 * n])
+    s.ok = True
+
+
+cdef void wsample_item(void* ctx, Py_ssize_t k) noexcept nogil:
+    # pool item k: sample k (0: u, 1: v) of the WSample array ctx
+    wsample_run(&(<WSample*>ctx)[k])
+
+
+def weighted_pair_size(Py_ssize_t n, Py_ssize_t m):
+    """Doubles of the buffer weighted_pair needs for samples of n and m."""
+    return 3 * (n + m) + 4 + 3 * max(n, m)
+
+
+def weighted_pair(cnp.ndarray u, cnp.ndarray uw, cnp.ndarray v, cnp.ndarray vw,
+                  int mode, double p, cnp.ndarray buf, int nthreads=0):
+    """W_p of two unsorted weighted 1-D float64 samples (wasserstein_1d's
+    fast path): u (n,), v (m,) with float64 weights uw, vw of their shapes,
+    all C-contiguous and aligned, n, m >= 1, n, m <= 2**40, weights checked
+    by the caller; buf: a C-contiguous float64 scratch array of at least
+    weighted_pair_size(n, m) doubles (overwritten).  mode, nthreads as
+    rows().  The same number as sort_rows then rows() on the sorted
+    samples.  Returns the distance, or None if a sample's gather gave up
+    (values equal in all but their lowest bits in bulk: the caller takes
+    the general path).  With two threads the second sample's keys and
+    pairs get their own (fresh) memory."""
+    global _walk_active, _sort_active
+    cdef Py_ssize_t n = cnp.PyArray_DIM(u, 0), m = cnp.PyArray_DIM(v, 0)
+    cdef Py_ssize_t big = n if n > m else m, nseg = walk_nseg(n, m)
+    cdef double* b = <double*>cnp.PyArray_DATA(buf)
+    cdef double* extra = NULL
+    cdef WSample smp[2]
+    cdef Segs sg
+    cdef double res = 0.0
+    cdef int nt = 1, wt = 1
+    if cnp.PyArray_SIZE(buf) < weighted_pair_size(n, m):
+        raise ValueError("weighted_pair: buffer too small")
+    smp[0].x = <const double*>cnp.PyArray_DATA(u)
+    smp[0].w = <const double*>cnp.PyArray_DATA(uw)
+    smp[0].n = n
+    smp[1].x = <const double*>cnp.PyArray_DATA(v)
+    smp[1].w = <const double*>cnp.PyArray_DATA(vw)
+    smp[1].n = m
+    smp[0].bits = 0
+    while (<Py_ssize_t>1 << smp[0].bits) < n:
+        smp[0].bits += 1
+    smp[1].bits = 0
+    while (<Py_ssize_t>1 << smp[1].bits) < m:
+        smp[1].bits += 1
+    # layout: xs_u (n), t_u (2 n + 2), xs_v (m), t_v (2 m + 2), keys (big),
+    # pairs (2 big)
+    smp[0].xs = b
+    smp[0].t = b + n
+    smp[1].xs = b + 3 * n + 2
+    smp[1].t = smp[1].xs + m
+    smp[0].keys = <uint64_t*>(smp[1].t + 2 * m + 2)
+    smp[0].pairs = <double*>(smp[0].keys + big)
+    smp[1].keys = smp[0].keys
+    smp[1].pairs = smp[0].pairs
+    smp[0].ok = smp[1].ok = True
+    if nthreads != 1 and n + m >= SORT_PAR_MIN and not _sort_active:
+        nt = kl_max_threads()
+        if nthreads > 1 and nt > nthreads:
+            nt = nthreads
+        if nt > 1:
+            extra = <double*>ks_scratch(3 * m * sizeof(double))
+            if extra == NULL:
+                raise MemoryError()
+            smp[1].keys = <uint64_t*>extra
+            smp[1].pairs = extra + m
+    sg.bi = NULL
+    sg.nt = 1
+    if nseg > 1:
+        sg.bi = <Py_ssize_t*>malloc(2 * (nseg + 1) * sizeof(Py_ssize_t) + nseg * sizeof(double))
+        if sg.bi == NULL:
+            free(extra)
+            raise MemoryError()
+        sg.bj = sg.bi + nseg + 1
+        sg.part = <double*>(sg.bj + nseg + 1)
+        if nthreads != 1 and n + m >= WALK_PAR_MIN and not _walk_active:
+            wt = kl_max_threads()
+            if nthreads > 1 and wt > nthreads:
+                wt = nthreads
+            sg.nt = wt
+    if nt > 1:
+        _sort_active = 1
+    if sg.nt > 1:
+        _walk_active = 1
+    try:
+        with nogil:
+            if nt > 1:
+                kl_pool_run(nt, 2, wsample_item, smp)
+            else:
+                wsample_run(&smp[0])
+                if smp[0].ok:
+                    wsample_run(&smp[1])
+            if smp[0].ok and smp[1].ok:
+                res = quantile_root(<const double*>smp[0].xs, 1, n,
+                                    <const double*>smp[1].xs, 1, m,
+                                    smp[0].t, smp[1].t, True, mode, p, &sg)
+    finally:
+        if nt > 1:
+            _sort_active = 0
+        if sg.nt > 1:
+            _walk_active = 0
+        free(sg.bi)
+        free(extra)
+    if not (smp[0].ok and smp[1].ok):
+        return None
+    return res
 
 
 def sort_keys(cnp.ndarray keys, int depth=-1):
