@@ -113,6 +113,15 @@ cdef extern from "_short.h" nogil:
                            double* st)
     bint kl_tail4_jeffreys(const double* x, const double* y, double mp, double mq,
                            double* st)
+    # the same for a clean row (no domain test; KL_PAIR_CLEAN)
+    bint kl_tail2_js_clean(const double* x, const double* y, double mp, double mq,
+                           double* st)
+    bint kl_tail4_js_clean(const double* x, const double* y, double mp, double mq,
+                           double* st)
+    bint kl_tail2_jeffreys_clean(const double* x, const double* y, double mp, double mq,
+                                 double* st)
+    bint kl_tail4_jeffreys_clean(const double* x, const double* y, double mp, double mq,
+                                 double* st)
     void kl_tail2_hellinger(const double* x, const double* y, double mp, double mq,
                             double* st)
     void kl_tail4_hellinger(const double* x, const double* y, double mp, double mq,
@@ -327,11 +336,13 @@ cdef inline void lanes_short_kl(const double* x, const double* y, Py_ssize_t t,
         at[j] = st[j]
 
 
-cdef inline void lanes_pair_short(int measure, const double* x, const double* y,
-                                  Py_ssize_t t, double mp, double mq,
-                                  double* at) noexcept nogil:
-    # lanes_pair(measure, x, y, 16, ...) of JS, Jeffreys or Hellinger over
-    # a zero-padded row of 8 + t entries, 1 <= t <= 4, as lanes_short_kl
+cdef inline kl_always_void lanes_pair_short(int measure, const double* x, const double* y,
+                                            Py_ssize_t t, double mp, double mq,
+                                            double* at, bint clean) noexcept nogil:
+    # lanes_pair(measure, x, y, 16, ..., clean) of JS, Jeffreys or
+    # Hellinger over a zero-padded row of 8 + t entries, 1 <= t <= 4, as
+    # lanes_short_kl; always inlined (_inline.h), for pair_short's constant
+    # measure
     cdef double st[8]
     cdef int j
     cdef bint bad
@@ -344,11 +355,25 @@ cdef inline void lanes_pair_short(int measure, const double* x, const double* y,
         return
     for j in range(8):
         st[j] = at[j]
-    if measure == JS:
+    if measure == JS and clean:
+        kl_fused_js_clean(x, y, 8, mp, mq, st)
+        if t <= 2:
+            kl_tail2_js_clean(x + 8, y + 8, mp, mq, st)
+        else:
+            kl_tail4_js_clean(x + 8, y + 8, mp, mq, st)
+        bad = False
+    elif measure == JS:
         bad = kl_fused_js(x, y, 8, mp, mq, st)
         if not bad:
             bad = (kl_tail2_js(x + 8, y + 8, mp, mq, st) if t <= 2
                    else kl_tail4_js(x + 8, y + 8, mp, mq, st))
+    elif clean:
+        kl_fused_jeffreys_clean(x, y, 8, mp, mq, st)
+        if t <= 2:
+            kl_tail2_jeffreys_clean(x + 8, y + 8, mp, mq, st)
+        else:
+            kl_tail4_jeffreys_clean(x + 8, y + 8, mp, mq, st)
+        bad = False
     else:
         bad = kl_fused_jeffreys(x, y, 8, mp, mq, st)
         if not bad:
@@ -1345,14 +1370,61 @@ cdef inline void pair_tail(int measure, double v, double k, bint normalize,
     res[0] = sqrt(v) if measure == HELLINGER else v
 
 
-cdef int row_pair_short(int measure, const floating* p, Py_ssize_t ps,
-                        const floating* q, Py_ssize_t qs, Py_ssize_t n,
-                        bint normalize, double* res) noexcept nogil:
+cdef inline kl_always_void lanes_pair_inline(int measure, const double* x, const double* y,
+                                             Py_ssize_t m, double mp, double mq,
+                                             double* at, bint clean) noexcept nogil:
+    # lanes_pair for pair_short's constant measure, always inlined
+    # (_inline.h): the same terms in the same order; a JS or Jeffreys block
+    # outside the domain is redone by lanes_pair (out of line)
+    cdef Py_ssize_t i
+    cdef int j
+    cdef bint bad
+    cdef double st[8]
+    if measure == TV or measure == HELLINGER:  # no domain test
+        for j in range(8):
+            st[j] = at[j]
+        for i in range(0, m, 8):
+            for j in range(8):
+                st[j] += (fabs(x[i + j] * mq - y[i + j] * mp) if measure == TV
+                          else kl_vterm_hellinger(x[i + j] * mq, y[i + j] * mp))
+        for j in range(8):
+            at[j] = st[j]
+        return
+    if measure != JS and measure != JEFFREYS:
+        return  # not a pair measure: never reached
+    for j in range(8):
+        st[j] = at[j]
+    if clean:
+        if measure == JS:
+            kl_fused_js_clean(x, y, m, mp, mq, st)
+        else:
+            kl_fused_jeffreys_clean(x, y, m, mp, mq, st)
+        bad = False
+    elif measure == JS:
+        bad = kl_fused_js(x, y, m, mp, mq, st)
+    else:
+        bad = kl_fused_jeffreys(x, y, m, mp, mq, st)
+    if bad:
+        lanes_pair(measure, x, y, m, mp, mq, at, False)
+        return
+    for j in range(8):
+        at[j] = st[j]
+
+
+cdef inline kl_always_void pair_short(int measure, const floating* p, Py_ssize_t ps,
+                                      const floating* q, Py_ssize_t qs, Py_ssize_t n,
+                                      bint normalize, double* res,
+                                      int* status) noexcept nogil:
     # row_pair of a short row (n <= 16, vector builds: the small calls'
     # usual case) with one zero-padded float64 copy of p and q shared by
     # both passes: first_pass's and pair_pass's short branches (each of
     # which makes this same copy) and row_pair's steps in between, inline,
-    # so the same sums, terms and value bit for bit
+    # so the same sums, terms and value bit for bit; status[0] = row_pair's
+    # status.  Always inlined (_inline.h) into row_pair's branch for each
+    # pair measure, so that the measure is a constant and the passes (the
+    # lane sums and test of `lanes`, the term loop of `lanes_pair`) run
+    # inline, not as generic functions out of line; a clean row (see
+    # row_pair) skips the second pass's domain test, as long rows do
     cdef double bx[16]
     cdef double by[16]
     cdef double ap[8]
@@ -1361,6 +1433,8 @@ cdef int row_pair_short(int measure, const floating* p, Py_ssize_t ps,
     cdef double mp = 1.0, mq = 1.0, k = 1.0, sp, sq
     cdef int neg[2]
     cdef int j, st
+    cdef int flags
+    cdef bint clean
     cdef Py_ssize_t i, m = 8 if n <= 8 else 16
     neg[0] = 0
     neg[1] = 0
@@ -1375,28 +1449,39 @@ cdef int row_pair_short(int measure, const floating* p, Py_ssize_t ps,
         for i in range(16):
             bx[i] = p[i * ps] if i < n else 0.0
             by[i] = q[i * qs] if i < n else 0.0
-    lanes(measure, bx, by, m, ap, aq, at, neg)  # sums and the domain test
+    # `lanes` of a pair measure: the sums and the domain test; a block
+    # outside the domain is searched for negative entries group by group
+    flags = kl_lane_sums_bad(bx, by, m, ap, aq)
+    if flags & 1:
+        lanes_groups(measure, bx, by, m, at, neg)
     if neg[0]:
-        return ST_NEG_P
+        status[0] = ST_NEG_P
+        return
     if neg[1]:
-        return ST_NEG_Q
+        status[0] = ST_NEG_Q
+        return
     sp = lanes_total(ap)
     sq = lanes_total(aq)
     st = check_sums(sp, sq, normalize, res)
     if st != ST_OK:
-        return 0 if st < 0 else st
+        status[0] = 0 if st < 0 else st
+        return
     if normalize:
         pair_scales(sp, sq, &mp, &mq, &k)
+    # a clean row, as row_pair tests it (`lanes` counts the blocks with
+    # flags != 0 in sums[2])
+    clean = (KL_PAIR_CLEAN and flags == 0 and mp >= 5.421010862427522e-20
+             and mq >= 5.421010862427522e-20)
     for j in range(8):
         at[j] = 0.0
     if 8 < n <= 12 and (measure == JS or measure == JEFFREYS or measure == HELLINGER):
-        lanes_pair_short(measure, bx, by, n - 8, mp, mq, at)
+        lanes_pair_short(measure, bx, by, n - 8, mp, mq, at, clean)
     else:
-        lanes_pair(measure, bx, by, m, mp, mq, at, False)
+        lanes_pair_inline(measure, bx, by, m, mp, mq, at, clean)
     pair_tail(measure, lanes_total(at), k, normalize, res)
     if normalize and res[0] < near_bound(measure):
         pair_exact(measure, p, ps, q, qs, n, res, 1)
-    return ST_OK
+    status[0] = ST_OK
 
 
 cdef int row_pair(int measure, const floating* p, Py_ssize_t ps,
@@ -1412,7 +1497,19 @@ cdef int row_pair(int measure, const floating* p, Py_ssize_t ps,
     cdef int st
     cdef bint clean
     if KL_EXT_VECTOR and n <= 16:
-        return row_pair_short(measure, p, ps, q, qs, n, normalize, res)
+        # pair_short inline with a constant measure for each
+        if measure == JS:
+            pair_short(JS, p, ps, q, qs, n, normalize, res, &st)
+        elif measure == JEFFREYS:
+            pair_short(JEFFREYS, p, ps, q, qs, n, normalize, res, &st)
+        elif measure == HELLINGER:
+            pair_short(HELLINGER, p, ps, q, qs, n, normalize, res, &st)
+        elif measure == TV:
+            pair_short(TV, p, ps, q, qs, n, normalize, res, &st)
+        else:  # not a pair measure: row_dispatch never sends one here
+            res[0] = NAN
+            st = ST_BAD_MEASURE
+        return st
     st = first_pass_par(measure, p, ps, q, qs, n, sums, nthreads)
     if st != ST_OK:
         return st

@@ -132,11 +132,32 @@ KL_TAIL_PAIR_V(kl_tail2_js, 2, __m128d, _mm, kl_v2term_js, 0)
 KL_TAIL_PAIR_V(kl_tail4_js, 4, __m256d, _mm256, kl_v4term_js, 0)
 KL_TAIL_PAIR_V(kl_tail2_jeffreys, 2, __m128d, _mm, kl_v2term_jeffreys, 1)
 KL_TAIL_PAIR_V(kl_tail4_jeffreys, 4, __m256d, _mm256, kl_v4term_jeffreys, 1)
+/* the same tails of a clean row (KL_PAIR_CLEAN: every product in the
+   domain, and none of a nonzero entry is 0), without the test: the same
+   terms */
+#define KL_TAIL_PAIR_CLEAN_V(NAME, W, VT, P, TERMV)                            \
+static inline __attribute__((always_inline)) int64_t                            \
+NAME(const double *x0, const double *y0, double mp, double mq, double *st)      \
+{                                                                               \
+    VT u = P##_mul_pd(P##_loadu_pd(x0), P##_set1_pd(mq));                       \
+    VT v = P##_mul_pd(P##_loadu_pd(y0), P##_set1_pd(mp));                       \
+    P##_storeu_pd(st, P##_add_pd(P##_loadu_pd(st), TERMV(u, v)));               \
+    return 0;                                                                   \
+}
+KL_TAIL_PAIR_CLEAN_V(kl_tail2_js_clean, 2, __m128d, _mm, kl_v2term_js)
+KL_TAIL_PAIR_CLEAN_V(kl_tail4_js_clean, 4, __m256d, _mm256, kl_v4term_js)
+KL_TAIL_PAIR_CLEAN_V(kl_tail2_jeffreys_clean, 2, __m128d, _mm, kl_v2term_jeffreys)
+KL_TAIL_PAIR_CLEAN_V(kl_tail4_jeffreys_clean, 4, __m256d, _mm256, kl_v4term_jeffreys)
 #else
 KL_TAIL_PAIR(kl_tail2_js, 2, kl_vterm_js(u, v), 0)
 KL_TAIL_PAIR(kl_tail4_js, 4, kl_vterm_js(u, v), 0)
 KL_TAIL_PAIR(kl_tail2_jeffreys, 2, kl_vterm_jeffreys(u, v), 1)
 KL_TAIL_PAIR(kl_tail4_jeffreys, 4, kl_vterm_jeffreys(u, v), 1)
+/* no clean rows here (KL_PAIR_CLEAN 0) */
+#define kl_tail2_js_clean kl_tail2_js
+#define kl_tail4_js_clean kl_tail4_js
+#define kl_tail2_jeffreys_clean kl_tail2_jeffreys
+#define kl_tail4_jeffreys_clean kl_tail4_jeffreys
 #endif
 
 /* p[0..n) copied to buf[0..16) as doubles, zero-padded (1 <= n <= 16,
