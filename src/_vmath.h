@@ -215,9 +215,9 @@ static inline __attribute__((always_inline)) int kl_vnear_kl(double r)
 #include <immintrin.h>
 #define KL_V8 1
 
-/* fdlibm's R: log((1+s)/(1-s)) = 2s + s R(s^2), |s| <= 0.1716; on 8
-   lanes (kl_v8_R) and, for the short rows' last group (src/_short.h), on 4
-   and 2 (AVX-512VL): the same operations lane by lane, so the same bits */
+/* fdlibm's R: log((1+s)/(1-s)) = 2s + s R(s^2), |s| <= 0.1716, on 8
+   lanes (the KL term's; the JS and Jeffreys terms evaluate the same
+   polynomial as z P(z), kl_v8_P below) */
 #define KL_VR_DEF(NAME, VT, P)                                                 \
 static inline __attribute__((always_inline)) VT NAME(VT s)                      \
 {                                                                               \
@@ -235,8 +235,30 @@ static inline __attribute__((always_inline)) VT NAME(VT s)                      
     return P##_add_pd(t2, t1);                                                  \
 }
 KL_VR_DEF(kl_v8_R, __m512d, _mm512)
-KL_VR_DEF(kl_v4_R, __m256d, _mm256)
-KL_VR_DEF(kl_v2_R, __m128d, _mm)
+
+/* The same polynomial for the JS and Jeffreys terms as R = z P(z),
+   z = s^2, P(z) = Lg1 + Lg2 z + ... + Lg7 z^6 by Estrin's scheme: a
+   dependent chain of 4 operations after z instead of 7 (the terms' latency
+   is what a call on a few elements waits for); the callers fold the factor
+   z into the term's other products */
+#define KL_VP_DEF(NAME, VT, P)                                                 \
+static inline __attribute__((always_inline)) VT NAME(VT z)                      \
+{                                                                               \
+    const double Lg1 = 6.666666666666735130e-01, Lg2 = 3.999999999940941908e-01, \
+                 Lg3 = 2.857142874366239149e-01, Lg4 = 2.222219843214978396e-01, \
+                 Lg5 = 1.818357216161805012e-01, Lg6 = 1.531383769920937332e-01, \
+                 Lg7 = 1.479819860511658591e-01;                                \
+    VT z2 = P##_mul_pd(z, z);                                                   \
+    VT z4 = P##_mul_pd(z2, z2);                                                 \
+    VT a = P##_fmadd_pd(z, P##_set1_pd(Lg2), P##_set1_pd(Lg1));                 \
+    VT b = P##_fmadd_pd(z, P##_set1_pd(Lg4), P##_set1_pd(Lg3));                 \
+    VT c = P##_fmadd_pd(z, P##_set1_pd(Lg6), P##_set1_pd(Lg5));                 \
+    c = P##_fmadd_pd(z2, P##_set1_pd(Lg7), c);                                  \
+    return P##_fmadd_pd(z4, c, P##_fmadd_pd(z2, b, a));                         \
+}
+KL_VP_DEF(kl_v8_P, __m512d, _mm512)
+KL_VP_DEF(kl_v4_P, __m256d, _mm256)
+KL_VP_DEF(kl_v2_P, __m128d, _mm)
 
 static inline __attribute__((always_inline)) __m512d kl_v8term_kl(__m512d p, __m512d q)
 {
@@ -369,11 +391,16 @@ static inline __attribute__((always_inline)) void kl_vset_kl8(const double *x, c
    J = -2 w sa sb + hi sa Ra + lo sb Rb: every part of the sign of the
    whole but the last two, which are ~|r|^4 w against J ~ r^2 w/2
    (r = (x - y)/w).  Elsewhere J = hi log a + lo log b, which cancels by at
-   most ~7x.  J = hi ln 2 where lo = 0 (0 at x = y = 0).  Measured (C, 1e7
-   terms, log(x/y) up to +-300, against __float128 with the series of J
-   near x = y): relative error <= 2.7e-15 (3.0e-15 with the form of x and
-   y, two more operations, before the hi/lo order), 4.4 % fewer cycles. */
-#define KL_VJS_DEF(NAME, VT, P, RF)                                            \
+   most ~7x.  J = hi ln 2 where lo = 0 (0 at x = y = 0).
+   Evaluated for a short dependent chain (issue 14: a call on 10 elements
+   waits for it): both forms are a base B plus (hi sa za) Pa + (lo sb zb) Pb
+   (R = z P, z = s^2, P by Estrin's scheme, kl_v8_P), with B = -2 w sa sb
+   (near) or hi (ka ln 2 + 2 sa) + lo (kb ln 2 + 2 sb) (direct), formed
+   while P is evaluated; two FMAs after P.  Measured (C, 4e6 terms, log(x/y)
+   up to +-300 and down to 1e-12, against __float128 with the series of J
+   near x = y): relative error <= 2.4e-15 (2.7e-15 for the earlier
+   evaluation, la = ((sa Ra + 2 sa) + ka ln 2) then hi la + lo lb). */
+#define KL_VJS_DEF(NAME, VT, P, PF)                                            \
 static inline __attribute__((always_inline)) VT NAME(VT x, VT y)                \
 {                                                                               \
     const VT zero = P##_setzero_pd();                                           \
@@ -381,9 +408,13 @@ static inline __attribute__((always_inline)) VT NAME(VT x, VT y)                
     const double ln2_lo = 1.90821492927058770002e-10;                           \
     VT hi = P##_max_pd(x, y), lo = P##_min_pd(x, y);                            \
     VT w = P##_add_pd(hi, lo);                                                  \
-    VT rc = P##_mul_pd(P##_rcp14_pd(w), P##_set1_pd(2.8284271247461903));       \
-    __mmask8 one = P##_cmp_pd_mask(P##_mul_pd(hi, rc), P##_set1_pd(2.0), _CMP_GE_OQ); \
-    VT kb = P##_getexp_pd(P##_mul_pd(lo, rc));  /* garbage at lo = 0 */          \
+    VT rw = P##_rcp14_pd(w);                                                    \
+    __mmask8 one = P##_cmp_pd_mask(                                             \
+        P##_mul_pd(P##_mul_pd(hi, P##_set1_pd(2.8284271247461903)), rw),        \
+        P##_set1_pd(2.0), _CMP_GE_OQ);                                          \
+    VT kb = P##_getexp_pd(                                                      \
+        P##_mul_pd(P##_mul_pd(lo, P##_set1_pd(2.8284271247461903)), rw));       \
+    /* (garbage at lo = 0) */                                                   \
     VT h2 = P##_add_pd(hi, hi), l2 = P##_add_pd(lo, lo);                        \
     VT wa = P##_mask_add_pd(w, one, w, w), wb = P##_scalef_pd(w, kb);           \
     VT d = P##_sub_pd(hi, lo);                                                  \
@@ -392,43 +423,43 @@ static inline __attribute__((always_inline)) VT NAME(VT x, VT y)                
     VT nb = P##_mask_blend_pd(zb, P##_sub_pd(l2, wb), P##_sub_pd(zero, d));     \
     VT sa = P##_div_pd(na, P##_add_pd(h2, wa));                                 \
     VT sb = P##_div_pd(nb, P##_add_pd(l2, wb));                                 \
-    VT pa = P##_mul_pd(sa, RF(sa)), pb = P##_mul_pd(sb, RF(sb));                \
-    VT corr = P##_fmadd_pd(hi, pa, P##_mul_pd(lo, pb));                         \
-    VT near = P##_fmadd_pd(P##_mul_pd(w, P##_set1_pd(-2.0)), P##_mul_pd(sa, sb), corr); \
-    VT la = P##_add_pd(pa, P##_add_pd(sa, sa));                                 \
-    la = P##_mask_add_pd(la, one, la, P##_set1_pd(ln2_lo));                     \
-    la = P##_mask_add_pd(la, one, la, P##_set1_pd(ln2_hi));                     \
-    VT lb = P##_add_pd(pb, P##_add_pd(sb, sb));                                 \
-    lb = P##_fmadd_pd(kb, P##_set1_pd(ln2_lo), lb);                             \
-    lb = P##_fmadd_pd(kb, P##_set1_pd(ln2_hi), lb);                             \
-    VT t = P##_mask_blend_pd(zb & (__mmask8)~one,                               \
-                             P##_fmadd_pd(hi, la, P##_mul_pd(lo, lb)), near);   \
-    return P##_mask_mul_pd(t, P##_cmp_pd_mask(lo, zero, _CMP_EQ_OQ), hi,        \
-                           P##_set1_pd(0.6931471805599453));                    \
+    VT za = P##_mul_pd(sa, sa), zb2 = P##_mul_pd(sb, sb);                       \
+    VT ha = P##_mul_pd(P##_mul_pd(hi, sa), za);  /* hi sa Ra = ha Pa */         \
+    VT hb = P##_mul_pd(P##_mul_pd(lo, sb), zb2);                                \
+    VT near = P##_mul_pd(P##_mul_pd(w, P##_set1_pd(-2.0)), P##_mul_pd(sa, sb)); \
+    VT ba = P##_add_pd(sa, sa);                                                 \
+    ba = P##_mask_add_pd(ba, one, ba, P##_set1_pd(ln2_lo));                     \
+    ba = P##_mask_add_pd(ba, one, ba, P##_set1_pd(ln2_hi));                     \
+    VT bb = P##_fmadd_pd(kb, P##_set1_pd(ln2_lo), P##_add_pd(sb, sb));          \
+    bb = P##_fmadd_pd(kb, P##_set1_pd(ln2_hi), bb);                             \
+    VT base = P##_mask_blend_pd(zb & (__mmask8)~one,                            \
+                                P##_fmadd_pd(hi, ba, P##_mul_pd(lo, bb)), near); \
+    VT t = P##_fmadd_pd(hb, PF(zb2), P##_fmadd_pd(ha, PF(za), base));           \
+    return P##_mask_mov_pd(t, P##_cmp_pd_mask(lo, zero, _CMP_EQ_OQ),            \
+                           P##_mul_pd(hi, P##_set1_pd(0.6931471805599453)));    \
 }
-KL_VJS_DEF(kl_v8term_js, __m512d, _mm512, kl_v8_R)
-KL_VJS_DEF(kl_v4term_js, __m256d, _mm256, kl_v4_R)
-KL_VJS_DEF(kl_v2term_js, __m128d, _mm, kl_v2_R)
+KL_VJS_DEF(kl_v8term_js, __m512d, _mm512, kl_v8_P)
+KL_VJS_DEF(kl_v4term_js, __m256d, _mm256, kl_v4_P)
+KL_VJS_DEF(kl_v2term_js, __m128d, _mm, kl_v2_P)
 
 /* The float32 rows' JS term (kl_fused_js_f32): kl_v8term_js with R from a
    4-coefficient minimax polynomial, z P(z) (benchmarks/f32_poly.py --nc 4
    --smax 0.1717: relative error of R <= 1.7e-9 for |s| <= 0.1717, the
-   reductions' range), Horner: two polynomials of 5 operations instead of
-   10.  R's part of a term is at most ~0.07 of it (the near form's
-   x sa Ra ~ r^4 against J ~ r^2; the direct form's x sa Ra <= (2/3) 0.1717^3
-   x against a cancellation of 7x), so a term is within ~1.2e-10, and JS,
-   a sum of terms >= 0, within as much before its float32 rounding. */
-static inline __attribute__((always_inline)) __m512d kl_v8_R4(__m512d s)
+   reductions' range), P by Horner (kl_v8_P4, the factor z folded as in
+   the float64 term): two polynomials of 3 operations instead of 8.  R's
+   part of a term is at most ~0.07 of it (the near form's x sa Ra ~ r^4
+   against J ~ r^2; the direct form's x sa Ra <= (2/3) 0.1717^3 x against
+   a cancellation of 7x), so a term is within ~1.2e-10, and JS, a sum of
+   terms >= 0, within as much before its float32 rounding. */
+static inline __attribute__((always_inline)) __m512d kl_v8_P4(__m512d z)
 {
     const double c1 = 0.6666666655340263, c2 = 0.4000012264877742,
                  c3 = 0.2855073494581466, c4 = 0.23332696073900358;
-    __m512d z = _mm512_mul_pd(s, s);
     __m512d P = _mm512_fmadd_pd(z, _mm512_set1_pd(c4), _mm512_set1_pd(c3));
     P = _mm512_fmadd_pd(z, P, _mm512_set1_pd(c2));
-    P = _mm512_fmadd_pd(z, P, _mm512_set1_pd(c1));
-    return _mm512_mul_pd(z, P);
+    return _mm512_fmadd_pd(z, P, _mm512_set1_pd(c1));
 }
-KL_VJS_DEF(kl_v8term_js_f32, __m512d, _mm512, kl_v8_R4)
+KL_VJS_DEF(kl_v8term_js_f32, __m512d, _mm512, kl_v8_P4)
 
 /* The Jeffreys element term (x - y) log(x/y) (as kl_vterm_jeffreys) on 8
    lanes with AVX-512 intrinsics (4 and 2 with AVX-512VL, as the JS term):
@@ -441,31 +472,35 @@ KL_VJS_DEF(kl_v8term_js_f32, __m512d, _mm512, kl_v8_R4)
    kl_v8term_kl).  Where k = 0 the log is s (2 + R), with no cancellation;
    elsewhere -k ln 2 >= ln 2 against |s (2 + R)| <= 0.35, a cancellation of
    2x at most.  0 at x = y = 0, +inf where exactly one of x, y is 0.
+   For a short dependent chain, the log is (-k ln 2 + 2s) + (s z) P(z)
+   (z = s^2, P as in the JS term), the base formed while P is evaluated.
    Measured (C, 1.6e7 terms with log(x/y) up to +-300, against
-   __float128): relative error <= 5.0e-16; 2.1x fewer cycles than
-   kl_vterm_jeffreys's loop. */
-#define KL_VJEFFREYS_DEF(NAME, VT, P, RF)                                      \
+   __float128): relative error <= 5.0e-16 (4e6 terms, also near-equal
+   down to 1e-12: <= 4.4e-16); 2.1x fewer cycles than kl_vterm_jeffreys's
+   loop. */
+#define KL_VJEFFREYS_DEF(NAME, VT, P, PF)                                      \
 static inline __attribute__((always_inline)) VT NAME(VT x, VT y)                \
 {                                                                               \
     const VT zero = P##_setzero_pd();                                           \
     const double ln2_hi = 6.93147180369123816490e-01;                           \
     const double ln2_lo = 1.90821492927058770002e-10;                           \
     VT hi = P##_max_pd(x, y), lo = P##_min_pd(x, y);                            \
-    VT est = P##_mul_pd(P##_mul_pd(lo, P##_rcp14_pd(hi)),                       \
-                        P##_set1_pd(1.4142135623730951));                       \
+    VT est = P##_mul_pd(P##_mul_pd(lo, P##_set1_pd(1.4142135623730951)),       \
+                        P##_rcp14_pd(hi));                                      \
     VT k = P##_getexp_pd(est);   /* <= 0; garbage at lo = 0 */                   \
     VT hk = P##_scalef_pd(hi, k);                                               \
     VT s = P##_div_pd(P##_sub_pd(hk, lo), P##_add_pd(hk, lo));                  \
-    VT L = P##_mul_pd(s, P##_add_pd(RF(s), P##_set1_pd(2.0)));                  \
-    L = P##_fnmadd_pd(k, P##_set1_pd(ln2_lo), L);                               \
-    L = P##_fnmadd_pd(k, P##_set1_pd(ln2_hi), L);                               \
+    VT z = P##_mul_pd(s, s);                                                    \
+    VT base = P##_fnmadd_pd(k, P##_set1_pd(ln2_lo), P##_add_pd(s, s));          \
+    base = P##_fnmadd_pd(k, P##_set1_pd(ln2_hi), base);                         \
+    VT L = P##_fmadd_pd(P##_mul_pd(s, z), PF(z), base);                         \
     VT t = P##_mul_pd(P##_sub_pd(hi, lo), L);                                   \
     t = P##_mask_mov_pd(t, P##_cmp_pd_mask(lo, zero, _CMP_EQ_OQ), P##_set1_pd(HUGE_VAL)); \
     return P##_mask_mov_pd(t, P##_cmp_pd_mask(hi, zero, _CMP_EQ_OQ), zero);     \
 }
-KL_VJEFFREYS_DEF(kl_v8term_jeffreys, __m512d, _mm512, kl_v8_R)
-KL_VJEFFREYS_DEF(kl_v4term_jeffreys, __m256d, _mm256, kl_v4_R)
-KL_VJEFFREYS_DEF(kl_v2term_jeffreys, __m128d, _mm, kl_v2_R)
+KL_VJEFFREYS_DEF(kl_v8term_jeffreys, __m512d, _mm512, kl_v8_P)
+KL_VJEFFREYS_DEF(kl_v4term_jeffreys, __m256d, _mm256, kl_v4_P)
+KL_VJEFFREYS_DEF(kl_v2term_jeffreys, __m128d, _mm, kl_v2_P)
 #endif
 
 static inline __attribute__((always_inline)) double kl_vterm_js(double x, double y);
