@@ -78,9 +78,7 @@ NAME(const double *x0, const double *y0, double mp, double mq, double *st)      
     }                                                                           \
     for (int j = 0; j < W; j++) {                                               \
         double u = x0[j] * mq, v = y0[j] * mp;                                  \
-        KL_BAD_ADD(lbad[j], KL_BAD2(u, v));                                     \
-        if (ZC)                                                                 \
-            KL_BAD_ADD(lbad[j], KL_ZBAD2(x0[j], u, y0[j], v));                  \
+        KL_BAD_ADD(lbad[j], (ZC) ? KL_BAD2Z(x0[j], u, y0[j], v) : KL_BAD2(u, v)); \
         lt[j] += TERM;                                                          \
     }                                                                           \
     kl_bad_t bad = 0;                                                           \
