@@ -981,8 +981,8 @@ typedef double kl_bad_t;
    kl_vout2 (two separate counts kept GCC 12 from vectorising the loop:
    a 10-element Jeffreys call took 273 ns instead of 193) */
 #define KL_BAD2Z(a, u, b, v)                                                   \
-    ((kl_vdomain(u) & kl_vdomain(v) & ((u) != 0.0 || (a) == 0.0)               \
-      & ((v) != 0.0 || (b) == 0.0)) ? 0.0 : 1.0)
+    ((kl_vdomain(u) & kl_vdomain(v) & (((u) != 0.0) | ((a) == 0.0))             \
+      & (((v) != 0.0) | ((b) == 0.0))) ? 0.0 : 1.0)
 #endif
 
 /*
