@@ -1013,20 +1013,26 @@ KS_INLINE void ks4_put(uint64_t *a, __m256i v, unsigned right, unsigned valid,
     *wr -= (size_t)__builtin_popcount(rt);
 }
 
-/* ks8_partition on 4-lane vectors (signed keys), n >= 40: 8 vectors held
-   back (32 free slots), batches of 4 read from the side with fewer */
+/* ks8_partition on 4-lane vectors (signed keys), n >= 40: KS4_HOLD
+   vectors held per side, batches of KS4_BATCH read one iteration ahead of
+   their stores, the side chosen without a branch (KS4_HOLD >= KS4_BATCH / 2,
+   as in ks8_partition; each side then keeps >= 4 free slots at every
+   store).  1e6 random keys, AVX2 build: 13.0-13.2 ms with the branchy
+   batches of 4 held 4 per side, 11.1 ms now (hold 2, batch 4: 11.6;
+   hold 1, batch 2: 14.1); min of 20, alternated in one process. */
 #define KS4_HOLD 4
+#define KS4_BATCH 8
 static size_t ks4_partition(uint64_t *a, size_t n, uint64_t pivot, int le)
 {
     const __m256i pv = _mm256_set1_epi64x((long long)pivot);
-    const size_t t = n & 3;
+    const size_t t = n & 3, nb = 4 * KS4_BATCH;
     const unsigned tmask = (1u << t) - 1;
     const __m256i tl = _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)t),
                                           _mm256_setr_epi64x(0, 1, 2, 3));
     __m256i tail = _mm256_maskload_epi64((const long long *)(a + n - t), tl);
-    __m256i L[KS4_HOLD], R[KS4_HOLD];
+    __m256i L[KS4_HOLD], R[KS4_HOLD], cur[KS4_BATCH], nxt[KS4_BATCH];
     size_t rl = 4 * KS4_HOLD, rr = n - t - 4 * KS4_HOLD, wl = 0, wr = n;
-    int i;
+    int i, held = 0;
     for (i = 0; i < KS4_HOLD; i++) {
         L[i] = _mm256_loadu_si256((const __m256i *)(a + 4 * i));
         R[i] = _mm256_loadu_si256((const __m256i *)(a + rr + 4 * i));
@@ -1036,16 +1042,23 @@ static size_t ks4_partition(uint64_t *a, size_t n, uint64_t pivot, int le)
                          : (~(unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(pv, (v))))) & 15u)
     if (t)
         ks4_put(a, tail, KS4_RIGHT(tail), tmask, &wl, &wr);
-    while (rr - rl >= 4 * KS4_HOLD) {
-        __m256i v[KS4_HOLD];
-        int left = (rl - wl) <= (wr - rr);
-        size_t at = left ? rl : rr - 4 * KS4_HOLD;
-        rl += left ? 4 * KS4_HOLD : 0;
-        rr -= left ? 0 : 4 * KS4_HOLD;
-        for (i = 0; i < KS4_HOLD; i++)
-            v[i] = _mm256_loadu_si256((const __m256i *)(a + at + 4 * i));
-        for (i = 0; i < KS4_HOLD; i++)
-            ks4_put(a, v[i], KS4_RIGHT(v[i]), 15u, &wl, &wr);
+    if (rr - rl >= nb) {
+        held = 1;
+        for (i = 0; i < KS4_BATCH; i++)
+            cur[i] = _mm256_loadu_si256((const __m256i *)(a + rl + 4 * i));
+        rl += nb;
+        while (rr - rl >= nb) {
+            size_t m = (size_t)0 - (size_t)((rl - wl) <= (wr - rr));
+            size_t at = (rl & m) | ((rr - nb) & ~m);
+            rl += nb & m;
+            rr -= nb & ~m;
+            for (i = 0; i < KS4_BATCH; i++)
+                nxt[i] = _mm256_loadu_si256((const __m256i *)(a + at + 4 * i));
+            for (i = 0; i < KS4_BATCH; i++)
+                ks4_put(a, cur[i], KS4_RIGHT(cur[i]), 15u, &wl, &wr);
+            for (i = 0; i < KS4_BATCH; i++)
+                cur[i] = nxt[i];
+        }
     }
     while (rl < rr) {
         __m256i v;
@@ -1055,6 +1068,10 @@ static size_t ks4_partition(uint64_t *a, size_t n, uint64_t pivot, int le)
         rr -= left ? 0 : 4;
         v = _mm256_loadu_si256((const __m256i *)(a + at));
         ks4_put(a, v, KS4_RIGHT(v), 15u, &wl, &wr);
+    }
+    if (held) {
+        for (i = 0; i < KS4_BATCH; i++)
+            ks4_put(a, cur[i], KS4_RIGHT(cur[i]), 15u, &wl, &wr);
     }
     for (i = 0; i < KS4_HOLD; i++) {
         ks4_put(a, L[i], KS4_RIGHT(L[i]), 15u, &wl, &wr);
