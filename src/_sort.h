@@ -28,12 +28,13 @@
  *       store in the loop; the register vpcompressq version is kept behind
  *       KL_EXT_SORT_COMPRESS (measured slower on Zen 4: see ks8_put).
  *       Ranges of <= 128 keys are sorted in registers (16 zmm at most,
- *       padded with UINT64_MAX): 16 registers by Batcher's odd-even merge
- *       sort down the columns (min/max only) and two 8 x 8 transposes,
- *       fewer by a 6-layer in-register network per register; then runs are
- *       merged pairwise with the "mirrored half" bitonic merge (compare a_i
- *       with the mirror image of b, then half-cleaners across and within
- *       registers).
+ *       padded with UINT64_MAX): 8 or 16 registers by Batcher's odd-even
+ *       merge sort down the columns (min/max only), then three bitonic
+ *       merge stages across the lanes with the keys kept in column order
+ *       (ks8_bsort), then 8 x 8 transposes; 1 to 4 registers by a 6-layer
+ *       in-register network per register, then runs merged pairwise with
+ *       the "mirrored half" bitonic merge (compare a_i with the mirror
+ *       image of b, then half-cleaners across and within registers).
  *   AVX2 (x86-64-v3)     the same quicksort on 4-lane ymm vectors; AVX2 has
  *       neither compress nor unsigned 64-bit compares, so keys are sorted
  *       with their sign bit flipped (signed order, restored afterwards),
@@ -411,92 +412,118 @@ KS_INLINE void ks8_transpose(__m512i *r)
     }
 }
 
-/* 16 registers (128 keys): Batcher's odd-even merge sort (63 comparators)
-   down the columns, min/max only; the two 8 x 8 halves transposed, so
-   column c is the sorted run r[c], r[8 + c]; then the bitonic merges from
-   runs of 2 registers up */
-#define KS8_CC(x, y) do { __m512i m_ = _mm512_min_epu64(r[x], r[y]); \
+/* Sort the 8 N keys of r[0..N), N = 8 or 16, as a bitonic network in which
+   the key with logical index k sits in register k % N, lane k / N: the
+   first log2(N) bits of k are register bits (a layer on them is one min
+   and one max per register pair, no shuffle) and the top three are lane
+   bits.  The columns are sorted first (Batcher's networks down the
+   registers: 19 or 63 comparators); then, for each of the three merge
+   stages, the "mirror" layer (k against k ^ (2^s - 1): register r against
+   N - 1 - r with its lanes reversed within the runs being merged), the
+   half-cleaners on the lane bits below (in-register, a shuffle, a min and
+   a masked max), then on the register bits.  The sorted keys are then in
+   column order: 8 x 8 transposes put them in memory order (register i =
+   keys 8 i .. 8 i + 7).  About 660 vector operations for 128 keys against
+   ~800 for the earlier scheme (Batcher down the columns, transposes, then
+   bitonic merges of sorted registers, each with three in-register layers
+   per register), 280 against ~440 for 64 keys: ks8_small on 128 random
+   keys 185 -> 157 ns, on 64 keys 99 -> 71 ns. */
+#define KS8_CE(x, y) do { __m512i m_ = _mm512_min_epu64(r[x], r[y]); \
         r[y] = _mm512_max_epu64(r[x], r[y]); r[x] = m_; } while (0)
-KS_INLINE void ks8_network16(__m512i *r)
+KS_INLINE void ks8_columns8(__m512i *r)
 {
-    __m512i q[16];
-    int c;
-    KS8_CC(0, 1);
-    KS8_CC(2, 3);
-    KS8_CC(4, 5);
-    KS8_CC(6, 7);
-    KS8_CC(8, 9);
-    KS8_CC(10, 11);
-    KS8_CC(12, 13);
-    KS8_CC(14, 15);
-    KS8_CC(0, 2);
-    KS8_CC(1, 3);
-    KS8_CC(4, 6);
-    KS8_CC(5, 7);
-    KS8_CC(8, 10);
-    KS8_CC(9, 11);
-    KS8_CC(12, 14);
-    KS8_CC(13, 15);
-    KS8_CC(1, 2);
-    KS8_CC(5, 6);
-    KS8_CC(9, 10);
-    KS8_CC(13, 14);
-    KS8_CC(0, 4);
-    KS8_CC(1, 5);
-    KS8_CC(2, 6);
-    KS8_CC(3, 7);
-    KS8_CC(8, 12);
-    KS8_CC(9, 13);
-    KS8_CC(10, 14);
-    KS8_CC(11, 15);
-    KS8_CC(2, 4);
-    KS8_CC(3, 5);
-    KS8_CC(10, 12);
-    KS8_CC(11, 13);
-    KS8_CC(1, 2);
-    KS8_CC(3, 4);
-    KS8_CC(5, 6);
-    KS8_CC(9, 10);
-    KS8_CC(11, 12);
-    KS8_CC(13, 14);
-    KS8_CC(0, 8);
-    KS8_CC(1, 9);
-    KS8_CC(2, 10);
-    KS8_CC(3, 11);
-    KS8_CC(4, 12);
-    KS8_CC(5, 13);
-    KS8_CC(6, 14);
-    KS8_CC(7, 15);
-    KS8_CC(4, 8);
-    KS8_CC(5, 9);
-    KS8_CC(6, 10);
-    KS8_CC(7, 11);
-    KS8_CC(2, 4);
-    KS8_CC(3, 5);
-    KS8_CC(6, 8);
-    KS8_CC(7, 9);
-    KS8_CC(10, 12);
-    KS8_CC(11, 13);
-    KS8_CC(1, 2);
-    KS8_CC(3, 4);
-    KS8_CC(5, 6);
-    KS8_CC(7, 8);
-    KS8_CC(9, 10);
-    KS8_CC(11, 12);
-    KS8_CC(13, 14);
-    ks8_transpose(r);
-    ks8_transpose(r + 8);
-    _Pragma("GCC unroll 8")
-    for (c = 0; c < 8; c++) {
-        q[2 * c] = r[c];
-        q[2 * c + 1] = r[8 + c];
-    }
-    ks8_merge_from(q, 16, 2);
-    _Pragma("GCC unroll 16")
-    for (c = 0; c < 16; c++)
-        r[c] = q[c];
+    KS8_CE(0, 1); KS8_CE(2, 3); KS8_CE(4, 5); KS8_CE(6, 7);
+    KS8_CE(0, 2); KS8_CE(1, 3); KS8_CE(4, 6); KS8_CE(5, 7);
+    KS8_CE(1, 2); KS8_CE(5, 6);
+    KS8_CE(0, 4); KS8_CE(1, 5); KS8_CE(2, 6); KS8_CE(3, 7);
+    KS8_CE(2, 4); KS8_CE(3, 5);
+    KS8_CE(1, 2); KS8_CE(3, 4); KS8_CE(5, 6);
 }
-#undef KS8_CC
+
+KS_INLINE void ks8_columns16(__m512i *r)
+{
+    KS8_CE(0, 1); KS8_CE(2, 3); KS8_CE(4, 5); KS8_CE(6, 7);
+    KS8_CE(8, 9); KS8_CE(10, 11); KS8_CE(12, 13); KS8_CE(14, 15);
+    KS8_CE(0, 2); KS8_CE(1, 3); KS8_CE(4, 6); KS8_CE(5, 7);
+    KS8_CE(8, 10); KS8_CE(9, 11); KS8_CE(12, 14); KS8_CE(13, 15);
+    KS8_CE(1, 2); KS8_CE(5, 6); KS8_CE(9, 10); KS8_CE(13, 14);
+    KS8_CE(0, 4); KS8_CE(1, 5); KS8_CE(2, 6); KS8_CE(3, 7);
+    KS8_CE(8, 12); KS8_CE(9, 13); KS8_CE(10, 14); KS8_CE(11, 15);
+    KS8_CE(2, 4); KS8_CE(3, 5); KS8_CE(10, 12); KS8_CE(11, 13);
+    KS8_CE(1, 2); KS8_CE(3, 4); KS8_CE(5, 6); KS8_CE(9, 10);
+    KS8_CE(11, 12); KS8_CE(13, 14);
+    KS8_CE(0, 8); KS8_CE(1, 9); KS8_CE(2, 10); KS8_CE(3, 11);
+    KS8_CE(4, 12); KS8_CE(5, 13); KS8_CE(6, 14); KS8_CE(7, 15);
+    KS8_CE(4, 8); KS8_CE(5, 9); KS8_CE(6, 10); KS8_CE(7, 11);
+    KS8_CE(2, 4); KS8_CE(3, 5); KS8_CE(6, 8); KS8_CE(7, 9);
+    KS8_CE(10, 12); KS8_CE(11, 13);
+    KS8_CE(1, 2); KS8_CE(3, 4); KS8_CE(5, 6); KS8_CE(7, 8);
+    KS8_CE(9, 10); KS8_CE(11, 12); KS8_CE(13, 14);
+}
+
+/* lanes l -> l ^ (2^L - 1): the lane order reversed within runs of 2^L */
+KS_INLINE __m512i ks8_flip(__m512i v, const int L)
+{
+    if (L == 1)
+        return ks8_sw1(v);
+    if (L == 2)
+        return ks8_rev4(v);
+    return _mm512_permutexvar_epi64(KS_V8(7, 6, 5, 4, 3, 2, 1, 0), v);
+}
+
+KS_INLINE void ks8_bsort(__m512i *r, const int N)
+{
+    const int R = N == 16 ? 4 : 3;
+    int L, j, i, k;
+    if (N == 16)
+        ks8_columns16(r);
+    else
+        ks8_columns8(r);
+    _Pragma("GCC unroll 4")
+    for (L = 1; L <= 3; L++) {
+        /* lanes whose bit L - 1 is set hold the upper run's keys */
+        const __mmask8 hm = L == 1 ? 0xAA : L == 2 ? 0xCC : 0xF0;
+        _Pragma("GCC unroll 16")
+        for (i = 0; i < N / 2; i++) {
+            __m512i x = r[i], y = ks8_flip(r[N - 1 - i], L);
+            __m512i lo = _mm512_mask_max_epu64(_mm512_min_epu64(x, y), hm, x, y);
+            __m512i hi = _mm512_mask_min_epu64(_mm512_max_epu64(x, y), hm, x, y);
+            r[i] = lo;
+            r[N - 1 - i] = ks8_flip(hi, L);
+        }
+        _Pragma("GCC unroll 4")
+        for (j = L - 2; j >= 0; j--) {
+            _Pragma("GCC unroll 16")
+            for (i = 0; i < N; i++)
+                r[i] = j == 2 ? ks8_cxp(r[i], ks8_sw4(r[i]), 0xF0)
+                     : j == 1 ? ks8_cxp(r[i], ks8_sw2(r[i]), 0xCC)
+                              : ks8_cxp(r[i], ks8_sw1(r[i]), 0xAA);
+        }
+        _Pragma("GCC unroll 4")
+        for (j = R - 1; j >= 0; j--) {
+            _Pragma("GCC unroll 16")
+            for (k = 0; k < N; k++) {
+                if (k & (1 << j))
+                    continue;
+                KS8_CE(k, k + (1 << j));
+            }
+        }
+    }
+    ks8_transpose(r);
+    if (N == 16) {
+        __m512i q[16];
+        ks8_transpose(r + 8);
+        _Pragma("GCC unroll 8")
+        for (i = 0; i < 8; i++) {
+            q[2 * i] = r[i];
+            q[2 * i + 1] = r[8 + i];
+        }
+        _Pragma("GCC unroll 16")
+        for (i = 0; i < 16; i++)
+            r[i] = q[i];
+    }
+}
+#undef KS8_CE
 
 KS_INLINE __mmask8 ks8_lanes(size_t n, size_t at)
 {
@@ -514,8 +541,8 @@ KS_INLINE void ks8_small_n(uint64_t *a, size_t n, const int N)
     _Pragma("GCC unroll 16")
     for (i = 0; i < N; i++)
         r[i] = _mm512_mask_loadu_epi64(fill, ks8_lanes(n, 8 * (size_t)i), a + 8 * i);
-    if (N == 16)
-        ks8_network16(r);
+    if (N >= 8)
+        ks8_bsort(r, N);
     else
         ks8_network(r, N);
     _Pragma("GCC unroll 16")
