@@ -870,6 +870,8 @@ static size_t ks8_partition_f64(const double *x, uint64_t *a, size_t n, uint64_t
     return wl;
 }
 #define KS_FUSED_F64 1
+#define ks_native_pivot_f64 ks8_pivot_f64
+#define ks_native_partition_f64 ks8_partition_f64
 
 #define KS_TIER "avx512"
 #define ks_sort_depth ks8_quicksort
@@ -1114,6 +1116,18 @@ static uint64_t ks4_pivot(const uint64_t *a, size_t n)
     __m256i r[16];
     int i, k = n >= 2048 ? 64 : 16;
     size_t step = n / (size_t)k, off = step / 2;
+    if (n < 1024) {
+        step = n / 8;
+        off = step / 2;
+        for (i = 0; i < 8; i++)
+            s[i] = a[off + (size_t)i * step];
+        r[0] = _mm256_loadu_si256((const __m256i *)s);
+        r[1] = _mm256_loadu_si256((const __m256i *)(s + 4));
+        ks4_network(r, 2);
+        _mm256_storeu_si256((__m256i *)s, r[0]);
+        _mm256_storeu_si256((__m256i *)(s + 4), r[1]);
+        return s[4];
+    }
     for (i = 0; i < k; i++)
         s[i] = a[off + (size_t)i * step];
     if (k == 64) {
@@ -1182,6 +1196,70 @@ static void ks4_sort(uint64_t *a, size_t n, int depth)
         a[i] ^= KS_SIGN;
 }
 
+/* The first partition of a float64 row fused with making its keys, as
+   ks8_partition_f64: native keys (sign bit flipped: ks_key_f64(x) ^
+   KS_SIGN, which is x's bits with the 63 low bits flipped when x is
+   negative, and 0x7FF8000000000000 for NaN), partitioned "< pivot" left,
+   out of place from x[0, n) (n >= 4) to a[0, n).  With the 8-sample pivot
+   below 1024 keys in ks4_pivot (as ks8_pivot): one float64 row of 1e6
+   normal values, AVX2 build, 11.02 -> 10.69 (fused) -> 10.38 ms (both). */
+KS_INLINE __m256i ks4_key_f64v(__m256i b)
+{
+    __m256i m = _mm256_cmpgt_epi64(_mm256_setzero_si256(), b);
+    __m256i k = _mm256_xor_si256(b, _mm256_srli_epi64(m, 1));
+    __m256i nan = _mm256_castpd_si256(_mm256_cmp_pd(_mm256_castsi256_pd(b),
+                                                    _mm256_castsi256_pd(b), _CMP_UNORD_Q));
+    return _mm256_blendv_epi8(k, _mm256_set1_epi64x(0x7FF8000000000000ll), nan);
+}
+
+/* ks4_pivot's median of 64 samples, taken from the values (n >= 64) */
+static uint64_t ks4_pivot_f64(const double *x, size_t n)
+{
+    uint64_t s[64];
+    __m256i r[16];
+    int i;
+    size_t step = n / 64, off = step / 2;
+    for (i = 0; i < 64; i++)
+        s[i] = ks_key_f64(x[off + (size_t)i * step]) ^ KS_SIGN;
+    for (i = 0; i < 16; i++)
+        r[i] = _mm256_loadu_si256((const __m256i *)(s + 4 * i));
+    ks4_network(r, 16);
+    for (i = 0; i < 16; i++)
+        _mm256_storeu_si256((__m256i *)(s + 4 * i), r[i]);
+    return s[32];
+}
+
+static size_t ks4_partition_f64(const double *x, uint64_t *a, size_t n, uint64_t pivot)
+{
+    const __m256i pv = _mm256_set1_epi64x((long long)pivot);
+    const size_t t = n & 3;
+    size_t i, wl = 0, wr = n, m = n - t;
+    int j;
+#define KS4_RIGHT0(v) ((~(unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(pv, (v))))) & 15u)
+    if (t) {
+        const __m256i tl = _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)t),
+                                              _mm256_setr_epi64x(0, 1, 2, 3));
+        __m256i v = ks4_key_f64v(_mm256_maskload_epi64((const long long *)(x + m), tl));
+        ks4_put(a, v, KS4_RIGHT0(v), (1u << t) - 1, &wl, &wr);
+    }
+    for (i = 0; i + 16 <= m; i += 16) {
+        __m256i v[4];
+        for (j = 0; j < 4; j++)
+            v[j] = ks4_key_f64v(_mm256_loadu_si256((const __m256i *)(x + i + 4 * j)));
+        for (j = 0; j < 4; j++)
+            ks4_put(a, v[j], KS4_RIGHT0(v[j]), 15u, &wl, &wr);
+    }
+    for (; i < m; i += 4) {
+        __m256i v = ks4_key_f64v(_mm256_loadu_si256((const __m256i *)(x + i)));
+        ks4_put(a, v, KS4_RIGHT0(v), 15u, &wl, &wr);
+    }
+#undef KS4_RIGHT0
+    return wl;
+}
+#define KS_FUSED_F64 1
+#define ks_native_pivot_f64 ks4_pivot_f64
+#define ks_native_partition_f64 ks4_partition_f64
+
 #define KS_TIER "avx2"
 #define ks_sort_depth ks4_sort
 #define KS_FLIP KS_SIGN
@@ -1212,10 +1290,10 @@ static inline void ks_sort(uint64_t *a, size_t n) { ks_sort_depth(a, n, ks_depth
  * deschedules, or a worker that wakes late, holds back at most the one
  * task it has taken.  A task is a range keys[off, off + n) of one row:
  *   - a row's first task makes its keys (float64/float32 -> native keys,
- *     one pass), then goes on as the range [0, n); in the AVX-512 tier a
- *     float64 row longer than `leaf` makes its keys in its first partition
- *     (ks8_partition_f64: values in, partitioned keys out, no separate
- *     pass);
+ *     one pass), then goes on as the range [0, n); in the AVX-512 and
+ *     AVX2 tiers a float64 row longer than `leaf` makes its keys in its
+ *     first partition (ks8_partition_f64, ks4_partition_f64: values in,
+ *     partitioned keys out, no separate pass);
  *   - a range of more than `leaf` keys is partitioned once, as the
  *     quicksort above would (the tier's pivot and partition, the same
  *     "< p" then "<= p" rule for duplicates, the same depth budget); the
@@ -1503,8 +1581,8 @@ static void ks_split_run(ks_split *s, ks_task t)
         if (fused) {
             /* the row's keys, made by its first partition */
             fused = 0;
-            p = ks8_pivot_f64((const double *)r->x, t.n);
-            k = ks8_partition_f64((const double *)r->x, a, t.n, p);
+            p = ks_native_pivot_f64((const double *)r->x, t.n);
+            k = ks_native_partition_f64((const double *)r->x, a, t.n, p);
         } else
 #endif
         {
