@@ -271,7 +271,8 @@ static inline void kw_load4x4_float(const float *const *pp, ptrdiff_t i, kw_v4 *
 /* Pass 1 of four lanes: lane l sums pp[l][i * ps], qq[l][i * qs] for
  * i < len as double-doubles (TwoSum) and flags negative entries; with a
  * buffer buf (2 len vectors), it also leaves the lanes' entries of step i
- * in buf[2 i] (p) and buf[2 i + 1] (q) for the walk.  The transposed loads
+ * in buf[2 i] (p) and buf[2 i + 1] (q) for the walk; with nx (see
+ * kw_hist4_*), contiguous rows prefetch the rows nx[8..15] into L2.  The transposed loads
  * of contiguous rows do the same operations in the same order, so a row's
  * sums do not depend on its layout. */
 #define KW_SUM1(a, c) \
@@ -286,7 +287,7 @@ static inline void kw_load4x4_float(const float *const *pp, ptrdiff_t i, kw_v4 *
 static inline void NAME(const T *const *pp, ptrdiff_t ps, const T *const *qq, \
                         ptrdiff_t qs, ptrdiff_t len, kw_v4 *sph, kw_v4 *spl, \
                         kw_v4 *sqh, kw_v4 *sql, kw_v4i *negp, kw_v4i *negq, \
-                        kw_v4 *buf) \
+                        kw_v4 *buf, const T *const *nx) \
 { \
     const T *p0 = pp[0], *p1 = pp[1], *p2 = pp[2], *p3 = pp[3]; \
     const T *q0 = qq[0], *q1 = qq[1], *q2 = qq[2], *q3 = qq[3]; \
@@ -298,6 +299,12 @@ static inline void NAME(const T *const *pp, ptrdiff_t ps, const T *const *qq, \
         for (; i + 4 <= len; i += 4) { \
             kw_load4x4_##T(pp, i, A); \
             kw_load4x4_##T(qq, i, C); \
+            if (nx != NULL) { \
+                ptrdiff_t o_ = i + 8 < len ? i + 8 : len - 1; \
+                int l_; \
+                for (l_ = 8; l_ < 16; l_++) \
+                    __builtin_prefetch(nx[l_] + o_, 0, 2); \
+            } \
             KW_SUM1(A[0], C[0]); \
             KW_SUM1(A[1], C[1]); \
             KW_SUM1(A[2], C[2]); \
@@ -552,11 +559,15 @@ static inline kw_v4 kw_v4_finish(kw_v4 Th, kw_v4 Tl, kw_v4 Kh, kw_v4 Kl)
  * kw_hist4_*: four rows side by side, each walked from its start (short
  * rows): IN: row pointers pp[4], qq[4] (equal pointers for fewer rows);
  * buf: scratch of 2 n vectors, or NULL (the walk then reads the rows again,
- * transposing them again: the same values); nx: NULL, or the eight row
- * pointers (p rows, then q rows, of n entries) of the caller's next call,
- * prefetched during the walk (rows that come from memory otherwise arrive
- * one cache miss at a time in the sums pass).  OUT: res[4], st[4].  A row's
- * value depends only on the row and n, never on the rows beside it. */
+ * transposing them again: the same values); nx: NULL, or sixteen row
+ * pointers of n entries: the p rows, then the q rows, of the caller's next
+ * call (nx[0..7], prefetched into L1 during the walk) and of the call after
+ * it (nx[8..15], into L2 during the sums pass).  Rows that come from memory
+ * otherwise arrive one cache miss at a time in the sums pass (C harness,
+ * 1e4 x 100 rows flushed from the caches before each call: 290 ns/row
+ * without prefetches, 183 with the walk's, 159 with both; 125 in cache).
+ * OUT: res[4], st[4].  A row's value depends only on the row and n, never
+ * on the rows beside it. */
 #define KW_DEFINE_HIST(NAME, NAME4, SUMS4, WALK4, T)                           \
 KW_DEFINE_SUMS4(SUMS4, T)                                                      \
 KW_DEFINE_WALK4(WALK4, T)                                                      \
@@ -574,7 +585,7 @@ static int NAME(const T *p, ptrdiff_t ps, const T *q, ptrdiff_t qs,            \
     int negp1 = 0, negq1 = 0, l, st;                                           \
     ptrdiff_t i;                                                               \
     if (x == NULL) xx[0] = xx[1] = xx[2] = xx[3] = NULL;                       \
-    SUMS4(pp, ps, qq, qs, L, &sph, &spl, &sqh, &sql, &negp, &negq, NULL);      \
+    SUMS4(pp, ps, qq, qs, L, &sph, &spl, &sqh, &sql, &negp, &negq, NULL, NULL); \
     for (i = 4 * L; i < n; i++) {                                              \
         ta = (double)p[i * ps];                                                \
         tc = (double)q[i * qs];                                                \
@@ -649,7 +660,7 @@ static void NAME4(const T *const *pp, ptrdiff_t ps, const T *const *qq,        \
     kw_v4i negp, negq;                                                         \
     double m[6];                                                               \
     int l;                                                                     \
-    SUMS4(pp, ps, qq, qs, n, &sph, &spl, &sqh, &sql, &negp, &negq, buf);       \
+    SUMS4(pp, ps, qq, qs, n, &sph, &spl, &sqh, &sql, &negp, &negq, buf, nx);   \
     if (kw_v4_scales(sph, spl, sqh, sql, negp, negq, normalize,                \
                      &mph, &mpl, &mqh, &mql, &Kh, &Th)) {                      \
         st[0] = st[1] = st[2] = st[3] = KW_OK;                                 \

@@ -829,7 +829,7 @@ cdef Py_ssize_t hist_rows_typed(const floating* p, Py_ssize_t prs, Py_ssize_t ps
     cdef double res4[4]
     cdef const floating* pp[4]
     cdef const floating* qq[4]
-    cdef const floating* nx[8]
+    cdef const floating* nx[16]
     cdef int st
     # the four-row walks' scratch (the transposed rows, 32-byte aligned);
     # without it (malloc failed) they read the rows twice, to the same values
@@ -853,10 +853,14 @@ cdef Py_ssize_t hist_rows_typed(const floating* p, Py_ssize_t prs, Py_ssize_t ps
                 # fewer than four rows left: the last one fills the lanes
                 pp[st] = p + (r + min(st, k - 1)) * prs
                 qq[st] = q + (r + min(st, k - 1)) * qrs
-                # the next four rows, prefetched during this walk
+                # the next four rows and the four after them, prefetched
+                # during this call (kw_hist4_*)
                 nr = min(r + 4 + st, nrows - 1)
                 nx[st] = p + nr * prs
                 nx[4 + st] = q + nr * qrs
+                nr = min(r + 8 + st, nrows - 1)
+                nx[8 + st] = p + nr * prs
+                nx[12 + st] = q + nr * qrs
             if floating is double:
                 kw_hist4_d(pp, ps, qq, qs, x, n, normalize, res4, st4, buf,
                            nx if r + 4 < nrows and ps == 1 and qs == 1 else NULL)
