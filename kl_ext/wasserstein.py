@@ -197,7 +197,7 @@ def _weighted_pair(u: _Arr, uw: _F64A, v: _Arr, vw: _F64A, mode: int, p: float
     _scratch_return(buf, _WSCRATCH_MAX)
     if r is None or math.isinf(r):
         return None
-    return cast(float, r)
+    return r
 
 
 def _sort_weighted(values: _Arr, weights: _Arr) -> tuple[_Arr, _Arr]:
