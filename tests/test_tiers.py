@@ -27,6 +27,21 @@ def _module(tier):
     return importlib.import_module(_cpu._module("kl_ext._divergence", tier))
 
 
+def _use_tier(monkeypatch, tier):
+    # the kernels of `tier` for every call of kl_ext.measures: _k (batches,
+    # the general path) and _small (1-D calls, bound at import)
+    mod = _module(tier)
+    monkeypatch.setattr(measures, "_k", mod)
+    monkeypatch.setattr(measures, "_small", mod.small)
+
+
+def _fn(name):
+    # the Python definition behind the public C front: a plain positional
+    # 1-D call of the front runs the import-time tier's kernel in C
+    fn = getattr(kl_ext, name)
+    return getattr(fn, "__wrapped__", fn)
+
+
 def test_baseline_is_always_available():
     assert "baseline" in TIERS
     assert measures.CPU_TIER in TIERS
@@ -78,7 +93,7 @@ def _same(a, b, scale=1.0):
 
 
 def _evaluate(name, p, q, normalize, dtype):
-    fn = getattr(kl_ext, name)
+    fn = _fn(name)
     with np.errstate(all="ignore"):  # 1e200 overflows float32: inf, on purpose
         p = p.astype(dtype)
         q = q.astype(dtype)
@@ -97,9 +112,9 @@ def _evaluate(name, p, q, normalize, dtype):
 @pytest.mark.parametrize("name", NAMES)
 def test_tier_agrees_with_baseline(monkeypatch, tier, dtype, normalize, name):
     cases = _inputs()
-    monkeypatch.setattr(measures, "_k", _module("baseline"))
+    _use_tier(monkeypatch, "baseline")
     want = [_evaluate(name, p, q, normalize, dtype) for p, q in cases]
-    monkeypatch.setattr(measures, "_k", _module(tier))
+    _use_tier(monkeypatch, tier)
     got = [_evaluate(name, p, q, normalize, dtype) for p, q in cases]
     for (p, q), g, w in zip(cases, got, want):
         if isinstance(w, type):
@@ -112,40 +127,40 @@ def test_tier_agrees_with_baseline(monkeypatch, tier, dtype, normalize, name):
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_tier_batched_rows_and_broadcast_reference(monkeypatch, tier):
-    monkeypatch.setattr(measures, "_k", _module(tier))
+    _use_tier(monkeypatch, tier)
     rng = np.random.default_rng(3)
     p = rng.random((50, 37))
     q = rng.random(37)
     for name in NAMES[1:]:
-        fn = getattr(kl_ext, name)
+        fn = _fn(name)
         want = np.array([fn(row, q) for row in p])
         np.testing.assert_allclose(fn(p, q), want, rtol=1e-14, atol=0)
 
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_tier_keeps_exact_conventions(monkeypatch, tier):
-    monkeypatch.setattr(measures, "_k", _module(tier))
+    _use_tier(monkeypatch, tier)
     n = 24
     p = np.full(n, 1.0 / n)
-    assert kl_ext.kl_divergence(p, p) == 0.0
-    assert kl_ext.total_variation(p, p) == 0.0
-    assert kl_ext.js_divergence(p, p) == 0.0
-    assert kl_ext.entropy(p) == pytest.approx(math.log(n), rel=1e-15)
+    assert _fn("kl_divergence")(p, p) == 0.0
+    assert _fn("total_variation")(p, p) == 0.0
+    assert _fn("js_divergence")(p, p) == 0.0
+    assert _fn("entropy")(p) == pytest.approx(math.log(n), rel=1e-15)
     q = p.copy()
     q[5] = 0.0
-    assert kl_ext.kl_divergence(p, q) == np.inf
-    assert kl_ext.cross_entropy(p, q) == np.inf
+    assert _fn("kl_divergence")(p, q) == np.inf
+    assert _fn("cross_entropy")(p, q) == np.inf
     r = np.zeros(n)
     r[0] = 1.0
     s = np.zeros(n)
     s[1] = 1.0
-    assert kl_ext.js_divergence(r, s, base=2) == 1.0
-    assert kl_ext.total_variation(r, s) == 1.0
+    assert _fn("js_divergence")(r, s, base=2) == 1.0
+    assert _fn("total_variation")(r, s) == 1.0
 
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_tier_js_and_tv_are_bitwise_symmetric(monkeypatch, tier):
-    monkeypatch.setattr(measures, "_k", _module(tier))
+    _use_tier(monkeypatch, tier)
     rng = np.random.default_rng(17)
     for n in (3, 8, 10, 12, 17, 100, 1000):  # 10, 12: the short rows' tails
         for _ in range(20):
@@ -154,8 +169,27 @@ def test_tier_js_and_tv_are_bitwise_symmetric(monkeypatch, tier):
             p[rng.random(n) < 0.2] = 0.0
             for name in ("js_divergence", "js_distance", "total_variation",
                          "hellinger_distance", "jeffreys_divergence"):
-                fn = getattr(kl_ext, name)
+                fn = _fn(name)
                 assert fn(p, q) == fn(q, p)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_tier_switch_reaches_one_row_calls(monkeypatch, tier):
+    # the tests above compare tiers only if a 1-D call runs the tier it is
+    # given: that tier's `small`, looked up at call time
+    _use_tier(monkeypatch, tier)
+    seen = []
+    small = measures._small
+    assert small.__module__ == _module(tier).__name__
+
+    def spy(*args):
+        seen.append(args[0])
+        return small(*args)
+    monkeypatch.setattr(measures, "_small", spy)
+    p, q = np.array([0.2, 0.3, 0.5]), np.array([0.1, 0.6, 0.3])
+    want, st = _module(tier).one(measures._KL, p, q, True)
+    assert st == 0 and _fn("kl_divergence")(p, q) == want
+    assert seen == [measures._KL]
 
 
 WTIERS = _cpu.available_tiers("kl_ext._wasserstein")
