@@ -566,6 +566,27 @@ cdef Py_ssize_t WALK_PAR_MIN = 131072
 cdef int _walk_active = 0
 
 
+cdef int segs_alloc(Segs* sg, Py_ssize_t nseg, Py_ssize_t n, Py_ssize_t m,
+                    int nthreads) noexcept:
+    # a weighted walk's segment scratch for nseg > 1 segments (with the
+    # GIL: reads _walk_active) and its thread count, as the divergence
+    # kernels count them: 1 runs on the calling thread only, 0 the default,
+    # n > 1 at most n; a call made while another one from a different Python
+    # thread runs multi-threaded takes one.  -1 if malloc fails.
+    cdef int nt
+    sg.bi = <Py_ssize_t*>malloc(2 * (nseg + 1) * sizeof(Py_ssize_t) + nseg * sizeof(double))
+    if sg.bi == NULL:
+        return -1
+    sg.bj = sg.bi + nseg + 1
+    sg.part = <double*>(sg.bj + nseg + 1)
+    if nthreads != 1 and n + m >= WALK_PAR_MIN and not _walk_active:
+        nt = kl_max_threads()
+        if nthreads > 1 and nt > nthreads:
+            nt = nthreads
+        sg.nt = nt
+    return 0
+
+
 def rows(int kind, cnp.ndarray u, object uw, cnp.ndarray v, object vw,
          int mode, double p, cnp.ndarray out, int nthreads=0):
     """Distances of the sorted rows of u, v (1-D: one problem) into out.
@@ -618,20 +639,9 @@ def rows(int kind, cnp.ndarray u, object uw, cnp.ndarray v, object vw,
         if scratch == NULL:
             raise MemoryError()
     if kind != CDF and (uwp != NULL or vwp != NULL) and nseg > 1:
-        sg.bi = <Py_ssize_t*>malloc(2 * (nseg + 1) * sizeof(Py_ssize_t)
-                                    + nseg * sizeof(double))
-        if sg.bi == NULL:
+        if segs_alloc(&sg, nseg, n, m, nthreads) < 0:
             free(scratch)
             raise MemoryError()
-        sg.bj = sg.bi + nseg + 1
-        sg.part = <double*>(sg.bj + nseg + 1)
-        # (as the divergence kernels: 1 runs on the calling thread only, 0
-        # the default, n > 1 at most n; and a call made while another one
-        # from a different Python thread runs multi-threaded takes one)
-        if nthreads != 1 and n + m >= WALK_PAR_MIN and not _walk_active:
-            sg.nt = kl_max_threads()
-            if nthreads > 1 and sg.nt > nthreads:
-                sg.nt = nthreads
     if sg.nt > 1:
         _walk_active = 1
     try:
@@ -1301,7 +1311,7 @@ def weighted_pair(cnp.ndarray u, cnp.ndarray uw, cnp.ndarray v, cnp.ndarray vw,
     cdef WSample smp[2]
     cdef Segs sg
     cdef double res = 0.0
-    cdef int nt = 1, wt = 1
+    cdef int nt = 1
     if cnp.PyArray_SIZE(buf) < weighted_pair_size(n, m):
         raise ValueError("weighted_pair: buffer too small")
     smp[0].x = <const double*>cnp.PyArray_DATA(u)
@@ -1340,17 +1350,9 @@ def weighted_pair(cnp.ndarray u, cnp.ndarray uw, cnp.ndarray v, cnp.ndarray vw,
     sg.bi = NULL
     sg.nt = 1
     if nseg > 1:
-        sg.bi = <Py_ssize_t*>malloc(2 * (nseg + 1) * sizeof(Py_ssize_t) + nseg * sizeof(double))
-        if sg.bi == NULL:
+        if segs_alloc(&sg, nseg, n, m, nthreads) < 0:
             free(extra)
             raise MemoryError()
-        sg.bj = sg.bi + nseg + 1
-        sg.part = <double*>(sg.bj + nseg + 1)
-        if nthreads != 1 and n + m >= WALK_PAR_MIN and not _walk_active:
-            wt = kl_max_threads()
-            if nthreads > 1 and wt > nthreads:
-                wt = nthreads
-            sg.nt = wt
     if nt > 1:
         _sort_active = 1
     if sg.nt > 1:
