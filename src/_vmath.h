@@ -106,6 +106,14 @@ static inline __attribute__((always_inline)) void kl_vreduce(double x, double *f
 #endif
 }
 
+/* fdlibm's e_log.c coefficients Lg1..Lg7 of R(s) (|s| <= 0.1716), one
+   table for the scalar log core and the vector R and P below */
+#define KL_LG_COEFFS                                                           \
+    const double Lg1 = 6.666666666666735130e-01, Lg2 = 3.999999999940941908e-01, \
+                 Lg3 = 2.857142874366239149e-01, Lg4 = 2.222219843214978396e-01, \
+                 Lg5 = 1.818357216161805012e-01, Lg6 = 1.531383769920937332e-01, \
+                 Lg7 = 1.479819860511658591e-01
+
 /* log(2^k (1 + f)) for f in [sqrt(1/2) - 1, sqrt(2) - 1]; *rem receives
    log1p(f) - f, free of cancellation, which the near-equal branches of the
    KL and JS terms use (there f is the exactly computed relative difference
@@ -114,10 +122,7 @@ static inline __attribute__((always_inline)) double kl_vlog_core(double f, doubl
 {
     const double ln2_hi = 6.93147180369123816490e-01;
     const double ln2_lo = 1.90821492927058770002e-10;
-    const double Lg1 = 6.666666666666735130e-01, Lg2 = 3.999999999940941908e-01,
-                 Lg3 = 2.857142874366239149e-01, Lg4 = 2.222219843214978396e-01,
-                 Lg5 = 1.818357216161805012e-01, Lg6 = 1.531383769920937332e-01,
-                 Lg7 = 1.479819860511658591e-01;
+    KL_LG_COEFFS;
     double hfsq = 0.5 * f * f;
     double s = f / (2.0 + f);
     double z = s * s;
@@ -221,10 +226,7 @@ static inline __attribute__((always_inline)) int kl_vnear_kl(double r)
 #define KL_VR_DEF(NAME, VT, P)                                                 \
 static inline __attribute__((always_inline)) VT NAME(VT s)                      \
 {                                                                               \
-    const double Lg1 = 6.666666666666735130e-01, Lg2 = 3.999999999940941908e-01, \
-                 Lg3 = 2.857142874366239149e-01, Lg4 = 2.222219843214978396e-01, \
-                 Lg5 = 1.818357216161805012e-01, Lg6 = 1.531383769920937332e-01, \
-                 Lg7 = 1.479819860511658591e-01;                                \
+    KL_LG_COEFFS;                                                              \
     VT z = P##_mul_pd(s, s);                                                    \
     VT w = P##_mul_pd(z, z);                                                    \
     VT t1 = P##_fmadd_pd(w, P##_set1_pd(Lg6), P##_set1_pd(Lg4));                \
@@ -244,10 +246,7 @@ KL_VR_DEF(kl_v8_R, __m512d, _mm512)
 #define KL_VP_DEF(NAME, VT, P)                                                 \
 static inline __attribute__((always_inline)) VT NAME(VT z)                      \
 {                                                                               \
-    const double Lg1 = 6.666666666666735130e-01, Lg2 = 3.999999999940941908e-01, \
-                 Lg3 = 2.857142874366239149e-01, Lg4 = 2.222219843214978396e-01, \
-                 Lg5 = 1.818357216161805012e-01, Lg6 = 1.531383769920937332e-01, \
-                 Lg7 = 1.479819860511658591e-01;                                \
+    KL_LG_COEFFS;                                                              \
     VT z2 = P##_mul_pd(z, z);                                                   \
     VT z4 = P##_mul_pd(z2, z2);                                                 \
     VT a = P##_fmadd_pd(z, P##_set1_pd(Lg2), P##_set1_pd(Lg1));                 \
