@@ -1251,10 +1251,8 @@ def sort_rows(tuple groups, int nthreads=0, Py_ssize_t leaf=0):
 # keys and pairs space; on two, u and v at once in their own.
 
 cdef extern from "_wpair.h" nogil:
-    void kp_pack_f64(const double* x, const double* w, size_t n, uint64_t mask,
-                     uint64_t* keys, double* pairs)
-    int kp_gather_cum_f64(uint64_t* k, uint64_t mask, const double* pairs, size_t n,
-                          double* xs, double* th, double* tl)
+    int kp_ready_f64(const double* x, const double* w, size_t n, uint64_t mask,
+                     uint64_t* keys, double* pairs, double* xs, double* th, double* tl)
 
 
 ctypedef struct WSample:
@@ -1272,9 +1270,8 @@ ctypedef struct WSample:
 cdef void wsample_run(WSample* s) noexcept nogil:
     cdef uint64_t mask = (<uint64_t>1 << s.bits) - 1
     cdef Py_ssize_t n = s.n
-    kp_pack_f64(s.x, s.w, <size_t>n, mask, s.keys, s.pairs)
-    ks_sort(s.keys, <size_t>n)
-    if kp_gather_cum_f64(s.keys, mask, s.pairs, <size_t>n, s.xs, s.t, s.t + n + 1) != 0:
+    if kp_ready_f64(s.x, s.w, <size_t>n, mask, s.keys, s.pairs, s.xs, s.t,
+                    s.t + n + 1) != 0:
         s.ok = False
         return
     kw_dd_div_all(s.t, s.t + n + 1, n, s.t[n - 1], s.t[2 * n])

@@ -230,3 +230,87 @@ def test_buffer_holds_the_sorted_samples(tier, kind):
     th = buf[n:2 * n]
     assert th[-1] == 1.0
     assert_allclose(np.diff(th), ws[0, 1:] / ws.sum(), rtol=1e-9, atol=1e-13)
+
+
+def make_big(kind, n, rng):
+    """Samples for the bucketed pack (n >= 2**17, src/_wpair.h
+    kp_pack_buckets_f64): kinds that spread over the bins, pile into a few,
+    fall outside the sampled range, or leave one bin with most samples."""
+    if kind == "wide":
+        # magnitudes over the whole double range, both signs
+        x = 10.0 ** rng.uniform(-300, 300, n) * rng.choice([-1.0, 1.0], n)
+        w = rng.random(n)
+    elif kind == "outliers":
+        # the sample of every (n >> 10)-th key misses these: they go to the
+        # end bins (clamped), below and above the sampled range
+        x = rng.normal(size=n)
+        x[1::1000] = rng.choice([-1e300, -5.0, 5.0, 1e300, -np.inf, np.inf], len(x[1::1000]))
+        w = rng.random(n)
+    elif kind == "one_bin":
+        # 90 % of the samples in one bin: no buckets (the one-range path)
+        x = rng.normal(size=n)
+        x[rng.random(n) < 0.9] = 0.25
+        w = rng.random(n)
+    elif kind == "bulk_ties_thirds":
+        # three runs of 1 + k ulp in reverse order, each in its own bins:
+        # the moves, carried from bucket to bucket, pass n: the gather gives up
+        k = n // 3 + 1
+        base = np.repeat([1.0, 2.0, 4.0], k)[:n]
+        x = base * (1 + np.tile(np.arange(k)[::-1], 3)[:n] * np.finfo(float).eps)
+        w = rng.random(n)
+    else:
+        return make(kind, n, rng)
+    w[rng.random(n) < 0.1] = 0.0
+    return x, w
+
+
+BIG_KINDS = ["random", "near_ties", "near_ties_runs", "ties", "nan", "neg_zero", "inf",
+             "wide", "outliers", "one_bin", "bulk_ties_thirds"]
+
+
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("kind", BIG_KINDS)
+def test_buckets_same_bits_as_the_general_path(tier, kind):
+    # n >= 2**17: the pack splits keys and pairs into buckets, each sorted
+    # and gathered on its own, the running sums and moves carried across
+    k = tier_module(tier)
+    rng = np.random.default_rng(sum(map(ord, kind)) + 1)
+    n, m = (1 << 17) + 3, 150_001
+    u, uw = make_big(kind, n, rng)
+    v, vw = make_big("random" if kind == "bulk_ties_thirds" else kind, m, rng)
+    copies = [a.copy() for a in (u, uw, v, vw)]
+    for mode, p in MODES[:2]:
+        got = fast(k, u, uw, v, vw, mode, p, 1)
+        want = general(k, u, uw, v, vw, mode, p, 1)
+        if want is None:
+            assert got is None, mode
+        else:
+            assert got == want or (np.isnan(got) and np.isnan(want)), (mode, got, want)
+    for a, c in zip((u, uw, v, vw), copies):
+        assert_array_equal(a, c)
+    if kind == "bulk_ties_thirds":
+        assert got is None
+    if kind in ("random", "wide", "ties"):
+        assert fast(k, u, uw, v, vw, 1, 1.0, 2) == general(k, u, uw, v, vw, 1, 1.0, 1)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("kind", ["ties", "neg_zero", "near_ties_runs", "outliers"])
+def test_buckets_buffer_holds_the_sorted_samples(tier, kind):
+    # white box, as test_buffer_holds_the_sorted_samples, for the bucketed
+    # pack: the values bit for bit in the general path's order, and the
+    # cumulative weights in its order (ties keep index order)
+    k = tier_module(tier)
+    rng = np.random.default_rng(13)
+    n = (1 << 17) + 5
+    u, uw = make_big(kind, n, rng)
+    v, vw = make("random", 10, rng)
+    buf = np.full(k.weighted_pair_size(n, 10), np.nan)
+    assert k.weighted_pair(u, uw, v, vw, 1, 1.0, buf, 1) is not None
+    xs, ws = np.empty((1, n)), np.empty((1, n))
+    assert k.sort_rows(((u[None], uw[None], xs, ws, np.empty((1, n), np.uint64),
+                         (n - 1).bit_length()),), 1) == [True]
+    assert_array_equal(buf[:n].view(np.uint64), xs[0].view(np.uint64))
+    th = buf[n:2 * n]
+    assert th[-1] == 1.0
+    assert_allclose(np.diff(th), ws[0, 1:] / ws.sum(), rtol=1e-9, atol=1e-13)
