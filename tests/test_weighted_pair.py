@@ -314,3 +314,33 @@ def test_buckets_buffer_holds_the_sorted_samples(tier, kind):
     th = buf[n:2 * n]
     assert th[-1] == 1.0
     assert_allclose(np.diff(th), ws[0, 1:] / ws.sum(), rtol=1e-9, atol=1e-13)
+
+
+def test_unweighted_call_keeps_the_weighted_scratch(monkeypatch):
+    # a buffer above the unweighted cap, kept by a weighted call, survives
+    # an unweighted call that borrows it (else the next weighted call
+    # faults a fresh one in: 72 MB at 1e6 vs 1e6); a fresh unweighted
+    # buffer above that cap is still not kept
+    monkeypatch.setattr(W, "_SCRATCH_MAX", 1000)
+    rng = np.random.default_rng(14)
+    u, uw = make("random", 20_000, rng)
+    v, vw = make("random", 30_000, rng)
+    out = []
+
+    def run():
+        out.append(wasserstein_1d(u, v, uw, vw))
+        kept = W._scratch.buf
+        out.append(wasserstein_1d(u, v))
+        out.append(W._scratch.buf is kept)
+        out.append(wasserstein_1d(u, v, uw, vw))
+        out.append(W._scratch.buf is kept)
+        W._scratch.buf = None
+        wasserstein_1d(u, v)
+        out.append(getattr(W._scratch, "buf", None))
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    assert out[2] is True and out[4] is True and out[5] is None
+    assert out[3] == out[0]
+    assert out[1] == wasserstein_1d(u, v)
