@@ -47,6 +47,9 @@ def sort_rows(groups: tuple[tuple[np.ndarray, NDArray[np.float64] | None, np.nda
     (0: the default) that any thread may sort; False for a group whose
     packed keys could not order it."""
 
+def weighted_bucket_min() -> int:
+    """Samples from which weighted_pair's pack splits a sample into buckets."""
+
 def weighted_pair_size(n: int, m: int) -> int:
     """Doubles of the scratch buffer weighted_pair needs for n and m samples."""
 

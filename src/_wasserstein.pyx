@@ -1253,6 +1253,7 @@ def sort_rows(tuple groups, int nthreads=0, Py_ssize_t leaf=0):
 cdef extern from "_wpair.h" nogil:
     int kp_ready_f64(const double* x, const double* w, size_t n, uint64_t mask,
                      uint64_t* keys, double* pairs, double* xs, double* th, double* tl)
+    size_t KP_BUCKET_MIN
 
 
 ctypedef struct WSample:
@@ -1281,6 +1282,12 @@ cdef void wsample_run(WSample* s) noexcept nogil:
 cdef void wsample_item(void* ctx, Py_ssize_t k) noexcept nogil:
     # pool item k: sample k (0: u, 1: v) of the WSample array ctx
     wsample_run(&(<WSample*>ctx)[k])
+
+
+def weighted_bucket_min():
+    """Samples from which weighted_pair's pack splits a sample into buckets
+    (src/_wpair.h KP_BUCKET_MIN; tests check they reach it)."""
+    return KP_BUCKET_MIN
 
 
 def weighted_pair_size(Py_ssize_t n, Py_ssize_t m):

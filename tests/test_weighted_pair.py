@@ -233,7 +233,7 @@ def test_buffer_holds_the_sorted_samples(tier, kind):
 
 
 def make_big(kind, n, rng):
-    """Samples for the bucketed pack (n >= 2**17, src/_wpair.h
+    """Samples for the bucketed pack (n >= 3 * 2**17, src/_wpair.h
     kp_pack_buckets_f64): kinds that spread over the bins, pile into a few,
     fall outside the sampled range, or leave one bin with most samples."""
     if kind == "wide":
@@ -271,11 +271,12 @@ BIG_KINDS = ["random", "near_ties", "near_ties_runs", "ties", "nan", "neg_zero",
 @pytest.mark.parametrize("tier", TIERS)
 @pytest.mark.parametrize("kind", BIG_KINDS)
 def test_buckets_same_bits_as_the_general_path(tier, kind):
-    # n >= 2**17: the pack splits keys and pairs into buckets, each sorted
+    # n >= 3 * 2**17: the pack splits keys and pairs into buckets, each sorted
     # and gathered on its own, the running sums and moves carried across
     k = tier_module(tier)
     rng = np.random.default_rng(sum(map(ord, kind)) + 1)
-    n, m = (1 << 17) + 3, 150_001
+    n, m = (3 << 17) + 3, 400_001
+    assert min(n, m) >= k.weighted_bucket_min()
     u, uw = make_big(kind, n, rng)
     v, vw = make_big("random" if kind == "bulk_ties_thirds" else kind, m, rng)
     copies = [a.copy() for a in (u, uw, v, vw)]
@@ -302,7 +303,8 @@ def test_buckets_buffer_holds_the_sorted_samples(tier, kind):
     # cumulative weights in its order (ties keep index order)
     k = tier_module(tier)
     rng = np.random.default_rng(13)
-    n = (1 << 17) + 5
+    n = (3 << 17) + 5
+    assert n >= k.weighted_bucket_min()
     u, uw = make_big(kind, n, rng)
     v, vw = make("random", 10, rng)
     buf = np.full(k.weighted_pair_size(n, 10), np.nan)
