@@ -221,8 +221,8 @@ static inline __attribute__((always_inline)) int kl_vnear_kl(double r)
 #define KL_V8 1
 
 /* fdlibm's R: log((1+s)/(1-s)) = 2s + s R(s^2), |s| <= 0.1716, on 8
-   lanes (the KL term's; the JS and Jeffreys terms evaluate the same
-   polynomial as z P(z), kl_v8_P below) */
+   lanes (the KL term's; the Jeffreys and JS terms evaluate the same
+   polynomial as z P(z), kl_v8_P and kl_v8_P7 below) */
 #define KL_VR_DEF(NAME, VT, P)                                                 \
 static inline __attribute__((always_inline)) VT NAME(VT s)                      \
 {                                                                               \
@@ -238,7 +238,7 @@ static inline __attribute__((always_inline)) VT NAME(VT s)                      
 }
 KL_VR_DEF(kl_v8_R, __m512d, _mm512)
 
-/* The same polynomial for the JS and Jeffreys terms as R = z P(z),
+/* The same polynomial for the Jeffreys term as R = z P(z),
    z = s^2, P(z) = Lg1 + Lg2 z + ... + Lg7 z^6 by Estrin's scheme: a
    dependent chain of 4 operations after z instead of 7 (the terms' latency
    is what a call on a few elements waits for); the callers fold the factor
@@ -380,72 +380,94 @@ static inline __attribute__((always_inline)) void kl_vset_kl8(const double *x, c
    AVX-512VL, for src/_short.h): two divisions instead of three, and no
    cancellation near x = y.  With hi = max(x, y), lo = min(x, y) (so that
    J is symmetric in x, y bit for bit), a = 2 hi/w in [1, 2] and
-   b = 2 lo/w in [0, 1]: ka = 1 where sqrt(2) a >= 2 (from a 14-bit
-   reciprocal of w), else 0; kb = floor(log2(sqrt(2) b)) <= 0 likewise;
+   b = 2 lo/w = 2 - a in [0, 1]: from eb = sqrt(2) b to 14 bits (a 14-bit
+   reciprocal of w), kb = floor(log2(eb)) <= 0 and ka = 1 where
+   eb <= 2 sqrt(2) - 2 (a >= sqrt(2)), else 0 (one estimate serves both);
    a 2^-ka = 2 hi/wa with wa = w 2^ka (exact), sa = (2 hi - wa)/(2 hi + wa),
    |sa| <= 0.1716 (to 2^-14), log a = ka ln 2 + 2 sa + sa R(sa^2) (R as in
-   kl_v8term_kl); likewise b.  Where ka = 0, sa = (hi - lo)/(3 hi + lo)
-   (hi - lo exact there: lo/2 <= hi <= 2 lo), and where also kb = 0
-   (|x - y| <= 0.29 w), since hi sa + lo sb = -w sa sb exactly,
+   kl_v8term_kl); likewise b.  Where ka = 0, sa = (hi - lo)/(3 hi + lo),
+   and where also kb = 0 (|x - y| <= 0.29 w, so lo/2 <= hi <= 2 lo and
+   hi - lo is exact), since hi sa + lo sb = -w sa sb exactly,
    J = -2 w sa sb + hi sa Ra + lo sb Rb: every part of the sign of the
    whole but the last two, which are ~|r|^4 w against J ~ r^2 w/2
    (r = (x - y)/w).  Elsewhere J = hi log a + lo log b, which cancels by at
    most ~7x.  J = hi ln 2 where lo = 0 (0 at x = y = 0).
-   Evaluated for a short dependent chain (issue 14: a call on 10 elements
-   waits for it): both forms are a base B plus (hi sa za) Pa + (lo sb zb) Pb
-   (R = z P, z = s^2, P by Estrin's scheme, kl_v8_P), with B = -2 w sa sb
-   (near) or hi (ka ln 2 + 2 sa) + lo (kb ln 2 + 2 sb) (direct), formed
-   while P is evaluated; two FMAs after P.  Measured (C, 4e6 terms, log(x/y)
-   up to +-300 and down to 1e-12, against __float128 with the series of J
-   near x = y): relative error <= 2.4e-15 (2.7e-15 for the earlier
-   evaluation, la = ((sa Ra + 2 sa) + ka ln 2) then hi la + lo lb). */
+   Evaluated with few multiplies (issue 14: the long rows' loop is bound by
+   the FMA/multiply pipes, the compares and the divisions, which share
+   them; the adds, getexp and scalef run on the other two): R = z P(z),
+   z = s^2, P by kl_v8_P7; La = (sa za) Pa + ca, Lb = (sb zb) Pb + cb and
+   J = hi La + (lo Lb + B), with ca = ka ln 2 + 2 sa, cb = kb ln 2 + 2 sb,
+   B = 0 (direct), or ca = cb = 0, B = -2 w sa sb (near; zero-masked
+   operations, no blends).  Measured (C, 1.2e7 terms, log(x/y) up to +-300
+   and down to 1e-12, against __float128 with the series of J near x = y):
+   relative error <= 2.8e-15, at x/y ~ 0.54 (direct, kb = -1: La and Lb
+   are rounded before the cancellation); 2.4e-15 for the previous
+   evaluation, B + (hi sa za) Pa + (lo sb zb) Pb with B = hi ca + lo cb,
+   which with kl_v8_P and an estimate of a took 38 multiplies and FMAs
+   per 8 lanes in the loop, against 30 (the term loop of a C driver, min
+   CPU time: 1.99 -> 1.72 ns per element). */
 #define KL_VJS_DEF(NAME, VT, P, PF)                                            \
 static inline __attribute__((always_inline)) VT NAME(VT x, VT y)                \
 {                                                                               \
     const VT zero = P##_setzero_pd();                                           \
-    const double ln2_hi = 6.93147180369123816490e-01;                           \
-    const double ln2_lo = 1.90821492927058770002e-10;                           \
+    const VT ln2 = P##_set1_pd(0.6931471805599453);                             \
     VT hi = P##_max_pd(x, y), lo = P##_min_pd(x, y);                            \
     VT w = P##_add_pd(hi, lo);                                                  \
-    VT rw = P##_rcp14_pd(w);                                                    \
-    __mmask8 one = P##_cmp_pd_mask(                                             \
-        P##_mul_pd(P##_mul_pd(hi, P##_set1_pd(2.8284271247461903)), rw),        \
-        P##_set1_pd(2.0), _CMP_GE_OQ);                                          \
-    VT kb = P##_getexp_pd(                                                      \
-        P##_mul_pd(P##_mul_pd(lo, P##_set1_pd(2.8284271247461903)), rw));       \
-    /* (garbage at lo = 0) */                                                   \
+    /* eb ~ sqrt(2) b (14 bits); ka = 1 (a = 2 - b >= sqrt(2)) iff            \
+       eb <= 2 sqrt(2) - 2: no estimate of a needed */                          \
+    VT eb = P##_mul_pd(P##_mul_pd(lo, P##_set1_pd(2.8284271247461903)),         \
+                       P##_rcp14_pd(w));                                        \
+    __mmask8 one = P##_cmp_pd_mask(eb, P##_set1_pd(0.8284271247461903),         \
+                                   _CMP_LE_OQ);                                 \
+    VT kb = P##_getexp_pd(eb);  /* (garbage at lo = 0) */                       \
     VT h2 = P##_add_pd(hi, hi), l2 = P##_add_pd(lo, lo);                        \
     VT wa = P##_mask_add_pd(w, one, w, w), wb = P##_scalef_pd(w, kb);           \
     VT d = P##_sub_pd(hi, lo);                                                  \
     __mmask8 zb = P##_cmp_pd_mask(kb, zero, _CMP_EQ_OQ);                        \
+    __mmask8 nr = zb & (__mmask8)~one, dr = (__mmask8)~nr;                      \
     VT na = P##_mask_blend_pd(one, d, P##_sub_pd(h2, wa));                      \
     VT nb = P##_mask_blend_pd(zb, P##_sub_pd(l2, wb), P##_sub_pd(zero, d));     \
     VT sa = P##_div_pd(na, P##_add_pd(h2, wa));                                 \
     VT sb = P##_div_pd(nb, P##_add_pd(l2, wb));                                 \
     VT za = P##_mul_pd(sa, sa), zb2 = P##_mul_pd(sb, sb);                       \
-    VT ha = P##_mul_pd(P##_mul_pd(hi, sa), za);  /* hi sa Ra = ha Pa */         \
-    VT hb = P##_mul_pd(P##_mul_pd(lo, sb), zb2);                                \
-    VT near = P##_mul_pd(P##_mul_pd(w, P##_set1_pd(-2.0)), P##_mul_pd(sa, sb)); \
-    VT ba = P##_add_pd(sa, sa);                                                 \
-    ba = P##_mask_add_pd(ba, one, ba, P##_set1_pd(ln2_lo));                     \
-    ba = P##_mask_add_pd(ba, one, ba, P##_set1_pd(ln2_hi));                     \
-    VT bb = P##_fmadd_pd(kb, P##_set1_pd(ln2_lo), P##_add_pd(sb, sb));          \
-    bb = P##_fmadd_pd(kb, P##_set1_pd(ln2_hi), bb);                             \
-    VT base = P##_mask_blend_pd(zb & (__mmask8)~one,                            \
-                                P##_fmadd_pd(hi, ba, P##_mul_pd(lo, bb)), near); \
-    VT t = P##_fmadd_pd(hb, PF(zb2), P##_fmadd_pd(ha, PF(za), base));           \
-    return P##_mask_mov_pd(t, P##_cmp_pd_mask(lo, zero, _CMP_EQ_OQ),            \
-                           P##_mul_pd(hi, P##_set1_pd(0.6931471805599453)));    \
+    /* direct: ca = ka ln 2 + 2 sa, cb = kb ln 2 + 2 sb, base 0; near: 0, 0   \
+       and base -2 w sa sb (zero-masked operations) */                          \
+    VT ca = P##_maskz_add_pd(dr, sa, sa);                                       \
+    ca = P##_mask_add_pd(ca, one, ca, ln2);                                     \
+    VT cb = P##_maskz_fmadd_pd(dr, kb, ln2, P##_add_pd(sb, sb));                \
+    VT base = P##_maskz_fnmadd_pd(nr, P##_add_pd(w, w), P##_mul_pd(sa, sb), zero); \
+    VT La = P##_fmadd_pd(P##_mul_pd(sa, za), PF(za), ca);                       \
+    VT Lb = P##_fmadd_pd(P##_mul_pd(sb, zb2), PF(zb2), cb);                     \
+    VT t = P##_fmadd_pd(hi, La, P##_fmadd_pd(lo, Lb, base));                    \
+    return P##_mask_mul_pd(t, P##_cmp_pd_mask(lo, zero, _CMP_EQ_OQ), hi, ln2);  \
 }
-KL_VJS_DEF(kl_v8term_js, __m512d, _mm512, kl_v8_P)
-KL_VJS_DEF(kl_v4term_js, __m256d, _mm256, kl_v4_P)
-KL_VJS_DEF(kl_v2term_js, __m128d, _mm, kl_v2_P)
+/* P of the JS term: Lg1 + Lg2 z + ... + Lg7 z^6 as
+   (Lg1 + Lg2 z) + z^2 ((Lg3 + Lg4 z) + z^2 ((Lg5 + Lg6 z) + Lg7 z^2)):
+   7 operations (kl_v8_P's Estrin form takes 8, one of them z^4), a
+   dependent chain of 4 after z */
+#define KL_VP7_DEF(NAME, VT, P)                                                \
+static inline __attribute__((always_inline)) VT NAME(VT z)                      \
+{                                                                               \
+    KL_LG_COEFFS;                                                              \
+    VT z2 = P##_mul_pd(z, z);                                                   \
+    VT a = P##_fmadd_pd(z, P##_set1_pd(Lg2), P##_set1_pd(Lg1));                 \
+    VT b = P##_fmadd_pd(z, P##_set1_pd(Lg4), P##_set1_pd(Lg3));                 \
+    VT c = P##_fmadd_pd(z, P##_set1_pd(Lg6), P##_set1_pd(Lg5));                 \
+    c = P##_fmadd_pd(z2, P##_set1_pd(Lg7), c);                                  \
+    return P##_fmadd_pd(z2, P##_fmadd_pd(z2, c, b), a);                         \
+}
+KL_VP7_DEF(kl_v8_P7, __m512d, _mm512)
+KL_VP7_DEF(kl_v4_P7, __m256d, _mm256)
+KL_VP7_DEF(kl_v2_P7, __m128d, _mm)
+KL_VJS_DEF(kl_v8term_js, __m512d, _mm512, kl_v8_P7)
+KL_VJS_DEF(kl_v4term_js, __m256d, _mm256, kl_v4_P7)
+KL_VJS_DEF(kl_v2term_js, __m128d, _mm, kl_v2_P7)
 
 /* The float32 rows' JS term (kl_fused_js_f32): kl_v8term_js with R from a
    4-coefficient minimax polynomial, z P(z) (benchmarks/f32_poly.py --nc 4
    --smax 0.1717: relative error of R <= 1.7e-9 for |s| <= 0.1717, the
    reductions' range), P by Horner (kl_v8_P4, the factor z folded as in
-   the float64 term): two polynomials of 3 operations instead of 8.  R's
+   the float64 term): two polynomials of 3 operations instead of 7.  R's
    part of a term is at most ~0.07 of it (the near form's x sa Ra ~ r^4
    against J ~ r^2; the direct form's x sa Ra <= (2/3) 0.1717^3 x against
    a cancellation of 7x), so a term is within ~1.2e-10, and JS, a sum of
