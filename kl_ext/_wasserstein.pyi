@@ -50,7 +50,7 @@ def sort_rows(groups: tuple[tuple[np.ndarray, NDArray[np.float64] | None, np.nda
 def weighted_bucket_min() -> int:
     """Samples from which weighted_pair's pack splits a sample into buckets."""
 
-def weighted_pair_size(n: int, m: int) -> int:
+def weighted_pair_size(n: int, m: int, nthreads: int = ...) -> int:
     """Doubles of the scratch buffer weighted_pair needs for n and m samples."""
 
 def weighted_pair(u: NDArray[np.float64], uw: NDArray[np.float64], v: NDArray[np.float64],

@@ -142,7 +142,8 @@ def _sort_samples(*samples: tuple[_Arr, _Arr | None]) -> list[tuple[_Arr, _Arr |
 # ~4000 page faults and the kernel's zeroing of every page, measured at
 # 3.7 of 20.6 ms (CPU time, one thread) for 1e6 vs 1e6 samples.  The
 # weighted fast path (_weighted_pair) uses the same buffer and keeps it up
-# to _WSCRATCH_MAX values (96 MiB; 1e6 vs 1e6 weighted samples need 72 MB):
+# to _WSCRATCH_MAX values (96 MiB; 1e6 vs 1e6 weighted samples need 72 MB,
+# 96 MB on two threads):
 # fresh, its zeroing was ~13 % of the call's profile (perf, one thread).
 _SCRATCH_MAX = 1 << 21
 _WSCRATCH_MAX = 12 << 20
@@ -192,7 +193,7 @@ def _weighted_pair(u: _Arr, uw: _F64A, v: _Arr, vw: _F64A, mode: int, p: float
     n, m = u.shape[0], v.shape[0]
     if max(n, m) > 1 << _BITS_MAX[_F64]:  # pragma: no cover - 2**40 samples
         return None
-    need = _k.weighted_pair_size(n, m)
+    need = _k.weighted_pair_size(n, m, _threads.current())
     buf = getattr(_scratch, "buf", None)
     if buf is not None and buf.shape[0] >= need:
         _scratch.buf = None  # taken (as in _sort_pair_f64)
@@ -524,9 +525,10 @@ def wasserstein_1d(u_values: ArrayLike, v_values: ArrayLike, u_weights: ArrayLik
     page faults of fresh memory on every call.  Two weighted 1-D float64
     samples are sorted and walked in one kernel call (no sorted copies of
     the weights: the gather of the sorted pairs makes the cumulative
-    weights in the same pass) whose scratch, 24 (n + m + max(n, m)) bytes,
-    is the same per-thread buffer, kept after a weighted call up to 96 MiB
-    (n = m = 1.39e6; larger calls allocate and free their own), and kept
+    weights in the same pass) whose scratch, 24 (n + m + max(n, m)) bytes
+    (24 m more on two threads), is the same per-thread buffer, kept after a
+    weighted call up to 96 MiB (n = m = 1.39e6 on one thread, 1.04e6 on
+    two; larger calls allocate and free their own), and kept
     too when an unweighted call borrows it.  A sum of :math:`|d|^p` that would over- or underflow is redone
     with the distances scaled by a power of two.
 

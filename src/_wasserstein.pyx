@@ -1290,9 +1290,17 @@ def weighted_bucket_min():
     return KP_BUCKET_MIN
 
 
-def weighted_pair_size(Py_ssize_t n, Py_ssize_t m):
-    """Doubles of the buffer weighted_pair needs for samples of n and m."""
-    return 3 * (n + m) + 4 + 3 * max(n, m)
+def weighted_pair_size(Py_ssize_t n, Py_ssize_t m, int nthreads=1):
+    """Doubles of the buffer weighted_pair needs for samples of n and m;
+    with nthreads (as weighted_pair's) that may run the two samples on two
+    threads, 3 m more: the second sample's keys and pairs, which otherwise
+    are fresh memory on every call (14 huge-page faults per 1e6 vs 1e6
+    call, 4-5 ms of system time, some calls 200-300 ms where the kernel's
+    fresh huge pages are slow to fault)."""
+    cdef Py_ssize_t need = 3 * (n + m) + 4 + 3 * max(n, m)
+    if nthreads != 1 and n + m >= SORT_PAR_MIN and kl_max_threads() > 1:
+        need += 3 * m
+    return need
 
 
 def weighted_pair(cnp.ndarray u, cnp.ndarray uw, cnp.ndarray v, cnp.ndarray vw,
@@ -1306,7 +1314,8 @@ def weighted_pair(cnp.ndarray u, cnp.ndarray uw, cnp.ndarray v, cnp.ndarray vw,
     samples.  Returns the distance, or None if a sample's gather gave up
     (values equal in all but their lowest bits in bulk: the caller takes
     the general path).  With two threads the second sample's keys and
-    pairs get their own (fresh) memory."""
+    pairs go to buf after the first weighted_pair_size(n, m) doubles if
+    buf has 3 m more, else to fresh memory."""
     global _walk_active, _sort_active
     cdef Py_ssize_t n = cnp.PyArray_DIM(u, 0), m = cnp.PyArray_DIM(v, 0)
     cdef Py_ssize_t big = n if n > m else m, nseg = walk_nseg(n, m)
@@ -1316,7 +1325,8 @@ def weighted_pair(cnp.ndarray u, cnp.ndarray uw, cnp.ndarray v, cnp.ndarray vw,
     cdef Segs sg
     cdef double res = 0.0
     cdef int nt = 1
-    if cnp.PyArray_SIZE(buf) < weighted_pair_size(n, m):
+    cdef Py_ssize_t base = weighted_pair_size(n, m)
+    if cnp.PyArray_SIZE(buf) < base:
         raise ValueError("weighted_pair: buffer too small")
     smp[0].x = <const double*>cnp.PyArray_DATA(u)
     smp[0].w = <const double*>cnp.PyArray_DATA(uw)
@@ -1346,11 +1356,14 @@ def weighted_pair(cnp.ndarray u, cnp.ndarray uw, cnp.ndarray v, cnp.ndarray vw,
         if nthreads > 1 and nt > nthreads:
             nt = nthreads
         if nt > 1:
-            extra = <double*>ks_scratch(3 * m * sizeof(double))
-            if extra == NULL:
-                raise MemoryError()
-            smp[1].keys = <uint64_t*>extra
-            smp[1].pairs = extra + m
+            if cnp.PyArray_SIZE(buf) >= base + 3 * m:
+                smp[1].keys = <uint64_t*>(b + base)
+            else:
+                extra = <double*>ks_scratch(3 * m * sizeof(double))
+                if extra == NULL:
+                    raise MemoryError()
+                smp[1].keys = <uint64_t*>extra
+            smp[1].pairs = <double*>(smp[1].keys + m)
     sg.bi = NULL
     sg.nt = 1
     if nseg > 1:

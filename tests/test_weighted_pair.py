@@ -196,6 +196,44 @@ def test_weighted_scratch_is_kept_per_thread_and_capped(monkeypatch):
     assert sizes == [small, small]  # the large call's buffer is above the cap
 
 
+@pytest.mark.parametrize("tier", TIERS)
+def test_two_threads_keep_the_second_sample_in_the_buffer(tier):
+    # white box: with a buffer of weighted_pair_size(n, m, 2) doubles, the
+    # two-thread split puts v's keys and pairs in its last 3 m doubles (not
+    # in memory freed after each call: 14 fresh huge pages per 1e6 call),
+    # and the Python caller asks for that size, so the kept buffer has it
+    k = tier_module(tier)
+    n, m = 20_000, 30_000
+    base = k.weighted_pair_size(n, m)
+    assert k.weighted_pair_size(n, m, 1) == base
+    assert k.weighted_pair_size(100, 50, 2) == k.weighted_pair_size(100, 50)
+    if k.max_threads() < 2:
+        assert k.weighted_pair_size(n, m, 2) == base
+        pytest.skip("one thread here: no two-thread split")
+    assert k.weighted_pair_size(n, m, 2) == k.weighted_pair_size(n, m, 0) == base + 3 * m
+    rng = np.random.default_rng(21)
+    u, uw = make("random", n, rng)
+    v, vw = make("random", m, rng)
+    one = fast(k, u, uw, v, vw, 1, 1.0, 1)
+    buf = np.full(base + 3 * m, np.nan)
+    assert k.weighted_pair(u, uw, v, vw, 1, 1.0, buf, 2) == one
+    tail = buf[base:].view(np.uint64)
+    assert np.count_nonzero(tail != np.float64(np.nan).view(np.uint64)) > 2 * m
+    assert fast(k, u, uw, v, vw, 1, 1.0, 2) == one  # a buffer without the tail
+    out = []
+
+    def run():
+        with _threads.limit(2):
+            out.append(wasserstein_1d(u, v, uw, vw))
+        out.append(W._scratch.buf.shape[0])
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    assert out[0] == one
+    assert out[1] >= base + 3 * m
+
+
 def test_two_threads_no_stray_state():
     # a two-thread call followed by one-thread calls from another Python
     # thread: the same bits, and the module's busy flags are cleared
