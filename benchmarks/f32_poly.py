@@ -11,7 +11,8 @@ float64 in the kernel's order (Horner, FMA steps), is measured on a dense grid a
 mpmath, and the bound it gives on a KL or JS term is printed.
 
 Run:  python benchmarks/f32_poly.py --nc 4 --smax 0.2      (KL: kl_v8term_kl_f32)
-      python benchmarks/f32_poly.py --nc 4 --smax 0.1717   (JS: kl_v8term_js_f32)
+      (JS, kl_v8term_js_f32, takes the same polynomial: its reductions from
+      the float64 bits have the same range, |s| <= 1/5)
       python benchmarks/f32_poly.py --nc 3 --smax 0.2      (one coefficient fewer:
                                                             the test's mutant)
 """

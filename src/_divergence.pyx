@@ -90,6 +90,10 @@ cdef extern from "_vmath.h" nogil:
                          double mq, double* st)
     bint kl_fused_jeffreys_f32(const float* x, const float* y, Py_ssize_t m, double mp,
                                double mq, double* st)
+    bint kl_fused_js_f32_clean(const float* x, const float* y, Py_ssize_t m, double mp,
+                               double mq, double* st)
+    bint kl_fused_jeffreys_f32_clean(const float* x, const float* y, Py_ssize_t m,
+                                     double mp, double mq, double* st)
     bint kl_sums_bad_f32(const float* x, const float* y, Py_ssize_t m,
                          double* sp, double* sq, double* st)
 
@@ -585,16 +589,25 @@ cdef inline void lanes_pair(int measure, const double* x, const double* y, Py_ss
 
 cdef inline void lanes_pair_f32(int measure, const float* x, const float* y,
                                 Py_ssize_t m, double mp, double mq, double* at,
-                                double* bx, double* by) noexcept nogil:
+                                double* bx, double* by, bint clean) noexcept nogil:
     # lanes_pair over m (a multiple of 8) contiguous float32 entries: JS and
-    # Jeffreys widen them in registers (kl_fused_*_f32, the same terms bit
-    # for bit as over a float64 copy); other measures, and blocks outside
-    # the domain, go through a float64 copy in bx, by
+    # Jeffreys widen them in registers (kl_fused_*_f32: Jeffreys the same
+    # terms bit for bit as over a float64 copy, JS its own float32 term);
+    # other measures, and blocks outside the domain, go through a float64
+    # copy in bx, by.  clean (row_pair): the loops without the domain test.
     cdef int j
     cdef double st[8]
     if measure == JS or measure == JEFFREYS:
         for j in range(8):
             st[j] = at[j]
+        if clean:
+            if measure == JS:
+                kl_fused_js_f32_clean(x, y, m, mp, mq, st)
+            else:
+                kl_fused_jeffreys_f32_clean(x, y, m, mp, mq, st)
+            for j in range(8):
+                at[j] = st[j]
+            return
         if not (kl_fused_js_f32(x, y, m, mp, mq, st) if measure == JS
                 else kl_fused_jeffreys_f32(x, y, m, mp, mq, st)):
             for j in range(8):
@@ -648,7 +661,7 @@ cdef double pair_pass(int measure, const floating* p, Py_ssize_t ps,
                 if KL_F32_INPLACE and ps == 1 and qs == 1:
                     direct = True
                     m8 = m - m % 8
-                    lanes_pair_f32(measure, p + start, q + start, m8, mp, mq, at, bx, by)
+                    lanes_pair_f32(measure, p + start, q + start, m8, mp, mq, at, bx, by, clean)
                     if m8 < m:
                         load_block(p + start + m8, 1, m - m8, bx)
                         load_block(q + start + m8, 1, m - m8, by)

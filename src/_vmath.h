@@ -463,24 +463,74 @@ KL_VJS_DEF(kl_v8term_js, __m512d, _mm512, kl_v8_P7)
 KL_VJS_DEF(kl_v4term_js, __m256d, _mm256, kl_v4_P7)
 KL_VJS_DEF(kl_v2term_js, __m128d, _mm, kl_v2_P7)
 
-/* The float32 rows' JS term (kl_fused_js_f32): kl_v8term_js with R from a
-   4-coefficient minimax polynomial, z P(z) (benchmarks/f32_poly.py --nc 4
-   --smax 0.1717: relative error of R <= 1.7e-9 for |s| <= 0.1717, the
-   reductions' range), P by Horner (kl_v8_P4, the factor z folded as in
-   the float64 term): two polynomials of 3 operations instead of 7.  R's
-   part of a term is at most ~0.07 of it (the near form's x sa Ra ~ r^4
-   against J ~ r^2; the direct form's x sa Ra <= (2/3) 0.1717^3 x against
-   a cancellation of 7x), so a term is within ~1.2e-10, and JS, a sum of
-   terms >= 0, within as much before its float32 rounding. */
-static inline __attribute__((always_inline)) __m512d kl_v8_P4(__m512d z)
+/* The float32 rows' JS term (kl_fused_js_f32; the rows' result is rounded
+   to float32, so a term needs ~1e-8 relative accuracy): J(x, y) as in
+   kl_v8term_js, with hi = max, lo = min, w = hi + lo, but the reductions
+   from the float64 bits as kl_v8term_kl_f32's from the float32 ones
+   (b(v) = 2^52 (e + 1023 + f) for v = 2^e (1 + f); x, y 0 or in the
+   loops' domain [2^-500, 2^500]), no rcp14, vgetexppd or vscalefpd, and
+   no near form:
+     ea = (b(2 hi) - b(w) + 2^51) rounded down to a multiple of 2^52, so
+       ea = ka 2^52, ka in {0, 1} the rounded log2(2 hi/w) on that scale
+       (off by at most 0.0861 from log2), wa = w 2^ka with the bits
+       b(w) + ea (exact); eb = kb 2^52 likewise for 2 lo, kb <= 0;
+     sa = (2 hi - wa)/(2 hi + wa), sb = (2 lo - wb)/(2 lo + wb), |s| <= 1/5
+       (2 hi/wa in [2/3, 3/2]); la = log(2 hi/w) = ka ln 2 + sa (2 + za Pa),
+       za = sa^2, Pa the 4-coefficient polynomial of kl_v8term_kl_f32
+       (relative error of R = z P <= 5.9e-9 for |s| <= 1/5); lb likewise;
+     J = hi la + lo lb, which cancels by at most 6.8x where lo/hi <= 0.556
+       (R's error then moves a term by <= ~2.2e-10 of J), and by ~1/r,
+       r = (hi - lo)/w, near hi = lo: there each product's rounding is
+       ~2^-53 w r against J ~ w r^2/2.  That is enough for the float32 rows:
+       unnormalised, x and y are the float32 entries (mp = mq = c = 1), so
+       r = 0 (J = 0 exactly) or |r| >= 2^-25, and a term is within
+       ~2.5 2^-53/|r| <= 1e-8 (measured: 9.0e-9 at r = 3e-8, 1-ulp pairs,
+       C against __float128 with J's series near r = 0); normalised, a JS
+       below 2^-11 is recomputed exactly (pair_exact; the chunked path's
+       near terms likewise) and above it the terms' absolute errors,
+       <= ~2.5 2^-53 w each, are <= 2^-40 of JS.  With the final float32
+       rounding (6e-8): within 1e-7 (tests/test_float32_lanes.py).
+   J = hi ln 2 where lo = 0 (0 at x = y = 0).  Terms are >= 0.  The loop
+   over a 512-entry block (KL_JS_PAIR_F32, CPU time of a C driver): 1.77
+   ns/element with kl_v8term_js and a 4-coefficient P, 1.46 with these
+   reductions, 1.42 with la = sa (2 + za Pa) + ka ln 2, 1.35 with one
+   product per pair, 1.16 without the near form (its masks, blends and
+   products). */
+static inline __attribute__((always_inline)) __m512d kl_v8term_js_f32(__m512d x, __m512d y)
 {
-    const double c1 = 0.6666666655340263, c2 = 0.4000012264877742,
-                 c3 = 0.2855073494581466, c4 = 0.23332696073900358;
-    __m512d P = _mm512_fmadd_pd(z, _mm512_set1_pd(c4), _mm512_set1_pd(c3));
-    P = _mm512_fmadd_pd(z, P, _mm512_set1_pd(c2));
-    return _mm512_fmadd_pd(z, P, _mm512_set1_pd(c1));
+    const double c1 = 0.6666666627520986, c2 = 0.4000031214765201,
+                 c3 = 0.28532684783201956, c4 = 0.23748346201243428;
+    const __m512i half = _mm512_set1_epi64(1LL << 51),
+                  emask = _mm512_set1_epi64((long long)0xFFF0000000000000ULL);
+    const __m512d ln2e = _mm512_set1_pd(0.6931471805599453 / 4503599627370496.0);
+    __m512d hi = _mm512_max_pd(x, y), lo = _mm512_min_pd(x, y);
+    __m512d w = _mm512_add_pd(hi, lo);
+    __m512d h2 = _mm512_add_pd(hi, hi), l2 = _mm512_add_pd(lo, lo);
+    __m512i wb_ = _mm512_castpd_si512(w);
+    __m512i ea = _mm512_and_si512(
+        _mm512_add_epi64(_mm512_sub_epi64(_mm512_castpd_si512(h2), wb_), half), emask);
+    __m512i eb = _mm512_and_si512(
+        _mm512_add_epi64(_mm512_sub_epi64(_mm512_castpd_si512(l2), wb_), half), emask);
+    __m512d wa = _mm512_castsi512_pd(_mm512_add_epi64(wb_, ea));
+    __m512d wb = _mm512_castsi512_pd(_mm512_add_epi64(wb_, eb));
+    __m512d sa = _mm512_div_pd(_mm512_sub_pd(h2, wa), _mm512_add_pd(h2, wa));
+    __m512d sb = _mm512_div_pd(_mm512_sub_pd(l2, wb), _mm512_add_pd(l2, wb));
+    __m512d za = _mm512_mul_pd(sa, sa), zb = _mm512_mul_pd(sb, sb);
+    __m512d Pa = _mm512_fmadd_pd(za, _mm512_set1_pd(c4), _mm512_set1_pd(c3));
+    __m512d Pb = _mm512_fmadd_pd(zb, _mm512_set1_pd(c4), _mm512_set1_pd(c3));
+    Pa = _mm512_fmadd_pd(za, Pa, _mm512_set1_pd(c2));
+    Pb = _mm512_fmadd_pd(zb, Pb, _mm512_set1_pd(c2));
+    Pa = _mm512_fmadd_pd(za, Pa, _mm512_set1_pd(c1));
+    Pb = _mm512_fmadd_pd(zb, Pb, _mm512_set1_pd(c1));
+    const __m512d two = _mm512_set1_pd(2.0);
+    __m512d la = _mm512_fmadd_pd(sa, _mm512_fmadd_pd(za, Pa, two),
+                                 _mm512_mul_pd(_mm512_cvtepi64_pd(ea), ln2e));
+    __m512d lb = _mm512_fmadd_pd(sb, _mm512_fmadd_pd(zb, Pb, two),
+                                 _mm512_mul_pd(_mm512_cvtepi64_pd(eb), ln2e));
+    __m512d t = _mm512_fmadd_pd(hi, la, _mm512_mul_pd(lo, lb));
+    return _mm512_mask_mov_pd(t, _mm512_cmp_pd_mask(lo, _mm512_setzero_pd(), _CMP_EQ_OQ),
+                              _mm512_mul_pd(hi, _mm512_set1_pd(0.6931471805599453)));
 }
-KL_VJS_DEF(kl_v8term_js_f32, __m512d, _mm512, kl_v8_P4)
 
 /* The Jeffreys element term (x - y) log(x/y) (as kl_vterm_jeffreys) on 8
    lanes with AVX-512 intrinsics (4 and 2 with AVX-512VL, as the JS term):
@@ -1248,8 +1298,38 @@ KL_FUSED_BLOCK_F32(kl_fused_kl_f32, kl_vterm_kl(u, v))
 KL_FUSED_BLOCK_F32(kl_fused_xlogy_f32, kl_vterm_xlogy(u, v))
 /* entropy (y is x: its sums are computed twice, bit for bit the same) */
 KL_FUSED_BLOCK_F32(kl_fused_xlogx_f32, kl_vterm_xlogx(u))
+#if KL_V8
+/* the pair measures' first pass over float32 blocks in the v4 tier: the
+   lane sums of KL_FUSED_BLOCK_F32 (the same additions in the same order)
+   and its test (some entry negative, -0.0 included, NaN or +inf: the
+   unsigned maximum of the bits reaches 0x7F800000), st untouched; one
+   running maximum instead of four compares and three ORs per 8 entries,
+   and no term (KL_FUSED_BLOCK_F32 added 0.0 per lane): -0.2 ns/element
+   for JS */
+static inline __attribute__((always_inline)) int64_t
+kl_sums_bad_f32(const float *x, const float *y, ptrdiff_t m, double *sp, double *sq, double *st)
+{
+    kl_v8d a, b;
+    __m256i bmx = _mm256_setzero_si256();
+    const __m256i top = _mm256_set1_epi32(0x7F7FFFFF);
+    (void)st;
+    memcpy(&a, sp, sizeof a);
+    memcpy(&b, sq, sizeof b);
+    for (ptrdiff_t i = 0; i < m; i += 8) {
+        __m256 xf = _mm256_loadu_ps(x + i), yf = _mm256_loadu_ps(y + i);
+        bmx = _mm256_max_epu32(bmx, _mm256_max_epu32(_mm256_castps_si256(xf),
+                                                     _mm256_castps_si256(yf)));
+        a = a + (kl_v8d)_mm512_cvtps_pd(xf);
+        b = b + (kl_v8d)_mm512_cvtps_pd(yf);
+    }
+    memcpy(sp, &a, sizeof a);
+    memcpy(sq, &b, sizeof b);
+    return _mm256_movemask_epi8(_mm256_cmpeq_epi32(_mm256_max_epu32(bmx, top), top)) != -1;
+}
+#else
 /* the pair measures' first pass: sums and test only (the term is 0) */
 KL_FUSED_BLOCK_F32(kl_sums_bad_f32, 0.0)
+#endif
 
 /*
  * The pair pass's fused block loop for JS and Jeffreys: x = x0[i] * mq and
@@ -1382,13 +1462,73 @@ NAME(const float *x0, const float *y0, ptrdiff_t m, double mp, double mq,       
 }
 
 #if KL_V8
-KL_FUSED_PAIR_V8(kl_fused_js_f32, float, KL_LOAD8_F32, kl_v8term_js_f32, 0)
+/* The v4 tier's float32 JS pair loops: J is homogeneous of degree 1, so
+   J(x0 mq, y0 mp) = mq J(x0, y0 c) with c = mp/mq: the terms of the
+   widened entries x0 and the products y0 c (one multiplication per pair
+   instead of two: -5 % for the loop), their lane sums times mq added to
+   st.  c is within 2^-53 of mp/mq, as each product was; mq = 1 = c
+   unnormalised.  TEST: with the domain test of KL_FUSED_PAIR_V8 (x0, y0 c
+   in [2^-500, 2^500] or 0); without it (clean rows, see
+   KL_CLEAN_PAIR_F32 below) it returns 0. */
+#define KL_JS_PAIR_F32(NAME, TEST)                                             \
+static inline __attribute__((always_inline)) int64_t                            \
+NAME(const float *x0, const float *y0, ptrdiff_t m, double mp, double mq,       \
+     double *st)                                                                \
+{                                                                               \
+    const __m512d vc = _mm512_set1_pd(mp / mq);                                 \
+    kl_v8d c = {0, 0, 0, 0, 0, 0, 0, 0}, s;                                     \
+    KL_V8_BAD_INIT;                                                             \
+    for (ptrdiff_t i = 0; i < m; i += 8) {                                      \
+        __m512d u8 = KL_LOAD8_F32(x0 + i);                                      \
+        __m512d v8 = _mm512_mul_pd(KL_LOAD8_F32(y0 + i), vc);                   \
+        if (TEST)                                                               \
+            KL_V8_BAD_ADD(u8, v8);                                              \
+        c = c + (kl_v8d)kl_v8term_js_f32(u8, v8);                               \
+    }                                                                           \
+    int64_t any = (TEST) ? KL_V8_BAD_ANY : 0;                                   \
+    (void)bmx_;                                                                 \
+    (void)bmn_;                                                                 \
+    (void)bone_;                                                                \
+    if (!any) {                                                                 \
+        memcpy(&s, st, sizeof s);                                               \
+        s = s + c * mq;                                                         \
+        memcpy(st, &s, sizeof s);                                               \
+    }                                                                           \
+    return any;                                                                 \
+}
+KL_JS_PAIR_F32(kl_fused_js_f32, 1)
+KL_JS_PAIR_F32(kl_fused_js_f32_clean, 0)
 /* (no underflow test: float32 row sums differ by less than 2^280, so a
    nonzero float32 entry, >= 2^-149, scales to >= 2^-430) */
 KL_FUSED_PAIR_V8(kl_fused_jeffreys_f32, float, KL_LOAD8_F32, kl_v8term_jeffreys, 0)
+/* the Jeffreys loop without the domain test for a clean float32 row (and
+   JS's, kl_fused_js_f32_clean above): every entry finite and >= 0 (the
+   first pass's test) and mp, mq in [2^-64, 1) (row_pair's clean), so every
+   product is 0 or in [2^-213, 2^128] (JS: y0 c in [2^-213, 2^192]),
+   inside the terms' domain; the same terms and sums; returns 0 */
+#define KL_CLEAN_PAIR_F32(NAME, TERM8)                                         \
+static inline __attribute__((always_inline)) int64_t                            \
+NAME(const float *x0, const float *y0, ptrdiff_t m, double mp, double mq,       \
+     double *st)                                                                \
+{                                                                               \
+    const __m512d vmp = _mm512_set1_pd(mp), vmq = _mm512_set1_pd(mq);           \
+    kl_v8d c;                                                                   \
+    memcpy(&c, st, sizeof c);                                                   \
+    for (ptrdiff_t i = 0; i < m; i += 8) {                                      \
+        __m512d u8 = _mm512_mul_pd(KL_LOAD8_F32(x0 + i), vmq);                  \
+        __m512d v8 = _mm512_mul_pd(KL_LOAD8_F32(y0 + i), vmp);                  \
+        c = c + (kl_v8d)TERM8(u8, v8);                                          \
+    }                                                                           \
+    memcpy(st, &c, sizeof c);                                                   \
+    return 0;                                                                   \
+}
+KL_CLEAN_PAIR_F32(kl_fused_jeffreys_f32_clean, kl_v8term_jeffreys)
 #else
 KL_FUSED_PAIR_F32(kl_fused_js_f32, kl_vterm_js(u, v))
 KL_FUSED_PAIR_F32(kl_fused_jeffreys_f32, kl_vterm_jeffreys(u, v))
+/* never called where KL_PAIR_CLEAN is 0: the tested loops */
+#define kl_fused_js_f32_clean kl_fused_js_f32
+#define kl_fused_jeffreys_f32_clean kl_fused_jeffreys_f32
 #endif
 
 

@@ -15,6 +15,7 @@ the float32 guarantee is one float32 rounding, relative error <= 1e-7.
 
 import importlib
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -235,5 +236,64 @@ def test_float32_kl_js_adversarial_rows_against_mpmath(monkeypatch, tier):
                 continue
             # (+ half a float32 subnormal step: a result below 2^-126 rounds
             # on that absolute grid)
+            tol = 1e-7 * abs(want) + 2.0 ** -150
+            assert abs(float(got) - want) <= tol, (tier, label, what, float(got), want)
+
+
+# ---- the float32 lanes' own JS term (v4: kl_v8term_js_f32, reductions read
+# off the float64 bits of the products, |s| <= 1/5) ----
+
+def _js_switch_rows():
+    """(label, p, q): float32 rows whose pairs sit at the switch points of
+    kl_v8term_js_f32's reductions, each +-0..3 ulps: hi/lo = 3 and 7/3
+    (2 hi/w 1.5 x a power of two above w's mantissa: ka's rounding,
+    |sa| = 1/5), hi/lo = 2 and 9/5 (2 lo/w 2/3 of w: kb's rounding,
+    |sb| = 1/5), 1 + sqrt 2 (the float64 term's switch), hi/lo up to 2^40
+    (kb large), pairs 0-3 ulps apart (the direct form's cancellation),
+    lo = 0 and p = q = 0 pairs.  p and q hold the same pairs swapped (q = B,
+    A for p = A, B), so their sums are equal to rounding and the products
+    keep these ratios to ~1 ulp of float64."""
+    rng = np.random.default_rng(1914)
+    n = 256
+    scale = np.float32(2.0) ** rng.integers(-30, 30, n).astype(np.float32)
+    ratios = [3.0, 7.0 / 3.0, 2.0, 1.8, 1.0 + 2.0 ** 0.5, 1.5, 1.0 + 2.0 ** -10, 1.0,
+              17.0, 2.0 ** 20, 2.0 ** 40]
+    for r in ratios:
+        for unit in (1.0, 0.375, 0.625):  # lo's mantissa: w's and 2 lo's at the switches
+            a = (scale * np.float32(unit)).astype(np.float32)
+            b = (a * np.float32(r)).astype(np.float32)
+            b = _from_bits(_bits(b) + rng.integers(-3, 4, n))
+            yield f"js r={r:.6g} unit={unit}", np.concatenate([a, b]), np.concatenate([b, a])
+    a = (rng.random(n) + 0.5).astype(np.float32)
+    z = a.copy()
+    z[::3] = 0.0  # lo = 0: J = hi ln 2
+    z[1::7] = 0.0
+    a2 = a.copy()
+    a2[1::7] = 0.0  # p = q = 0 pairs
+    yield "js zeros", a2, z
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_float32_js_switch_rows_against_mpmath(monkeypatch, tier):
+    """float32 JS (normalised and not) and JS distance within 1e-7 of mpmath
+    on _js_switch_rows, in every tier.  Catches kl_v8term_js_f32 without the
+    half-step rounding of either reduction (|s| up to 1/3, beyond the
+    polynomial's range), without its lo = 0 convention (J = hi ln 2), and
+    with 2 sa dropped from log(2 hi/w).  The unnormalised rows of pairs a few
+    ulps apart are the direct form's worst cancellation (~1e-8 per term)."""
+    monkeypatch.setattr(measures, "_k", importlib.import_module(
+        _cpu._module("kl_ext._divergence", tier)))
+    for label, p, q in _js_switch_rows():
+        ones = np.ones(len(p), np.int64)
+        exact = float(exact_measures(p, q, ones, measures=["js_divergence"])["js_divergence"])
+        cases = [("js", kl_ext.js_divergence(p, q), exact),
+                 ("jsd", kl_ext.js_distance(p, q), exact ** 0.5)]
+        if sorted(p.tolist()) == sorted(q.tolist()):
+            # equal sums S: the unnormalised JS is S times the normalised one
+            # (its products are the float32 entries themselves)
+            cases.append(("js raw", kl_ext.js_divergence(p, q, normalize=False),
+                          exact * math.fsum(p.astype(np.float64).tolist())))
+        for what, got, want in cases:
+            assert np.asarray(got).dtype == np.float32, (label, what)
             tol = 1e-7 * abs(want) + 2.0 ** -150
             assert abs(float(got) - want) <= tol, (tier, label, what, float(got), want)
