@@ -1398,24 +1398,24 @@ KL_FUSED_PAIR_V8(kl_fused_jeffreys, double, KL_LOAD8_F64, kl_v8term_jeffreys, 1)
 /* the same loops without the domain test, for the clean rows of
    KL_PAIR_CLEAN (every product in the domain): the same terms and sums;
    returns 0 */
-#define KL_CLEAN_PAIR_V8(NAME, TERM8)                                          \
+#define KL_CLEAN_PAIR_V8(NAME, T, LOAD8, TERM8)                                 \
 static inline __attribute__((always_inline)) int64_t                            \
-NAME(const double *x0, const double *y0, ptrdiff_t m, double mp, double mq,     \
+NAME(const T *x0, const T *y0, ptrdiff_t m, double mp, double mq,               \
      double *st)                                                                \
 {                                                                               \
     const __m512d vmp = _mm512_set1_pd(mp), vmq = _mm512_set1_pd(mq);           \
     kl_v8d c;                                                                   \
     memcpy(&c, st, sizeof c);                                                   \
     for (ptrdiff_t i = 0; i < m; i += 8) {                                      \
-        __m512d u8 = _mm512_mul_pd(_mm512_loadu_pd(x0 + i), vmq);               \
-        __m512d v8 = _mm512_mul_pd(_mm512_loadu_pd(y0 + i), vmp);               \
+        __m512d u8 = _mm512_mul_pd(LOAD8(x0 + i), vmq);                         \
+        __m512d v8 = _mm512_mul_pd(LOAD8(y0 + i), vmp);                         \
         c = c + (kl_v8d)TERM8(u8, v8);                                          \
     }                                                                           \
     memcpy(st, &c, sizeof c);                                                   \
     return 0;                                                                   \
 }
-KL_CLEAN_PAIR_V8(kl_fused_js_clean, kl_v8term_js)
-KL_CLEAN_PAIR_V8(kl_fused_jeffreys_clean, kl_v8term_jeffreys)
+KL_CLEAN_PAIR_V8(kl_fused_js_clean, double, KL_LOAD8_F64, kl_v8term_js)
+KL_CLEAN_PAIR_V8(kl_fused_jeffreys_clean, double, KL_LOAD8_F64, kl_v8term_jeffreys)
 #else
 KL_FUSED_PAIR(kl_fused_js, double, kl_vterm_js(u, v), 0)
 KL_FUSED_PAIR(kl_fused_jeffreys, double, kl_vterm_jeffreys(u, v), 1)
@@ -1469,7 +1469,7 @@ NAME(const float *x0, const float *y0, ptrdiff_t m, double mp, double mq,       
    st.  c is within 2^-53 of mp/mq, as each product was; mq = 1 = c
    unnormalised.  TEST: with the domain test of KL_FUSED_PAIR_V8 (x0, y0 c
    in [2^-500, 2^500] or 0); without it (clean rows, see
-   KL_CLEAN_PAIR_F32 below) it returns 0. */
+   KL_CLEAN_PAIR_V8 below) it returns 0. */
 #define KL_JS_PAIR_F32(NAME, TEST)                                             \
 static inline __attribute__((always_inline)) int64_t                            \
 NAME(const float *x0, const float *y0, ptrdiff_t m, double mp, double mq,       \
@@ -1505,24 +1505,8 @@ KL_FUSED_PAIR_V8(kl_fused_jeffreys_f32, float, KL_LOAD8_F32, kl_v8term_jeffreys,
    JS's, kl_fused_js_f32_clean above): every entry finite and >= 0 (the
    first pass's test) and mp, mq in [2^-64, 1) (row_pair's clean), so every
    product is 0 or in [2^-213, 2^128] (JS: y0 c in [2^-213, 2^192]),
-   inside the terms' domain; the same terms and sums; returns 0 */
-#define KL_CLEAN_PAIR_F32(NAME, TERM8)                                         \
-static inline __attribute__((always_inline)) int64_t                            \
-NAME(const float *x0, const float *y0, ptrdiff_t m, double mp, double mq,       \
-     double *st)                                                                \
-{                                                                               \
-    const __m512d vmp = _mm512_set1_pd(mp), vmq = _mm512_set1_pd(mq);           \
-    kl_v8d c;                                                                   \
-    memcpy(&c, st, sizeof c);                                                   \
-    for (ptrdiff_t i = 0; i < m; i += 8) {                                      \
-        __m512d u8 = _mm512_mul_pd(KL_LOAD8_F32(x0 + i), vmq);                  \
-        __m512d v8 = _mm512_mul_pd(KL_LOAD8_F32(y0 + i), vmp);                  \
-        c = c + (kl_v8d)TERM8(u8, v8);                                          \
-    }                                                                           \
-    memcpy(st, &c, sizeof c);                                                   \
-    return 0;                                                                   \
-}
-KL_CLEAN_PAIR_F32(kl_fused_jeffreys_f32_clean, kl_v8term_jeffreys)
+   inside the terms' domain; KL_CLEAN_PAIR_V8 on float32 loads */
+KL_CLEAN_PAIR_V8(kl_fused_jeffreys_f32_clean, float, KL_LOAD8_F32, kl_v8term_jeffreys)
 #else
 KL_FUSED_PAIR_F32(kl_fused_js_f32, kl_vterm_js(u, v))
 KL_FUSED_PAIR_F32(kl_fused_jeffreys_f32, kl_vterm_jeffreys(u, v))

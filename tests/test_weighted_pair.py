@@ -247,6 +247,21 @@ def test_two_threads_no_stray_state():
     assert one == two
 
 
+def check_buffer(k, u, uw, v, vw):
+    """weighted_pair's buffer (u's sorted values, then the hi parts of its
+    cumulative weights) against the general path's sort of (u, uw)"""
+    n = len(u)
+    buf = np.full(k.weighted_pair_size(n, 10), np.nan)
+    assert k.weighted_pair(u, uw, v, vw, 1, 1.0, buf, 1) is not None
+    xs, ws = np.empty((1, n)), np.empty((1, n))
+    assert k.sort_rows(((u[None], uw[None], xs, ws, np.empty((1, n), np.uint64),
+                         (n - 1).bit_length()),), 1) == [True]
+    assert_array_equal(buf[:n].view(np.uint64), xs[0].view(np.uint64))
+    th = buf[n:2 * n]
+    assert th[-1] == 1.0
+    assert_allclose(np.diff(th), ws[0, 1:] / ws.sum(), rtol=1e-9, atol=1e-13)
+
+
 @pytest.mark.parametrize("tier", TIERS)
 @pytest.mark.parametrize("kind", ["near_ties", "near_ties_runs", "ties", "neg_zero"])
 def test_buffer_holds_the_sorted_samples(tier, kind):
@@ -259,15 +274,7 @@ def test_buffer_holds_the_sorted_samples(tier, kind):
     n = 4000
     u, uw = make(kind, n, rng)
     v, vw = make("random", 10, rng)
-    buf = np.full(k.weighted_pair_size(n, 10), np.nan)
-    assert k.weighted_pair(u, uw, v, vw, 1, 1.0, buf, 1) is not None
-    xs, ws = np.empty((1, n)), np.empty((1, n))
-    assert k.sort_rows(((u[None], uw[None], xs, ws, np.empty((1, n), np.uint64),
-                         (n - 1).bit_length()),), 1) == [True]
-    assert_array_equal(buf[:n].view(np.uint64), xs[0].view(np.uint64))
-    th = buf[n:2 * n]
-    assert th[-1] == 1.0
-    assert_allclose(np.diff(th), ws[0, 1:] / ws.sum(), rtol=1e-9, atol=1e-13)
+    check_buffer(k, u, uw, v, vw)
 
 
 def make_big(kind, n, rng):
@@ -345,15 +352,7 @@ def test_buckets_buffer_holds_the_sorted_samples(tier, kind):
     assert n >= k.weighted_bucket_min()
     u, uw = make_big(kind, n, rng)
     v, vw = make("random", 10, rng)
-    buf = np.full(k.weighted_pair_size(n, 10), np.nan)
-    assert k.weighted_pair(u, uw, v, vw, 1, 1.0, buf, 1) is not None
-    xs, ws = np.empty((1, n)), np.empty((1, n))
-    assert k.sort_rows(((u[None], uw[None], xs, ws, np.empty((1, n), np.uint64),
-                         (n - 1).bit_length()),), 1) == [True]
-    assert_array_equal(buf[:n].view(np.uint64), xs[0].view(np.uint64))
-    th = buf[n:2 * n]
-    assert th[-1] == 1.0
-    assert_allclose(np.diff(th), ws[0, 1:] / ws.sum(), rtol=1e-9, atol=1e-13)
+    check_buffer(k, u, uw, v, vw)
 
 
 def test_unweighted_call_keeps_the_weighted_scratch(monkeypatch):
