@@ -566,24 +566,31 @@ cdef Py_ssize_t WALK_PAR_MIN = 131072
 cdef int _walk_active = 0
 
 
+cdef int want_threads(int nthreads, Py_ssize_t work, Py_ssize_t par_min,
+                      int active) noexcept:
+    # the threads of a call, as the divergence kernels count them: nthreads
+    # 1 runs on the calling thread only, 0 the default (kl_max_threads()),
+    # n > 1 at most n; work below par_min, or a call made while another one
+    # from a different Python thread runs multi-threaded (active), takes one
+    cdef int nt
+    if nthreads == 1 or work < par_min or active:
+        return 1
+    nt = kl_max_threads()
+    if nthreads > 1 and nt > nthreads:
+        nt = nthreads
+    return nt
+
+
 cdef int segs_alloc(Segs* sg, Py_ssize_t nseg, Py_ssize_t n, Py_ssize_t m,
                     int nthreads) noexcept:
-    # a weighted walk's segment scratch for nseg > 1 segments (with the
-    # GIL: reads _walk_active) and its thread count, as the divergence
-    # kernels count them: 1 runs on the calling thread only, 0 the default,
-    # n > 1 at most n; a call made while another one from a different Python
-    # thread runs multi-threaded takes one.  -1 if malloc fails.
-    cdef int nt
+    # a weighted walk's segment scratch for nseg > 1 segments and its thread
+    # count (with the GIL: reads _walk_active).  -1 if malloc fails.
     sg.bi = <Py_ssize_t*>malloc(2 * (nseg + 1) * sizeof(Py_ssize_t) + nseg * sizeof(double))
     if sg.bi == NULL:
         return -1
     sg.bj = sg.bi + nseg + 1
     sg.part = <double*>(sg.bj + nseg + 1)
-    if nthreads != 1 and n + m >= WALK_PAR_MIN and not _walk_active:
-        nt = kl_max_threads()
-        if nthreads > 1 and nt > nthreads:
-            nt = nthreads
-        sg.nt = nt
+    sg.nt = want_threads(nthreads, n + m, WALK_PAR_MIN, _walk_active)
     return 0
 
 
@@ -1202,14 +1209,7 @@ def sort_rows(tuple groups, int nthreads=0, Py_ssize_t leaf=0):
                 k += 1
         if ks_split_init(&split, rows, <size_t>njobs, weighted_row, jobs, <size_t>lf) != 0:
             raise MemoryError()
-        # (as the divergence kernels: 1 runs on the calling thread only, 0
-        # the default, n > 1 at most n; and a call made while another one
-        # from a different Python thread runs multi-threaded takes one)
-        nt = 1
-        if nthreads != 1 and total >= SORT_PAR_MIN and not _sort_active:
-            nt = kl_max_threads()
-            if nthreads > 1 and nt > nthreads:
-                nt = nthreads
+        nt = want_threads(nthreads, total, SORT_PAR_MIN, _sort_active)
         if nt > units:
             nt = <int>units
         if nt > 1:
@@ -1298,7 +1298,7 @@ def weighted_pair_size(Py_ssize_t n, Py_ssize_t m, int nthreads=1):
     call, 4-5 ms of system time, some calls 200-300 ms where the kernel's
     fresh huge pages are slow to fault)."""
     cdef Py_ssize_t need = 3 * (n + m) + 4 + 3 * max(n, m)
-    if nthreads != 1 and n + m >= SORT_PAR_MIN and kl_max_threads() > 1:
+    if want_threads(nthreads, n + m, SORT_PAR_MIN, 0) > 1:
         need += 3 * m
     return need
 
@@ -1351,19 +1351,16 @@ def weighted_pair(cnp.ndarray u, cnp.ndarray uw, cnp.ndarray v, cnp.ndarray vw,
     smp[1].keys = smp[0].keys
     smp[1].pairs = smp[0].pairs
     smp[0].ok = smp[1].ok = True
-    if nthreads != 1 and n + m >= SORT_PAR_MIN and not _sort_active:
-        nt = kl_max_threads()
-        if nthreads > 1 and nt > nthreads:
-            nt = nthreads
-        if nt > 1:
-            if cnp.PyArray_SIZE(buf) >= base + 3 * m:
-                smp[1].keys = <uint64_t*>(b + base)
-            else:
-                extra = <double*>ks_scratch(3 * m * sizeof(double))
-                if extra == NULL:
-                    raise MemoryError()
-                smp[1].keys = <uint64_t*>extra
-            smp[1].pairs = <double*>(smp[1].keys + m)
+    nt = want_threads(nthreads, n + m, SORT_PAR_MIN, _sort_active)
+    if nt > 1:
+        if cnp.PyArray_SIZE(buf) >= base + 3 * m:
+            smp[1].keys = <uint64_t*>(b + base)
+        else:
+            extra = <double*>ks_scratch(3 * m * sizeof(double))
+            if extra == NULL:
+                raise MemoryError()
+            smp[1].keys = <uint64_t*>extra
+        smp[1].pairs = <double*>(smp[1].keys + m)
     sg.bi = NULL
     sg.nt = 1
     if nseg > 1:

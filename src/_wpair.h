@@ -151,8 +151,9 @@ KS_INLINE size_t kp_bin(uint64_t t, uint64_t lo, int s)
 
 /* IN: x, w (n, contiguous; KP_BUCKET_MIN <= n < 2**32).  Scratch:
    `scratch` (6 KP_BINS bytes: the bins' uint32 counts, then their uint16
-   bucket numbers) and ids (n uint16: each sample's bin).  OUT: keys and pairs as kp_pack_f64's, bucket by bucket, each key's index
-   bits its place in its bucket; gs[0..G] the buckets' starts (gs[G] = n).
+   bucket numbers) and ids (n uint16: each sample's bin).  OUT: keys and
+   pairs as kp_pack_f64's, bucket by bucket, each key's index bits its
+   place in its bucket; gs[0..G] the buckets' starts (gs[G] = n).
    Returns G, or 0 (nothing written) where buckets do not pay: a bin with
    more than half the samples. */
 static size_t kp_pack_buckets_f64(const double *x, const double *w, size_t n, uint64_t mask,
